@@ -50,6 +50,7 @@ const char *mem_type_name(enum mem_type type)
 		[MEM_ANON] = "anon",
 		[MEM_THP] = "thp",
 		[MEM_HUGETLB] = "hugetlb",
+		[MEM_HUGETLB_SHARED] = "shared hugetlb",
 		[MEM_SHMEM] = "shmem",
 		[MEM_FILE] = "private file",
 	};
@@ -215,133 +216,173 @@ long smaps_field_kb(const void *addr, const char *field)
 	return val;
 }
 
-/* mmap @size bytes aligned to @align (a power of two); NULL on failure. */
-static char *mmap_aligned(size_t size, size_t align, int prot, int flags,
-			  char **map, size_t *map_size)
+/* Size a PMD maps: one page table's worth of pages. */
+static size_t pmd_size(void)
+{
+	return page_size() / sizeof(uint64_t) * page_size();
+}
+
+/*
+ * Reserve @size bytes of address space aligned to @align (a power of two)
+ * as an inaccessible mapping, for the caller to map over with MAP_FIXED.
+ */
+static char *reserve_aligned(size_t size, size_t align)
 {
 	char *raw, *addr;
-	size_t head, tail;
+	size_t head;
 
-	raw = mmap(NULL, size + align, prot, flags, -1, 0);
+	raw = mmap(NULL, size + align, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
 		return NULL;
 	addr = (char *)(((unsigned long)raw + align - 1) & ~(align - 1));
 	head = addr - raw;
-	tail = align - head;
 	if (head)
 		munmap(raw, head);
-	if (tail)
-		munmap(addr + size, tail);
-	*map = addr;
-	*map_size = size;
+	munmap(addr + size, align - head);
 	return addr;
 }
 
-static int alloc_memfd(struct area *a, const char *name)
+static int alloc_memfd(struct area *a, const char *name, unsigned int flags)
 {
-	a->fd = memfd_create(name, MFD_CLOEXEC);
+	a->fd = memfd_create(name, MFD_CLOEXEC | flags);
 	if (a->fd < 0)
-		return reason(VMH_SKIP, "memfd_create: %s", strerror(errno));
+		return reason(VMH_SKIP, "memfd_create(%s): %s", name,
+			      strerror(errno));
 	if (ftruncate(a->fd, a->size))
 		return reason(VMH_FAIL, "ftruncate memfd: %s", strerror(errno));
 	return VMH_OK;
 }
 
-int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
-	       unsigned char seed)
+/* Give a MEM_FILE area's file its data: granule page i holds seed + i. */
+static int fill_file(struct area *a, size_t nr, unsigned char seed)
 {
-	const int prot = PROT_READ | PROT_WRITE;
-	size_t i;
-	long kb;
+	char buf[4096];
+	size_t i, off;
+
+	for (i = 0; i < nr; i++) {
+		memset(buf, (unsigned char)(seed + i), sizeof(buf));
+		for (off = 0; off < a->psize; off += sizeof(buf))
+			if (pwrite(a->fd, buf, sizeof(buf),
+				   i * a->psize + off) != sizeof(buf))
+				return reason(VMH_FAIL, "pwrite: %s",
+					      strerror(errno));
+	}
+	return VMH_OK;
+}
+
+/* Pick the granule and the backing file of @a; map nothing yet. */
+static int area_prepare(struct area *a, size_t nr, unsigned char seed)
+{
 	int ret;
 
-	memset(a, 0, sizeof(*a));
-	a->type = type;
-	a->fd = -1;
-	a->psize = page_size();
-
-	switch (type) {
+	switch (a->type) {
 	case MEM_ANON:
-		a->size = nr * a->psize;
-		a->addr = mmap(NULL, a->size, prot, MAP_PRIVATE | MAP_ANONYMOUS,
-			       -1, 0);
-		if (a->addr == MAP_FAILED)
-			return reason(VMH_FAIL, "mmap anon: %s", strerror(errno));
-		/* Keep khugepaged and THP=always from changing the layout. */
-		madvise(a->addr, a->size, MADV_NOHUGEPAGE);
 		break;
 	case MEM_THP:
 		a->psize = thp_size();
 		if (!a->psize)
 			return reason(VMH_SKIP, "transparent hugepages are not available");
-		a->size = nr * a->psize;
-		if (!mmap_aligned(a->size, a->psize, prot,
-				  MAP_PRIVATE | MAP_ANONYMOUS, &a->addr,
-				  &a->map_size))
-			return reason(VMH_FAIL, "mmap thp: %s", strerror(errno));
-		if (madvise(a->addr, a->size, MADV_HUGEPAGE)) {
-			ret = reason(VMH_SKIP, "MADV_HUGEPAGE: %s", strerror(errno));
-			munmap(a->addr, a->size);
-			return ret;
-		}
-		populate = true;
 		break;
 	case MEM_HUGETLB:
+	case MEM_HUGETLB_SHARED:
 		a->psize = hugetlb_size();
 		if (!a->psize)
 			return reason(VMH_SKIP, "hugetlb is not available");
 		ret = hugetlb_ensure(nr);
 		if (ret)
 			return ret;
-		a->size = nr * a->psize;
-		a->addr = mmap(NULL, a->size, prot,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (a->addr == MAP_FAILED)
-			return reason(VMH_SKIP, "mmap MAP_HUGETLB: %s", strerror(errno));
 		break;
 	case MEM_SHMEM:
-		a->size = nr * a->psize;
-		ret = alloc_memfd(a, "vmh-shmem");
-		if (ret)
-			return ret;
-		a->addr = mmap(NULL, a->size, prot, MAP_SHARED, a->fd, 0);
-		if (a->addr == MAP_FAILED) {
-			close(a->fd);
-			return reason(VMH_FAIL, "mmap shmem: %s", strerror(errno));
-		}
-		break;
 	case MEM_FILE:
-		a->size = nr * a->psize;
-		ret = alloc_memfd(a, "vmh-file");
-		if (ret)
-			return ret;
-		/* The file always has data, so read faults map its pages. */
-		for (i = 0; i < nr; i++) {
-			char buf[4096];
-			size_t off;
-
-			memset(buf, (unsigned char)(seed + i), sizeof(buf));
-			for (off = 0; off < a->psize; off += sizeof(buf))
-				if (pwrite(a->fd, buf, sizeof(buf),
-					   i * a->psize + off) != sizeof(buf)) {
-					close(a->fd);
-					return reason(VMH_FAIL, "pwrite: %s",
-						      strerror(errno));
-				}
-		}
-		a->addr = mmap(NULL, a->size, prot, MAP_PRIVATE, a->fd, 0);
-		if (a->addr == MAP_FAILED) {
-			close(a->fd);
-			return reason(VMH_FAIL, "mmap private file: %s",
-				      strerror(errno));
-		}
 		break;
 	default:
-		return reason(VMH_FAIL, "unknown memory type %d", type);
+		return reason(VMH_FAIL, "unknown memory type %d", a->type);
 	}
-	if (!a->map) {
-		a->map = a->addr;
-		a->map_size = a->size;
+	a->size = nr * a->psize;
+
+	switch (a->type) {
+	case MEM_HUGETLB_SHARED:
+		return alloc_memfd(a, "vmh-hugetlb", MFD_HUGETLB);
+	case MEM_SHMEM:
+		return alloc_memfd(a, "vmh-shmem", 0);
+	case MEM_FILE:
+		ret = alloc_memfd(a, "vmh-file", 0);
+		/* The file has data, so read faults map its page cache pages. */
+		return ret ? ret : fill_file(a, nr, seed);
+	default:
+		return VMH_OK;
+	}
+}
+
+int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
+	       unsigned char seed)
+{
+	const int prot = PROT_READ | PROT_WRITE;
+	size_t i, align;
+	int flags, ret;
+	char *at;
+	long kb;
+
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	a->fd = -1;
+	a->psize = page_size();
+
+	ret = area_prepare(a, nr, seed);
+	if (ret)
+		goto err;
+
+	/*
+	 * hugetlb pages are PMD entries: give them a PMD table of their own
+	 * (a PUD-aligned start), for the same reason small areas get a page
+	 * table of their own.
+	 */
+	if (type == MEM_HUGETLB || type == MEM_HUGETLB_SHARED)
+		align = pmd_size() / sizeof(uint64_t) * pmd_size();
+	else
+		align = a->psize > pmd_size() ? a->psize : pmd_size();
+	at = reserve_aligned(a->size, align);
+	if (!at) {
+		ret = reason(VMH_FAIL, "reserving address space: %s", strerror(errno));
+		goto err;
+	}
+	switch (type) {
+	case MEM_HUGETLB:
+		flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+		break;
+	case MEM_HUGETLB_SHARED:
+	case MEM_SHMEM:
+		flags = MAP_SHARED;
+		break;
+	case MEM_FILE:
+		flags = MAP_PRIVATE;
+		break;
+	default:
+		flags = MAP_PRIVATE | MAP_ANONYMOUS;
+		break;
+	}
+	a->addr = mmap(at, a->size, prot, flags | MAP_FIXED, a->fd, 0);
+	if (a->addr == MAP_FAILED) {
+		ret = reason(type == MEM_HUGETLB || type == MEM_HUGETLB_SHARED ?
+			     VMH_SKIP : VMH_FAIL, "mmap %s: %s",
+			     mem_type_name(type), strerror(errno));
+		munmap(at, a->size);
+		a->addr = NULL;
+		goto err;
+	}
+	a->map = a->addr;
+	a->map_size = a->size;
+
+	if (type == MEM_ANON) {
+		/* Keep THP=always and khugepaged from changing the layout. */
+		madvise(a->addr, a->size, MADV_NOHUGEPAGE);
+	} else if (type == MEM_THP) {
+		if (madvise(a->addr, a->size, MADV_HUGEPAGE)) {
+			ret = reason(VMH_SKIP, "MADV_HUGEPAGE: %s", strerror(errno));
+			goto err;
+		}
+		populate = true;
 	}
 
 	if (populate) {
@@ -357,12 +398,15 @@ int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	if (type == MEM_THP) {
 		kb = smaps_field_kb(a->addr, "AnonHugePages:");
 		if (kb < (long)(a->size >> 10)) {
-			area_free(a);
-			return reason(VMH_SKIP, "the kernel did not back the area with THPs (AnonHugePages: %ld kB of %zu)",
-				      kb, a->size >> 10);
+			ret = reason(VMH_SKIP, "the kernel did not back the area with THPs (AnonHugePages: %ld kB of %zu)",
+				     kb, a->size >> 10);
+			goto err;
 		}
 	}
 	return VMH_OK;
+err:
+	area_free(a);
+	return ret;
 }
 
 void area_free(struct area *a)
@@ -515,6 +559,7 @@ uint64_t uffd_wp_features_for(enum mem_type type)
 {
 	switch (type) {
 	case MEM_HUGETLB:
+	case MEM_HUGETLB_SHARED:
 	case MEM_SHMEM:
 		return UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
 	default:

@@ -45,6 +45,7 @@ enum mem_type {
 	MEM_ANON,		/* private anonymous, base pages only */
 	MEM_THP,		/* private anonymous, PMD-mapped THPs */
 	MEM_HUGETLB,		/* private anonymous MAP_HUGETLB */
+	MEM_HUGETLB_SHARED,	/* hugetlb memfd mapped MAP_SHARED */
 	MEM_SHMEM,		/* memfd mapped MAP_SHARED */
 	MEM_FILE,		/* memfd mapped MAP_PRIVATE (a private file mapping) */
 	MEM_NR_TYPES
@@ -72,6 +73,11 @@ int hugetlb_ensure(unsigned long nr);
 
 /*
  * area_alloc - map @nr pages of @type (pages of the type's granule).
+ *
+ * The area starts on a PMD boundary (a PUD boundary for hugetlb), so an area
+ * of up to 2M (1G) lies in one page table and shares it with no other
+ * mapping: whether a never-touched page has an empty entry or no page table
+ * at all depends only on the test.
  *
  * @populate: write every page (its index + @seed in every byte, see
  * area_fill()); a MEM_FILE area instead gets that data written into the file

@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PAGEMAP_SCAN page categories, per memory type, and the masks that select
+ * and report them.
+ *
+ * Each case builds a small range whose pages are in known states (written,
+ * read, never touched, swapped out, protected through async uffd-wp), scans
+ * it and compares the regions with the exact list expected: same bounds,
+ * same categories, nothing more. Expectations follow mainline (the oracle),
+ * including where the page table layout shows through; such cases say so in
+ * their name. Areas start on a PMD boundary (see area_alloc()), so whether
+ * a page table exists is decided by the test alone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <linux/userfaultfd.h>
+#include "../kselftest.h"
+#include "vm_helpers.h"
+
+#define P	PAGE_IS_PRESENT
+#define W	PAGE_IS_WRITTEN
+#define F	PAGE_IS_FILE
+#define S	PAGE_IS_SWAPPED
+#define Z	PAGE_IS_PFNZERO
+#define H	PAGE_IS_HUGE
+#define A	PAGE_IS_WPALLOWED
+#define SD	PAGE_IS_SOFT_DIRTY
+/*
+ * Everything but soft-dirty, which a kernel with CONFIG_MEM_SOFT_DIRTY
+ * reports on freshly mapped pages; only the soft-dirty case asks for it.
+ */
+#define RM	(A | W | F | P | S | Z | H)
+
+#define MAX_REGIONS	64
+#define SEED		0x21
+
+/* An expected region, in units of the caller's choosing. */
+struct exp {
+	size_t start, end;
+	__u64 categories;
+};
+
+struct masks {
+	__u64 inverted, mask, anyof, ret;
+};
+
+static const struct masks all_rm = { .ret = RM };
+
+static bool scan_supported;
+
+static void print_regions(const char *what, char *base, size_t unit,
+			  const struct page_region *v, long n)
+{
+	long i;
+
+	ksft_print_msg("%s (%ld):\n", what, n);
+	for (i = 0; i < n; i++)
+		ksft_print_msg("  [%llu, %llu) %#llx\n",
+			       (unsigned long long)((v[i].start - (unsigned long)base) / unit),
+			       (unsigned long long)((v[i].end - (unsigned long)base) / unit),
+			       (unsigned long long)v[i].categories);
+}
+
+/*
+ * Scan [base, base + len) with @m and check that the regions are exactly
+ * @e (offsets in @unit bytes from @base) and that the walk covered the range.
+ */
+static bool scan_expect(char *base, size_t len, const struct masks *m,
+			size_t unit, const struct exp *e, size_t ne)
+{
+	struct page_region v[MAX_REGIONS];
+	unsigned long start = (unsigned long)base;
+	__u64 walk_end;
+	bool ok;
+	long n;
+	size_t i;
+
+	n = pagemap_scan(pagemap_fd(), start, start + len, v, MAX_REGIONS, 0, 0,
+			 m->inverted, m->mask, m->anyof, m->ret, &walk_end);
+	if (n < 0) {
+		ksft_print_msg("PAGEMAP_SCAN failed: %s\n", strerror((int)-n));
+		return false;
+	}
+	ok = (size_t)n == ne && walk_end == start + len;
+	for (i = 0; ok && i < ne; i++)
+		ok = v[i].start == start + e[i].start * unit &&
+		     v[i].end == start + e[i].end * unit &&
+		     v[i].categories == e[i].categories;
+	if (!ok) {
+		struct page_region want[MAX_REGIONS];
+
+		for (i = 0; i < ne && i < MAX_REGIONS; i++) {
+			want[i].start = start + e[i].start * unit;
+			want[i].end = start + e[i].end * unit;
+			want[i].categories = e[i].categories;
+		}
+		print_regions("got", base, unit, v, n);
+		print_regions("expected", base, unit, want, ne);
+		if (walk_end != start + len)
+			ksft_print_msg("walk_end at +%#llx, expected +%#zx\n",
+				       (unsigned long long)(walk_end - start), len);
+	}
+	return ok;
+}
+
+#define EXPECT(area, m, unit, ...)					\
+	({								\
+		const struct exp __e[] = { __VA_ARGS__ };		\
+		scan_expect((area)->addr, (area)->size, m, unit, __e,	\
+			    ARRAY_SIZE(__e));				\
+	})
+
+/*
+ * Allocate for a case; on failure report the case as skipped or failed
+ * and return false.
+ */
+static bool get_area(const char *name, struct area *a, enum mem_type type,
+		     size_t nr, bool populate)
+{
+	int ret = area_alloc(a, type, nr, populate, SEED);
+
+	if (ret == VMH_SKIP)
+		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
+	else if (ret)
+		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+	return !ret;
+}
+
+/* Register @a with uffd-wp, async or not; the fd is returned or -errno. */
+static int wp_register(struct area *a, bool async)
+{
+	uint64_t features = async ? UFFD_FEATURE_WP_ASYNC |
+				    UFFD_FEATURE_WP_UNPOPULATED : 0;
+	int uffd, ret;
+
+	features |= uffd_wp_features_for(a->type);
+	uffd = uffd_open(features);
+	if (uffd < 0)
+		return uffd;
+	ret = uffd_register(uffd, a->addr, a->size, UFFDIO_REGISTER_MODE_WP,
+			    NULL);
+	if (ret) {
+		close(uffd);
+		return ret;
+	}
+	return uffd;
+}
+
+static bool async_wp_usable(const char *name, enum mem_type type)
+{
+	int64_t f = uffd_api_features();
+	uint64_t need = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(type);
+
+	if (f < 0 || (f & need) != need) {
+		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
+				      name);
+		return false;
+	}
+	return true;
+}
+
+static void write_page(struct area *a, size_t i)
+{
+	a->addr[i * page_size()] = 0x5a;
+}
+
+static void read_page(struct area *a, size_t i)
+{
+	touch_read(a->addr + i * page_size(), 1);
+}
+
+static void t_anon_written(const char *name)
+{
+	struct area a;
+
+	if (!get_area(name, &a, MEM_ANON, 8, true))
+		return;
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, 8, P | W }),
+			 "%s\n", name);
+	area_free(&a);
+}
+
+static void t_anon_empty_pte(const char *name)
+{
+	struct area a;
+
+	if (!get_area(name, &a, MEM_ANON, 8, false))
+		return;
+	write_page(&a, 0);
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+				{ 0, 1, P | W }, { 1, 8, W }), "%s\n", name);
+	area_free(&a);
+}
+
+static void t_anon_zero_page(const char *name)
+{
+	struct area a;
+
+	if (!get_area(name, &a, MEM_ANON, 8, false))
+		return;
+	write_page(&a, 0);
+	read_page(&a, 1);
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+				{ 0, 1, P | W }, { 1, 2, P | Z | W },
+				{ 2, 8, W }), "%s\n", name);
+	area_free(&a);
+}
+
+static void t_anon_no_table(const char *name)
+{
+	size_t nr = thp_size() ? thp_size() / page_size() : 512;
+	struct area a;
+
+	/* A whole PMD's worth, never touched: no page table below it. */
+	if (!get_area(name, &a, MEM_ANON, nr, false))
+		return;
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, nr, 0 }),
+			 "%s\n", name);
+	area_free(&a);
+}
+
+static void t_anon_no_table_registered(const char *name)
+{
+	size_t nr = thp_size() ? thp_size() / page_size() : 512;
+	struct area a;
+	int uffd;
+
+	if (!get_area(name, &a, MEM_ANON, nr, false))
+		return;
+	uffd = wp_register(&a, false);
+	if (uffd < 0)
+		ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
+				      name, strerror(-uffd));
+	else
+		ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, nr, W }),
+				 "%s\n", name);
+	if (uffd >= 0)
+		close(uffd);
+	area_free(&a);
+}
+
+static void t_thp(const char *name)
+{
+	struct area a;
+	size_t n;
+
+	if (!get_area(name, &a, MEM_THP, 2, true))
+		return;
+	n = a.size / page_size();
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, n, P | W | H }),
+			 "%s\n", name);
+	area_free(&a);
+}
+
+static void t_thp_zero(const char *name)
+{
+	const uint64_t pfn_mask = (1ULL << 55) - 1;
+	size_t ts = thp_size(), nr;
+	uint64_t pfn0, pfn1;
+	char buf[16] = "";
+	struct area a;
+	FILE *f;
+
+	if (!ts) {
+		ksft_test_result_skip("%s: transparent hugepages are not available\n",
+				      name);
+		return;
+	}
+	f = fopen("/sys/kernel/mm/transparent_hugepage/use_zero_page", "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	if (buf[0] != '1') {
+		ksft_test_result_skip("%s: the huge zero page is disabled\n",
+				      name);
+		return;
+	}
+	nr = ts / page_size();
+	if (!get_area(name, &a, MEM_ANON, nr, false))
+		return;
+	if (madvise(a.addr, a.size, MADV_HUGEPAGE)) {
+		ksft_test_result_skip("%s: MADV_HUGEPAGE: %s\n", name,
+				      strerror(errno));
+		goto out;
+	}
+	read_page(&a, 0);
+	/* The huge zero page has distinct, consecutive PFNs (root only). */
+	pfn0 = pagemap_entry(a.addr) & pfn_mask;
+	pfn1 = pagemap_entry(a.addr + page_size()) & pfn_mask;
+	if (!pfn0 || pfn1 != pfn0 + 1) {
+		ksft_test_result_skip("%s: no huge zero page mapped (PFNs %#llx, %#llx)\n",
+				      name, (unsigned long long)pfn0,
+				      (unsigned long long)pfn1);
+		goto out;
+	}
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+				{ 0, nr, P | Z | H | W }), "%s\n", name);
+out:
+	area_free(&a);
+}
+
+static void t_hugetlb(const char *name, enum mem_type type, __u64 file)
+{
+	const struct masks none = { 0 };
+	struct area a;
+	bool ok;
+
+	if (!get_area(name, &a, type, 2, false))
+		return;
+	/* No PMD table yet: a hole at a higher level. */
+	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, 0 });
+	fill_bytes(a.addr, a.psize, 1);
+	ok &= EXPECT(&a, &all_rm, a.psize, { 0, 1, H | P | W | file },
+		     { 1, 2, H });
+	/* With return_mask 0 the huge pages merge into one region. */
+	ok &= EXPECT(&a, &none, a.psize, { 0, 2, 0 });
+	ksft_test_result(ok, "%s\n", name);
+	area_free(&a);
+}
+
+static void t_hugetlb_private(const char *name)
+{
+	t_hugetlb(name, MEM_HUGETLB, 0);
+}
+
+static void t_hugetlb_shared(const char *name)
+{
+	t_hugetlb(name, MEM_HUGETLB_SHARED, F);
+}
+
+static void t_shmem(const char *name)
+{
+	struct area a;
+
+	if (!get_area(name, &a, MEM_SHMEM, 8, false))
+		return;
+	write_page(&a, 0);
+	read_page(&a, 1);
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+				{ 0, 2, P | W | F }, { 2, 8, W }),
+			 "%s\n", name);
+	area_free(&a);
+}
+
+static void t_private_file(const char *name)
+{
+	struct area a;
+
+	if (!get_area(name, &a, MEM_FILE, 8, true))
+		return;
+	write_page(&a, 1);
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+				{ 0, 1, P | W | F }, { 1, 2, P | W },
+				{ 2, 8, P | W | F }), "%s\n", name);
+	area_free(&a);
+}
+
+static void t_swapped(const char *name, enum mem_type type)
+{
+	size_t ps = page_size(), n;
+	struct area a;
+	bool ok;
+	int ret;
+
+	if (!get_area(name, &a, type, type == MEM_THP ? 1 : 8, true))
+		return;
+	n = a.size / ps;
+	if (type == MEM_THP)
+		ret = swap_out(a.addr, a.size);
+	else
+		ret = swap_out(a.addr + 2 * ps, 3 * ps);
+	if (ret) {
+		if (ret == VMH_SKIP)
+			ksft_test_result_skip("%s: %s\n", name, vmh_reason);
+		else
+			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+		goto out;
+	}
+	if (type == MEM_THP)
+		ok = EXPECT(&a, &all_rm, ps, { 0, n, S | W });
+	else
+		ok = EXPECT(&a, &all_rm, ps, { 0, 2, P | W }, { 2, 5, S | W },
+			    { 5, 8, P | W });
+	ksft_test_result(ok, "%s\n", name);
+out:
+	area_free(&a);
+}
+
+static void t_swapped_anon(const char *name)
+{
+	t_swapped(name, MEM_ANON);
+}
+
+static void t_swapped_thp(const char *name)
+{
+	t_swapped(name, MEM_THP);
+}
+
+static void t_soft_dirty(const char *name)
+{
+	const struct masks sd = { .ret = SD };
+	struct area a;
+	bool ok;
+
+	if (!soft_dirty_supported()) {
+		ksft_test_result_skip("%s: kernel lacks soft-dirty tracking (pagemap bit 55 never set)\n",
+				      name);
+		return;
+	}
+	if (!get_area(name, &a, MEM_ANON, 8, true))
+		return;
+	clear_soft_dirty();
+	write_page(&a, 2);
+	write_page(&a, 5);
+	ok = EXPECT(&a, &sd, page_size(), { 0, 2, 0 }, { 2, 3, SD },
+		    { 3, 5, 0 }, { 5, 6, SD }, { 6, 8, 0 });
+	/* And the ioctl agrees with the pagemap bit. */
+	ok &= pagemap_has(a.addr + 2 * page_size(), PME_SOFT_DIRTY) &&
+	      !pagemap_has(a.addr + 3 * page_size(), PME_SOFT_DIRTY);
+	ksft_test_result(ok, "%s\n", name);
+	area_free(&a);
+}
+
+static void t_wpallowed(const char *name)
+{
+	struct area a, half;
+	int uffd;
+
+	if (!async_wp_usable(name, MEM_ANON))
+		return;
+	if (!get_area(name, &a, MEM_ANON, 8, true))
+		return;
+	/* Register the first half only: the VMA splits. */
+	half = a;
+	half.size = 4 * page_size();
+	uffd = wp_register(&half, true);
+	if (uffd < 0) {
+		ksft_test_result_fail("%s: registration: %s\n", name,
+				      strerror(-uffd));
+		goto out;
+	}
+	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+				{ 0, 4, A | P | W }, { 4, 8, P | W }),
+			 "%s\n", name);
+	close(uffd);
+out:
+	area_free(&a);
+}
+
+static void t_sync_not_wpallowed(const char *name)
+{
+	struct area a;
+	int uffd;
+
+	if (!get_area(name, &a, MEM_ANON, 8, true))
+		return;
+	uffd = wp_register(&a, false);
+	if (uffd < 0)
+		ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
+				      name, strerror(-uffd));
+	else
+		ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+					{ 0, 8, P | W }), "%s\n", name);
+	if (uffd >= 0)
+		close(uffd);
+	area_free(&a);
+}
+
+/* Never-touched pages of @type in an async VMA, protected, then touched. */
+static void t_markers(const char *name, enum mem_type type)
+{
+	struct area a;
+	bool ok;
+	int uffd;
+
+	if (!async_wp_usable(name, type))
+		return;
+	if (!get_area(name, &a, type, 8, false))
+		return;
+	uffd = wp_register(&a, true);
+	if (uffd < 0 || uffd_wp(uffd, a.addr, a.size, true)) {
+		ksft_test_result_fail("%s: uffd-wp set-up failed\n", name);
+		goto out;
+	}
+	write_page(&a, 0);
+	read_page(&a, 1);
+	if (type == MEM_ANON)
+		ok = EXPECT(&a, &all_rm, page_size(), { 0, 1, A | P | W },
+			    { 1, 2, A | P | Z }, { 2, 8, A | S });
+	else
+		ok = EXPECT(&a, &all_rm, page_size(), { 0, 1, A | P | W | F },
+			    { 1, 2, A | P | F }, { 2, 8, A | S });
+	ksft_test_result(ok, "%s\n", name);
+out:
+	if (uffd >= 0)
+		close(uffd);
+	area_free(&a);
+}
+
+static void t_markers_anon(const char *name)
+{
+	t_markers(name, MEM_ANON);
+}
+
+static void t_markers_shmem(const char *name)
+{
+	t_markers(name, MEM_SHMEM);
+}
+
+static void t_async_no_table(const char *name)
+{
+	size_t nr = thp_size() ? thp_size() / page_size() : 512;
+	struct area a;
+	int uffd;
+
+	if (!async_wp_usable(name, MEM_ANON))
+		return;
+	if (!get_area(name, &a, MEM_ANON, nr, false))
+		return;
+	uffd = wp_register(&a, true);
+	if (uffd < 0)
+		ksft_test_result_fail("%s: registration: %s\n", name,
+				      strerror(-uffd));
+	else
+		ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+					{ 0, nr, A | W }), "%s\n", name);
+	if (uffd >= 0)
+		close(uffd);
+	area_free(&a);
+}
+
+static void t_hugetlb_markers(const char *name)
+{
+	struct area a;
+	bool ok;
+	int uffd;
+
+	if (!async_wp_usable(name, MEM_HUGETLB))
+		return;
+	if (!get_area(name, &a, MEM_HUGETLB, 2, false))
+		return;
+	uffd = wp_register(&a, true);
+	if (uffd < 0) {
+		ksft_test_result_fail("%s: registration: %s\n", name,
+				      strerror(-uffd));
+		goto out;
+	}
+	/* No PMD table yet (see t_hugetlb), then markers in a new one. */
+	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, A });
+	ok &= !uffd_wp(uffd, a.addr, a.size, true);
+	ok &= EXPECT(&a, &all_rm, a.psize, { 0, 2, H | A | S });
+	ksft_test_result(ok, "%s\n", name);
+out:
+	if (uffd >= 0)
+		close(uffd);
+	area_free(&a);
+}
+
+/*
+ * The mixed layout the mask cases share, 8 anon pages in one page table:
+ * 0-2 written (P|W), 3-4 read, so zero page (P|Z|W), 5-7 empty PTEs (W).
+ */
+static bool get_mixed(const char *name, struct area *a)
+{
+	if (!get_area(name, a, MEM_ANON, 8, false))
+		return false;
+	write_page(a, 0);
+	write_page(a, 1);
+	write_page(a, 2);
+	read_page(a, 3);
+	read_page(a, 4);
+	return true;
+}
+
+static void t_merge(const char *name)
+{
+	const struct masks none = { 0 };
+	struct area a;
+	bool ok;
+
+	if (!get_mixed(name, &a))
+		return;
+	ok = EXPECT(&a, &all_rm, page_size(), { 0, 3, P | W },
+		    { 3, 5, P | Z | W }, { 5, 8, W });
+	/* return_mask 0 still reports the pages, as one merged region. */
+	ok &= EXPECT(&a, &none, page_size(), { 0, 8, 0 });
+	ksft_test_result(ok, "%s\n", name);
+	area_free(&a);
+}
+
+static void t_masks(const char *name, const struct masks *m,
+		    const struct exp *e, size_t ne)
+{
+	struct area a;
+
+	if (!get_mixed(name, &a))
+		return;
+	ksft_test_result(scan_expect(a.addr, a.size, m, page_size(), e, ne),
+			 "%s\n", name);
+	area_free(&a);
+}
+
+#define MASK_CASE(fn, ...)						\
+static void fn(const char *name)					\
+{									\
+	static const struct masks m = { __VA_ARGS__ };			\
+	t_masks(name, &m, fn##_exp, ARRAY_SIZE(fn##_exp));		\
+}
+
+static const struct exp t_mask_all_exp[] = { { 3, 5, P | Z | W } };
+MASK_CASE(t_mask_all, .mask = P | Z, .ret = RM)
+
+static const struct exp t_mask_inverted_exp[] = { { 5, 8, W } };
+MASK_CASE(t_mask_inverted, .inverted = P, .mask = P, .ret = RM)
+
+static const struct exp t_mask_anyof_exp[] = {
+	{ 0, 3, P | W }, { 3, 5, P | Z | W },
+};
+MASK_CASE(t_mask_anyof, .anyof = P | Z, .ret = RM)
+
+static const struct exp t_mask_inverted_anyof_exp[] = {
+	{ 3, 5, P | Z | W }, { 5, 8, W },
+};
+MASK_CASE(t_mask_inverted_anyof, .inverted = P, .anyof = P | Z, .ret = RM)
+
+static const struct exp t_mask_and_anyof_exp[] = { { 3, 5, P | Z | W } };
+MASK_CASE(t_mask_and_anyof, .mask = W, .anyof = Z | S, .ret = RM)
+
+static const struct exp t_return_mask_exp[] = { { 0, 5, P }, { 5, 8, 0 } };
+MASK_CASE(t_return_mask, .ret = P)
+
+static const struct exp t_mask_outside_return_exp[] = { { 3, 5, W } };
+MASK_CASE(t_mask_outside_return, .mask = Z, .ret = W)
+
+struct test_case {
+	const char *name;
+	void (*fn)(const char *name);
+};
+
+static const struct test_case cases[] = {
+	{ "anon: written pages are PRESENT|WRITTEN, not FILE", t_anon_written },
+	{ "anon: an empty PTE in a populated page table is WRITTEN only",
+	  t_anon_empty_pte },
+	{ "anon: a read fault maps the zero page: PRESENT|PFNZERO|WRITTEN",
+	  t_anon_zero_page },
+	{ "anon: no page table in a VMA without uffd-wp: no category (as mainline)",
+	  t_anon_no_table },
+	{ "anon: no page table in a sync uffd-wp VMA: WRITTEN (as mainline)",
+	  t_anon_no_table_registered },
+	{ "thp: a PMD-mapped THP is PRESENT|WRITTEN|HUGE", t_thp },
+	{ "thp: a read fault maps the huge zero page: PRESENT|PFNZERO|HUGE|WRITTEN",
+	  t_thp_zero },
+	{ "hugetlb: a private huge page is PRESENT|WRITTEN|HUGE, an untouched one HUGE, none without a page table (as mainline)",
+	  t_hugetlb_private },
+	{ "hugetlb: a shared huge page is PRESENT|WRITTEN|HUGE|FILE, an untouched one HUGE, none without a page table (as mainline)",
+	  t_hugetlb_shared },
+	{ "shmem: mapped pages are PRESENT|WRITTEN|FILE, an empty PTE WRITTEN",
+	  t_shmem },
+	{ "private file: page cache pages are FILE, a CoW copy is not",
+	  t_private_file },
+	{ "anon: swapped-out pages are SWAPPED|WRITTEN, not PRESENT",
+	  t_swapped_anon },
+	{ "thp: a swapped-out THP is SWAPPED|WRITTEN, not HUGE",
+	  t_swapped_thp },
+	{ "soft-dirty: only pages written since clear_refs are SOFT_DIRTY",
+	  t_soft_dirty },
+	{ "async uffd-wp: registered pages are WPALLOWED, the rest of the VMA not",
+	  t_wpallowed },
+	{ "sync uffd-wp: registered pages are not WPALLOWED",
+	  t_sync_not_wpallowed },
+	{ "anon markers: protected never-touched pages are SWAPPED, not WRITTEN",
+	  t_markers_anon },
+	{ "shmem markers: protected never-touched pages are SWAPPED, not WRITTEN",
+	  t_markers_shmem },
+	{ "anon: no page table in an async uffd-wp VMA: WPALLOWED|WRITTEN (as mainline)",
+	  t_async_no_table },
+	{ "hugetlb: never-touched pages of an async VMA are WPALLOWED without a page table, HUGE|WPALLOWED|SWAPPED once protected",
+	  t_hugetlb_markers },
+	{ "merging: equal neighbours merge, a change of categories splits",
+	  t_merge },
+	{ "category_mask: pages having every bit", t_mask_all },
+	{ "category_inverted: pages lacking a bit, real categories reported",
+	  t_mask_inverted },
+	{ "category_anyof_mask: pages having any of the bits", t_mask_anyof },
+	{ "category_inverted with category_anyof_mask",
+	  t_mask_inverted_anyof },
+	{ "category_mask with category_anyof_mask", t_mask_and_anyof },
+	{ "return_mask: only its bits are reported, merging follows them",
+	  t_return_mask },
+	{ "a category_mask bit outside return_mask still selects",
+	  t_mask_outside_return },
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+	int ret;
+
+	ksft_print_header();
+	ksft_set_plan(ARRAY_SIZE(cases));
+
+	ret = pagemap_scan_supported(pagemap_fd());
+	if (ret < 0)
+		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
+				   strerror(-ret));
+	scan_supported = ret;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (!scan_supported)
+			ksft_test_result_skip("%s: kernel lacks PAGEMAP_SCAN\n",
+					      cases[i].name);
+		else
+			cases[i].fn(cases[i].name);
+	}
+	ksft_finished();
+	return 0;
+}
