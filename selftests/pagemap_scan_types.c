@@ -37,12 +37,6 @@
 #define MAX_REGIONS	64
 #define SEED		0x21
 
-/* An expected region, in units of the caller's choosing. */
-struct exp {
-	size_t start, end;
-	__u64 categories;
-};
-
 struct masks {
 	__u64 inverted, mask, anyof, ret;
 };
@@ -51,32 +45,18 @@ static const struct masks all_rm = { .ret = RM };
 
 static bool scan_supported;
 
-static void print_regions(const char *what, char *base, size_t unit,
-			  const struct page_region *v, long n)
-{
-	long i;
-
-	ksft_print_msg("%s (%ld):\n", what, n);
-	for (i = 0; i < n; i++)
-		ksft_print_msg("  [%llu, %llu) %#llx\n",
-			       (unsigned long long)((v[i].start - (unsigned long)base) / unit),
-			       (unsigned long long)((v[i].end - (unsigned long)base) / unit),
-			       (unsigned long long)v[i].categories);
-}
-
 /*
  * Scan [base, base + len) with @m and check that the regions are exactly
  * @e (offsets in @unit bytes from @base) and that the walk covered the range.
  */
 static bool scan_expect(char *base, size_t len, const struct masks *m,
-			size_t unit, const struct exp *e, size_t ne)
+			size_t unit, const struct region_exp *e, size_t ne)
 {
 	struct page_region v[MAX_REGIONS];
 	unsigned long start = (unsigned long)base;
 	__u64 walk_end;
 	bool ok;
 	long n;
-	size_t i;
 
 	n = pagemap_scan(pagemap_fd(), start, start + len, v, MAX_REGIONS, 0, 0,
 			 m->inverted, m->mask, m->anyof, m->ret, &walk_end);
@@ -84,31 +64,18 @@ static bool scan_expect(char *base, size_t len, const struct masks *m,
 		ksft_print_msg("PAGEMAP_SCAN failed: %s\n", strerror((int)-n));
 		return false;
 	}
-	ok = (size_t)n == ne && walk_end == start + len;
-	for (i = 0; ok && i < ne; i++)
-		ok = v[i].start == start + e[i].start * unit &&
-		     v[i].end == start + e[i].end * unit &&
-		     v[i].categories == e[i].categories;
-	if (!ok) {
-		struct page_region want[MAX_REGIONS];
-
-		for (i = 0; i < ne && i < MAX_REGIONS; i++) {
-			want[i].start = start + e[i].start * unit;
-			want[i].end = start + e[i].end * unit;
-			want[i].categories = e[i].categories;
-		}
-		print_regions("got", base, unit, v, n);
-		print_regions("expected", base, unit, want, ne);
-		if (walk_end != start + len)
-			ksft_print_msg("walk_end at +%#llx, expected +%#zx\n",
-				       (unsigned long long)(walk_end - start), len);
+	ok = regions_match(base, unit, v, n, e, ne);
+	if (walk_end != start + len) {
+		ksft_print_msg("walk_end at +%#llx, expected +%#zx\n",
+			       (unsigned long long)(walk_end - start), len);
+		ok = false;
 	}
 	return ok;
 }
 
 #define EXPECT(area, m, unit, ...)					\
 	({								\
-		const struct exp __e[] = { __VA_ARGS__ };		\
+		const struct region_exp __e[] = { __VA_ARGS__ };		\
 		scan_expect((area)->addr, (area)->size, m, unit, __e,	\
 			    ARRAY_SIZE(__e));				\
 	})
@@ -594,7 +561,7 @@ static void t_merge(const char *name)
 }
 
 static void t_masks(const char *name, const struct masks *m,
-		    const struct exp *e, size_t ne)
+		    const struct region_exp *e, size_t ne)
 {
 	struct area a;
 
@@ -612,29 +579,29 @@ static void fn(const char *name)					\
 	t_masks(name, &m, fn##_exp, ARRAY_SIZE(fn##_exp));		\
 }
 
-static const struct exp t_mask_all_exp[] = { { 3, 5, P | Z | W } };
+static const struct region_exp t_mask_all_exp[] = { { 3, 5, P | Z | W } };
 MASK_CASE(t_mask_all, .mask = P | Z, .ret = RM)
 
-static const struct exp t_mask_inverted_exp[] = { { 5, 8, W } };
+static const struct region_exp t_mask_inverted_exp[] = { { 5, 8, W } };
 MASK_CASE(t_mask_inverted, .inverted = P, .mask = P, .ret = RM)
 
-static const struct exp t_mask_anyof_exp[] = {
+static const struct region_exp t_mask_anyof_exp[] = {
 	{ 0, 3, P | W }, { 3, 5, P | Z | W },
 };
 MASK_CASE(t_mask_anyof, .anyof = P | Z, .ret = RM)
 
-static const struct exp t_mask_inverted_anyof_exp[] = {
+static const struct region_exp t_mask_inverted_anyof_exp[] = {
 	{ 3, 5, P | Z | W }, { 5, 8, W },
 };
 MASK_CASE(t_mask_inverted_anyof, .inverted = P, .anyof = P | Z, .ret = RM)
 
-static const struct exp t_mask_and_anyof_exp[] = { { 3, 5, P | Z | W } };
+static const struct region_exp t_mask_and_anyof_exp[] = { { 3, 5, P | Z | W } };
 MASK_CASE(t_mask_and_anyof, .mask = W, .anyof = Z | S, .ret = RM)
 
-static const struct exp t_return_mask_exp[] = { { 0, 5, P }, { 5, 8, 0 } };
+static const struct region_exp t_return_mask_exp[] = { { 0, 5, P }, { 5, 8, 0 } };
 MASK_CASE(t_return_mask, .ret = P)
 
-static const struct exp t_mask_outside_return_exp[] = { { 3, 5, W } };
+static const struct region_exp t_mask_outside_return_exp[] = { { 3, 5, W } };
 MASK_CASE(t_mask_outside_return, .mask = Z, .ret = W)
 
 struct test_case {

@@ -458,6 +458,41 @@ bool pagemap_all(const void *addr, size_t len, uint64_t bit, bool set)
 	return true;
 }
 
+static void print_regions(const char *what, const char *base, size_t unit,
+			  const struct page_region *v, long n)
+{
+	long i;
+
+	ksft_print_msg("%s (%ld):\n", what, n);
+	for (i = 0; i < n; i++)
+		ksft_print_msg("  [%llu, %llu) %#llx\n",
+			       (unsigned long long)((v[i].start - (unsigned long)base) / unit),
+			       (unsigned long long)((v[i].end - (unsigned long)base) / unit),
+			       (unsigned long long)v[i].categories);
+}
+
+bool regions_match(const char *base, size_t unit, const struct page_region *v,
+		   long n, const struct region_exp *e, size_t ne)
+{
+	unsigned long start = (unsigned long)base;
+	bool ok = n >= 0 && (size_t)n == ne;
+	size_t i;
+
+	for (i = 0; ok && i < ne; i++)
+		ok = v[i].start == start + e[i].start * unit &&
+		     v[i].end == start + e[i].end * unit &&
+		     v[i].categories == e[i].categories;
+	if (ok)
+		return true;
+
+	print_regions("got", base, unit, v, n);
+	ksft_print_msg("expected (%zu):\n", ne);
+	for (i = 0; i < ne; i++)
+		ksft_print_msg("  [%zu, %zu) %#llx\n", e[i].start, e[i].end,
+			       (unsigned long long)e[i].categories);
+	return false;
+}
+
 void clear_soft_dirty(void)
 {
 	int fd = open("/proc/self/clear_refs", O_WRONLY);

@@ -106,6 +106,19 @@ bool pagemap_has(const void *addr, uint64_t bits);
 /* True when every base page of [addr, addr+len) has (or lacks) @bit. */
 bool pagemap_all(const void *addr, size_t len, uint64_t bit, bool set);
 
+/* PAGEMAP_SCAN output checks: an expected region, in caller-chosen units. */
+struct region_exp {
+	size_t start, end;
+	uint64_t categories;
+};
+
+/*
+ * True if the @n regions of @v are exactly @e, offsets in @unit bytes from
+ * @base; if not, both lists are printed as KTAP diagnostics.
+ */
+bool regions_match(const char *base, size_t unit, const struct page_region *v,
+		   long n, const struct region_exp *e, size_t ne);
+
 /* Soft-dirty: true if the kernel tracks it (CONFIG_MEM_SOFT_DIRTY). */
 bool soft_dirty_supported(void);
 void clear_soft_dirty(void);

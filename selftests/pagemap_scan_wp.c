@@ -1,0 +1,999 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: get the written pages and
+ * write-protect them in one go, the way a tracker of written memory (Wine's
+ * write watches, CRIU's dirty tracking) uses it.
+ *
+ * The cases check that a get+WP reports exactly the pages written since the
+ * previous one, that cuts by max_pages or by a full output vector are
+ * resumed from walk_end without losing or repeating a page, how partial
+ * THPs and hugetlb pages are handled, how VMAs without async uffd-wp are
+ * treated, that another process's pagemap works, and that a write racing
+ * with a get+WP is never lost.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <linux/userfaultfd.h>
+#include "../kselftest.h"
+#include "vm_helpers.h"
+
+#define W		PAGE_IS_WRITTEN
+#define MAX_REGIONS	64
+#define SEED		0x33
+#define RACE_PAGES	64
+#define RACE_SECONDS	2
+
+/* A range registered for async uffd-wp, not protected yet. */
+struct tracked {
+	struct area a;
+	int uffd;
+	size_t unit;		/* granule of writes and expectations */
+	size_t n;		/* units in the area */
+};
+
+static bool async_supported;
+
+/*
+ * Set up @t; on failure report the case (skip or fail) and return false.
+ * Only WP_ASYNC is requested: mainline implies WP_UNPOPULATED with it.
+ */
+static bool track(const char *name, struct tracked *t, enum mem_type type,
+		  size_t nr, bool populate)
+{
+	uint64_t features = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(type);
+	int64_t have = uffd_api_features();
+	int ret;
+
+	if (have < 0 || (have & features) != features) {
+		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC%s\n",
+				      name, type == MEM_SHMEM ||
+				      type == MEM_HUGETLB ? " for this memory type" : "");
+		return false;
+	}
+	ret = area_alloc(&t->a, type, nr, populate, SEED);
+	if (ret) {
+		if (ret == VMH_SKIP)
+			ksft_test_result_skip("%s: %s\n", name, vmh_reason);
+		else
+			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+		return false;
+	}
+	t->unit = type == MEM_HUGETLB ? t->a.psize : page_size();
+	t->n = t->a.size / t->unit;
+	t->uffd = uffd_open(features);
+	ret = t->uffd < 0 ? t->uffd :
+	      uffd_register(t->uffd, t->a.addr, t->a.size,
+			    UFFDIO_REGISTER_MODE_WP, NULL);
+	if (ret) {
+		ksft_test_result_fail("%s: async uffd-wp set-up: %s\n", name,
+				      strerror(-ret));
+		if (t->uffd >= 0)
+			close(t->uffd);
+		area_free(&t->a);
+		return false;
+	}
+	return true;
+}
+
+static void untrack(struct tracked *t)
+{
+	close(t->uffd);
+	area_free(&t->a);
+}
+
+static char *unit_addr(const struct tracked *t, size_t i)
+{
+	return t->a.addr + i * t->unit;
+}
+
+static void write_unit(struct tracked *t, size_t i)
+{
+	fill_bytes(unit_addr(t, i), t->unit, (unsigned char)(0x80 + i));
+}
+
+/* Every base page of units [from, to) has (or lacks) the uffd-wp bit. */
+static bool units_wp(const struct tracked *t, size_t from, size_t to, bool set)
+{
+	if (pagemap_all(unit_addr(t, from), (to - from) * t->unit, PME_UFFD_WP,
+			set))
+		return true;
+	ksft_print_msg("units [%zu, %zu): expected the wp bit %s everywhere\n",
+		       from, to, set ? "set" : "clear");
+	return false;
+}
+
+struct scan_out {
+	struct page_region v[MAX_REGIONS];
+	long n;
+	size_t walk_end;	/* in units from the area start */
+};
+
+/*
+ * get+WP of the written pages in units [from, to) of @t. A NULL @out with
+ * @vec_len 0 is the WP-only form.
+ */
+static long get_wp(struct tracked *t, size_t from, size_t to, __u64 flags,
+		   __u64 max_pages, __u64 vec_len, struct scan_out *out)
+{
+	unsigned long base = (unsigned long)t->a.addr;
+	__u64 walk_end;
+	long n;
+
+	n = pagemap_scan(pagemap_fd(), base + from * t->unit, base + to * t->unit,
+			 out ? out->v : NULL, vec_len, flags, max_pages, 0, W,
+			 0, W, &walk_end);
+	if (out) {
+		out->n = n;
+		out->walk_end = (walk_end - base) / t->unit;
+		if ((walk_end - base) % t->unit)
+			ksft_print_msg("walk_end +%#llx is not on a unit boundary\n",
+				       (unsigned long long)(walk_end - base));
+	}
+	return n;
+}
+
+#define GET_WP_EXPECT(t, from, to, flags, maxp, vlen, we, ...)		\
+	({								\
+		const struct region_exp __e[] = { __VA_ARGS__ };	\
+		struct scan_out __o;					\
+		get_wp(t, from, to, flags, maxp, vlen, &__o);		\
+		get_wp_check(t, &__o, we, __e, ARRAY_SIZE(__e));	\
+	})
+
+static bool get_wp_check(const struct tracked *t, const struct scan_out *o,
+			 size_t walk_end, const struct region_exp *e, size_t ne)
+{
+	bool ok;
+
+	if (o->n < 0)
+		ksft_print_msg("PAGEMAP_SCAN: %s\n", strerror((int)-o->n));
+	ok = regions_match(t->a.addr, t->unit, o->v, o->n, e, ne);
+
+	if (o->n >= 0 && o->walk_end != walk_end) {
+		ksft_print_msg("walk_end at unit %zu, expected %zu\n",
+			       o->walk_end, walk_end);
+		ok = false;
+	}
+	return ok;
+}
+
+/* get+WP of the whole area expecting nothing. */
+static bool nothing_written(struct tracked *t)
+{
+	struct scan_out o;
+
+	get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
+	return get_wp_check(t, &o, t->n, NULL, 0);
+}
+
+/*
+ * get+WP, write some units, get+WP again: the second scan reports exactly
+ * the written units, merged where adjacent, and protects them again.
+ */
+static void t_cycle(const char *name, enum mem_type type, size_t nr,
+		    bool populate)
+{
+	struct tracked t;
+	size_t i, n;
+	bool ok;
+
+	if (!track(name, &t, type, nr, populate))
+		return;
+	n = t.n;
+	/* Nothing is protected yet: everything is written. */
+	ok = GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
+			   { 0, n, W });
+	ok &= units_wp(&t, 0, n, true);
+	ok &= nothing_written(&t);
+
+	write_unit(&t, 1);
+	write_unit(&t, 3);
+	write_unit(&t, 4);
+	write_unit(&t, n - 1);
+	ok &= GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
+			    { 1, 2, W }, { 3, 5, W }, { n - 1, n, W });
+	ok &= units_wp(&t, 0, n, true);
+	ok &= nothing_written(&t);
+
+	for (i = 0; i < n; i++) {
+		bool written = i == 1 || i == 3 || i == 4 || i == n - 1;
+		unsigned char want = written ? 0x80 + i :
+			!populate ? 0 :
+			(unsigned char)(SEED + i * t.unit / t.a.psize);
+
+		if (!check_bytes(unit_addr(&t, i), t.unit, want)) {
+			ksft_print_msg("unit %zu: data lost\n", i);
+			ok = false;
+			break;
+		}
+	}
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_cycle_anon(const char *name)
+{
+	t_cycle(name, MEM_ANON, 16, true);
+}
+
+static void t_cycle_anon_untouched(const char *name)
+{
+	t_cycle(name, MEM_ANON, 16, false);
+}
+
+static void t_cycle_thp(const char *name)
+{
+	t_cycle(name, MEM_THP, 1, true);
+}
+
+static void t_cycle_shmem(const char *name)
+{
+	t_cycle(name, MEM_SHMEM, 16, true);
+}
+
+static void t_cycle_hugetlb(const char *name)
+{
+	t_cycle(name, MEM_HUGETLB, 8, true);
+}
+
+static void t_wp_only(const char *name)
+{
+	struct tracked t;
+	struct scan_out o;
+	bool ok;
+	long n;
+
+	if (!track(name, &t, MEM_ANON, 16, true))
+		return;
+	n = get_wp(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
+	ok = n == 0 && units_wp(&t, 0, t.n, true);
+	write_unit(&t, 2);
+	write_unit(&t, 3);
+	ok &= units_wp(&t, 2, 4, false);
+	n = get_wp(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
+	ok &= n == 0 && units_wp(&t, 0, t.n, true);
+	/* A plain get (no WP) finds nothing written. */
+	get_wp(&t, 0, t.n, 0, 0, MAX_REGIONS, &o);
+	ok &= get_wp_check(&t, &o, t.n, NULL, 0);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static bool unit_wp_bit(const struct tracked *t, size_t i)
+{
+	return pagemap_has(unit_addr(t, i), PME_UFFD_WP);
+}
+
+/*
+ * Resume get+WP calls from walk_end until the range is done, checking each
+ * call against @calls (regions and walk_end), and return whether all
+ * matched. After the first call, the units reported so far must be the only
+ * protected ones among the @written.
+ */
+struct call_exp {
+	size_t walk_end;
+	size_t nr;
+	struct region_exp r[4];
+};
+
+static bool resume_calls(struct tracked *t, __u64 max_pages, __u64 vec_len,
+			 const struct call_exp *calls, size_t ncalls,
+			 bool (*written)(size_t i))
+{
+	size_t from = 0, c, i;
+	struct scan_out o;
+	bool ok = true;
+
+	for (c = 0; c < ncalls && from < t->n; c++) {
+		get_wp(t, from, t->n, PM_SCAN_WP_MATCHING, max_pages, vec_len,
+		       &o);
+		if (!get_wp_check(t, &o, calls[c].walk_end, calls[c].r,
+				  calls[c].nr)) {
+			ksft_print_msg("call %zu (from unit %zu) differs\n",
+				       c, from);
+			return false;
+		}
+		if (o.walk_end <= from) {
+			ksft_print_msg("no progress at unit %zu\n", from);
+			return false;
+		}
+		/* Protected: what was reported so far, and the unwritten. */
+		for (i = 0; i < t->n; i++) {
+			bool reported = i < o.walk_end || !written(i);
+
+			if (unit_wp_bit(t, i) != reported) {
+				ksft_print_msg("call %zu: unit %zu wp bit should be %s\n",
+					       c, i, reported ? "set" : "clear");
+				ok = false;
+			}
+		}
+		from = o.walk_end;
+	}
+	if (c != ncalls || from != t->n) {
+		ksft_print_msg("%zu calls reached unit %zu, expected %zu calls to %zu\n",
+			       c, from, ncalls, t->n);
+		ok = false;
+	}
+	return ok;
+}
+
+static bool all_written(size_t i)
+{
+	return true;
+}
+
+static bool every_third(size_t i)
+{
+	return i % 3 == 0;
+}
+
+/* Runs 0-1, 4-6, 9, 12-15 */
+static bool runs(size_t i)
+{
+	return i <= 1 || (i >= 4 && i <= 6) || i == 9 || i >= 12;
+}
+
+static bool setup_written(struct tracked *t, bool (*written)(size_t i))
+{
+	size_t i;
+
+	if (uffd_wp(t->uffd, t->a.addr, t->a.size, true))
+		return false;
+	for (i = 0; i < t->n; i++)
+		if (written(i))
+			write_unit(t, i);
+	return true;
+}
+
+static void t_max_pages_dense(const char *name)
+{
+	static const struct call_exp calls[] = {
+		{ 5, 1, { { 0, 5, W } } },
+		{ 10, 1, { { 5, 10, W } } },
+		{ 15, 1, { { 10, 15, W } } },
+		{ 16, 1, { { 15, 16, W } } },
+	};
+	struct tracked t;
+
+	if (!track(name, &t, MEM_ANON, 16, true))
+		return;
+	ksft_test_result(setup_written(&t, all_written) &&
+			 resume_calls(&t, 5, MAX_REGIONS, calls,
+				      ARRAY_SIZE(calls), all_written),
+			 "%s\n", name);
+	untrack(&t);
+}
+
+static void t_max_pages_sparse(const char *name)
+{
+	static const struct call_exp calls[] = {
+		{ 6, 2, { { 0, 1, W }, { 3, 4, W } } },
+		{ 12, 2, { { 6, 7, W }, { 9, 10, W } } },
+		{ 16, 2, { { 12, 13, W }, { 15, 16, W } } },
+	};
+	struct tracked t;
+
+	if (!track(name, &t, MEM_ANON, 16, true))
+		return;
+	ksft_test_result(setup_written(&t, every_third) &&
+			 resume_calls(&t, 2, MAX_REGIONS, calls,
+				      ARRAY_SIZE(calls), every_third),
+			 "%s\n", name);
+	untrack(&t);
+}
+
+static void t_vec_len(const char *name)
+{
+	static const struct call_exp calls[] = {
+		{ 4, 1, { { 0, 2, W } } },
+		{ 9, 1, { { 4, 7, W } } },
+		{ 12, 1, { { 9, 10, W } } },
+		{ 16, 1, { { 12, 16, W } } },
+	};
+	static const struct call_exp one_region[] = {
+		{ 16, 1, { { 0, 16, W } } },
+	};
+	struct tracked t;
+	bool ok;
+
+	if (!track(name, &t, MEM_ANON, 16, true))
+		return;
+	/* Pages that merge into the last region never stop the walk. */
+	ok = resume_calls(&t, 0, 1, one_region, 1, all_written);
+	ok &= setup_written(&t, runs) &&
+	      resume_calls(&t, 0, 1, calls, ARRAY_SIZE(calls), runs);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_thp_partial(const char *name, bool by_max_pages)
+{
+	const __u64 all = PAGE_IS_WPALLOWED | W | PAGE_IS_PRESENT | PAGE_IS_HUGE;
+	struct page_region v[MAX_REGIONS];
+	const size_t from = by_max_pages ? 0 : 2, to = by_max_pages ? 3 : 5;
+	struct tracked t;
+	__u64 walk_end;
+	size_t n;
+	long nr;
+	bool ok;
+
+	if (!track(name, &t, MEM_THP, 1, true))
+		return;
+	n = t.n;
+	if (by_max_pages)
+		ok = GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 3,
+				   MAX_REGIONS, 3, { 0, 3, W });
+	else
+		ok = GET_WP_EXPECT(&t, from, to, PM_SCAN_WP_MATCHING, 0,
+				   MAX_REGIONS, to, { from, to, W });
+	ok &= units_wp(&t, 0, from, false) && units_wp(&t, from, to, true) &&
+	      units_wp(&t, to, n, false);
+
+	/* Split: no page is HUGE any more, the rest is still written. */
+	nr = pagemap_scan(pagemap_fd(), (unsigned long)t.a.addr,
+			  (unsigned long)t.a.addr + t.a.size, v, MAX_REGIONS,
+			  0, 0, 0, 0, 0, all, &walk_end);
+	if (from) {
+		const struct region_exp e[] = {
+			{ 0, from, all & ~PAGE_IS_HUGE },
+			{ from, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
+			{ to, n, all & ~PAGE_IS_HUGE },
+		};
+
+		ok &= regions_match(t.a.addr, t.unit, v, nr, e, ARRAY_SIZE(e));
+	} else {
+		const struct region_exp e[] = {
+			{ 0, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
+			{ to, n, all & ~PAGE_IS_HUGE },
+		};
+
+		ok &= regions_match(t.a.addr, t.unit, v, nr, e, ARRAY_SIZE(e));
+	}
+	/* The next get+WP reports the rest, once. */
+	if (from)
+		ok &= GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 0,
+				    MAX_REGIONS, n, { 0, from, W }, { to, n, W });
+	else
+		ok &= GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 0,
+				    MAX_REGIONS, n, { to, n, W });
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_thp_partial_range(const char *name)
+{
+	t_thp_partial(name, false);
+}
+
+static void t_thp_partial_max_pages(const char *name)
+{
+	t_thp_partial(name, true);
+}
+
+/* The uffd-wp bit of every base page of each huge page, as a bitmap. */
+static unsigned int hugetlb_wp_map(const struct tracked *t)
+{
+	unsigned int map = 0;
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		if (pagemap_all(unit_addr(t, i), t->unit, PME_UFFD_WP, true))
+			map |= 1U << i;
+		else if (!pagemap_all(unit_addr(t, i), t->unit, PME_UFFD_WP,
+				      false))
+			map |= 1U << 31;	/* partly protected: never valid */
+	}
+	return map;
+}
+
+static bool hugetlb_wp_is(const struct tracked *t, unsigned int want)
+{
+	unsigned int map = hugetlb_wp_map(t);
+
+	if (map == want)
+		return true;
+	ksft_print_msg("protected huge pages %#x, expected %#x\n", map, want);
+	return false;
+}
+
+/* A get+WP in base pages: @from and @to are byte offsets into the area. */
+static bool hugetlb_get_wp(struct tracked *t, size_t from, size_t to,
+			   __u64 max_pages, size_t walk_end,
+			   const struct region_exp *e, size_t ne)
+{
+	unsigned long base = (unsigned long)t->a.addr;
+	struct page_region v[MAX_REGIONS];
+	__u64 we;
+	long n;
+	bool ok;
+
+	n = pagemap_scan(pagemap_fd(), base + from, base + to, v, MAX_REGIONS,
+			 PM_SCAN_WP_MATCHING, max_pages, 0, W, 0, W, &we);
+	ok = regions_match(t->a.addr, t->unit, v, n, e, ne);
+	if (we != base + walk_end) {
+		ksft_print_msg("walk_end at +%#llx, expected +%#zx\n",
+			       (unsigned long long)(we - base), walk_end);
+		ok = false;
+	}
+	return ok;
+}
+
+static void t_hugetlb_end_inside(const char *name)
+{
+	const struct region_exp e[] = { { 0, 1, W } };
+	struct tracked t;
+	bool ok;
+
+	if (!track(name, &t, MEM_HUGETLB, 2, true))
+		return;
+	ok = hugetlb_get_wp(&t, 0, t.unit + page_size(), 0, t.unit, e, 1);
+	ok &= hugetlb_wp_is(&t, 0x1);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_hugetlb_start_inside(const char *name)
+{
+	const struct region_exp e[] = { { 1, 2, W } };
+	struct tracked t;
+	bool ok;
+
+	if (!track(name, &t, MEM_HUGETLB, 2, true))
+		return;
+	ok = hugetlb_get_wp(&t, page_size(), 2 * t.unit, 0, page_size(), e, 1);
+	ok &= hugetlb_wp_is(&t, 0x2);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_hugetlb_max_pages(const char *name)
+{
+	struct tracked t;
+	bool ok;
+
+	if (!track(name, &t, MEM_HUGETLB, 1, true))
+		return;
+	ok = hugetlb_get_wp(&t, 0, t.unit, 3, 0, NULL, 0);
+	ok &= hugetlb_wp_is(&t, 0);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_hugetlb_max_pages_several(const char *name)
+{
+	const struct region_exp e[] = { { 0, 1, W } };
+	struct tracked t;
+	size_t per_huge;
+	bool ok;
+
+	if (!track(name, &t, MEM_HUGETLB, 3, true))
+		return;
+	/* Room for the first huge page and a part of the next. */
+	per_huge = t.unit / page_size();
+	ok = hugetlb_get_wp(&t, 0, t.a.size, per_huge + per_huge / 4,
+			    2 * t.unit, e, 1);
+	ok &= hugetlb_wp_is(&t, 0x1);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+/* Map 4 plain anon pages, 4 async-registered ones, 4 plain ones. */
+static bool mixed_vmas(const char *name, struct tracked *t)
+{
+	struct area async_part;
+	uint64_t features = UFFD_FEATURE_WP_ASYNC;
+	int ret;
+
+	ret = area_alloc(&t->a, MEM_ANON, 12, true, SEED);
+	if (ret) {
+		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+		return false;
+	}
+	t->unit = page_size();
+	t->n = 12;
+	async_part = t->a;
+	async_part.addr += 4 * t->unit;
+	async_part.size = 4 * t->unit;
+	t->uffd = uffd_open(features);
+	ret = t->uffd < 0 ? t->uffd :
+	      uffd_register(t->uffd, async_part.addr, async_part.size,
+			    UFFDIO_REGISTER_MODE_WP, NULL);
+	if (ret) {
+		ksft_test_result_fail("%s: %s\n", name, strerror(-ret));
+		if (t->uffd >= 0)
+			close(t->uffd);
+		area_free(&t->a);
+		return false;
+	}
+	return true;
+}
+
+static void t_check_wpasync(const char *name)
+{
+	struct tracked t;
+	struct scan_out o;
+	bool ok;
+	int uffd;
+
+	if (!async_supported) {
+		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
+				      name);
+		return;
+	}
+	if (!mixed_vmas(name, &t))
+		return;
+	/* Plain VMA alone: EPERM; walk_end is left at the end (mainline). */
+	ok = get_wp(&t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, &o) ==
+	     -EPERM && o.walk_end == 4;
+	/* The async VMA alone: fine, with or without WP_MATCHING. */
+	ok &= GET_WP_EXPECT(&t, 4, 8, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, 8,
+			    { 4, 8, W });
+	ok &= GET_WP_EXPECT(&t, 4, 8, PM_SCAN_CHECK_WPASYNC |
+			    PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
+			    { 4, 8, W });
+	/* A sync uffd-wp VMA is no better than a plain one. */
+	uffd = uffd_open(0);
+	if (uffd < 0 || uffd_register(uffd, t.a.addr, 4 * t.unit,
+				      UFFDIO_REGISTER_MODE_WP, NULL)) {
+		ksft_print_msg("sync registration failed\n");
+		ok = false;
+	} else {
+		ok &= get_wp(&t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS,
+			     &o) == -EPERM;
+	}
+	if (uffd >= 0)
+		close(uffd);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_check_wpasync_partial(const char *name)
+{
+	struct tracked t;
+	struct scan_out o;
+	bool ok;
+
+	if (!async_supported) {
+		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
+				      name);
+		return;
+	}
+	if (!mixed_vmas(name, &t))
+		return;
+	/*
+	 * From the async VMA into a plain one: the walk has protected the
+	 * async pages when it meets the plain VMA and fails; nothing undoes
+	 * that, and walk_end is left at the end.
+	 */
+	ok = get_wp(&t, 4, 12, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING, 0,
+		    MAX_REGIONS, &o) == -EPERM && o.walk_end == 12;
+	ok &= units_wp(&t, 4, 8, true);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_wp_skips_plain(const char *name)
+{
+	struct tracked t;
+	bool ok;
+
+	if (!async_supported) {
+		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
+				      name);
+		return;
+	}
+	if (!mixed_vmas(name, &t))
+		return;
+	ok = GET_WP_EXPECT(&t, 0, 12, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 12,
+			   { 4, 8, W });
+	ok &= units_wp(&t, 0, 4, false) && units_wp(&t, 4, 8, true) &&
+	      units_wp(&t, 8, 12, false);
+	/* Without WP_MATCHING the plain VMAs are reported as usual. */
+	ok &= GET_WP_EXPECT(&t, 0, 12, 0, 0, MAX_REGIONS, 12,
+			    { 0, 4, W }, { 8, 12, W });
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+/* The child's side: async-track 8 pages, write on request. */
+static void __attribute__((noreturn)) child(int cmd, int reply)
+{
+	struct tracked t;
+	char c;
+
+	t.a.addr = NULL;
+	if (area_alloc(&t.a, MEM_ANON, 8, true, SEED))
+		_exit(1);
+	t.unit = page_size();
+	t.n = 8;
+	t.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	if (t.uffd < 0 || uffd_register(t.uffd, t.a.addr, t.a.size,
+					UFFDIO_REGISTER_MODE_WP, NULL) ||
+	    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
+		_exit(1);
+	write_unit(&t, 2);
+	write_unit(&t, 5);
+	if (write(reply, &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr))
+		_exit(1);
+	/* 'w': write unit 6 and answer; anything else: exit. */
+	while (read(cmd, &c, 1) == 1 && c == 'w') {
+		write_unit(&t, 6);
+		if (write(reply, &c, 1) != 1)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static void t_child(const char *name, bool after_exit)
+{
+	int cmd[2] = { -1, -1 }, reply[2] = { -1, -1 }, fd = -1;
+	struct page_region v[MAX_REGIONS];
+	struct tracked t = { .unit = page_size() };
+	char path[64], c = 'w';
+	unsigned long base;
+	bool ok = false;
+	__u64 walk_end;
+	pid_t pid;
+	long n;
+
+	if (!async_supported) {
+		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
+				      name);
+		return;
+	}
+	if (pipe(cmd) || pipe(reply)) {
+		ksft_test_result_fail("%s: pipe: %s\n", name, strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		ksft_test_result_fail("%s: fork: %s\n", name, strerror(errno));
+		return;
+	}
+	if (!pid) {
+		close(cmd[1]);
+		close(reply[0]);
+		child(cmd[0], reply[1]);
+	}
+	close(cmd[0]);
+	close(reply[1]);
+	if (read(reply[0], &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr)) {
+		ksft_print_msg("the child failed to set up\n");
+		goto out;
+	}
+	base = (unsigned long)t.a.addr;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		ksft_print_msg("open %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (after_exit) {
+		/* Let the child exit, keep its pagemap open and scan it. */
+		close(cmd[1]);
+		cmd[1] = -1;
+		waitpid(pid, NULL, 0);
+		pid = -1;
+		n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
+				 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
+		if (n != -ESRCH)
+			ksft_print_msg("scan returned %ld, expected -ESRCH\n", n);
+		ok = n == -ESRCH;
+		goto out;
+	}
+	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
+			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
+	{
+		const struct region_exp e[] = { { 2, 3, W }, { 5, 6, W } };
+
+		ok = regions_match(t.a.addr, t.unit, v, n, e, ARRAY_SIZE(e));
+	}
+	/* Protected by the parent: a write in the child shows up next. */
+	if (write(cmd[1], &c, 1) != 1 || read(reply[0], &c, 1) != 1) {
+		ok = false;
+		goto out;
+	}
+	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
+			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
+	{
+		const struct region_exp e[] = { { 6, 7, W } };
+
+		ok &= regions_match(t.a.addr, t.unit, v, n, e, ARRAY_SIZE(e));
+	}
+out:
+	if (cmd[1] >= 0)
+		close(cmd[1]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	close(reply[0]);
+	if (fd >= 0)
+		close(fd);
+	ksft_test_result(ok, "%s\n", name);
+}
+
+static void t_child_live(const char *name)
+{
+	t_child(name, false);
+}
+
+static void t_child_exited(const char *name)
+{
+	t_child(name, true);
+}
+
+struct racer {
+	struct tracked *t;
+	bool stop;		/* __atomic */
+	unsigned long writes;
+};
+
+/* Write an increasing counter into pages picked pseudo-randomly. */
+static void *racer_fn(void *arg)
+{
+	struct racer *r = arg;
+	unsigned int seed = 1;
+	unsigned long *p;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		seed = seed * 1103515245 + 12345;
+		p = (unsigned long *)unit_addr(r->t, (seed >> 16) % r->t->n);
+		__atomic_store_n(p, ++r->writes, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * A writer and get+WP race. Whenever a scan reports a page, the page is
+ * read after the scan; once the writer stops and a last scan has run, the
+ * value last read for every page must be its final value: a write that
+ * landed after its page was reported but was then not reported itself
+ * (a write lost by get+WP) leaves a stale value behind.
+ */
+static void t_race(const char *name)
+{
+	unsigned long seen[RACE_PAGES] = { 0 }, scans = 0;
+	struct racer r = { 0 };
+	struct scan_out o;
+	struct timespec t0, now;
+	struct tracked t;
+	pthread_t thread;
+	bool ok = true, stop = false;
+	size_t i;
+	long k;
+
+	if (!track(name, &t, MEM_ANON, RACE_PAGES, true))
+		return;
+	memset(t.a.addr, 0, t.a.size);
+	r.t = &t;
+	if (pthread_create(&thread, NULL, racer_fn, &r)) {
+		ksft_test_result_fail("%s: pthread_create\n", name);
+		untrack(&t);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!stop) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= RACE_SECONDS) {
+			/* One more scan after the writer is gone. */
+			__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
+			pthread_join(thread, NULL);
+			stop = true;
+		}
+		if (get_wp(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
+			   &o) < 0) {
+			ok = false;
+			break;
+		}
+		scans++;
+		for (k = 0; k < o.n; k++) {
+			unsigned long a;
+
+			for (a = o.v[k].start; a < o.v[k].end; a += t.unit) {
+				i = (a - (unsigned long)t.a.addr) / t.unit;
+				seen[i] = __atomic_load_n((unsigned long *)a,
+							  __ATOMIC_RELAXED);
+			}
+		}
+	}
+	if (!stop) {
+		__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
+		pthread_join(thread, NULL);
+	}
+	for (i = 0; ok && i < t.n; i++) {
+		unsigned long final = *(unsigned long *)unit_addr(&t, i);
+
+		if (seen[i] != final) {
+			ksft_print_msg("page %zu: last value seen %lu, final %lu\n",
+				       i, seen[i], final);
+			ok = false;
+		}
+	}
+	ksft_print_msg("%lu writes, %lu scans\n", r.writes, scans);
+	ok &= nothing_written(&t);
+	ksft_test_result(ok && r.writes > 0 && scans > 1, "%s\n", name);
+	untrack(&t);
+}
+
+struct test_case {
+	const char *name;
+	void (*fn)(const char *name);
+};
+
+static const struct test_case cases[] = {
+	{ "anon: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle_anon },
+	{ "anon never touched: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle_anon_untouched },
+	{ "thp: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle_thp },
+	{ "shmem: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle_shmem },
+	{ "hugetlb: get+WP, writes, get+WP reports exactly the written huge pages",
+	  t_cycle_hugetlb },
+	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
+	  t_wp_only },
+	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
+	  t_max_pages_dense },
+	{ "max_pages with sparse pages: walk_end is the first unreported match",
+	  t_max_pages_sparse },
+	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
+	  t_vec_len },
+	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
+	  t_thp_partial_range },
+	{ "thp: a max_pages cut inside a THP splits it at the cut",
+	  t_thp_partial_max_pages },
+	{ "hugetlb: get+WP ending inside a huge page stops at its start and leaves it writable",
+	  t_hugetlb_end_inside },
+	{ "hugetlb: get+WP starting inside a huge page leaves it, walk_end at the range start, later ones protected (as mainline)",
+	  t_hugetlb_start_inside },
+	{ "hugetlb: a max_pages cut inside a huge page protects nothing, walk_end at its start",
+	  t_hugetlb_max_pages },
+	{ "hugetlb: max_pages cut in several huge pages: walk_end at the last one cut (as mainline)",
+	  t_hugetlb_max_pages_several },
+	{ "CHECK_WPASYNC: EPERM on a plain or sync uffd-wp VMA, fine on an async one",
+	  t_check_wpasync },
+	{ "CHECK_WPASYNC from an async into a plain VMA: EPERM, async pages stay protected (as mainline)",
+	  t_check_wpasync_partial },
+	{ "WP_MATCHING skips VMAs without async uffd-wp",
+	  t_wp_skips_plain },
+	{ "a child's pagemap: get+WP from the parent, a child write shows up next",
+	  t_child_live },
+	{ "an exited child's pagemap: ESRCH, nothing reported (as mainline)",
+	  t_child_exited },
+	{ "a write racing with get+WP is never lost",
+	  t_race },
+};
+
+int main(int argc, char **argv)
+{
+	int64_t features;
+	size_t i;
+	int ret;
+
+	ksft_print_header();
+	ksft_set_plan(ARRAY_SIZE(cases));
+
+	ret = pagemap_scan_supported(pagemap_fd());
+	if (ret < 0)
+		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
+				   strerror(-ret));
+	features = uffd_api_features();
+	async_supported = features >= 0 && (features & UFFD_FEATURE_WP_ASYNC);
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (!ret)
+			ksft_test_result_skip("%s: kernel lacks PAGEMAP_SCAN\n",
+					      cases[i].name);
+		else
+			cases[i].fn(cases[i].name);
+	}
+	ksft_finished();
+	return 0;
+}
