@@ -11,6 +11,9 @@
  * their name. Areas start on a PMD boundary (see area_alloc()), so whether
  * a page table exists is decided by the test alone.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

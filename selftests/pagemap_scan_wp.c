@@ -11,6 +11,9 @@
  * treated, that another process's pagemap works, and that a write racing
  * with a get+WP is never lost.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -703,7 +706,7 @@ static void t_wp_skips_plain(const char *name)
 }
 
 /* The child's side: async-track 8 pages, write on request. */
-static void __attribute__((noreturn)) child(int cmd, int reply)
+static void child(int cmd, int reply)
 {
 	struct tracked t;
 	char c;

@@ -12,6 +12,9 @@
  * Writers run in a thread with a deadline, so a kernel that falls back to
  * synchronous handling produces a failure instead of a hung test.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>

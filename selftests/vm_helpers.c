@@ -7,6 +7,9 @@
  * only exits are for a broken environment (no /proc/self/pagemap), which no
  * test could survive.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -93,7 +96,7 @@ size_t thp_size(void)
 }
 
 /* Value of a "Name:   N" line of /proc/meminfo, -1 if absent. */
-static long meminfo(const char *name)
+static long meminfo_value(const char *name)
 {
 	char line[256];
 	size_t n = strlen(name);
@@ -115,14 +118,14 @@ static long meminfo(const char *name)
 
 size_t hugetlb_size(void)
 {
-	long kb = meminfo("Hugepagesize");
+	long kb = meminfo_value("Hugepagesize");
 
 	return kb > 0 ? (size_t)kb << 10 : 0;
 }
 
 int hugetlb_ensure(unsigned long nr)
 {
-	long free_pages = meminfo("HugePages_Free");
+	long free_pages = meminfo_value("HugePages_Free");
 	char buf[32];
 	long total;
 	int fd, len;
@@ -143,7 +146,7 @@ int hugetlb_ensure(unsigned long nr)
 			len = -1;
 		close(fd);
 	}
-	free_pages = meminfo("HugePages_Free");
+	free_pages = meminfo_value("HugePages_Free");
 	if (free_pages < (long)nr)
 		return reason(VMH_SKIP, "need %lu free hugetlb pages, have %ld (set %s)",
 			      nr, free_pages, NR_HUGEPAGES_PATH);
