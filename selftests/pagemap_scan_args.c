@@ -14,6 +14,9 @@
  * was not written back" (the early argument checks) is told apart from "the
  * kernel wrote walk_end".
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
