@@ -230,30 +230,24 @@ struct run {
 	int next;		/* next check to report */
 };
 
+static const char *check_name(const struct run *r, int c)
+{
+	if (c == CHK_CLEARS && r->sc->clears_name)
+		return r->sc->clears_name;
+	return check_names[c];
+}
+
 static void report(struct run *r, enum check c, bool ok)
 {
-	const char *name = check_names[c];
-
-	if (c == CHK_CLEARS && r->sc->clears_name)
-		name = r->sc->clears_name;
-	while (r->next < (int)c) {
-		ksft_test_result_skip("%s: %s (an earlier step failed)\n",
-				      r->sc->name, check_names[r->next]);
-		r->next++;
-	}
-	ksft_test_result(ok, "%s: %s\n", r->sc->name, name);
+	ksft_test_result(ok, "%s: %s\n", r->sc->name, check_name(r, c));
 	r->next = c + 1;
 }
 
 static void skip_rest(struct run *r, const char *why)
 {
-	for (; r->next < NR_CHECKS; r->next++) {
-		const char *name = check_names[r->next];
-
-		if (r->next == CHK_CLEARS && r->sc->clears_name)
-			name = r->sc->clears_name;
-		ksft_test_result_skip("%s: %s: %s\n", r->sc->name, name, why);
-	}
+	for (; r->next < NR_CHECKS; r->next++)
+		ksft_test_result_skip("%s: %s: %s\n", r->sc->name,
+				      check_name(r, r->next), why);
 }
 
 static void fail_rest(struct run *r, const char *why)
@@ -261,7 +255,7 @@ static void fail_rest(struct run *r, const char *why)
 	ksft_print_msg("%s: %s\n", r->sc->name, why);
 	for (; r->next < NR_CHECKS; r->next++)
 		ksft_test_result_fail("%s: %s\n", r->sc->name,
-				      check_names[r->next]);
+				      check_name(r, r->next));
 }
 
 static void run_scenario(const struct scenario *sc)
