@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs what the harness needs on a Debian 12 machine, idempotently:
+# Debian packages (only the missing ones), Debian's 6.12 generic kernel (the
+# mainline reference guest) and the project's virtualenv (.venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The build and guest toolchain. udev: virtme-ng's guest uses the host's udev
+# to create the /dev/virtio-ports links its script I/O needs.
+PACKAGES=(
+	git make gcc flex bison bc libelf-dev libssl-dev ccache rsync cpio xz-utils
+	dwarves kmod qemu-system-x86 udev busybox-static python3-venv util-linux
+)
+# The reference kernel (mainline 6.12 as Debian builds it). Pinned here;
+# the newest 6.12 generic image is used when this one is no longer served.
+REFERENCE_KERNEL=linux-image-6.12.117+deb12-amd64-unsigned
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+have_reference=$(ls /boot/vmlinuz-6.12.*-amd64 2>/dev/null | head -1 || true)
+updated=no
+apt_update() {
+	if [ "$updated" = no ]; then
+		echo "setup: apt-get update"
+		$SUDO apt-get update -q >/dev/null
+		updated=yes
+	fi
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+	apt_update
+	echo "setup: installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -z "$have_reference" ]; then
+	apt_update
+	pkg=$REFERENCE_KERNEL
+	if ! apt-cache show "$pkg" >/dev/null 2>&1; then
+		pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9.]*\+deb12-amd64-unsigned$' \
+			| awk '{print $1}' | sort -V | tail -1)
+		echo "setup: WARNING: $REFERENCE_KERNEL is no longer served; using $pkg"
+	fi
+	if [ -n "$pkg" ]; then
+		echo "setup: installing the reference kernel $pkg"
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
+	else
+		echo "setup: WARNING: no Debian 6.12 generic kernel found; the reference target will be skipped"
+	fi
+fi
+
+# The virtualenv; reinstalled only when pyproject.toml changes.
+if [ ! -x .venv/bin/python ]; then
+	echo "setup: creating .venv"
+	python3 -m venv .venv
+fi
+stamp=.venv/.pmscan-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+	echo "setup: installing the harness and its Python dependencies into .venv"
+	.venv/bin/pip install -q --upgrade pip >/dev/null
+	.venv/bin/pip install -q -e '.[dev,bench]'
+	touch "$stamp"
+fi
+echo "setup: ready"

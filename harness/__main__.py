@@ -1,0 +1,141 @@
+"""``python -m harness <verb>``: the pipeline's stages, one verb each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import build, config, guest, patches, pipeline, report, selftests, source
+from .errors import HarnessError
+from .paths import layout
+
+
+def _tree(args: argparse.Namespace) -> Path:
+    return layout().build_tree(args.profile)
+
+
+def cmd_source(args: argparse.Namespace) -> int:
+    src = source.ensure(layout())
+    print(f"{src.tree} ({source.PACKAGE} {src.version})")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    lay = layout()
+    source.ensure(lay)
+    tree = patches.ensure_worktree(lay, args.profile)
+    applied = patches.apply(tree, patches.read_series(lay.patches))
+    print(f"{tree}: {'series applied' if applied else 'already up to date'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    lay = layout()
+    written = patches.export(Path(args.tree).resolve(), lay.patches, args.base)
+    for p in written:
+        print(p.relative_to(lay.repo))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    lay = layout()
+    tree = _tree(args)
+    print(config.configure(tree, config.fragments_for(lay, args.profile)))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    lay = layout()
+    tree = pipeline.kernel_tree(lay, args.profile)
+    print(build.bzimage(tree))
+    return 0
+
+
+def cmd_boot(args: argparse.Namespace) -> int:
+    lay = layout()
+    if args.kernel == "ours":
+        kernel = pipeline.our_kernel(_tree(args), args.profile)
+    elif args.kernel == "reference":
+        from .targets import reference_kernel
+
+        ref = reference_kernel()
+        if ref is None:
+            raise HarnessError("the reference kernel is not installed", "run 'make setup'")
+        kernel = ref
+    else:
+        kernel = guest.Kernel(name=args.kernel, image=args.kernel)
+    res = guest.run(kernel, " ".join(args.command) or "uname -a", lay.cache,
+                    timeout=args.timeout)
+    sys.stdout.write(res.output)
+    return res.status
+
+
+def cmd_selftests(args: argparse.Namespace) -> int:
+    lay = layout()
+    for prog in selftests.build(lay, _tree(args)):
+        print(prog.name, " ".join(prog.argv))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    lay = layout()
+    tree = pipeline.kernel_tree(lay, args.profile)
+    errors = pipeline.run_targets(lay, tree, args.targets, args.profile)
+    table = report.Summary.load(lay, args.targets)
+    print(table.render())
+    return 0 if table.ok() and not any(errors.values()) else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    table = report.Summary.load(layout(), args.targets)
+    print(table.render())
+    return 0 if table.ok() else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    sub = ap.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, fn: object, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.set_defaults(fn=fn)
+        p.add_argument("--profile", default="base", choices=sorted(config.PROFILES),
+                       help="kernel profile (default: base)")
+        return p
+
+    verb("source", cmd_source, "download and unpack linux-source-6.1, record the baseline")
+    verb("apply", cmd_apply, "apply patches/series onto the profile's build tree")
+    p = verb("export", cmd_export, "turn a kernel work tree's commits into patches/")
+    p.add_argument("--tree", required=True, help="the kernel work tree")
+    p.add_argument("--base", default=source.BASELINE_TAG, help="the commit the series sits on")
+    verb("config", cmd_config, "configure the build tree (tinyconfig + fragments), verify it")
+    verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
+    p = verb("boot", cmd_boot, "boot a kernel and run a command in it")
+    p.add_argument("--kernel", default="ours",
+                   help="ours, reference, a bzImage path or an installed release")
+    p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("command", nargs="*", help="shell command (default: uname -a)")
+    verb("selftests", cmd_selftests, "build the selftests against the build tree")
+    for name, fn, text in (("run", cmd_run, "the whole validation, with a summary table"),
+                           ("report", cmd_report, "the summary table of the last run")):
+        p = verb(name, fn, text)
+        p.add_argument("--targets", nargs="+", default=list(pipeline.TARGETS),
+                       choices=pipeline.TARGETS)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except HarnessError as e:
+        print(e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

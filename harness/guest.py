@@ -1,0 +1,270 @@
+"""Stage 5: booting a kernel under virtme-ng and running commands in it.
+
+Two ways in:
+
+- ``run()``: one boot, one shell script, its output and exit status back.
+- ``Session``: one boot driven through its console with pexpect, for a
+  sequence of commands that share the boot (the selftests, then dmesg).
+
+The exit status never depends on virtme-ng's script I/O ports alone: every
+command is wrapped so that it prints a sentinel carrying its status, which
+the harness reads back from whatever channel the output came through.
+
+Every boot has a timeout. A guest that hangs is killed, and the error shows
+the last console lines; a kernel panic is reported as such.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import sys
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pexpect
+
+from .accel import kvm_usable
+from .errors import GuestError, GuestPanic, GuestTimeout
+from .proc import require
+
+PANIC = re.compile(r"Kernel panic - not syncing[^\n]*")
+TAIL_LINES = 30
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel to boot: a bzImage path, or the release of an installed one."""
+
+    name: str
+    image: str
+    memory: str = "2G"
+    cpus: int = 2
+    append: tuple[str, ...] = ()
+
+    def exists(self) -> bool:
+        if "/" in self.image:
+            return Path(self.image).is_file()
+        return Path(f"/boot/vmlinuz-{self.image}").is_file()
+
+
+@dataclass
+class Result:
+    """What a command in the guest gave back."""
+
+    status: int
+    output: str
+    console: str = ""
+    elapsed: float = 0.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def vng_path() -> str:
+    """vng from the running interpreter's virtualenv, else from PATH."""
+    beside = Path(sys.executable).parent / "vng"
+    if beside.is_file():
+        return str(beside)
+    require("vng")
+    return "vng"
+
+
+def vng_env() -> dict[str, str]:
+    """The environment for vng: it runs virtme-run from PATH, so put its bin first."""
+    env = dict(os.environ)
+    bindir = str(Path(vng_path()).parent) if "/" in vng_path() else ""
+    if bindir:
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def vng_command(kernel: Kernel, cache: Path, rwdirs: tuple[Path, ...] = (),
+                command: str | None = None) -> list[str]:
+    require("qemu-system-x86_64")
+    cmd = [vng_path(), "--run", kernel.image, "--memory", kernel.memory,
+           "--cpus", str(kernel.cpus), "--verbose"]
+    image = Path(kernel.image) if "/" in kernel.image else None
+    if not kvm_usable(cache, image):
+        cmd.append("--disable-kvm")
+    for d in rwdirs:
+        cmd += ["--rwdir", str(d)]
+    # Oops and warnings end the boot at once, so a test never runs on a
+    # kernel that is already broken; the panic is detected and reported.
+    for arg in ("panic=-1", "oops=panic", *kernel.append):
+        cmd += ["--append", arg]
+    if command is not None:
+        cmd += ["--", command]
+    return cmd
+
+
+def _sentinel() -> str:
+    return f"PMSCAN-{uuid.uuid4().hex[:12]}"
+
+
+def wrap(script: str, tag: str) -> str:
+    """Run ``script`` in bash; print ``<tag>-STATUS=<n>`` afterwards."""
+    quoted = shlex.quote(script)
+    return f"bash -c {quoted}; s=$?; echo; echo {tag}-STATUS=$s"
+
+
+def parse_status(text: str, tag: str) -> int | None:
+    m = re.search(rf"{re.escape(tag)}-STATUS=(\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+def _strip_tag(text: str, tag: str) -> str:
+    return re.sub(rf"\n?{re.escape(tag)}-STATUS=\d+\s*", "", text).rstrip("\n") + "\n"
+
+
+def tail(text: str, n: int = TAIL_LINES) -> str:
+    return "\n".join("  | " + ln for ln in text.rstrip().splitlines()[-n:])
+
+
+def check_panic(kernel: Kernel, console: str) -> None:
+    m = PANIC.search(console)
+    if m:
+        raise GuestPanic(f"{kernel.name} kernel panicked: {m.group(0)}\n{tail(console)}",
+                         "the console above shows the report that led to the panic")
+
+
+def run(kernel: Kernel, script: str, cache: Path, timeout: float = 600,
+        rwdirs: tuple[Path, ...] = ()) -> Result:
+    """Boot ``kernel``, run ``script`` with bash, power off; return its status and output."""
+    if not kernel.exists():
+        raise GuestError(f"kernel image {kernel.image} ({kernel.name}) does not exist",
+                         "build it first ('python -m harness build') or install the package")
+    tag = _sentinel()
+    cmd = vng_command(kernel, cache, rwdirs, wrap(script, tag))
+    started = time.monotonic()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, start_new_session=True,
+                          env=vng_env()) as p:
+        try:
+            out_b, err_b = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out_b, err_b = p.communicate()
+            console = (err_b + out_b).decode(errors="replace")
+            raise GuestTimeout(
+                f"{kernel.name} guest did not finish within {timeout:.0f}s and was killed; "
+                f"last console lines:\n{tail(console)}",
+                "a hung boot or a hung command: see the console above",
+            ) from None
+    out = out_b.decode(errors="replace")
+    err = err_b.decode(errors="replace")
+    console = err + out
+    check_panic(kernel, console)
+    status = parse_status(out, tag)
+    if status is None:
+        status = parse_status(console, tag)
+    if status is None:
+        raise GuestError(
+            f"{kernel.name} guest ended (vng exit {p.returncode}) without the command's "
+            f"exit status; last console lines:\n{tail(console)}",
+            "the guest died or never ran the command: see the console above",
+        )
+    output = out if tag in out else _console_output(console, tag)
+    return Result(status=status, output=_strip_tag(output, tag), console=console,
+                  elapsed=time.monotonic() - started)
+
+
+def _console_output(console: str, tag: str) -> str:
+    """The command's output when it came over the serial console."""
+    end = console.find(f"{tag}-STATUS=")
+    start = console.rfind("starting script", 0, end)
+    start = console.find("\n", start) + 1 if start >= 0 else 0
+    return console[start:end]
+
+
+class Session:
+    """One interactive boot; ``cmd()`` runs a command and returns a Result."""
+
+    PROMPT = "PMSCAN-PROMPT# "
+
+    def __init__(self, kernel: Kernel, cache: Path, boot_timeout: float = 300,
+                 rwdirs: tuple[Path, ...] = (), log: Path | None = None) -> None:
+        if not kernel.exists():
+            raise GuestError(f"kernel image {kernel.image} ({kernel.name}) does not exist",
+                             "build it first or install the package")
+        self.kernel = kernel
+        self.console = ""
+        argv = vng_command(kernel, cache, rwdirs)
+        self._log = open(log, "w") if log else None  # noqa: SIM115 (closed in close())
+        self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8",
+                                   codec_errors="replace", timeout=boot_timeout,
+                                   dimensions=(50, 250), env=vng_env(), echo=False)
+        if self._log:
+            self.child.logfile_read = self._log
+            self._log.reconfigure(line_buffering=True)
+        self._boot(boot_timeout)
+
+    def _expect(self, pattern: str, timeout: float) -> None:
+        try:
+            self.child.expect(pattern, timeout=timeout)
+        except pexpect.TIMEOUT:
+            self.console += self.child.before or ""
+            self.close()
+            raise GuestTimeout(
+                f"{self.kernel.name} guest: no answer within {timeout:.0f}s; "
+                f"last console lines:\n{tail(self.console)}",
+                "a hung boot or a hung command: see the console above",
+            ) from None
+        except pexpect.EOF:
+            self.console += self.child.before or ""
+            self.close()
+            check_panic(self.kernel, self.console)
+            raise GuestError(
+                f"{self.kernel.name} guest exited unexpectedly; last console lines:\n"
+                f"{tail(self.console)}",
+                "see the console above",
+            ) from None
+        self.console += (self.child.before or "") + (self.child.after or "")
+        check_panic(self.kernel, self.console)
+
+    def _boot(self, timeout: float) -> None:
+        # The shell's first prompt; then a plain shell (no line editing,
+        # whose escape sequences and echo would mix with the output) with a
+        # prompt of our own that no output can be mistaken for.
+        self._expect(r"[#$] ", timeout)
+        self.child.sendline(f"exec env PS1='{self.PROMPT}' PS2='' "
+                            "bash --norc --noprofile --noediting")
+        self._expect(re.escape(self.PROMPT), 60)
+        self.child.sendline("stty -echo")
+        self._expect(re.escape(self.PROMPT), 60)
+
+    def cmd(self, command: str, timeout: float = 600) -> Result:
+        tag = _sentinel()
+        started = time.monotonic()
+        line = f"{command}; echo {tag}-STATUS=$?"
+        self.child.sendline(line)
+        self._expect(rf"{tag}-STATUS=(\d+)[\r\n]", timeout)
+        before = self.console.rsplit(f"{tag}-STATUS=", 1)[0]
+        text = before.rsplit(self.PROMPT, 1)[-1].replace("\r", "")
+        # The serial line may echo what was typed: drop that echo.
+        if text.startswith(line):
+            text = text[len(line):].removeprefix("\n")
+        status = int(self.child.match.group(1)) if self.child.match else -1
+        self._expect(re.escape(self.PROMPT), 60)
+        return Result(status=status, output=text, elapsed=time.monotonic() - started)
+
+    def close(self) -> None:
+        if self.child.isalive():
+            try:
+                self.child.sendline("poweroff -f")
+                self.child.expect(pexpect.EOF, timeout=30)
+            except (pexpect.TIMEOUT, pexpect.EOF, OSError):
+                pass
+            self.child.close(force=True)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,83 @@
+"""The stages chained: source -> patches -> config -> build -> selftests -> targets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import build, config, patches, selftests, source, targets
+from .errors import HarnessError
+from .guest import Kernel
+from .paths import Layout
+from .proc import say
+
+TARGETS = ("host", "ours", "reference")
+
+
+def kernel_tree(lay: Layout, profile: str = "base") -> Path:
+    """The patched, configured and built tree of ``profile``."""
+    source.ensure(lay)
+    tree = patches.ensure_worktree(lay, profile)
+    patches.apply(tree, patches.read_series(lay.patches))
+    config.configure(tree, config.fragments_for(lay, profile))
+    build.build(tree)
+    return tree
+
+
+def our_kernel(tree: Path, profile: str = "base") -> Kernel:
+    memory = "4G" if profile == "debug" else "2G"
+    return Kernel(name="ours", image=str(build.bzimage(tree)), memory=memory)
+
+
+def unavailable(name: str) -> str | None:
+    """Why a target cannot run on this machine, or None."""
+    if name == "host" and os.geteuid() != 0:
+        return "the host selftests need root (hugepages, pagemap of other processes)"
+    if name == "reference" and targets.reference_kernel() is None:
+        return ("Debian's linux-image-6.12.*-amd64-unsigned is not installed "
+                "(run 'make setup')")
+    return None
+
+
+def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "base",
+                programs: list[selftests.Program] | None = None) -> dict[str, str | None]:
+    """Run the selftests on each target (guests in parallel); return errors by target."""
+    progs = programs if programs is not None else selftests.build(lay, tree)
+    errors: dict[str, str | None] = {}
+
+    def one(name: str) -> str | None:
+        outdir = lay.results(name)
+        why = unavailable(name)
+        if why:
+            outdir.mkdir(parents=True, exist_ok=True)
+            (outdir / "unavailable.txt").write_text(why + "\n")
+            say(f"{name}: skipped: {why}")
+            return None
+        try:
+            if name == "host":
+                targets.run_host(lay, progs, outdir)
+            elif name == "ours":
+                targets.run_guest(lay, our_kernel(tree, profile), progs, outdir)
+            elif name == "reference":
+                ref = targets.reference_kernel()
+                assert ref is not None
+                targets.run_guest(lay, ref, progs, outdir)
+            else:
+                raise HarnessError(f"unknown target {name!r}", f"use {', '.join(TARGETS)}")
+        except HarnessError as e:
+            outdir.mkdir(parents=True, exist_ok=True)
+            (outdir / "guest-error.txt").write_text(str(e) + "\n")
+            say(str(e))
+            return str(e)
+        return None
+
+    for name in names:
+        stale = lay.results(name) / "unavailable.txt"
+        if stale.exists():
+            stale.unlink()
+    with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
+        for name, err in zip(names, pool.map(one, names), strict=True):
+            errors[name] = err
+    return errors

@@ -1,0 +1,62 @@
+"""The selftest programs: building them and naming what to run.
+
+The series' own programs (``selftests/``) print KTAP. 6.1's own
+``tools/testing/selftests/vm/userfaultfd`` is run too, as a regression test
+of synchronous uffd-wp and the other modes; it prints no KTAP, so its exit
+status is the result (0 pass, 4 skip, anything else fail).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SelftestError
+from .paths import Layout
+from .proc import require, run, say
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    argv: tuple[str, ...]
+    ktap: bool = True
+    timeout: float = 600.0
+    needs: tuple[str, ...] = ()  # guest set-up it wants: "hugepages", "swap"
+
+
+def build_dir(lay: Layout) -> Path:
+    return lay.out / "selftests"
+
+
+def build(lay: Layout, tree: Path) -> list[Program]:
+    """Build ``selftests/`` against ``tree``'s uapi headers, and 6.1's userfaultfd test."""
+    require("make", "gcc")
+    if not (tree / "usr" / "include" / "linux").is_dir():
+        raise SelftestError(f"{tree}/usr/include has no uapi headers",
+                            "run the build stage first (it runs 'make headers_install')")
+    out = build_dir(lay)
+    res = run(["make", "-C", lay.selftests, f"KSRC={tree}", f"O={out}", "-j2"])
+    if res.returncode != 0:
+        raise SelftestError(f"building selftests/ failed:\n{res.stdout[-3000:]}",
+                            "fix the compiler errors above")
+    names = run(["make", "-s", "-C", lay.selftests, "list"]).stdout.split()
+    programs = [Program(n, (str(out / n),), needs=("hugepages", "swap")) for n in names]
+    programs += _upstream_userfaultfd(tree, out)
+    say(f"selftests: built {len(programs)} programs into {out}")
+    return programs
+
+
+def _upstream_userfaultfd(tree: Path, out: Path) -> list[Program]:
+    vm = tree / "tools" / "testing" / "selftests" / "vm"
+    binary = out / "upstream-userfaultfd"
+    res = run(["gcc", "-O2", "-isystem", tree / "usr" / "include", "-I", vm,
+               "-o", binary, vm / "userfaultfd.c", vm / "vm_util.c", "-lpthread"])
+    if res.returncode != 0:
+        raise SelftestError(f"building 6.1's vm/userfaultfd failed:\n{res.stdout[-3000:]}",
+                            "the series broke the 6.1 selftest's build: fix the uapi change")
+    return [
+        Program(f"userfaultfd-{mode}", (str(binary), mode, "32", "4"), ktap=False,
+                needs=("hugepages",) if mode == "hugetlb" else ())
+        for mode in ("anon", "shmem", "hugetlb")
+    ]
