@@ -338,8 +338,7 @@ def parse(text: str) -> TestRun:
 
 def parse_lines(lines: Iterable[str]) -> TestRun:
     """Parse the output of a run given as lines (with or without line endings)."""
-    cleaned = [_clean(number, raw) for number, raw in enumerate(lines, start=1)]
-    return _Parser([line for line in cleaned if line.text]).run()
+    return _Parser([line for line in _clean_all(lines) if line.text]).run()
 
 
 # --------------------------------------------------------------------------
@@ -352,6 +351,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # (KUnit's indentation follows it).
 _PRINTK_PREFIX = re.compile(r"^(?:<\d+>)?\[\s*\d+\.\d+\](?:\[\s*[TC]\d+\])? ?")
 _LEADING_TABS = re.compile(r"^[ \t]+")
+# A printk prefix inside a line, and the start of a TAP line it may have cut.
+_EMBEDDED_PRINTK = re.compile(r"\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ")
+_INTERRUPTED = re.compile(r"^[ \t]*(?:# ?)*[ \t]*(?:ok\b|not ok\b|1\.\.|K?TAP version|Bail out)")
 
 
 @dataclass(frozen=True)
@@ -361,11 +363,35 @@ class _Line:
     kernel: bool  # carried a printk timestamp: a console message
 
 
-def _clean(number: int, raw: str) -> _Line:
+def _clean_all(lines: Iterable[str]) -> Iterator[_Line]:
+    """Clean lines of terminal noise, and mend TAP lines that a console
+    message interrupted: ``ok 3 na[   37.020189] random: ...`` then ``me``
+    become the console line and ``ok 3 name``."""
+    partial: tuple[int, str] | None = None
+    for number, raw in enumerate(lines, start=1):
+        text = _tidy(raw)
+        cut = _EMBEDDED_PRINTK.search(text, 1)
+        if cut and _INTERRUPTED.match(text[: cut.start()]):
+            head = text[: cut.start()]
+            partial = (number, head) if partial is None else (partial[0], partial[1] + head)
+            text = text[cut.start() :]
+        line = _clean(number, text)
+        if partial is not None and not line.kernel:
+            line = _clean(partial[0], partial[1] + text)
+            partial = None
+        yield line
+    if partial is not None:
+        yield _clean(*partial)
+
+
+def _tidy(raw: str) -> str:
     text = raw.rstrip("\r\n")
     if "\r" in text:  # a carriage return restarts the line on a terminal
         text = text.rstrip("\r").rsplit("\r", 1)[-1]
-    text = _CONTROL.sub("", _ANSI.sub("", text)).rstrip()
+    return _CONTROL.sub("", _ANSI.sub("", text)).rstrip()
+
+
+def _clean(number: int, text: str) -> _Line:
     match = _PRINTK_PREFIX.match(text)
     kernel = match is not None
     if match:

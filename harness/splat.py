@@ -142,6 +142,7 @@ _LOOKAHEAD = 8
 _MAX_LINES = 400  # a report with no recognisable end stops here
 _MAX_GAP = 10.0  # seconds between two lines of one report
 
+_EMBEDDED_PRINTK = re.compile(r"\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ")
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _PREFIX = re.compile(
@@ -212,7 +213,13 @@ def _parse_line(number: int, raw: str) -> _LogLine:
     line = _CONTROL.sub("", _ANSI.sub("", line.expandtabs(8))).rstrip()
     match = _PREFIX.match(line)
     if match is None:
-        return _LogLine(number, line, line, None, False)
+        # a console message that interrupted a program's line: "ok 3 na[  37.0] ..."
+        embedded = _EMBEDDED_PRINTK.search(line, 1)
+        if embedded is None:
+            return _LogLine(number, line, line, None, False)
+        line = line[embedded.start() :]
+        match = _PREFIX.match(line)
+        assert match is not None
     secs = match.group("secs") or match.group("jsecs")
     return _LogLine(number, line, line[match.end() :], float(secs) if secs else None, True)
 

@@ -414,6 +414,16 @@ def test_console_capture_with_interleaved_kernel_messages() -> None:
         assert not any("pagemap-noise" in d for d in case.diagnostics)
 
 
+def test_tap_line_cut_by_a_console_message() -> None:
+    """A real 6.1 console: the kernel wrote its message in the middle of the
+    program's ``ok 2 second`` line."""
+    run = recorded("console-cut-line")
+    assert [c.name for c in run.cases] == ["first", "second"]
+    assert run.cases[1].line == 278  # where the line starts
+    assert "pagemap-noise: console message" in run.noise
+    assert run.ok, run.summary()
+
+
 def test_ansi_escapes_carriage_returns_and_timestamps() -> None:
     lines = [
         "\x1b[1mTAP version 13\x1b[0m\r\n",

@@ -338,6 +338,18 @@ def test_logs_without_timestamps_and_from_the_journal() -> None:
     assert splat.title.startswith("INFO: task uffd_wp_async:236")
 
 
+def test_report_header_inside_a_program_line() -> None:
+    # the console shows a kernel message right after a program's unfinished
+    # line (as in tests/data/ktap/console-cut-line.log)
+    text = log("warning.log").replace(
+        "[   37.020544] WARNING", "ok 2 uffd: regi[   37.020544] WARNING"
+    )
+    splat = only(scan(text))
+    assert splat.kind is SplatKind.WARNING
+    assert splat.line == 7
+    assert splat.lines[1].startswith("[   37.020544] WARNING: CPU: 1 PID: 231")
+
+
 def test_console_noise_is_cleaned() -> None:
     lines = [f"\x1b[0m{line}\r\n" for line in stamp(SOFT_LOCKUP).splitlines()]
     splat = only(scan_lines(lines))
