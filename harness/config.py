@@ -94,27 +94,33 @@ def fragments_for(lay: Layout, profile: str) -> list[Path]:
     return paths
 
 
-def configure(tree: Path, fragments: list[Path]) -> Path:
-    """Write ``tree/.config`` from tinyconfig plus ``fragments``; verify it.
+def configure(tree: Path, fragments: list[Path], objtree: Path | None = None) -> Path:
+    """Write ``.config`` from tinyconfig plus ``fragments``; verify it.
 
-    An unchanged result keeps the old file and its timestamp, so the next
-    build is incremental.
+    The config goes into ``tree`` itself, or into ``objtree`` for an
+    out-of-tree (``O=``) build of a clean source tree. An unchanged result
+    keeps the old file and its timestamp, so the next build is incremental.
     """
     require("make", "flex", "bison")
-    config = tree / ".config"
-    previous = tree / ".config.pmscan-prev"
+    out = objtree or tree
+    out.mkdir(parents=True, exist_ok=True)
+    config = out / ".config"
+    previous = out / ".config.pmscan-prev"
     if config.exists():
         shutil.copy2(config, previous)
     merge_script = tree / "scripts" / "kconfig" / "merge_config.sh"
-    steps = [
-        ["make", "-C", tree, "-s", "tinyconfig"],
-        ["bash", merge_script, "-m", "-O", tree, config, *fragments],
-        ["make", "-C", tree, "-s", "olddefconfig"],
+    make: list[str | Path] = ["make", "-C", tree, "-s"]
+    if objtree is not None:
+        make.append(f"O={objtree}")
+    steps: list[list[str | Path]] = [
+        [*make, "tinyconfig"],
+        ["bash", merge_script, "-m", "-O", out, config, *fragments],
+        [*make, "olddefconfig"],
     ]
     for cmd in steps:
         res = run(cmd)
         if res.returncode != 0:
-            raise ConfigError(f"{' '.join(map(str, cmd[:4]))} failed:\n{res.stdout[-2000:]}",
+            raise ConfigError(f"{' '.join(map(str, cmd))} failed:\n{res.stdout[-2000:]}",
                               "check that flex, bison and a C compiler are installed")
     requested = merge([parse(p.read_text()) for p in fragments])
     actual = parse(config.read_text())

@@ -20,8 +20,8 @@ import os
 import re
 import shlex
 import signal
-import sys
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -207,7 +207,7 @@ class Session:
             self.child.expect(pattern, timeout=timeout)
         except pexpect.TIMEOUT:
             self.console += self.child.before or ""
-            self.close()
+            self.close(graceful=False)
             raise GuestTimeout(
                 f"{self.kernel.name} guest: no answer within {timeout:.0f}s; "
                 f"last console lines:\n{tail(self.console)}",
@@ -239,7 +239,8 @@ class Session:
     def cmd(self, command: str, timeout: float = 600) -> Result:
         tag = _sentinel()
         started = time.monotonic()
-        line = f"{command}; echo {tag}-STATUS=$?"
+        # A group, so a multi-line command runs whole in this shell.
+        line = f"{{ {command}\n}}; echo {tag}-STATUS=$?"
         self.child.sendline(line)
         self._expect(rf"{tag}-STATUS=(\d+)[\r\n]", timeout)
         before = self.console.rsplit(f"{tag}-STATUS=", 1)[0]
@@ -251,13 +252,15 @@ class Session:
         self._expect(re.escape(self.PROMPT), 60)
         return Result(status=status, output=text, elapsed=time.monotonic() - started)
 
-    def close(self) -> None:
-        if self.child.isalive():
+    def close(self, graceful: bool = True) -> None:
+        """Power the guest off (or, not ``graceful``, kill it at once)."""
+        if graceful and self.child.isalive():
             try:
                 self.child.sendline("poweroff -f")
                 self.child.expect(pexpect.EOF, timeout=30)
             except (pexpect.TIMEOUT, pexpect.EOF, OSError):
                 pass
+        if self.child.isalive() or not self.child.closed:
             self.child.close(force=True)
         if self._log:
             self._log.close()

@@ -49,9 +49,9 @@ def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "b
 
     def one(name: str) -> str | None:
         outdir = lay.results(name)
+        targets.clear(outdir)
         why = unavailable(name)
         if why:
-            outdir.mkdir(parents=True, exist_ok=True)
             (outdir / "unavailable.txt").write_text(why + "\n")
             say(f"{name}: skipped: {why}")
             return None
@@ -73,10 +73,6 @@ def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "b
             return str(e)
         return None
 
-    for name in names:
-        stale = lay.results(name) / "unavailable.txt"
-        if stale.exists():
-            stale.unlink()
     with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
         for name, err in zip(names, pool.map(one, names), strict=True):
             errors[name] = err

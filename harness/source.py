@@ -106,8 +106,8 @@ def unpack(deb: Path, dest: Path) -> None:
 def make_baseline(tree: Path, version: str) -> None:
     """Commit the pristine tree and tag it ``baseline``."""
     say("source: recording the pristine tree in git (baseline)")
-    git = ["git", "-C", tree]
-    for cmd in (
+    git: list[str | Path] = ["git", "-C", tree]
+    steps: list[list[str | Path]] = [
         [*git, "init", "-q", "-b", "pristine"],
         [*git, "config", "user.name", "pagemap-scan harness"],
         [*git, "config", "user.email", "harness@localhost"],
@@ -115,7 +115,8 @@ def make_baseline(tree: Path, version: str) -> None:
         [*git, "add", "-f", "-A"],
         [*git, "commit", "-q", "-m", f"{PACKAGE} {version} (pristine)"],
         [*git, "tag", BASELINE_TAG],
-    ):
+    ]
+    for cmd in steps:
         res = run(cmd)
         if res.returncode != 0:
             raise SourceError(f"{' '.join(map(str, cmd))} failed: {res.stdout}",
@@ -136,7 +137,8 @@ def ensure(lay: Layout, pinned: str = PINNED_VERSION) -> Source:
     stamp = tree / ".git" / STAMP
     if stamp.exists():
         return Source(tree, stamp.read_text().strip())
-    if (tree / ".git").exists() and run(["git", "-C", tree, "rev-parse", BASELINE_TAG]).returncode == 0:
+    has_tag = run(["git", "-C", tree, "rev-parse", BASELINE_TAG]).returncode == 0
+    if (tree / ".git").exists() and has_tag:
         # A baseline made by hand or by an older harness: adopt it.
         return Source(tree, kernel_version(tree))
     if tree.exists():

@@ -56,11 +56,19 @@ def status_text(returncode: int) -> str:
     return str(returncode)
 
 
+def clear(outdir: Path) -> None:
+    """Remove a target's previous results, so none of them is read as new."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    for stale in outdir.iterdir():
+        if stale.is_file():
+            stale.unlink()
+
+
 def run_host(lay: Layout, programs: list[Program], outdir: Path) -> None:
     """Run the programs on the host kernel (root, as in the guest)."""
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "info.txt").write_text(f"host {platform.release()}\n")
-    for prog in programs:
+    for prog in (p for p in programs if "host" in p.targets):
         say(f"host: running {prog.name}")
         out = outdir / f"{prog.name}.out"
         try:
@@ -82,8 +90,6 @@ def run_guest(lay: Layout, kernel: Kernel, programs: list[Program], outdir: Path
     the programs after it as ``not run``; the console log is kept.
     """
     outdir.mkdir(parents=True, exist_ok=True)
-    for stale in outdir.iterdir():
-        stale.unlink()
     console = outdir / "console.log"
     say(f"{kernel.name}: booting {kernel.image}")
     with Session(kernel, lay.cache, boot_timeout=boot_timeout,
@@ -91,6 +97,7 @@ def run_guest(lay: Layout, kernel: Kernel, programs: list[Program], outdir: Path
         info = s.cmd("uname -r")
         (outdir / "info.txt").write_text(f"{kernel.name} {info.output.strip()}\n")
         s.cmd(GUEST_SETUP)
+        programs = [p for p in programs if kernel.name in p.targets]
         for i, prog in enumerate(programs):
             say(f"{kernel.name}: running {prog.name}")
             out = outdir / f"{prog.name}.out"

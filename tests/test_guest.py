@@ -1,0 +1,103 @@
+"""The guest stage without QEMU: a fake vng stands in for hangs, panics and lost status."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import guest, proc
+from harness.errors import GuestError, GuestPanic, GuestTimeout, ToolMissing
+
+
+def fake_vng(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """A vng that runs ``body`` (bash) instead of booting anything."""
+    script = tmp_path / "vng"
+    script.write_text("#!/bin/bash\n" + body + "\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(guest, "vng_path", lambda: str(script))
+    monkeypatch.setenv("PMSCAN_ACCEL", "tcg")
+
+
+@pytest.fixture
+def kernel(tmp_path: Path) -> guest.Kernel:
+    image = tmp_path / "bzImage"
+    image.write_bytes(b"not really a kernel")
+    return guest.Kernel(name="test", image=str(image))
+
+
+def test_status_comes_back_from_the_sentinel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              kernel: guest.Kernel) -> None:
+    # Run the wrapped command the way the guest would: the last argument.
+    fake_vng(tmp_path, monkeypatch, 'echo "[ 1.0] booting" >&2; eval "${@: -1}"')
+    res = guest.run(kernel, "echo hello; exit 3", tmp_path)
+    assert res.status == 3
+    assert res.output == "hello\n"
+
+
+def test_status_over_the_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 kernel: guest.Kernel) -> None:
+    # Without script I/O ports, output and status arrive on the console (stderr).
+    fake_vng(tmp_path, monkeypatch,
+             'echo "virtme-ng-init: starting script" >&2; eval "${@: -1}" >&2')
+    res = guest.run(kernel, "echo from-console; exit 0", tmp_path)
+    assert res.status == 0
+    assert "from-console" in res.output
+
+
+def test_hung_boot_is_killed_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          kernel: guest.Kernel) -> None:
+    fake_vng(tmp_path, monkeypatch, 'echo "[ 0.5] last words before the hang" >&2; sleep 600')
+    with pytest.raises(GuestTimeout) as err:
+        guest.run(kernel, "true", tmp_path, timeout=3)
+    assert "did not finish within 3s" in str(err.value)
+    assert "last words before the hang" in str(err.value)
+
+
+def test_panic_is_reported_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   kernel: guest.Kernel) -> None:
+    fake_vng(tmp_path, monkeypatch,
+             'echo "[ 3.0] Kernel panic - not syncing: Attempted to kill init!" >&2; exit 0')
+    with pytest.raises(GuestPanic, match="Attempted to kill init"):
+        guest.run(kernel, "true", tmp_path)
+
+
+def test_lost_status_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 kernel: guest.Kernel) -> None:
+    fake_vng(tmp_path, monkeypatch, 'echo "[ 2.0] guest died quietly" >&2; exit 0')
+    with pytest.raises(GuestError, match="without the command's exit status"):
+        guest.run(kernel, "true", tmp_path)
+
+
+def test_missing_kernel_image(tmp_path: Path) -> None:
+    k = guest.Kernel(name="test", image=str(tmp_path / "nope"))
+    with pytest.raises(GuestError, match="does not exist"):
+        guest.run(k, "true", tmp_path)
+
+
+def test_missing_vng_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissing) as err:
+        guest.vng_path()
+    assert "virtme-ng" in str(err.value)
+
+
+def test_missing_qemu_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissing, match="qemu-system-x86"):
+        proc.require("qemu-system-x86_64")
+
+
+def test_session_hang_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  kernel: guest.Kernel) -> None:
+    # A shell that answers the prompt dance, then never finishes a command.
+    fake_vng(tmp_path, monkeypatch, 'echo "[ 1.0] up"; PS1="# " exec bash --norc -i')
+    with guest.Session(kernel, tmp_path, boot_timeout=20) as s:
+        assert s.cmd("echo ready").output.strip() == "ready"
+        assert s.cmd("(exit 9)").status == 9
+        assert s.cmd("echo one\nif true; then\n  echo two\nfi").output == "one\ntwo\n"
+        with pytest.raises(GuestTimeout, match="no answer within 2s"):
+            s.cmd("sleep 600", timeout=2)
