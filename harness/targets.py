@@ -25,6 +25,7 @@ from .selftests import Program
 # Guest set-up: hugepages for the hugetlb cases, zram swap for MADV_PAGEOUT.
 GUEST_SETUP = """\
 echo 64 > /proc/sys/vm/nr_hugepages
+modprobe zram 2>/dev/null
 if [ -e /sys/block/zram0 ] || [ -e /sys/class/zram-control ]; then
   [ -e /sys/block/zram0 ] || cat /sys/class/zram-control/hot_add >/dev/null
   echo 256M > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0
@@ -117,7 +118,7 @@ def run_guest(lay: Layout, kernel: Kernel, programs: list[Program], outdir: Path
                 (outdir / "dmesg.txt").write_text(s.console)
                 return
             (outdir / f"{prog.name}.status").write_text(status + "\n")
-        dmesg = s.cmd("dmesg", timeout=120)
+        dmesg = s.cmd("dmesg --color=never", timeout=120)
         (outdir / "dmesg.txt").write_text(dmesg.output)
 
 
