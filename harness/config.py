@@ -73,7 +73,8 @@ def depends_on(tree: Path, name: str) -> list[str]:
     deps: list[str] = []
     for kconfig in tree.rglob("Kconfig*"):
         inside = False
-        for line in kconfig.read_text(errors="replace").splitlines():
+        text = kconfig.read_text(errors="replace").replace("\\\n", " ")
+        for line in text.splitlines():
             if head.match(line):
                 inside = True
             elif inside and other.match(line):
