@@ -93,6 +93,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0 if table.ok() else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    lay = layout()
+    targets = bench.split_targets(args.targets)
+    outdir = Path(args.out).resolve() if args.out else lay.out / "bench"
+    res = bench.bench(lay, targets, args.quick, outdir, size=args.size,
+                      guest_size=args.guest_size,
+                      ksrc=Path(args.ksrc).resolve() if args.ksrc else None,
+                      timeout=args.timeout, plots=not args.no_plots)
+    print(res.text, end="")
+    for f in res.files:
+        print(f)
+    return 0 if res.ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -117,6 +133,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("command", nargs="*", help="shell command (default: uname -a)")
     verb("selftests", cmd_selftests, "build the selftests against the build tree")
+    p = verb("bench", cmd_bench,
+             "benchmark PAGEMAP_SCAN write tracking against the old ways (issue 7)")
+    p.add_argument("--quick", action="store_true",
+                   help="small regions, few cycles: under two minutes on the host")
+    p.add_argument("--targets", nargs="+", default=["host,ours,reference"],
+                   help="comma-separated: host, ours, reference (default: all three)")
+    p.add_argument("--out", default=None,
+                   help="where bench.json, summary.md and the PNGs go (default: out/bench)")
+    p.add_argument("--size", default=None, help="host region size (default 256M, quick 32M)")
+    p.add_argument("--guest-size", default=None,
+                   help="guest region size (default 32M, quick 8M: guests run under TCG)")
+    p.add_argument("--ksrc", default=None,
+                   help="build bench/ against this kernel tree's usr/include")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds a guest may take (default 1200 quick, 5400 full)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNGs (no matplotlib)")
     for name, fn, text in (("run", cmd_run, "the whole validation, with a summary table"),
                            ("report", cmd_report, "the summary table of the last run")):
         p = verb(name, fn, text)
