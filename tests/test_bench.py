@@ -1,0 +1,262 @@
+"""The benchmark: parsing pagemap_bench's output, ratios, agreement, the record, the plots.
+
+Recorded outputs (tests/data/bench/) are real runs: ``host-quick.jsonl`` on the
+mainline host, ``ours-quick.jsonl`` and ``reference-quick.jsonl`` in the guests.
+The last test runs the quick benchmark on the host for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import bench
+from harness.__main__ import main
+
+DATA = Path(__file__).parent / "data" / "bench"
+
+
+def recorded(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+def host_run() -> bench.Run:
+    r = bench.parse(recorded("host-quick.jsonl"), "host")
+    r.params = bench.HOST_QUICK
+    return r
+
+
+def with_figure(r: bench.Run, index: int, **changes: object) -> bench.Run:
+    """A copy of ``r`` whose figure ``index`` has some fields changed."""
+    figs = list(r.figures)
+    figs[index] = bench.Figure({**figs[index].data, **changes})
+    return bench.Run(target=r.target, meta=r.meta, figures=figs, end=r.end)
+
+
+# -- parsing ------------------------------------------------------------------
+
+
+def test_parse_recorded_host_run() -> None:
+    r = host_run()
+    assert r.meta["kernel"] and r.meta["pagemap_scan"] is True
+    assert r.end is not None and r.end["errors"] == 0
+    benches = {f.bench for f in r.figures}
+    assert benches == {"cycle", "scan", "fault"}
+    # Every cycle group has one figure per tracker, in the program's order.
+    for group, figs in r.groups().items():
+        if group[0] == "cycle":
+            assert [f.impl for f in figs] == ["pagemap_scan", "mprotect", "soft_dirty",
+                                              "uffd_wp_sync"]
+    assert r.problems() == []
+
+
+def test_parse_ignores_console_noise_but_not_broken_json() -> None:
+    text = "[   12.3] random: crng init done\n" + recorded("host-quick.jsonl")
+    assert len(bench.parse(text).figures) == len(host_run().figures)
+    with pytest.raises(bench.BenchError, match="line 2 .* not JSON"):
+        bench.parse(recorded("host-quick.jsonl").splitlines()[0] + '\n{"type": "res')
+
+
+def test_parse_without_meta_is_an_error() -> None:
+    with pytest.raises(bench.BenchError, match="no 'meta' line"):
+        bench.parse('{"type": "end", "errors": 0}\n', "ours")
+
+
+def test_na_figures_carry_their_reason() -> None:
+    sd = [f for f in host_run().figures if f.impl == "soft_dirty"]
+    assert sd and all(f.status == "n/a" and "CONFIG_MEM_SOFT_DIRTY" in f.reason for f in sd)
+    assert all(f.median_ns is None and f.ratio is None for f in sd)
+
+
+# -- ratios and agreement -------------------------------------------------------
+
+
+def test_recomputed_ratios_match_the_programs() -> None:
+    r = host_run()
+    rel = bench.ratios(r.figures)
+    checked = 0
+    for f in r.figures:
+        if f.ok and f.ratio is not None:
+            got = rel[f.key]
+            assert got is not None
+            assert got == pytest.approx(f.ratio, rel=1e-4), f.label()
+            checked += 1
+    assert checked > 20
+    # The reference implementation of every group is 1 against itself.
+    for f in r.figures:
+        if f.ok and f.impl == bench.REFERENCE_IMPL[f.bench]:
+            assert rel[f.key] == pytest.approx(1.0)
+
+
+def test_ratios_without_a_reference_are_none() -> None:
+    r = host_run()
+    # PAGEMAP_SCAN n/a, as on a kernel without the series.
+    figs = [bench.Figure({**f.data, "status": "n/a", "reason": "ENOTTY"})
+            if f.impl == "pagemap_scan" else f for f in r.figures]
+    rel = bench.ratios(figs)
+    assert all(rel[f.key] is None for f in figs if f.bench == "cycle")
+
+
+def test_answers_that_differ_are_a_problem() -> None:
+    r = host_run()
+    i = next(i for i, f in enumerate(r.figures) if f.impl == "mprotect")
+    bad = with_figure(r, i, answers="0000000000000000")
+    problems = bad.problems()
+    assert len(problems) == 1 and "answers differ" in problems[0]
+    assert "mprotect 0000000000000000" in problems[0]
+
+
+def test_wrong_answers_are_a_problem() -> None:
+    r = host_run()
+    i = next(i for i, f in enumerate(r.figures) if f.impl == "uffd_wp_sync")
+    bad = with_figure(r, i, status="wrong", mismatches=1,
+                      first_mismatch="cycle 0: 7 units reported, 8 written")
+    assert any("wrong answers: cycle 0: 7 units" in p for p in bad.problems())
+
+
+def test_a_run_without_its_end_line_is_a_problem() -> None:
+    r = host_run()
+    r.end = None
+    assert any("did not finish" in p for p in r.problems())
+
+
+def test_finish_judges_exit_status_and_output() -> None:
+    out = recorded("host-quick.jsonl")
+    assert bench._finish("host", out, 0, "", bench.HOST_QUICK, 0).status == "ok"
+    # 1: wrong answers somewhere, the figures are still read and judged.
+    assert bench._finish("host", out, 1, "", bench.HOST_QUICK, 0).status == "ok"
+    crashed = bench._finish("host", out, 139, "Segmentation fault", bench.HOST_QUICK, 0)
+    assert crashed.status == "error" and "Segmentation fault" in crashed.reason
+    cut = "\n".join(out.splitlines()[:10])
+    assert bench._finish("host", cut, 0, "", bench.HOST_QUICK, 0).status == "error"
+    empty = bench._finish("ours", "", 2, "usage: ...", bench.GUEST_QUICK, 0)
+    assert empty.status == "error" and "usage" in empty.reason
+
+
+# -- our kernel against the reference kernel ---------------------------------------
+
+
+def guest_runs() -> tuple[bench.Run, bench.Run]:
+    return (bench.parse(recorded("ours-quick.jsonl"), "ours"),
+            bench.parse(recorded("reference-quick.jsonl"), "reference"))
+
+
+def test_cross_ratios_pair_the_same_measurements() -> None:
+    ours, ref = guest_runs()
+    cross = bench.cross_ratios(ours, ref)
+    assert cross
+    mine = {f.label(): f for f in ours.figures}
+    theirs = {f.label(): f for f in ref.figures}
+    for c in cross:
+        assert mine[c.label].ok and theirs[c.label].ok
+        assert c.ratio == pytest.approx(mine[c.label].median_ns / theirs[c.label].median_ns)
+    # A measurement one side could not make has no ratio.
+    na = [f.label() for f in ours.figures if not f.ok]
+    assert not {c.label for c in cross} & set(na)
+
+
+def test_cross_ratios_need_both_runs() -> None:
+    ours, ref = guest_runs()
+    ref.status, ref.reason = "n/a", "not installed"
+    assert bench.cross_ratios(ours, ref) == []
+
+
+# -- options -------------------------------------------------------------------
+
+
+def test_split_targets() -> None:
+    assert bench.split_targets(["host,ours", "reference", "host"]) == ["host", "ours",
+                                                                     "reference"]
+    with pytest.raises(bench.BenchError, match="unknown target 'guest'"):
+        bench.split_targets(["host,guest"])
+
+
+def test_params() -> None:
+    assert bench.HOST_FULL.argv() == []
+    assert bench.HOST_QUICK.argv() == ["--quick"]
+    p = bench.params_for("ours", quick=False, guest_size="64M")
+    assert p.argv()[:4] == ["--size", "64M", "--huge-size", "64M"]
+    assert "--scan-sizes" in p.argv()
+    assert bench.params_for("host", quick=True, size="16M").argv() == [
+        "--quick", "--size", "16M", "--huge-size", "16M"]
+
+
+# -- the record ------------------------------------------------------------------
+
+
+def test_render_gives_each_reason_once() -> None:
+    text = bench.render([host_run()], [])
+    assert "vs pagemap_scan" in text and "vs uffd_wp_async" in text
+    assert text.count("CONFIG_MEM_SOFT_DIRTY") == 1
+    na = bench.Run(target="reference", status="n/a", reason="not installed")
+    assert "reference: Debian 6.12 (reference guest): n/a: not installed" in bench.render(
+        [na], [])
+
+
+def test_write_makes_json_summary_and_plots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from datetime import UTC, datetime
+
+    from harness.paths import layout
+
+    host = host_run()
+    ours, ref = guest_runs()
+    cross = bench.cross_ratios(ours, ref)
+    runs = [host, ours, ref]
+    doc = bench.document(layout(), runs, cross, datetime.now(UTC), "1.00 1.00 1.00")
+    files = bench.write(tmp_path, doc, runs, cross, bench.render(runs, cross))
+    names = {f.name for f in files}
+    assert {"bench.json", "summary.md", "cycle_ratio.png", "cycle_time.png", "scan.png",
+            "fault.png", "ours_vs_reference.png"} <= names
+    for f in files:
+        assert f.stat().st_size > 0
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["commit"] and saved["machine"]["cpus"]
+    assert saved["targets"]["host"]["kernel"] == host.kernel
+    assert len(saved["ours_vs_reference"]) == len(cross)
+    assert "![cycle_ratio](cycle_ratio.png)" in (tmp_path / "summary.md").read_text()
+
+
+# -- the real thing, on the host ----------------------------------------------------
+
+
+@pytest.mark.host
+def test_quick_benchmark_on_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the benchmark needs root")
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        pytest.skip("no gcc/make to build bench/")
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("PMSCAN_OUT", str(tmp_path / "out"))
+    outdir = tmp_path / "record"
+
+    assert main(["bench", "--quick", "--targets", "host", "--out", str(outdir)]) == 0
+
+    doc = json.loads((outdir / "bench.json").read_text())
+    for key in ("generated", "commit", "machine", "targets"):
+        assert doc[key]
+    host = doc["targets"]["host"]
+    assert host["status"] == "ok" and host["problems"] == []
+    assert host["kernel"] == os.uname().release
+    assert host["end"]["errors"] == 0
+    figs = [bench.Figure(d) for d in host["figures"]]
+    # Every implementation that could run gave the answers that were written,
+    # and the same answers as the others.
+    assert all(f.status in ("ok", "n/a") for f in figs)
+    assert bench.disagreements(figs) == []
+    ran = {f.impl for f in figs if f.ok and f.bench == "cycle"}
+    assert {"mprotect", "uffd_wp_sync"} <= ran
+    if host["meta"]["pagemap_scan"] and host["meta"]["wp_async"]:
+        assert "pagemap_scan" in ran
+    for f in figs:
+        if f.ok:
+            for field in ("median_ns", "min_ns", "max_ns", "pages_per_s", "ratio"):
+                assert field in f.data, (f.label(), field)
+            assert f.min_ns is not None and f.median_ns is not None
+            assert f.max_ns is not None and f.min_ns <= f.median_ns <= f.max_ns
+    for name in ("cycle_ratio.png", "cycle_time.png", "scan.png", "fault.png"):
+        assert (outdir / name).stat().st_size > 1000, name
