@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import build, config, guest, patches, pipeline, report, selftests, source
-from .errors import HarnessError
+from . import build, config, guest, patches, pipeline, report, selftests, selftests_patch, source
+from .errors import HarnessError, PatchError
 from .paths import layout
 
 
@@ -78,6 +78,32 @@ def cmd_selftests(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_selftests_patch(args: argparse.Namespace) -> int:
+    lay = layout()
+    if args.tree is not None:
+        tree = Path(args.tree).resolve()
+        commit = selftests_patch.generate(tree, lay.selftests)
+        print(f"{tree}: {commit[:12]} {selftests_patch.SUBJECT}")
+        print(f"now export the series: python -m harness export --tree {tree}")
+        return 0
+    patch = selftests_patch.find_patch(lay.patches)
+    if patch is None:
+        raise PatchError(
+            f"{lay.patches}/series has no selftests patch (0005) yet: nothing to check",
+            "generate it ('python -m harness selftests-patch --tree <kernel work tree>'), "
+            "then export the series ('python -m harness export --tree <kernel work tree>')")
+    problems = selftests_patch.verify(patch, lay.selftests)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{patch.name} and selftests/ disagree ({len(problems)} differences): "
+              "regenerate it with 'python -m harness selftests-patch --tree <tree>' and export",
+              file=sys.stderr)
+        return 1
+    print(f"{patch.name} agrees with selftests/")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     lay = layout()
     tree = pipeline.kernel_tree(lay, args.profile)
@@ -133,6 +159,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("command", nargs="*", help="shell command (default: uname -a)")
     verb("selftests", cmd_selftests, "build the selftests against the build tree")
+    p = verb("selftests-patch", cmd_selftests_patch,
+             "write selftests/ into a kernel work tree as patch 0005, or check patches/ against it")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--tree", help="the kernel work tree to commit the selftests in")
+    how.add_argument("--check", action="store_true",
+                     help="check that patches/'s selftests patch agrees with selftests/")
     p = verb("bench", cmd_bench,
              "benchmark PAGEMAP_SCAN write tracking against the old ways (issue 7)")
     p.add_argument("--quick", action="store_true",
