@@ -1,0 +1,524 @@
+"""Differential testing: the same seeded workloads on an oracle and on our kernel.
+
+``difftest/pmscan_fuzz_diff`` turns a seed into a random but fully
+determined sequence of memory operations and PAGEMAP_SCAN calls, and writes a
+trace in which nothing depends on where the kernel placed things. Two
+kernels with the same ABI give identical traces for a seed; this module runs
+a range of seeds on two kernels (the oracle: the host, or Debian's 6.12 in a
+guest; the subject: our patched 6.1 in a guest), compares the traces and
+reports, for every seed whose traces differ, the first operation whose result
+differs, with both results.
+
+Guests run all seeds in one boot; the program forks a process per seed and
+writes ``seed-N.trace`` into a directory shared with the host (``--rwdir``).
+
+A seed that could not run on one side for a reason outside the kernel's ABI
+(hugetlb pages or a THP could not be had, swap-out did not complete) ends with
+``end env ...`` and is counted as inconclusive, never as a difference.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from . import build as build_mod
+from . import guest, pipeline, splat, targets
+from .errors import HarnessError
+from .paths import Layout
+from .proc import require, run, say
+
+PROGRAM = "pmscan_fuzz_diff"
+TRACE_VERSION = 1
+SIDES = ("host", "ours", "reference")
+
+# Program exit statuses (difftest/pmscan_fuzz_diff.c).
+EXIT_UNSUPPORTED = 4
+
+# Hugetlb pages a seed may hold at once: two set-up mappings of up to three
+# pages, two more from mmap operations, with room to spare.
+HUGETLB_PAGES_NEEDED = 16
+
+_OP_LINE = re.compile(r"^op (\d+) ")
+_HEADER = re.compile(r"^pmscan-fuzz-diff v(\d+) seed=(\d+) ")
+_SUMMARY = re.compile(r"summary seeds=(\d+) ops=(\d+) seconds=([\d.]+)")
+
+
+class DiffError(HarnessError):
+    stage = "difftest"
+
+
+class FeatureMissing(DiffError):
+    """A kernel of the comparison lacks PAGEMAP_SCAN or async uffd-wp."""
+
+
+# ---- traces ----------------------------------------------------------------
+
+
+class Status(Enum):
+    OK = "ok"  # ran to the end
+    ENV = "env"  # a resource outside the ABI was missing: inconclusive
+    UNSUPPORTED = "unsupported"  # the kernel lacks the feature
+    ERROR = "error"  # the program's own set-up failed
+    CRASH = "crash"  # killed by a signal or exited oddly
+    TIMEOUT = "timeout"
+    MISSING = "missing"  # no trace file at all
+    TRUNCATED = "truncated"  # the trace has no end line
+
+
+@dataclass(frozen=True)
+class Line:
+    """One normalized trace line; ``op`` is None for set-up and end lines."""
+
+    number: int  # 1-based, in the normalized trace
+    op: int | None
+    text: str
+
+    @property
+    def where(self) -> str:
+        if self.op is not None:
+            return f"op {self.op}"
+        if self.text.startswith("end "):
+            return "end"
+        return "set-up"
+
+
+@dataclass(frozen=True)
+class Trace:
+    seed: int
+    lines: tuple[Line, ...]
+    status: Status
+    reason: str = ""  # the end line's text after the status word
+
+    @property
+    def ops(self) -> int:
+        """Operations the trace covers (the highest op index + 1)."""
+        ops = [ln.op for ln in self.lines if ln.op is not None]
+        return max(ops) + 1 if ops else 0
+
+
+def normalize(text: str) -> list[str]:
+    """The lines of a trace that are compared.
+
+    Carriage returns (a console or 9p may add them), trailing blanks, blank
+    lines and ``#`` comments (timings, notes) are dropped; nothing else is
+    touched: the program already writes addresses in a kernel-independent
+    form, so any other change would hide a real difference.
+    """
+    out = []
+    for raw in text.replace("\r", "").split("\n"):
+        line = raw.rstrip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def _end_status(line: str) -> tuple[Status, str]:
+    word, _, rest = line.removeprefix("end ").partition(" ")
+    for st in Status:
+        if word == st.value:
+            return st, rest
+    return Status.ERROR, line
+
+
+def parse_trace(text: str, seed: int | None = None) -> Trace:
+    """Parse a trace; ``seed`` is checked against the header when given."""
+    lines = normalize(text)
+    parsed: list[Line] = []
+    status, reason = Status.TRUNCATED, "the trace has no end line"
+    header_seed: int | None = None
+    for i, line in enumerate(lines, 1):
+        m = _OP_LINE.match(line)
+        parsed.append(Line(i, int(m.group(1)) if m else None, line))
+        h = _HEADER.match(line)
+        if h:
+            if int(h.group(1)) != TRACE_VERSION:
+                raise DiffError(f"trace version {h.group(1)}, this harness reads "
+                                f"version {TRACE_VERSION}", "rebuild difftest/")
+            header_seed = int(h.group(2))
+        if line.startswith("end "):
+            status, reason = _end_status(line)
+    if not lines:
+        status, reason = Status.TRUNCATED, "the trace is empty"
+    if seed is not None and header_seed is not None and header_seed != seed:
+        raise DiffError(f"trace of seed {header_seed} where seed {seed} was expected")
+    resolved = seed if seed is not None else header_seed
+    if resolved is None:
+        raise DiffError("a trace without a header and no seed given")
+    return Trace(resolved, tuple(parsed), status, reason)
+
+
+def missing_trace(seed: int) -> Trace:
+    return Trace(seed, (), Status.MISSING, "no trace file")
+
+
+def read_traces(directory: Path, seeds: Iterable[int]) -> dict[int, Trace]:
+    out = {}
+    for seed in seeds:
+        path = directory / f"seed-{seed}.trace"
+        if path.exists():
+            out[seed] = parse_trace(path.read_text(errors="replace"), seed)
+        else:
+            out[seed] = missing_trace(seed)
+    return out
+
+
+# ---- comparing -------------------------------------------------------------
+
+
+class Verdict(Enum):
+    SAME = "same"
+    DIFFER = "differ"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first line at which two traces of a seed part."""
+
+    seed: int
+    where: str  # "op 17", "set-up", "end"
+    op: int | None
+    line: int  # line number in the normalized traces
+    oracle: str
+    subject: str
+
+    def render(self, oracle: str = "oracle", subject: str = "subject") -> str:
+        width = max(len(oracle), len(subject))
+        return (f"seed {self.seed}, {self.where} (trace line {self.line}):\n"
+                f"  {oracle:<{width}}: {self.oracle}\n"
+                f"  {subject:<{width}}: {self.subject}")
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    seed: int
+    verdict: Verdict
+    difference: Difference | None = None
+    why: str = ""  # why inconclusive
+
+
+def _describe_end(t: Trace) -> str:
+    return f"<trace ends: {t.status.value}{' ' + t.reason if t.reason else ''}>"
+
+
+def compare(oracle: Trace, subject: Trace) -> SeedResult:
+    """Compare two traces of one seed."""
+    seed = oracle.seed
+    for side, t in (("oracle", oracle), ("subject", subject)):
+        if t.status is Status.ENV:
+            return SeedResult(seed, Verdict.INCONCLUSIVE, why=f"{side}: {t.reason}")
+        if t.status is Status.UNSUPPORTED:
+            return SeedResult(seed, Verdict.INCONCLUSIVE,
+                              why=f"{side} kernel lacks the feature: {t.reason}")
+    if oracle.status is not Status.OK:
+        # A broken oracle says nothing about the subject.
+        return SeedResult(seed, Verdict.INCONCLUSIVE,
+                          why=f"oracle: {_describe_end(oracle)}")
+    for a, b in zip(oracle.lines, subject.lines, strict=False):
+        if a.text != b.text:
+            op = a.op if a.op is not None else b.op
+            where = f"op {op}" if op is not None else a.where
+            return SeedResult(seed, Verdict.DIFFER,
+                              Difference(seed, where, op, a.number, a.text, b.text))
+    n = min(len(oracle.lines), len(subject.lines))
+    if len(oracle.lines) != len(subject.lines) or subject.status is not Status.OK:
+        longer = oracle.lines if len(oracle.lines) > n else subject.lines
+        nxt = longer[n] if n < len(longer) else None
+        a_text = oracle.lines[n].text if n < len(oracle.lines) else _describe_end(oracle)
+        b_text = subject.lines[n].text if n < len(subject.lines) else _describe_end(subject)
+        op = nxt.op if nxt is not None else None
+        where = f"op {op}" if op is not None else (nxt.where if nxt else "end")
+        return SeedResult(seed, Verdict.DIFFER,
+                          Difference(seed, where, op, n + 1, a_text, b_text))
+    return SeedResult(seed, Verdict.SAME)
+
+
+# ---- running ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """What both sides run: the same flags, decided once."""
+
+    start: int
+    seeds: int
+    ops: int = 60
+    hugetlb: bool = True
+    swap: bool = True
+    seed_timeout: int = 300
+
+    def argv(self, binary: Path, outdir: Path) -> list[str]:
+        args = [str(binary), "--ops", str(self.ops), "--timeout", str(self.seed_timeout),
+                "--out", str(outdir)]
+        if self.hugetlb:
+            args.append("--hugetlb")
+        if self.swap:
+            args.append("--swap")
+        return [*args, str(self.start), str(self.seeds)]
+
+    @property
+    def seed_range(self) -> range:
+        return range(self.start, self.start + self.seeds)
+
+
+@dataclass
+class SideRun:
+    """How one side's run went."""
+
+    name: str
+    kernel: str  # the release it ran on
+    traces: dict[int, Trace]
+    seconds: float  # the program's own time (boot excluded)
+    ops: int
+    status: int
+    output: str
+    splats: list[splat.Splat] = field(default_factory=list)
+
+    @property
+    def ops_per_second(self) -> float:
+        return self.ops / self.seconds if self.seconds > 0 else 0.0
+
+
+def build(lay: Layout) -> Path:
+    """Build difftest/ into out/difftest/bin; return the program."""
+    require("make", "gcc")
+    bindir = lay.out / "difftest" / "bin"
+    res = run(["make", "-C", lay.repo / "difftest", f"O={bindir}"])
+    if res.returncode != 0:
+        raise DiffError(f"building difftest/ failed:\n{res.stdout[-3000:]}",
+                        "fix the compiler errors above")
+    return bindir / PROGRAM
+
+
+def _meminfo(field_name: str) -> int | None:
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    m = re.search(rf"^{re.escape(field_name)}:\s+(\d+)", text, re.M)
+    return int(m.group(1)) if m else None
+
+
+def host_hugetlb_available() -> bool:
+    """Enough unreserved hugetlb pages on the host for every seed."""
+    free, rsvd = _meminfo("HugePages_Free"), _meminfo("HugePages_Rsvd")
+    size = _meminfo("Hugepagesize")
+    if free is None or rsvd is None or size != 2048:
+        return False
+    return free - rsvd >= HUGETLB_PAGES_NEEDED
+
+
+def host_swap_on() -> bool:
+    try:
+        return len(Path("/proc/swaps").read_text().splitlines()) > 1
+    except OSError:
+        return False
+
+
+def decide_resources(sides: Sequence[str], hugetlb: bool | None,
+                     swap: bool | None) -> tuple[bool, bool, list[str]]:
+    """hugetlb and swap for both sides, and notes saying why one is off.
+
+    Guests get hugetlb pages and zram swap in their set-up; the host has
+    what it has. A resource is used only when every side has it, so its
+    absence never shows up as a difference.
+    """
+    notes: list[str] = []
+    if hugetlb is None:
+        hugetlb = "host" not in sides or host_hugetlb_available()
+        if not hugetlb:
+            notes.append(f"hugetlb off: the host has fewer than {HUGETLB_PAGES_NEEDED} "
+                         "unreserved 2M hugetlb pages (raise /proc/sys/vm/nr_hugepages)")
+    if swap is None:
+        swap = "host" not in sides or host_swap_on()
+        if not swap:
+            notes.append("MADV_PAGEOUT off: the host has no swap")
+    if "host" in sides and os.geteuid() != 0 and swap:
+        swap = False
+        notes.append("MADV_PAGEOUT off: checking swap-out needs the PFNs in "
+                     "/proc/self/pagemap (root)")
+    return hugetlb, swap, notes
+
+
+def _fresh(directory: Path) -> Path:
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    return directory
+
+
+def _summary(output: str) -> tuple[int, float]:
+    m = _SUMMARY.search(output)
+    return (int(m.group(2)), float(m.group(3))) if m else (0, 0.0)
+
+
+def _unsupported_reason(traces: dict[int, Trace], output: str) -> str | None:
+    for t in traces.values():
+        if t.status is Status.UNSUPPORTED:
+            return t.reason
+    m = re.search(r"^unsupported (.*)$", output, re.M)
+    return m.group(1) if m else None
+
+
+def run_host(binary: Path, opts: Options, outdir: Path) -> SideRun:
+    """Run the seeds on the host kernel."""
+    _fresh(outdir)
+    argv = opts.argv(binary, outdir)
+    timeout = 60 + opts.seeds * opts.seed_timeout
+    try:
+        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise DiffError(f"host: {PROGRAM} did not finish within {timeout}s",
+                        "a hung seed: its trace in " + str(outdir) + " shows how far it got") \
+            from e
+    ops, seconds = _summary(res.stdout)
+    traces = read_traces(outdir, opts.seed_range)
+    return SideRun("host", os.uname().release, traces, seconds, ops, res.returncode,
+                   res.stdout)
+
+
+def kernel_built(lay: Layout, profile: str = "base") -> bool:
+    """Whether our kernel's image exists (built by 'python -m harness build')."""
+    return build_mod.bzimage(lay.build_tree(profile)).exists()
+
+
+def guest_kernel(name: str, lay: Layout, profile: str = "base",
+                 build_kernel: bool = True) -> guest.Kernel:
+    """The kernel a guest side boots."""
+    if name == "reference":
+        ref = targets.reference_kernel()
+        if ref is None:
+            raise DiffError("the reference kernel (Debian's 6.12) is not installed",
+                            "run 'make setup'")
+        return ref
+    if name == "ours":
+        tree = (pipeline.kernel_tree(lay, profile) if build_kernel
+                else lay.build_tree(profile))
+        return pipeline.our_kernel(tree, profile)
+    raise DiffError(f"unknown side {name!r}", f"use one of {', '.join(SIDES)}")
+
+
+def guest_timeout(opts: Options) -> float:
+    """Boot under TCG plus a generous 20 ms per operation."""
+    return 300 + opts.seeds * (opts.ops + 10) * 0.02
+
+
+def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
+              lay: Layout) -> SideRun:
+    """Boot ``kernel`` once and run every seed in it."""
+    _fresh(outdir)
+    argv = " ".join(shlex.quote(a) for a in opts.argv(binary, outdir))
+    dmesg = shlex.quote(str(outdir / "dmesg.txt"))
+    script = (f"{targets.GUEST_SETUP}\nuname -r > {shlex.quote(str(outdir / 'release'))}\n"
+              f"{argv}\nst=$?\ndmesg > {dmesg} 2>&1\nexit $st\n")
+    say(f"difftest: {kernel.name}: booting {kernel.image} for {opts.seeds} seeds")
+    res = guest.run(kernel, script, lay.cache, timeout=guest_timeout(opts), rwdirs=(outdir,))
+    ops, seconds = _summary(res.output)
+    traces = read_traces(outdir, opts.seed_range)
+    release_file = outdir / "release"
+    release = release_file.read_text().strip() if release_file.exists() else kernel.image
+    log = (outdir / "dmesg.txt").read_text(errors="replace") \
+        if (outdir / "dmesg.txt").exists() else res.console
+    return SideRun(kernel.name, release, traces, seconds, ops, res.status, res.output,
+                   splat.scan(log))
+
+
+# ---- the report ------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    oracle: SideRun
+    subject: SideRun
+    opts: Options
+    results: list[SeedResult]
+    notes: list[str] = field(default_factory=list)
+
+    def by(self, verdict: Verdict) -> list[SeedResult]:
+        return [r for r in self.results if r.verdict is verdict]
+
+    @property
+    def differences(self) -> list[Difference]:
+        return [r.difference for r in self.results if r.difference is not None]
+
+    def ok(self) -> bool:
+        return not self.differences and not self.subject.splats
+
+    def render(self, limit: int = 20) -> str:
+        o, s = self.oracle, self.subject
+        out = [f"difftest: seeds {self.opts.start}..{self.opts.start + self.opts.seeds - 1}, "
+               f"{self.opts.ops} ops each, hugetlb {'on' if self.opts.hugetlb else 'off'}, "
+               f"swap {'on' if self.opts.swap else 'off'}"]
+        out += [f"  note: {n}" for n in self.notes]
+        for side, role in ((o, "oracle"), (s, "subject")):
+            out.append(f"  {role:<7} {side.name:<9} {side.kernel}: {side.ops} ops in "
+                       f"{side.seconds:.1f}s = {side.ops_per_second:.0f} ops/s")
+        same, differ = len(self.by(Verdict.SAME)), len(self.by(Verdict.DIFFER))
+        inconclusive = self.by(Verdict.INCONCLUSIVE)
+        out.append(f"  {same} same, {differ} differ, {len(inconclusive)} inconclusive")
+        for r in inconclusive[:limit]:
+            out.append(f"  inconclusive seed {r.seed}: {r.why}")
+        for d in self.differences[:limit]:
+            out.append("  DIFFERENCE " + d.render(o.name, s.name).replace("\n", "\n  "))
+        if differ > limit:
+            out.append(f"  ... and {differ - limit} more differences")
+        for sp in s.splats:
+            out.append(f"  KERNEL REPORT in {s.name}: {sp}")
+        return "\n".join(out)
+
+
+def diff_runs(oracle: SideRun, subject: SideRun, opts: Options,
+              notes: Sequence[str] = ()) -> Report:
+    results = [compare(oracle.traces[seed], subject.traces[seed]) for seed in opts.seed_range]
+    return Report(oracle, subject, opts, results, list(notes))
+
+
+def check_supported(side: SideRun) -> None:
+    """Refuse to compare a kernel without the feature (one clear message)."""
+    why = _unsupported_reason(side.traces, side.output)
+    if why is None and side.status != EXIT_UNSUPPORTED:
+        return
+    who = "our kernel" if side.name == "ours" else f"the {side.name} kernel ({side.kernel})"
+    hint = ("patches/ does not hold the series yet, or the kernel was built without it"
+            if side.name == "ours" else "this kernel cannot serve as the oracle")
+    raise FeatureMissing(f"{who} lacks PAGEMAP_SCAN: {why or 'ENOTTY'}", hint)
+
+
+def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str = "ours",
+                 notes: Sequence[str] = (), build_kernel: bool = True,
+                 profile: str = "base") -> Report:
+    """Run the seeds on both sides (in parallel) and compare."""
+    if oracle == subject:
+        raise DiffError(f"oracle and subject are both {oracle!r}", "pick two different sides")
+    for name in (oracle, subject):
+        if name not in SIDES:
+            raise DiffError(f"unknown side {name!r}", f"use one of {', '.join(SIDES)}")
+    binary = build(lay)
+    base = lay.out / "difftest" / f"{oracle}-vs-{subject}"
+    kernels = {n: guest_kernel(n, lay, profile, build_kernel) for n in (oracle, subject)
+               if n != "host"}
+
+    def side(name: str) -> SideRun:
+        if name == "host":
+            return run_host(binary, opts, base / name)
+        return run_guest(kernels[name], binary, opts, base / name, lay)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        o_f, s_f = pool.submit(side, oracle), pool.submit(side, subject)
+        o_run, s_run = o_f.result(), s_f.result()
+    say(f"difftest: both sides done in {time.monotonic() - started:.0f}s")
+    check_supported(s_run)
+    check_supported(o_run)
+    return diff_runs(o_run, s_run, opts, notes)

@@ -1,0 +1,285 @@
+"""The differential tester: its generator, its trace reader and its differ.
+
+The generator must be deterministic (else every difference is noise), the
+differ must find a planted bug and say where, and the whole loop runs once
+against our kernel in a guest (slow).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import difftest
+from harness.difftest import (
+    FeatureMissing,
+    Options,
+    SideRun,
+    Status,
+    Verdict,
+    compare,
+    normalize,
+    parse_trace,
+)
+from harness.paths import layout
+
+HEADER = "pmscan-fuzz-diff v1 seed={seed} ops=3 hugetlb=0 swap=0"
+
+SAMPLE = """\
+pmscan-fuzz-diff v1 seed=5 ops=3 hugetlb=0 swap=0
+uffd features=async
+map 0 anon pages=16
+register 0 -> ok
+op 0 write 0:3-0:5 v=7 -> ok
+op 0 seen 0:3-0:5 f=0 inv=0 m=0 any=0 ret=0x7f len=512 max=0 -> 1 we=0:5 [0:3-0:5 0xb]
+op 1 getwp 0:0-0:16 f=1 inv=0 m=0x2 any=0 ret=0x2 len=4 max=0 -> 1 we=0:16 [0:3-0:5 0x2]
+op 2 snap 0:0-12:0 f=0 inv=0 m=0 any=0 ret=0x7f len=512 max=0 -> 2 we=12:0 [0:0-0:3 0x1 0:3-0:5 0x9]
+end ok
+"""
+
+
+def trace_text(body: str, seed: int = 5, end: str = "end ok") -> str:
+    return "\n".join([HEADER.format(seed=seed), *body.strip().splitlines(), end]) + "\n"
+
+
+# ---- (c) parsing and normalizing ------------------------------------------
+
+
+def test_normalize_drops_only_noise() -> None:
+    text = "a 1\r\n\n# timing: 3.2s\nb  2   \r\n  \nend ok\r\n"
+    assert normalize(text) == ["a 1", "b  2", "end ok"]
+
+
+def test_parse_sample() -> None:
+    t = parse_trace(SAMPLE, 5)
+    assert t.seed == 5 and t.status is Status.OK and t.reason == ""
+    assert t.ops == 3
+    ops = [ln.op for ln in t.lines]
+    assert ops == [None, None, None, None, 0, 0, 1, 2, None]
+    assert [ln.where for ln in t.lines][:5] == ["set-up"] * 4 + ["op 0"]
+    assert t.lines[-1].where == "end"
+    assert [ln.number for ln in t.lines] == list(range(1, 10))
+
+
+def test_parse_seed_from_header_and_mismatch() -> None:
+    assert parse_trace(SAMPLE).seed == 5
+    with pytest.raises(difftest.DiffError, match="seed 5 where seed 6"):
+        parse_trace(SAMPLE, 6)
+
+
+def test_parse_rejects_another_trace_version() -> None:
+    with pytest.raises(difftest.DiffError, match="version 2"):
+        parse_trace(SAMPLE.replace("v1", "v2", 1))
+
+
+@pytest.mark.parametrize(("end", "status", "reason"), [
+    ("end ok", Status.OK, ""),
+    ("end env THP not allocated (AnonHugePages 0 kB of 4096)", Status.ENV,
+     "THP not allocated (AnonHugePages 0 kB of 4096)"),
+    ("end unsupported PAGEMAP_SCAN (ENOTTY)", Status.UNSUPPORTED, "PAGEMAP_SCAN (ENOTTY)"),
+    ("end error shmem: File exists", Status.ERROR, "shmem: File exists"),
+    ("end crash signal 11", Status.CRASH, "signal 11"),
+    ("end timeout signal 14", Status.TIMEOUT, "signal 14"),
+    ("end something-new", Status.ERROR, "end something-new"),
+])
+def test_end_lines(end: str, status: Status, reason: str) -> None:
+    t = parse_trace(trace_text("op 0 read 0:1-0:2 -> 0", end=end), 5)
+    assert (t.status, t.reason) == (status, reason)
+
+
+def test_trace_without_end_is_truncated() -> None:
+    t = parse_trace(HEADER.format(seed=1) + "\nop 0 read 0:1-0:2 -> 0\n", 1)
+    assert t.status is Status.TRUNCATED
+    assert parse_trace("", 4).status is Status.TRUNCATED
+
+
+def test_read_traces_marks_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "seed-5.trace").write_text(SAMPLE)
+    traces = difftest.read_traces(tmp_path, [5, 6])
+    assert traces[5].status is Status.OK
+    assert traces[6].status is Status.MISSING and traces[6].lines == ()
+
+
+# ---- comparing -------------------------------------------------------------
+
+
+def test_same_traces_compare_same() -> None:
+    a = parse_trace(SAMPLE, 5)
+    b = parse_trace(SAMPLE.replace("\n", "\r\n"), 5)
+    assert compare(a, b).verdict is Verdict.SAME
+
+
+def test_first_differing_operation_is_reported() -> None:
+    a = parse_trace(SAMPLE, 5)
+    b = parse_trace(SAMPLE.replace("[0:3-0:5 0x2]", "[0:3-0:4 0x2]")
+                    .replace("0:3-0:5 0x9", "0:3-0:5 0xb"), 5)
+    r = compare(a, b)
+    assert r.verdict is Verdict.DIFFER and r.difference is not None
+    d = r.difference
+    assert (d.seed, d.op, d.where, d.line) == (5, 1, "op 1", 7)
+    assert d.oracle.endswith("[0:3-0:5 0x2]") and d.subject.endswith("[0:3-0:4 0x2]")
+
+
+def test_setup_difference_has_no_op() -> None:
+    a = parse_trace(SAMPLE, 5)
+    b = parse_trace(SAMPLE.replace("register 0 -> ok", "register 0 -> EINVAL"), 5)
+    d = compare(a, b).difference
+    assert d is not None and d.op is None and d.where == "set-up"
+
+
+def test_crashed_subject_differs_at_the_missing_line() -> None:
+    a = parse_trace(SAMPLE, 5)
+    cut = SAMPLE.split("op 1 getwp")[0] + "end crash signal 11\n"
+    d = compare(a, parse_trace(cut, 5)).difference
+    assert d is not None and d.op == 1
+    assert d.oracle.startswith("op 1 getwp")
+    assert d.subject == "end crash signal 11"
+    missing = compare(a, difftest.missing_trace(5)).difference
+    assert missing is not None and missing.where == "set-up"
+    assert missing.subject == "<trace ends: missing no trace file>"
+
+
+def test_environment_failures_are_inconclusive() -> None:
+    a = parse_trace(SAMPLE, 5)
+    env = parse_trace(trace_text("", end="end env mmap hugetlb of 2 hugetlb pages"), 5)
+    for r in (compare(a, env), compare(env, a)):
+        assert r.verdict is Verdict.INCONCLUSIVE and "mmap hugetlb" in r.why
+    broken_oracle = parse_trace(trace_text("op 0 read 0:1-0:2 -> 0", end="end crash signal 6"), 5)
+    assert compare(broken_oracle, a).verdict is Verdict.INCONCLUSIVE
+
+
+def _side(name: str, traces: dict[int, difftest.Trace], status: int = 0,
+          output: str = "") -> SideRun:
+    return SideRun(name, "test", traces, 1.0, 10, status, output)
+
+
+def test_subject_without_the_feature_is_one_clear_error() -> None:
+    t = parse_trace(trace_text("", seed=0, end="end unsupported PAGEMAP_SCAN (ENOTTY)"), 0)
+    run = _side("ours", {0: t, 1: difftest.missing_trace(1)}, status=4)
+    with pytest.raises(FeatureMissing, match="our kernel lacks PAGEMAP_SCAN: PAGEMAP_SCAN "
+                                             r"\(ENOTTY\)") as e:
+        difftest.check_supported(run)
+    assert "patches/" in str(e.value)
+    difftest.check_supported(_side("ours", {5: parse_trace(SAMPLE, 5)}))
+
+
+def test_report_counts_and_renders() -> None:
+    opts = Options(start=5, seeds=1, ops=3, hugetlb=False, swap=False)
+    same = difftest.diff_runs(_side("host", {5: parse_trace(SAMPLE, 5)}),
+                              _side("ours", {5: parse_trace(SAMPLE, 5)}), opts)
+    assert same.ok() and "1 same, 0 differ, 0 inconclusive" in same.render()
+    assert "10 ops in 1.0s = 10 ops/s" in same.render()
+
+
+def test_resources_are_decided_once_for_both_sides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(difftest, "host_hugetlb_available", lambda: False)
+    monkeypatch.setattr(difftest, "host_swap_on", lambda: True)
+    hugetlb, swap, notes = difftest.decide_resources(("host", "ours"), None, None)
+    assert not hugetlb and any("hugetlb off" in n for n in notes)
+    hugetlb, swap, notes = difftest.decide_resources(("reference", "ours"), None, None)
+    assert hugetlb and swap and not notes
+    assert difftest.decide_resources(("host", "ours"), True, False)[:2] == (True, False)
+
+
+def test_options_argv() -> None:
+    opts = Options(start=10, seeds=5, ops=7, hugetlb=True, swap=False, seed_timeout=30)
+    argv = opts.argv(Path("/x/prog"), Path("/o"))
+    assert argv == ["/x/prog", "--ops", "7", "--timeout", "30", "--out", "/o", "--hugetlb",
+                    "10", "5"]
+    assert list(opts.seed_range) == [10, 11, 12, 13, 14]
+
+
+# ---- on the host: (a) determinism, (b) a planted bug ----------------------
+
+
+@pytest.fixture(scope="module")
+def host_opts() -> Options:
+    hugetlb, swap, _ = difftest.decide_resources(("host",), None, None)
+    return Options(start=0, seeds=40, ops=80, hugetlb=hugetlb, swap=swap)
+
+
+@pytest.fixture(scope="module")
+def host_run(tmp_path_factory: pytest.TempPathFactory, host_opts: Options) -> SideRun:
+    binary = difftest.build(layout())
+    run = difftest.run_host(binary, host_opts, tmp_path_factory.mktemp("difftest") / "a")
+    try:
+        difftest.check_supported(run)
+    except FeatureMissing as e:
+        pytest.skip(f"the host cannot be the oracle: {e}")
+    return run
+
+
+@pytest.mark.host
+def test_generator_is_deterministic(tmp_path: Path, host_opts: Options,
+                                    host_run: SideRun) -> None:
+    binary = difftest.build(layout())
+    again = difftest.run_host(binary, host_opts, tmp_path / "b")
+    rep = difftest.diff_runs(host_run, again, host_opts)
+    assert not rep.differences, rep.render()
+    done = rep.by(Verdict.SAME)
+    # Resources other helpers use on this machine (hugetlb pages) may make
+    # a seed inconclusive, but most seeds must run to the end.
+    assert len(done) >= host_opts.seeds * 3 // 4, rep.render()
+    assert host_run.ops >= len(done) * host_opts.ops
+    # Different seeds are different workloads.
+    texts = {tuple(ln.text for ln in t.lines[1:]) for t in host_run.traces.values()}
+    assert len(texts) == host_opts.seeds
+
+
+_REGION = re.compile(r"(\d+:\d+-\d+:\d+ )(0x[0-9a-f]+|0)(?=[ \]])")
+
+
+@pytest.mark.host
+def test_planted_bug_is_pinpointed(host_run: SideRun, host_opts: Options) -> None:
+    # A real oracle trace; the fifth scan result that reports regions gets
+    # one category bit flipped in its second region (or its first).
+    seed = next(s for s, t in host_run.traces.items() if t.status is Status.OK)
+    oracle = host_run.traces[seed]
+    scans = [ln for ln in oracle.lines if ln.op is not None and _REGION.search(ln.text)]
+    assert len(scans) >= 5, "the trace has too few scan results to plant a bug in"
+    victim = scans[4]
+    matches = list(_REGION.finditer(victim.text))
+    m = matches[1] if len(matches) > 1 else matches[0]
+    value = int(m.group(2), 16)
+    flipped = value ^ 0x2  # PAGE_IS_WRITTEN
+    bad_line = victim.text[:m.start(2)] + hex(flipped) + victim.text[m.end(2):]
+    lines = [ln.text for ln in oracle.lines]
+    lines[victim.number - 1] = bad_line
+    subject = parse_trace("\n".join(lines) + "\n", seed)
+
+    rep = difftest.diff_runs(
+        host_run,
+        _side("ours", {**host_run.traces, seed: subject}),
+        host_opts)
+    assert len(rep.differences) == 1
+    d = rep.differences[0]
+    assert (d.seed, d.op, d.line) == (seed, victim.op, victim.number)
+    assert d.oracle == victim.text and d.subject == bad_line
+    text = rep.render()
+    assert f"seed {seed}, op {victim.op} " in text
+    assert victim.text in text and bad_line in text
+    assert not rep.ok()
+
+
+# ---- (d) the real thing: oracle vs our kernel in a guest ------------------
+
+
+@pytest.mark.guest
+@pytest.mark.slow
+def test_host_and_our_kernel_agree() -> None:
+    lay = layout()
+    hugetlb, swap, notes = difftest.decide_resources(("host", "ours"), None, None)
+    # Short seeds: 200 of them take about a minute under TCG after the boot.
+    opts = Options(start=0, seeds=200, ops=25, hugetlb=hugetlb, swap=swap)
+    if not difftest.kernel_built(lay):
+        pytest.skip("our kernel is not built: run 'python -m harness build'")
+    try:
+        rep = difftest.differential(lay, opts, "host", "ours", notes, build_kernel=False)
+    except FeatureMissing as e:
+        assert str(e).startswith("[difftest] our kernel lacks PAGEMAP_SCAN"), str(e)
+        pytest.skip(str(e).removeprefix("[difftest] ").split("\n")[0])
+    print(rep.render())
+    assert rep.ok(), rep.render()
+    assert len(rep.by(Verdict.SAME)) >= opts.seeds * 3 // 4, rep.render()
