@@ -135,6 +135,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if res.ok else 1
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from . import difftest
+
+    lay = layout()
+    hugetlb, swap, notes = difftest.decide_resources((args.against, args.subject),
+                                                     args.hugetlb, args.swap)
+    opts = difftest.Options(start=args.start, seeds=args.seeds, ops=args.ops,
+                            hugetlb=hugetlb, swap=swap)
+    try:
+        rep = difftest.differential(lay, opts, args.against, args.subject, notes,
+                                    build_kernel=not args.no_build, profile=args.profile)
+    except difftest.FeatureMissing as e:
+        print(e)
+        return 4
+    print(rep.render(limit=args.limit))
+    return 0 if rep.ok() else 1
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -175,12 +193,28 @@ def parser() -> argparse.ArgumentParser:
                    help="where bench.json, summary.md and the PNGs go (default: out/bench)")
     p.add_argument("--size", default=None, help="host region size (default 256M, quick 32M)")
     p.add_argument("--guest-size", default=None,
-                   help="guest region size (default 32M, quick 8M: guests run under TCG)")
+                   help="guest region size (default 16M, quick 8M: guests run under TCG)")
     p.add_argument("--ksrc", default=None,
                    help="build bench/ against this kernel tree's usr/include")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds a guest may take (default 1200 quick, 5400 full)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs (no matplotlib)")
+    p = verb("diff", cmd_diff, "differential test: seeded workloads on an oracle and on us")
+    p.add_argument("--seeds", type=int, default=200, help="how many seeds (default: 200)")
+    p.add_argument("--start", type=int, default=0, help="the first seed (default: 0)")
+    p.add_argument("--ops", type=int, default=60, help="operations per seed (default: 60)")
+    p.add_argument("--against", default="host", choices=("host", "reference"),
+                   help="the oracle: the host kernel or Debian's 6.12 in a guest")
+    p.add_argument("--subject", default="ours", choices=("ours", "host", "reference"),
+                   help="the kernel under test (default: ours; host or reference "
+                        "checks that the two oracles agree)")
+    p.add_argument("--hugetlb", action=argparse.BooleanOptionalAction, default=None,
+                   help="use hugetlb mappings (default: when every side has the pages)")
+    p.add_argument("--swap", action=argparse.BooleanOptionalAction, default=None,
+                   help="use MADV_PAGEOUT (default: when every side has swap)")
+    p.add_argument("--no-build", action="store_true",
+                   help="boot our kernel as built, without rebuilding it first")
+    p.add_argument("--limit", type=int, default=20, help="differences to show (default: 20)")
     for name, fn, text in (("run", cmd_run, "the whole validation, with a summary table"),
                            ("report", cmd_report, "the summary table of the last run")):
         p = verb(name, fn, text)
