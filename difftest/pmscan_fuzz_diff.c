@@ -352,29 +352,60 @@ static int access_pages(int s, long a, long b, int write, unsigned char val,
 
 static struct page_region vec[VEC_MAX + 1];
 
+/*
+ * Two pages, the second inaccessible: an output array placed at the end
+ * of the first has room for a few regions only, and the kernel must fail
+ * with EFAULT when it has more to write.
+ */
+static char *edge_vec;
+
+enum vec_kind { VEC_ARRAY, VEC_NULL, VEC_EDGE };
+
 struct scan {
 	uint64_t start, end, flags, vec_len, max_pages;
 	uint64_t inv, mask, anyof, ret_mask;
-	bool no_vec;
+	enum vec_kind vk;
+	int edge_room;		/* VEC_EDGE: regions that fit */
 };
 
-/* Issue a scan and trace it: arguments, result, walk_end, regions. */
-static long do_scan(const char *what, const struct scan *sc)
+static struct page_region *scan_vec(const struct scan *sc)
 {
-	struct page_region *v = sc->no_vec ? NULL : vec;
+	switch (sc->vk) {
+	case VEC_NULL:
+		return NULL;
+	case VEC_EDGE:
+		return (struct page_region *)(edge_vec + PAGE) - sc->edge_room;
+	default:
+		return vec;
+	}
+}
+
+/*
+ * Issue a scan through @fd and trace it: arguments, result, walk_end,
+ * regions. After a failure nothing of the array is traced: how much of it
+ * was written before the fault is up to copy_to_user(), not the ABI.
+ */
+static long do_scan_fd(int fd, const char *what, const struct scan *sc)
+{
+	struct page_region *v = scan_vec(sc);
 	__u64 walk_end;
 	long ret, i;
 
 	memset(vec, 0xa5, sizeof(vec));
-	ret = pagemap_scan(pm_fd, sc->start, sc->end, v, sc->vec_len,
+	memset(edge_vec, 0xa5, PAGE);
+	ret = pagemap_scan(fd, sc->start, sc->end, v, sc->vec_len,
 			   sc->flags, sc->max_pages, sc->inv, sc->mask,
 			   sc->anyof, sc->ret_mask, &walk_end);
-	tr("op %d %s %s-%s f=%llu inv=%#llx m=%#llx any=%#llx ret=%#llx len=%llu%s max=%llu -> ",
+	tr("op %d %s %s-%s f=%llu inv=%#llx m=%#llx any=%#llx ret=%#llx len=%llu",
 	   opno, what, A(sc->start), A(sc->end),
 	   (unsigned long long)sc->flags, (unsigned long long)sc->inv,
 	   (unsigned long long)sc->mask, (unsigned long long)sc->anyof,
-	   (unsigned long long)sc->ret_mask, (unsigned long long)sc->vec_len,
-	   sc->no_vec ? "(null)" : "", (unsigned long long)sc->max_pages);
+	   (unsigned long long)sc->ret_mask, (unsigned long long)sc->vec_len);
+	if (sc->vk == VEC_NULL)
+		tr("(null)");
+	else if (sc->vk == VEC_EDGE)
+		tr("(room %d)", sc->edge_room);
+	tr(" max=%llu -> ", (unsigned long long)sc->max_pages);
 	if (ret < 0) {
 		errno = (int)-ret;
 		tr("%s", res(-1));
@@ -382,16 +413,16 @@ static long do_scan(const char *what, const struct scan *sc)
 		tr("%ld", ret);
 	}
 	tr(" we=%s", A(walk_end));
-	if (ret > 0 && !sc->no_vec) {
+	if (ret > 0 && v) {
 		tr(" [");
 		for (i = 0; i < ret && i < VEC_MAX; i++)
-			tr("%s%s-%s %#llx", i ? " " : "", A(vec[i].start),
-			   A(vec[i].end),
-			   (unsigned long long)vec[i].categories);
+			tr("%s%s-%s %#llx", i ? " " : "", A(v[i].start),
+			   A(v[i].end),
+			   (unsigned long long)v[i].categories);
 		tr("]");
 	}
 	/* The kernel must not write past the regions it returned. */
-	if (!sc->no_vec && ret >= 0 && ret < VEC_MAX) {
+	if (sc->vk == VEC_ARRAY && ret >= 0 && ret < VEC_MAX) {
 		const unsigned char *tail = (const unsigned char *)&vec[ret];
 		size_t k, n = sizeof(vec[0]) * (VEC_MAX + 1 - ret);
 
@@ -405,15 +436,25 @@ static long do_scan(const char *what, const struct scan *sc)
 	return ret;
 }
 
-/* A full report of [a, b) of slot @s: how a write or a fork looks. */
-static void check_scan(const char *what, uint64_t start, uint64_t end)
+static long do_scan(const char *what, const struct scan *sc)
+{
+	return do_scan_fd(pm_fd, what, sc);
+}
+
+/* A full report of [start, end): how a write or a fork looks. */
+static void check_scan_fd(int fd, const char *what, uint64_t start, uint64_t end)
 {
 	struct scan sc = {
 		.start = start, .end = end, .vec_len = VEC_MAX,
 		.ret_mask = CATS,
 	};
 
-	do_scan(what, &sc);
+	do_scan_fd(fd, what, &sc);
+}
+
+static void check_scan(const char *what, uint64_t start, uint64_t end)
+{
+	check_scan_fd(pm_fd, what, start, end);
 }
 
 /* A category set for a mask: mostly one or two bits, so scans match. */
@@ -697,6 +738,10 @@ static int setup(unsigned long seed)
 		return fail_bug("zero page");
 	if (opt.swap && !zero_pfn)
 		return fail_env("--swap needs the PFNs in /proc/self/pagemap (root)");
+	edge_vec = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (edge_vec == MAP_FAILED || mprotect(edge_vec + PAGE, PAGE, PROT_NONE))
+		return fail_bug("mapping the edge array");
 	if (reserve_arena())
 		return fail_bug("reserving the arena");
 	tr("uffd features=%s\n", unpop ? "async,unpopulated" : "async");
@@ -959,54 +1004,69 @@ static void pick_scan_range(struct scan *sc)
 	}
 }
 
-static bool op_scan(enum scan_kind kind)
-{
-	static const char *const names[] = { "get", "getwp", "wponly" };
-	struct scan sc = { 0 };
+static const char *const scan_names[] = { "get", "getwp", "wponly" };
 
-	pick_scan_range(&sc);
+/* Random arguments for a scan of @kind. */
+static void random_scan(struct scan *sc, enum scan_kind kind)
+{
+	struct scan s = { 0 };
+
+	*sc = s;
+	pick_scan_range(sc);
 	if (kind != SCAN_GET)
-		sc.flags |= PM_SCAN_WP_MATCHING;
+		sc->flags |= PM_SCAN_WP_MATCHING;
 	if (chance(20))
-		sc.flags |= PM_SCAN_CHECK_WPASYNC;
+		sc->flags |= PM_SCAN_CHECK_WPASYNC;
 	if (chance(40))
-		sc.inv = random_cats();
+		sc->inv = random_cats();
 	if (chance(50))
-		sc.mask = random_cats();
+		sc->mask = random_cats();
 	if (chance(40))
-		sc.anyof = random_cats();
+		sc->anyof = random_cats();
 	switch (below(10)) {
 	case 0 ... 1:
-		sc.ret_mask = CATS;
+		sc->ret_mask = CATS;
 		break;
 	case 2:
-		sc.ret_mask = 0;
+		sc->ret_mask = 0;
 		break;
 	default:
-		sc.ret_mask = random_cats();
+		sc->ret_mask = random_cats();
 		break;
 	}
 	if (kind == SCAN_WP_ONLY) {
-		sc.no_vec = true;
+		sc->vk = VEC_NULL;
 	} else {
 		switch (below(20)) {
 		case 0:
-			sc.no_vec = true;	/* vec = NULL, vec_len = 0 */
+			sc->vk = VEC_NULL;	/* vec = NULL, vec_len = 0 */
 			break;
 		case 1:
-			sc.vec_len = 0;		/* an array of no entries */
+			sc->vec_len = 0;		/* an array of no entries */
 			break;
-		case 2 ... 10:
-			sc.vec_len = VEC_MAX;
+		case 2:
+			sc->vk = VEC_EDGE;	/* runs into a PROT_NONE page */
+			sc->edge_room = (int)(1 + below(4));
+			sc->vec_len = sc->edge_room + 1 + below(VEC_MAX / 4);
+			break;
+		case 3 ... 10:
+			sc->vec_len = VEC_MAX;
 			break;
 		default:
-			sc.vec_len = 1 + below(12);
+			sc->vec_len = 1 + below(12);
 			break;
 		}
 	}
 	if (chance(35))
-		sc.max_pages = 1 + below(chance(50) ? 8 : 600);
-	do_scan(names[kind], &sc);
+		sc->max_pages = 1 + below(chance(50) ? 8 : 600);
+}
+
+static bool op_scan(enum scan_kind kind)
+{
+	struct scan sc;
+
+	random_scan(&sc, kind);
+	do_scan(scan_names[kind], &sc);
 	return true;
 }
 
@@ -1061,6 +1121,19 @@ static bool op_dontneed(void)
 	s = pick_slot(NULL);
 	if (s < 0 || !pick_run(s, PG_MAPPED, &a, &b))
 		return false;
+	/*
+	 * Mainline (6.15+, CONFIG_PT_RECLAIM) frees a page table that
+	 * MADV_DONTNEED empties when the range covers all of it, and
+	 * PAGEMAP_SCAN tells a missing page table (no category in a VMA
+	 * without async uffd-wp) from empty entries (PAGE_IS_WRITTEN). Older
+	 * kernels keep the table: never cover a whole 2M-aligned block.
+	 */
+	if (!is_hugetlb(slots[s].type)) {
+		long first = (a + HPAGE_PAGES - 1) / HPAGE_PAGES * HPAGE_PAGES;
+
+		if (b > first + HPAGE_PAGES - 1)
+			b = first + HPAGE_PAGES - 1;
+	}
 	ret = madvise(pa(s, a), (b - a) * PAGE, MADV_DONTNEED);
 	tr("op %d dontneed %s-%s -> %s\n", opno, A(pa(s, a)), A(pa(s, b)), res(ret));
 	return true;
@@ -1244,10 +1317,15 @@ static bool op_mremap(void)
  */
 static bool op_fork(void)
 {
+	int s, w = -1, status, parent_fd, dead_fd = -1, ready[2], go[2];
+	enum scan_kind kind = (enum scan_kind)below(3);
 	long a = 0, b = 0, at;
-	int s, w = -1, status;
+	struct scan sc;
 	uint64_t sum;
+	char c = 0;
 	pid_t pid;
+
+	random_scan(&sc, kind);
 
 	for (s = 0; s < NR_SLOTS; s++)
 		if (slots[s].used && !is_hugetlb(slots[s].type) &&
@@ -1257,14 +1335,19 @@ static bool op_fork(void)
 			break;
 		}
 	tr("op %d fork\n", opno);
+	if (pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC)) {
+		tr("op %d fork-pipe -> %s\n", opno, res(-1));
+		return true;
+	}
 	pid = fork();
 	if (pid < 0) {
 		tr("op %d fork -> %s\n", opno, res(-1));
 		return true;
 	}
 	if (pid == 0) {
-		/* The inherited descriptor would scan the parent. */
-		close(pm_fd);
+		/* The inherited descriptor scans the parent, blocked meanwhile. */
+		parent_fd = pm_fd;
+		do_scan_fd(parent_fd, "parent", &sc);
 		pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		if (pm_fd < 0)
 			_exit(EXIT_BUG);
@@ -1280,13 +1363,36 @@ static bool op_fork(void)
 			check_scan("child-seen", (unsigned long)pa(w, a),
 				   (unsigned long)pa(w, b));
 		}
+		/* Let the parent open our pagemap, then exit. */
+		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(EXIT_BUG);
 		_exit(0);
 	}
+	close(ready[1]);
+	close(go[0]);
+	if (read(ready[0], &c, 1) == 1) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+		dead_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (write(go[1], &c, 1) != 1)
+		tr("op %d fork-go -> %s\n", opno, res(-1));
+	close(ready[0]);
+	close(go[1]);
 	if (waitpid(pid, &status, 0) != pid)
 		tr("op %d fork-wait -> %s\n", opno, res(-1));
 	else
 		tr("op %d fork-child -> status %d\n", opno,
 		   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	/* A scan of a process that is gone: no pages, no crash. */
+	if (dead_fd >= 0) {
+		check_scan_fd(dead_fd, "dead", (unsigned long)arena,
+			      (unsigned long)arena + ARENA_SIZE);
+		close(dead_fd);
+	} else {
+		tr("op %d dead -> no pagemap\n", opno);
+	}
 	return true;
 }
 
