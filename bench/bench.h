@@ -98,13 +98,32 @@ extern const size_t nr_trackers;
 size_t page_size(void);
 size_t thp_size(void);		/* 0: no THP */
 size_t hugetlb_size(void);	/* 0: no hugetlb */
-long hugetlb_free(void);	/* free hugetlb pages, -1 if unknown */
+long hugetlb_free(void);	/* free, unreserved hugetlb pages; -1 if unknown */
 long smaps_kb(const void *addr, const char *field);
 
 /* /proc/self/pagemap, opened once */
 int pagemap_fd(void);
 /* Read the entries of [addr, addr + len) into @buf: 0 or -errno. */
 int pagemap_read(const void *addr, size_t len, uint64_t *buf);
+
+/*
+ * One PAGEMAP_SCAN over [start, end) in as many calls as the output needs:
+ * each region found goes to @fn (return non-zero to stop, which is then
+ * returned). Flags and masks as in struct pm_scan_arg; @vec/@vec_len is
+ * the buffer of each call. Returns 0, the value @fn stopped with, or
+ * -errno from the ioctl.
+ *
+ * A call that returns fewer regions than @vec_len walked the whole range
+ * (with no max_pages, only a full vector stops a walk early), whatever
+ * walk_end says: mainline (seen on 6.18) leaves walk_end where its
+ * internal buffer last filled when a walk finds more than 512 regions, so
+ * going on from walk_end would report some regions twice. Such calls are
+ * counted in pagemap_scan_stale_walk_end.
+ */
+long pagemap_scan_all(__u64 start, __u64 end, __u64 flags, __u64 category_mask,
+		      __u64 return_mask, struct page_region *vec, size_t vec_len,
+		      int (*fn)(const struct page_region *pr, void *arg), void *arg);
+extern unsigned long pagemap_scan_stale_walk_end;
 
 /* Feature probes; each returns true or false and fills bench_reason. */
 bool have_pagemap_scan(void);

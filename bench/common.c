@@ -110,7 +110,11 @@ size_t hugetlb_size(void)
 
 long hugetlb_free(void)
 {
-	return meminfo("HugePages_Free");
+	long nfree = meminfo("HugePages_Free");
+	long rsvd = meminfo("HugePages_Rsvd");
+
+	/* Reserved pages are free but promised to another mapping. */
+	return nfree < 0 ? nfree : nfree - (rsvd > 0 ? rsvd : 0);
 }
 
 long smaps_kb(const void *addr, const char *field)
@@ -197,7 +201,7 @@ int region_alloc(struct region *r, enum mem_kind kind, size_t size)
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 		if (r->map == MAP_FAILED) {
 			r->map = NULL;
-			return set_reason(B_NA, "no free hugetlb pages for %zu MiB (MAP_HUGETLB: %s; HugePages_Free %ld)",
+			return set_reason(B_NA, "no free hugetlb pages for %zu MiB (MAP_HUGETLB: %s; %ld free and unreserved)",
 					  size >> 20, strerror(errno),
 					  hugetlb_free());
 		}
@@ -254,6 +258,38 @@ int pagemap_read(const void *addr, size_t len, uint64_t *buf)
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
 		done += (size_t)n;
+	}
+	return 0;
+}
+
+unsigned long pagemap_scan_stale_walk_end;
+
+long pagemap_scan_all(__u64 start, __u64 end, __u64 flags, __u64 category_mask,
+		      __u64 return_mask, struct page_region *vec, size_t vec_len,
+		      int (*fn)(const struct page_region *pr, void *arg), void *arg)
+{
+	__u64 walk_end;
+	long ret, i;
+	int stop;
+
+	while (start < end) {
+		ret = pagemap_scan(pagemap_fd(), start, end, vec, vec_len, flags,
+				   0, 0, category_mask, 0, return_mask, &walk_end);
+		if (ret < 0)
+			return ret;
+		for (i = 0; i < ret; i++) {
+			stop = fn(&vec[i], arg);
+			if (stop)
+				return stop;
+		}
+		if ((size_t)ret < vec_len) {
+			if (walk_end != end)
+				pagemap_scan_stale_walk_end++;
+			break;
+		}
+		if (walk_end <= start)
+			return -EIO;	/* no progress: never seen */
+		start = walk_end;
 	}
 	return 0;
 }

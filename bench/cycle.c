@@ -175,7 +175,7 @@ static size_t usable_size(const struct cycle_opts *o)
 	}
 	nfree = hugetlb_free();
 	if (nfree <= 0) {
-		set_reason(B_NA, "no free hugetlb pages (HugePages_Free is %ld; raise vm.nr_hugepages)",
+		set_reason(B_NA, "no free hugetlb pages (%ld free and unreserved; raise vm.nr_hugepages)",
 			   nfree);
 		return 0;
 	}

@@ -322,6 +322,7 @@ int main(int argc, char **argv)
 	loadavg(load, sizeof(load));
 	json_begin("end");
 	json_int("errors", errors);
+	json_int("stale_walk_end", (long long)pagemap_scan_stale_walk_end);
 	json_num("elapsed_s", (double)(now_ns() - started) * 1e-9);
 	json_str("loadavg", load);
 	json_end();

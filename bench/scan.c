@@ -100,26 +100,24 @@ static void write_touched(struct scan_range *s, uint64_t v)
 		*(volatile uint64_t *)(s->addr + s->touched[i] * page_size()) = v;
 }
 
+static int count_region(const struct page_region *pr, void *arg)
+{
+	*(long *)arg += (long)((pr->end - pr->start) / page_size());
+	return 0;
+}
+
 /* PAGEMAP_SCAN for the pages of s->category: their count, or -1. */
 static long scan_count(struct scan_range *s, bool wp)
 {
-	__u64 start = (unsigned long)s->addr, end = start + s->size, walk_end;
 	uint64_t flags = PM_SCAN_CHECK_WPASYNC | (wp ? PM_SCAN_WP_MATCHING : 0);
-	long ret, i, n = 0;
+	long ret, n = 0;
 
-	while (start < end) {
-		ret = pagemap_scan(pagemap_fd(), start, end, s->vec, s->vec_len,
-				   flags, 0, 0, s->category, 0, s->category,
-				   &walk_end);
-		if (ret < 0)
-			return set_reason(B_ERR, "PAGEMAP_SCAN: %s",
-					  strerror((int)-ret));
-		for (i = 0; i < ret; i++)
-			n += (long)((s->vec[i].end - s->vec[i].start) / page_size());
-		if (walk_end <= start)
-			return set_reason(B_ERR, "PAGEMAP_SCAN made no progress");
-		start = walk_end;
-	}
+	ret = pagemap_scan_all((unsigned long)s->addr,
+			       (unsigned long)s->addr + s->size, flags,
+			       s->category, s->category, s->vec, s->vec_len,
+			       count_region, &n);
+	if (ret)
+		return set_reason(B_ERR, "PAGEMAP_SCAN: %s", strerror((int)-ret));
 	return n;
 }
 
@@ -169,7 +167,7 @@ static void emit_head(const struct scan_range *s, enum scan_impl impl,
 
 static void emit(const struct scan_range *s, enum scan_impl impl, long expect,
 		 double *v, size_t n, const struct stats *ref, size_t wrong,
-		 const char *wrong_text)
+		 const char *wrong_text, unsigned long stale)
 {
 	struct stats st = stats_of(v, n);
 
@@ -186,6 +184,8 @@ static void emit(const struct scan_range *s, enum scan_impl impl, long expect,
 	json_int("mismatches", (long long)wrong);
 	if (wrong)
 		json_str("first_mismatch", wrong_text);
+	if (impl != SCAN_READ)
+		json_int("stale_walk_end", (long long)stale);
 	json_end();
 }
 
@@ -201,6 +201,7 @@ static int measure(struct scan_range *s, int reps)
 {
 	char wrong_text[SCAN_NR][160];
 	size_t wrong[SCAN_NR] = { 0 };
+	unsigned long stale[SCAN_NR] = { 0 }, before;
 	double *t[SCAN_NR];
 	int rep, i, errors = 0;
 	struct stats ref;
@@ -223,12 +224,14 @@ static int measure(struct scan_range *s, int reps)
 				continue;
 			/* Each look starts from the same written pages. */
 			write_touched(s, (uint64_t)rep);
+			before = pagemap_scan_stale_walk_end;
 			t0 = now_ns();
 			if (i == SCAN_READ)
 				got = read_count(s);
 			else
 				got = scan_count(s, i == SCAN_GET_WP);
 			t[i][rep] = (double)(now_ns() - t0);
+			stale[i] += pagemap_scan_stale_walk_end - before;
 			if (got < 0) {
 				fprintf(stderr, "scan: %s\n", bench_reason);
 				return 1;
@@ -249,7 +252,8 @@ static int measure(struct scan_range *s, int reps)
 	for (i = 0; i < SCAN_NR; i++) {
 		if (impl_applies(s, i)) {
 			emit(s, i, expect, t[i], (size_t)reps,
-			     s->async ? &ref : NULL, wrong[i], wrong_text[i]);
+			     s->async ? &ref : NULL, wrong[i], wrong_text[i],
+			     stale[i]);
 		} else if (!s->async) {
 			emit_head(s, i, expect);
 			json_str("status", "n/a");

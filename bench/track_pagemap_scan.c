@@ -60,48 +60,42 @@ static int pms_init(const struct region *r)
 	return B_OK;
 }
 
+struct collect {
+	size_t *units, max, n;
+};
+
+/* Append the units a written run covers (a run may share its first unit). */
+static int pms_region(const struct page_region *pr, void *arg)
+{
+	const struct region *r = s.r;
+	struct collect *c = arg;
+	size_t u = (size_t)((pr->start - (unsigned long)r->addr) / r->unit);
+	size_t last = (size_t)((pr->end - 1 - (unsigned long)r->addr) / r->unit);
+
+	if (c->n && c->units[c->n - 1] >= u)
+		u = c->units[c->n - 1] + 1;
+	for (; u <= last; u++) {
+		if (c->n == c->max)
+			return set_reason(1, "more than %zu units written", c->max);
+		c->units[c->n++] = u;
+	}
+	return 0;
+}
+
 static long pms_collect(size_t *units, size_t max)
 {
 	const struct region *r = s.r;
-	__u64 start = (unsigned long)r->addr, end = start + r->size;
-	__u64 walk_end, a, last;
-	size_t n = 0, u;
-	long ret, i;
+	struct collect c = { .units = units, .max = max };
+	long ret;
 
-	while (start < end) {
-		ret = pagemap_scan(pagemap_fd(), start, end, s.vec, s.vec_len,
-				   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-				   0, 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN,
-				   &walk_end);
-		if (ret < 0)
-			return set_reason(B_ERR, "PAGEMAP_SCAN: %s",
-					  strerror((int)-ret));
-		for (i = 0; i < ret; i++) {
-			/* A run may cover parts of several units, or share one. */
-			last = s.vec[i].end - 1;
-			for (a = s.vec[i].start; a <= last; a += r->unit) {
-				u = (size_t)((a - (unsigned long)r->addr) / r->unit);
-				if (n && units[n - 1] >= u)
-					continue;
-				if (n == max)
-					return set_reason(B_ERR, "more than %zu units written",
-							  max);
-				units[n++] = u;
-			}
-			u = (size_t)((last - (unsigned long)r->addr) / r->unit);
-			if (!n || units[n - 1] < u) {
-				if (n == max)
-					return set_reason(B_ERR, "more than %zu units written",
-							  max);
-				units[n++] = u;
-			}
-		}
-		if (walk_end <= start)
-			return set_reason(B_ERR, "PAGEMAP_SCAN made no progress at %#llx",
-					  (unsigned long long)start);
-		start = walk_end;
-	}
-	return (long)n;
+	ret = pagemap_scan_all((unsigned long)r->addr,
+			       (unsigned long)r->addr + r->size,
+			       PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+			       PAGE_IS_WRITTEN, PAGE_IS_WRITTEN, s.vec, s.vec_len,
+			       pms_region, &c);
+	if (ret < 0)
+		return set_reason(B_ERR, "PAGEMAP_SCAN: %s", strerror((int)-ret));
+	return ret ? -1 : (long)c.n;	/* ret > 0: pms_region() gave up */
 }
 
 static void pms_fini(void)
