@@ -30,8 +30,25 @@
  *   absence then is an environment error, never a difference;
  * - MADV_PAGEOUT is repeated until no page of the range is resident (or the
  *   seed ends with an environment error), so LRU batching does not leak in;
+ * - MADV_DONTNEED never covers a whole 2M-aligned block: mainline 6.15+
+ *   frees the page table it empties, and PAGEMAP_SCAN reports a missing
+ *   table differently from empty entries in a VMA without async uffd-wp;
+ * - mremap() is given ranges inside one VMA (mainline 6.17+ moves several
+ *   VMAs at once), never private hugetlb ranges (moving part of one leaks a
+ *   hugetlb reservation on mainline 6.18, starving later seeds);
  * - everything runs on one CPU, single-threaded; fork children are waited
  *   for before the next operation.
+ *
+ * Operations: write and read page ranges (every write is followed by a scan
+ * of what it wrote); PAGEMAP_SCAN get, get+WP and WP-only with random
+ * ranges (within a mapping, across mappings and gaps, the whole arena,
+ * argument edge cases), masks, inverted categories, return masks, vec_len,
+ * max_pages, an output array that runs into an inaccessible page, unknown
+ * flag and category bits; snapshots of the whole arena; UFFDIO_WRITEPROTECT
+ * on and off; UFFDIO_REGISTER and UNREGISTER of sub-ranges; MADV_DONTNEED;
+ * MADV_PAGEOUT (with --swap); mprotect; munmap; mremap (move, shrink, grow);
+ * fork (the child scans itself and, through the inherited descriptor, the
+ * parent; the parent then scans the exited child); new mappings.
  *
  * Exit status of a seed: 0 done, 3 environment error (the trace says which
  * resource was missing), 4 the kernel lacks PAGEMAP_SCAN or async uffd-wp,
