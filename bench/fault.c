@@ -15,14 +15,83 @@
  *		   unprotects it
  *
  * Every page of the area is written once, in a random order; the figure is
- * the time per page. Each repetition starts from a new area.
+ * the time per page. Each repetition starts from a new area, and every
+ * write must have been seen by whatever armed the pages.
+ *
+ * The async uffd-wp fault needs only UFFD_FEATURE_WP_ASYNC, not
+ * PAGEMAP_SCAN, so it is armed here and checked through the uffd-wp bit of
+ * /proc/self/pagemap: a kernel with the first half of the series has it.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include "bench.h"
+
+static struct {
+	const struct region *r;
+	int uffd;
+} wa = { .uffd = -1 };
+
+static void wa_fini(void)
+{
+	if (wa.uffd >= 0)
+		close(wa.uffd);
+	wa.uffd = -1;
+}
+
+/* Register @r for async uffd-wp and protect it. */
+static int wa_init(const struct region *r)
+{
+	int ret;
+
+	if (!have_wp_async())
+		return B_NA;
+	wa.r = r;
+	wa.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+			    true);
+	if (wa.uffd < 0)
+		return set_reason(B_NA, "UFFDIO_API (WP_ASYNC): %s",
+				  strerror(-wa.uffd));
+	ret = uffd_register_wp(wa.uffd, r->addr, r->size);
+	if (!ret)
+		ret = uffd_wp_range(wa.uffd, r->addr, r->size, true);
+	if (ret) {
+		wa_fini();
+		return set_reason(B_ERR, "async uffd-wp set-up: %s", strerror(-ret));
+	}
+	return B_OK;
+}
+
+/* The pages whose uffd-wp bit the faults cleared, from /proc/self/pagemap. */
+static long wa_collect(size_t *units, size_t max)
+{
+	const struct region *r = wa.r;
+	size_t i, n = 0, pages = r->size / page_size();
+	uint64_t *pm = malloc(pages * sizeof(*pm));
+	int ret;
+
+	if (!pm)
+		return set_reason(B_ERR, "out of memory");
+	ret = pagemap_read(r->addr, r->size, pm);
+	for (i = 0; !ret && i < pages && n < max; i++)
+		if ((pm[i] & (PME_PRESENT | PME_UFFD_WP)) == PME_PRESENT)
+			units[n++] = i;
+	free(pm);
+	if (ret)
+		return set_reason(B_ERR, "reading /proc/self/pagemap: %s",
+				  strerror(-ret));
+	return (long)n;
+}
+
+static const struct tracker async_faults = {
+	.name = "uffd_wp_async",
+	.init = wa_init,
+	.collect = wa_collect,
+	.fini = wa_fini,
+};
 
 enum fault_kind {
 	F_NO_FAULT,
@@ -41,7 +110,7 @@ static const struct {
 } kinds[F_NR] = {
 	[F_NO_FAULT] = { "no_fault", "present, writable page: no fault" },
 	[F_UFFD_WP_ASYNC] = { "uffd_wp_async", "async uffd-wp fault on a present page",
-			      &tracker_pagemap_scan },
+			      &async_faults },
 	[F_SOFT_DIRTY] = { "soft_dirty", "wp fault after clear_refs (page reused)",
 			   &tracker_soft_dirty },
 	[F_READ_MAPPED] = { "read_mapped", "write to a read-faulted clean page (zero page, COW)" },
