@@ -206,6 +206,7 @@ class Run:
     exit_status: int | None = None
     elapsed_s: float = 0.0
     params: Params | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)  # what the kernel was built from
 
     @property
     def kernel(self) -> str:
@@ -596,6 +597,19 @@ def _git(lay: Layout, *args: str) -> str:
     return res.stdout.strip() if res.returncode == 0 else ""
 
 
+def kernel_provenance(lay: Layout, kernel: Kernel) -> dict[str, Any]:
+    """Our kernel's tree, its commits over the pristine source, and when it was built."""
+    from .source import BASELINE_TAG
+
+    tree = lay.build_tree("base")
+    res = run(["git", "-C", tree, "log", "--oneline", f"{BASELINE_TAG}..HEAD"])
+    image = Path(kernel.image)
+    built = (datetime.fromtimestamp(image.stat().st_mtime, UTC).isoformat(timespec="seconds")
+             if image.exists() else "")
+    return {"tree": str(tree), "image": kernel.image, "built": built,
+            "commits": res.stdout.splitlines() if res.returncode == 0 else []}
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -628,6 +642,7 @@ def document(lay: Layout, runs: Sequence[Run], cross: Sequence[Cross],
             "kernel": r.kernel,
             "params": r.params.as_dict() if r.params else {},
             "argv": r.params.argv() if r.params else [],
+            "provenance": r.provenance,
             "exit_status": r.exit_status,
             "elapsed_s": round(r.elapsed_s, 1),
             "meta": r.meta,
@@ -728,8 +743,10 @@ def bench(lay: Layout, targets: Sequence[str], quick: bool, outdir: Path,
         if kernel is None:
             r = run_host(binary, params, rawdir)
         else:
+            provenance = kernel_provenance(lay, kernel) if target == "ours" else {}
             r = run_guest(lay, kernel, binary, params, rawdir,
                           timeout or (1200 if quick else 5400))
+            r.provenance = provenance
         say(f"{target}: {r.status}{': ' + r.reason.splitlines()[0] if r.reason else ''}")
         runs.append(r)
     by_name = {r.target: r for r in runs}

@@ -67,20 +67,26 @@ def _title(r: Run) -> str:
     return f"{r.target}: Linux {r.kernel}"
 
 
-def _plain_log(ax: Axes) -> None:
-    """A log y axis with plain numbers (2, 10, 0.5) instead of powers of ten.
+def _plain_log(ax: Axes, axis: str = "y") -> None:
+    """A log axis with plain numbers (2, 10, 0.5) instead of powers of ten.
 
-    Minor ticks get labels only when the axis spans less than a decade and a
-    half, where there would otherwise be almost no labels at all.
+    Minor ticks at 2 and 5 get labels too when the axis spans less than a
+    decade and a half, where there would otherwise be almost no labels.
     """
+    import math
+
     from matplotlib.ticker import FuncFormatter
 
     def minor(v: float, _pos: int | None) -> str:
-        lo, hi = ax.get_ylim()
-        return f"{v:g}" if lo > 0 and hi / lo < 30 else ""
+        lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+        if v <= 0 or lo <= 0 or hi / lo >= 30:
+            return ""
+        mantissa = v / 10 ** math.floor(math.log10(v))
+        return f"{v:g}" if round(mantissa) in (2, 5) else ""
 
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    target.set_minor_formatter(FuncFormatter(minor))
 
 
 def _save(fig: MplFigure, path: Path) -> Path:
@@ -177,6 +183,8 @@ def scan(runs: Sequence[Run], outdir: Path) -> Path | None:
     if not data:
         return None
     plt = _pyplot()
+    from matplotlib.ticker import NullLocator
+
     fig, axes = _grid(plt, len(data), len(LAYOUTS), 4.4, 3.3)
     for row, (r, figs) in zip(axes, data, strict=True):
         for ax, lay in zip(row, LAYOUTS, strict=True):
@@ -186,14 +194,18 @@ def scan(runs: Sequence[Run], outdir: Path) -> Path | None:
                 ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
                 ax.set_axis_off()
                 continue
+            sizes = sorted({int(f.data["size"]) for f in mine})
             for impl in dict.fromkeys(f.impl for f in mine):
                 pts = sorted((int(f.data["size"]), f) for f in mine if f.impl == impl)
-                xs = [p[0] / (1 << 30) for p in pts]
+                xs = [p[0] for p in pts]
                 ys = [float(p[1].data.get("ns_per_page", 0)) for p in pts]
                 ax.plot(xs, ys, marker="o", ms=3, label=impl, color=COLORS.get(impl))
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-            ax.set_xlabel("range (GiB)")
+            _plain_log(ax)
+            ax.set_xticks(sizes, [mib(s) for s in sizes])
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xlabel("range")
             ax.set_ylabel("ns per page")
             ax.legend(fontsize=7)
     fig.suptitle("One look at a range: PAGEMAP_SCAN vs reading /proc/self/pagemap",
@@ -238,6 +250,7 @@ def ours_vs_reference(cross: Sequence[Cross], outdir: Path) -> Path | None:
     ax.barh(labels, values, color=colors)
     ax.axvline(1, color="black", lw=1)
     ax.set_xscale("log")
+    _plain_log(ax, "x")
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=6)
     ax.set_xlabel("our 6.1 / mainline 6.12 (time; < 1: ours faster)")
