@@ -627,6 +627,14 @@ static int map_slot(int s, enum mtype t, long npages)
 	memset(slots[s].pg, 0, sizeof(slots[s].pg));
 	memset(slots[s].pg, PG_MAPPED | PG_READ | PG_WRITE, npages);
 	mark_edges(s, 0, npages);
+	/*
+	 * fork() copies the page tables of a VMA only if it has an anon_vma
+	 * (or uffd-wp, which the child lacks). A write gives a private VMA
+	 * its anon_vma now, and every VMA split from it shares that, so what
+	 * the child sees does not depend on how a kernel merges VMAs.
+	 */
+	if (!(flags & MAP_SHARED))
+		*(volatile char *)got = (char)wval();
 	return 0;
 }
 
@@ -710,12 +718,22 @@ static int open_uffd(uint64_t features, bool *unsupported)
 	return fd;
 }
 
+/*
+ * The arena: ARENA_SIZE bytes at the start of a 1G-aligned, 1G region
+ * whose last page holds an inaccessible anchor mapping.
+ *
+ * PAGEMAP_SCAN tells a range without a page table from empty entries of
+ * one (in a VMA without async uffd-wp, and for hugetlb), so when page
+ * tables are freed must not differ between kernels. The anchor keeps the
+ * region's PMD table alive from the first fault on, whatever the kernel's
+ * policy for freeing upper-level tables, and all slots share it.
+ */
 static int reserve_arena(void)
 {
-	unsigned long align = HPAGE_PAGES * PAGE;
-	char *raw;
+	unsigned long align = 1UL << 30;
+	char *raw, *anchor;
 
-	raw = mmap(NULL, ARENA_SIZE + align, PROT_NONE,
+	raw = mmap(NULL, 2 * align, PROT_NONE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
 		return -1;
@@ -726,7 +744,11 @@ static int reserve_arena(void)
 	 * without an address after this point (no threads, no large
 	 * malloc()s), so the gaps stay gaps.
 	 */
-	return munmap(raw, ARENA_SIZE + align);
+	if (munmap(raw, 2 * align))
+		return -1;
+	anchor = mmap(arena + align - PAGE, PAGE, PROT_NONE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	return anchor == arena + align - PAGE ? 0 : -1;
 }
 
 static int setup(unsigned long seed)
