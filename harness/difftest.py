@@ -283,6 +283,11 @@ class SideRun:
     status: int
     output: str
     splats: list[splat.Splat] = field(default_factory=list)
+    directory: Path | None = None  # where the traces are
+
+    def trace_path(self, seed: int) -> str:
+        name = f"seed-{seed}.trace"
+        return str(self.directory / name) if self.directory else name
 
     @property
     def ops_per_second(self) -> float:
@@ -385,7 +390,7 @@ def run_host(binary: Path, opts: Options, outdir: Path) -> SideRun:
     ops, seconds = _summary(res.stdout)
     traces = read_traces(outdir, opts.seed_range)
     return SideRun("host", os.uname().release, traces, seconds, ops, res.returncode,
-                   res.stdout)
+                   res.stdout, directory=outdir)
 
 
 def kernel_built(lay: Layout, profile: str = "base") -> bool:
@@ -431,7 +436,7 @@ def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
     log = (outdir / "dmesg.txt").read_text(errors="replace") \
         if (outdir / "dmesg.txt").exists() else res.console
     return SideRun(kernel.name, release, traces, seconds, ops, res.status, res.output,
-                   splat.scan(log))
+                   splat.scan(log), directory=outdir)
 
 
 # ---- the report ------------------------------------------------------------
@@ -471,6 +476,7 @@ class Report:
             out.append(f"  inconclusive seed {r.seed}: {r.why}")
         for d in self.differences[:limit]:
             out.append("  DIFFERENCE " + d.render(o.name, s.name).replace("\n", "\n  "))
+            out.append(f"    traces: {o.trace_path(d.seed)} {s.trace_path(d.seed)}")
         if differ > limit:
             out.append(f"  ... and {differ - limit} more differences")
         for sp in s.splats:

@@ -260,6 +260,7 @@ def test_planted_bug_is_pinpointed(host_run: SideRun, host_opts: Options) -> Non
     text = rep.render()
     assert f"seed {seed}, op {victim.op} " in text
     assert victim.text in text and bad_line in text
+    assert f"traces: {host_run.trace_path(seed)} seed-{seed}.trace" in text
     assert not rep.ok()
 
 
