@@ -1309,6 +1309,22 @@ static bool op_munmap(void)
 	return true;
 }
 
+/*
+ * Does another slot map the file of slot @s? Growing a mapping then could
+ * map file pages that are mapped elsewhere too, and whether MADV_PAGEOUT
+ * takes such a page is a heuristic that changed (page_mapcount() == 1 on
+ * 6.1 and 6.12, "mapped by one mm" on 6.15+).
+ */
+static bool fd_shared(int s)
+{
+	int t;
+
+	for (t = 0; t < NR_SLOTS; t++)
+		if (t != s && slots[t].used && slots[s].fd >= 0 && slots[t].fd == slots[s].fd)
+			return true;
+	return false;
+}
+
 static bool op_mremap(void)
 {
 	long a, b, g, grow;
@@ -1366,7 +1382,7 @@ static bool op_mremap(void)
 		}
 		break;
 	default:		/* grow in place */
-		if (is_hugetlb(slots[s].type))
+		if (is_hugetlb(slots[s].type) || fd_shared(s))
 			return false;
 		grow = 1 + below(32);
 		if (b + grow > SLOT_PAGES)
