@@ -33,7 +33,7 @@ from pathlib import Path
 
 from . import build as build_mod
 from . import guest, pipeline, splat, targets
-from .errors import HarnessError
+from .errors import GuestError, HarnessError
 from .paths import Layout
 from .proc import require, run, say
 
@@ -428,7 +428,17 @@ def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
     script = (f"{targets.GUEST_SETUP}\nuname -r > {shlex.quote(str(outdir / 'release'))}\n"
               f"{argv}\nst=$?\ndmesg > {dmesg} 2>&1\nexit $st\n")
     say(f"difftest: {kernel.name}: booting {kernel.image} for {opts.seeds} seeds")
-    res = guest.run(kernel, script, lay.cache, timeout=guest_timeout(opts), rwdirs=(outdir,))
+    try:
+        res = guest.run(kernel, script, lay.cache, timeout=guest_timeout(opts),
+                        rwdirs=(outdir,))
+    except GuestError as e:
+        # Name the seed that was running: the first one without a trace.
+        running = next((seed for seed in opts.seed_range
+                        if not (outdir / f"seed-{seed}.trace").exists()), None)
+        where = (f"while seed {running} ran (reproduce: {PROGRAM} --ops {opts.ops} "
+                 f"{'--hugetlb ' if opts.hugetlb else ''}{'--swap ' if opts.swap else ''}"
+                 f"{running})" if running is not None else "after the last seed")
+        raise type(e)(f"{e.message}\n{kernel.name}: the guest failed {where}", e.hint) from e
     ops, seconds = _summary(res.output)
     traces = read_traces(outdir, opts.seed_range)
     release_file = outdir / "release"
@@ -458,7 +468,9 @@ class Report:
         return [r.difference for r in self.results if r.difference is not None]
 
     def ok(self) -> bool:
-        return not self.differences and not self.subject.splats
+        """No difference, no kernel report, and at least one seed compared."""
+        return (not self.differences and not self.subject.splats
+                and bool(self.by(Verdict.SAME)))
 
     def render(self, limit: int = 20) -> str:
         o, s = self.oracle, self.subject

@@ -183,6 +183,31 @@ def test_resources_are_decided_once_for_both_sides(monkeypatch: pytest.MonkeyPat
     assert difftest.decide_resources(("host", "ours"), True, False)[:2] == (True, False)
 
 
+def test_a_guest_that_dies_names_the_running_seed(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import guest
+    from harness.errors import GuestPanic
+
+    def panicking(kernel: guest.Kernel, script: str, cache: Path, timeout: float = 600,
+                  rwdirs: tuple[Path, ...] = ()) -> guest.Result:
+        (rwdirs[0] / "seed-7.trace").write_text(trace_text("", seed=7))
+        raise GuestPanic("ours kernel panicked: Kernel panic - not syncing: Fatal exception")
+
+    monkeypatch.setattr(guest, "run", panicking)
+    opts = Options(start=7, seeds=3, ops=9, hugetlb=False, swap=True)
+    kernel = guest.Kernel(name="ours", image="/nonexistent/bzImage")
+    with pytest.raises(GuestPanic, match=r"(?s)Fatal exception.*failed while seed 8 ran "
+                                         r"\(reproduce: pmscan_fuzz_diff --ops 9 --swap 8\)"):
+        difftest.run_guest(kernel, Path("/x/prog"), opts, tmp_path / "out", layout())
+
+
+def test_a_run_where_nothing_compared_is_not_ok() -> None:
+    opts = Options(start=5, seeds=1, ops=3, hugetlb=False, swap=False)
+    env = parse_trace(trace_text("", end="end env mmap hugetlb"), 5)
+    rep = difftest.diff_runs(_side("host", {5: env}), _side("ours", {5: env}), opts)
+    assert not rep.differences and not rep.ok()
+
+
 def test_options_argv() -> None:
     opts = Options(start=10, seeds=5, ops=7, hugetlb=True, swap=False, seed_timeout=30)
     argv = opts.argv(Path("/x/prog"), Path("/o"))
