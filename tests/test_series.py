@@ -53,3 +53,49 @@ def test_each_patch_explains_itself(patch: Path) -> None:
     body = text.split("\n\n", 1)[1].split("\n---\n", 1)[0]
     assert len(body.split()) >= 40, "the commit message must say why, at some length"
     assert "Signed-off-by:" in body
+
+
+DOCS = ("Documentation/admin-guide/mm/pagemap.rst",
+        "Documentation/admin-guide/mm/userfaultfd.rst")
+# Sphinx adds roles and directives docutils does not know; those are not errors.
+SPHINX_ONLY = ("Unknown interpreted text role", "Unknown directive type",
+               "No role entry for", "No directive entry for")
+
+
+def patched_file(src: Path, index: Path, path: str) -> str:
+    env = dict(os.environ, GIT_INDEX_FILE=str(index))
+    subprocess.run(["git", "-C", str(src), "read-tree", source.BASELINE_TAG], env=env,
+                   check=True)
+    for patch in SERIES:
+        subprocess.run(["git", "-C", str(src), "apply", "--cached", str(patch)], env=env,
+                       check=True, capture_output=True)
+    return subprocess.run(["git", "-C", str(src), "show", f":{path}"], env=env, check=True,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_documentation_is_valid_rst(src: Path, tmp_path: Path, doc: str) -> None:
+    import docutils.frontend
+    import docutils.nodes
+    import docutils.utils
+    from docutils.parsers.rst import Parser
+
+    text = patched_file(src, tmp_path / "index", doc)
+    found: list[str] = []
+
+    def observe(msg: docutils.nodes.system_message) -> None:
+        line = msg.astext()
+        if msg["level"] >= 2 and not any(s in line for s in SPHINX_ONLY):
+            found.append(line)
+
+    settings = docutils.frontend.get_default_settings(Parser)
+    settings.report_level = 5
+    settings.warning_stream = False
+    document = docutils.utils.new_document(doc, settings)
+    document.reporter.attach_observer(observe)
+    Parser().parse(text, document)
+    assert not found, "\n".join(found)
+    if doc.endswith("pagemap.rst"):
+        assert "PAGEMAP_SCAN" in text and "PM_SCAN_WP_MATCHING" in text
+    else:
+        assert "UFFD_FEATURE_WP_ASYNC" in text and "UFFD_FEATURE_WP_UNPOPULATED" in text
