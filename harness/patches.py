@@ -71,11 +71,32 @@ def _stamp_path(tree: Path) -> Path:
     return Path(gitdir.strip()) / STAMP if rc == 0 else tree / f".{STAMP}"
 
 
+def _scratch(tree: Path) -> Path:
+    """A worktree beside ``tree`` where the series is applied with ``git am``.
+
+    Applying there and then moving ``tree`` to the result with ``git reset
+    --hard`` rewrites only the files whose content changes, so a new
+    version of one patch rebuilds what depends on that patch, not on all.
+    """
+    scratch = tree.parent / f".{tree.name}-am"
+    if not (scratch / ".git").exists():
+        if scratch.exists():
+            raise PatchError(f"{scratch} exists but is not a git worktree",
+                             f"remove it ('rm -rf {scratch}') and run again")
+        _git(tree, "worktree", "prune")
+        rc, out = _git(tree, "worktree", "add", "-q", "--detach", scratch, BASELINE_TAG)
+        if rc != 0:
+            raise PatchError(f"git worktree add {scratch} failed:\n{out}",
+                             f"run 'git -C {tree} worktree prune' and retry")
+    return scratch
+
+
 def apply(tree: Path, patch_files: list[Path]) -> bool:
-    """Reset ``tree`` to the baseline and ``git am`` the series onto it.
+    """Make ``tree`` the baseline with the series applied (``git am``).
 
     Skipped when the tree already holds exactly this series (so build
-    products stay fresh). Returns whether anything was applied.
+    products stay fresh). A patch that does not apply leaves ``tree`` as it
+    was. Returns whether the tree changed.
     """
     require("git")
     digest = series_digest(patch_files)
@@ -83,25 +104,31 @@ def apply(tree: Path, patch_files: list[Path]) -> bool:
     rc, head = _git(tree, "rev-parse", "HEAD")
     if stamp.exists() and stamp.read_text().split() == [digest, head.strip()]:
         return False
-    _git(tree, "am", "--abort")
-    rc, out = _git(tree, "reset", "-q", "--hard", BASELINE_TAG)
+    scratch = _scratch(tree)
+    _git(scratch, "am", "--abort")
+    rc, out = _git(scratch, "reset", "-q", "--hard", BASELINE_TAG)
     if rc != 0:
-        raise PatchError(f"cannot reset {tree} to {BASELINE_TAG}:\n{out}",
-                         f"remove {tree} and run again")
+        raise PatchError(f"cannot reset {scratch} to {BASELINE_TAG}:\n{out}",
+                         f"remove {scratch} and run again")
     for patch in patch_files:
-        rc, out = _git(tree, "-c", "user.name=pagemap-scan harness",
+        rc, out = _git(scratch, "-c", "user.name=pagemap-scan harness",
                        "-c", "user.email=harness@localhost", "am", "-q", "--keep-cr", patch)
         if rc != 0:
-            _git(tree, "am", "--abort")
-            _git(tree, "reset", "-q", "--hard", BASELINE_TAG)
+            _git(scratch, "am", "--abort")
+            _git(scratch, "reset", "-q", "--hard", BASELINE_TAG)
             raise PatchError(
                 f"{patch.name} does not apply:\n{_hunk_lines(out)}",
-                f"rebase the series in your kernel work tree and re-export it "
-                f"('python -m harness export --tree <tree>'); {tree} was reset to the baseline",
+                "rebase the series in your kernel work tree and re-export it "
+                f"('python -m harness export --tree <tree>'); {tree} was left as it was",
             )
         say(f"patches: applied {patch.name}")
-    rc, head = _git(tree, "rev-parse", "HEAD")
-    stamp.write_text(f"{digest} {head.strip()}\n")
+    rc, new_head = _git(scratch, "rev-parse", "HEAD")
+    _git(tree, "am", "--abort")
+    rc, out = _git(tree, "reset", "-q", "--hard", new_head.strip())
+    if rc != 0:
+        raise PatchError(f"cannot move {tree} to the patched commit:\n{out}",
+                         f"remove {tree} and run again")
+    stamp.write_text(f"{digest} {new_head.strip()}\n")
     return True
 
 
