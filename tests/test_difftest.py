@@ -14,6 +14,7 @@ import pytest
 
 from harness import difftest
 from harness.difftest import (
+    Difference,
     FeatureMissing,
     Options,
     SideRun,
@@ -208,6 +209,25 @@ def test_a_run_where_nothing_compared_is_not_ok() -> None:
     assert not rep.differences and not rep.ok()
 
 
+def test_localizing_options_and_report() -> None:
+    opts = Options(start=0, seeds=100, ops=7, hugetlb=False, swap=False, seed_timeout=30)
+    lo = opts.localizing([5, 9])
+    assert lo.argv(Path("/p"), Path("/o"))[-2:] == ["--state", "5,9"]
+    assert list(lo.seed_range) == [5, 9] and lo.count == 2 and opts.count == 100
+    assert opts.localizing([4]).argv(Path("/p"), Path("/o"))[-1] == "4"
+
+    state = "op 1 state 0:0-12:0 f=0 inv=0 m=0 any=0 ret=0x7f len=512 max=0 -> 1 we=12:0 "
+    good = parse_trace(SAMPLE.replace("op 2 snap", state + "[0:0-0:3 0x1]\nop 2 snap"), 5)
+    bad = parse_trace(SAMPLE.replace("op 2 snap", state + "[0:0-0:3 0x3]\nop 2 snap"), 5)
+    rep = difftest.diff_runs(_side("host", {5: parse_trace(SAMPLE, 5)}),
+                             _side("ours", {5: parse_trace(SAMPLE, 5)}), opts.localizing([5]))
+    rep.localized = [compare(good, bad), compare(good, good)]
+    text = rep.render()
+    assert "difftest: seeds 5, 7 ops" in text
+    assert "LOCALIZED seed 5, op 1 (trace line 8):" in text and "[0:0-0:3 0x3]" in text
+    assert "localized seed 5: not reproduced" in text
+
+
 def test_options_argv() -> None:
     opts = Options(start=10, seeds=5, ops=7, hugetlb=True, swap=False, seed_timeout=30)
     argv = opts.argv(Path("/x/prog"), Path("/o"))
@@ -307,5 +327,48 @@ def test_host_and_our_kernel_agree() -> None:
         assert str(e).startswith("[difftest] our kernel lacks PAGEMAP_SCAN"), str(e)
         pytest.skip(str(e).removeprefix("[difftest] ").split("\n")[0])
     print(rep.render())
-    assert rep.ok(), rep.render()
     assert len(rep.by(Verdict.SAME)) >= opts.seeds * 3 // 4, rep.render()
+    if rep.differences and all(_hugetlb_fork_wp_leak(d) for d in rep.differences):
+        pytest.xfail(f"{HUGETLB_FORK_BUG} (seeds "
+                     f"{', '.join(str(d.seed) for d in rep.differences)})")
+    assert rep.ok(), rep.render()
+
+
+# A real difference this test found on the series as of this commit: 6.1's
+# copy_hugetlb_page_range() copies a present hugetlb PTE to a forked child
+# with its uffd-wp bit even when the child's VMA has no uffd-wp (no
+# UFFD_FEATURE_EVENT_FORK); mainline drops the bit, so in the child
+# PAGEMAP_SCAN reports such a page HUGE|PRESENT|WRITTEN (0x4a) on mainline and
+# HUGE|PRESENT (0x48) on ours. Until the series fixes it, exactly this
+# difference makes the test an expected failure; any other difference fails it.
+HUGETLB_FORK_BUG = ("known bug: the uffd-wp bit of hugetlb PTEs leaks into a forked "
+                    "child without uffd-wp (mainline drops it)")
+
+
+def _hugetlb_fork_wp_leak(d: Difference) -> bool:
+    """The difference is that bug: a child's scan, same regions, WRITTEN lost on HUGE."""
+    region = re.compile(r"(\S+-\S+) 0x([0-9a-f]+)")
+    if " child " not in f" {d.oracle} " or d.oracle.split(" [")[0] != d.subject.split(" [")[0]:
+        return False
+    theirs, ours = region.findall(d.oracle), region.findall(d.subject)
+    if not theirs or [r for r, _ in theirs] != [r for r, _ in ours]:
+        return False
+    changed = [(int(a, 16), int(b, 16)) for (_, a), (_, b) in zip(theirs, ours, strict=True)
+               if a != b]
+    return bool(changed) and all(a & 0x40 and a == b | 0x2 and not b & 0x2
+                                 for a, b in changed)
+
+
+def test_the_known_hugetlb_fork_difference_is_recognized_narrowly() -> None:
+    oracle = ("op 17 child 5:0-6:0 f=0 inv=0 m=0 any=0 ret=0x7f len=512 max=0 -> 2 "
+              "we=6:0 [5:0-5:512 0x4a 5:512-5:1536 0x40]")
+    leak = Difference(1, "op 17", 17, 42, oracle, oracle.replace("0x4a", "0x48"))
+    assert _hugetlb_fork_wp_leak(leak)
+    not_huge = Difference(1, "op 17", 17, 42, oracle.replace("0x4a", "0x0a"),
+                          oracle.replace("0x4a", "0x08"))
+    assert not _hugetlb_fork_wp_leak(not_huge)
+    parent = Difference(1, "op 17", 17, 42, oracle.replace(" child ", " scan "),
+                        oracle.replace(" child ", " scan ").replace("0x4a", "0x48"))
+    assert not _hugetlb_fork_wp_leak(parent)
+    other_bit = Difference(1, "op 17", 17, 42, oracle, oracle.replace("0x4a", "0x42"))
+    assert not _hugetlb_fork_wp_leak(other_bit)
