@@ -7,6 +7,10 @@
 
 PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
+# The harness runs make itself (kernel, selftests, 6.1's vm/Makefile): it must
+# not inherit this make's level and flags (lib.mk reads MAKELEVEL to decide
+# where its output goes).
+CLEAN_ENV := env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS
 
 .PHONY: all setup run test lint clean
 
@@ -16,10 +20,10 @@ setup:
 	@bash ci/setup.sh
 
 run: setup
-	$(PYTHON) -m harness run
+	$(CLEAN_ENV) $(PYTHON) -m harness run
 
 test: setup
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(CLEAN_ENV) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check harness tests
