@@ -36,6 +36,11 @@
  * - mremap() is given ranges inside one VMA (mainline 6.17+ moves several
  *   VMAs at once), never private hugetlb ranges (moving part of one leaks a
  *   hugetlb reservation on mainline 6.18, starving later seeds);
+ * - so is UFFDIO_WRITEPROTECT (6.1 wants one VMA, mainline 6.5+ takes
+ *   several and may stop half-way);
+ * - private mappings get their anon_vma when they are made, and a file
+ *   mapping grows only if no other mapping shares its file (see op_fork()
+ *   and fd_shared());
  * - everything runs on one CPU, single-threaded; fork children are waited
  *   for before the next operation.
  *
@@ -203,6 +208,7 @@ static struct {
 	long ops;
 	bool hugetlb;
 	bool swap;
+	bool state;		/* a snapshot after every operation */
 	unsigned int timeout;
 	const char *out;
 } opt = { .ops = 100, .timeout = 300 };
@@ -1157,8 +1163,13 @@ static bool op_uffd_wp(void)
 	long a, b;
 	int s, ret;
 
+	/*
+	 * Inside one VMA: 6.1 refuses a range over several VMAs (ENOENT,
+	 * nothing done), mainline (6.5+) protects VMA after VMA and stops
+	 * with ENOENT at the first one that is not registered.
+	 */
 	s = pick_slot(NULL);
-	if (s < 0 || !pick_run(s, PG_MAPPED, &a, &b))
+	if (s < 0 || !pick_run_in(s, PG_MAPPED, true, &a, &b))
 		return false;
 	ret = uffd_protect(pa(s, a), (b - a) * PAGE, wp);
 	tr("op %d uffd-%s %s-%s -> %s\n", opno, wp ? "wp" : "unwp", A(pa(s, a)),
@@ -1622,8 +1633,9 @@ static int run_seed(unsigned long seed)
 	sigaction(SIGBUS, &sa, NULL);
 	alarm(opt.timeout);
 	pin_cpu();
-	tr("pmscan-fuzz-diff v%d seed=%lu ops=%ld hugetlb=%d swap=%d\n",
-	   TRACE_VERSION, seed, opt.ops, opt.hugetlb, opt.swap);
+	tr("pmscan-fuzz-diff v%d seed=%lu ops=%ld hugetlb=%d swap=%d%s\n",
+	   TRACE_VERSION, seed, opt.ops, opt.hugetlb, opt.swap,
+	   opt.state ? " state=1" : "");
 	ret = setup(seed);
 	if (ret)
 		return ret;
@@ -1631,6 +1643,14 @@ static int run_seed(unsigned long seed)
 		ret = one_op();
 		if (ret)
 			return ret;
+		/*
+		 * --state: the whole arena after each operation (a scan that
+		 * changes nothing and draws no random number), so the first
+		 * operation after which two kernels disagree shows at once.
+		 */
+		if (opt.state)
+			check_scan("state", (unsigned long)arena,
+				   (unsigned long)arena + ARENA_SIZE);
 	}
 	op_snapshot();
 	tr("end ok\n");
@@ -1731,17 +1751,46 @@ static int probe(void)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--ops N] [--hugetlb] [--swap] [--timeout S] [--out DIR] FIRST [COUNT]\n"
+		"usage: %s [--ops N] [--hugetlb] [--swap] [--state] [--timeout S] [--out DIR]\n"
+		"          FIRST [COUNT] | S1,S2,...\n"
 		"       %s --probe\n"
-		"Runs seeds FIRST..FIRST+COUNT-1 (COUNT defaults to 1), one process each;\n"
-		"with --out, one trace file per seed (DIR/seed-N.trace) and a summary on\n"
-		"stdout, else the traces on stdout.\n", argv0, argv0);
+		"Runs seeds FIRST..FIRST+COUNT-1 (COUNT defaults to 1), or the listed\n"
+		"seeds, one process each; with --out, one trace file per seed\n"
+		"(DIR/seed-N.trace) and a summary on stdout, else the traces on stdout.\n"
+		"--state adds a scan of the whole arena after every operation.\n",
+		argv0, argv0);
 	exit(EXIT_BUG);
+}
+
+#define MAX_LIST	4096
+
+/* SEEDS: "FIRST [COUNT]", or a list "S1,S2,..." put in @list: how many. */
+static unsigned long parse_seeds(int argc, char **argv, int ai, unsigned long *list)
+{
+	unsigned long count = 1, n = 0;
+	char *p = argv[ai], *end;
+
+	if (strchr(p, ',')) {
+		if (ai + 1 < argc)
+			usage(argv[0]);
+		while (*p && n < MAX_LIST) {
+			list[n++] = strtoul(p, &end, 10);
+			if (end == p || (*end && *end != ','))
+				usage(argv[0]);
+			p = *end ? end + 1 : end;
+		}
+		return n;
+	}
+	if (ai + 1 < argc)
+		count = strtoul(argv[ai + 1], NULL, 10);
+	return count;
 }
 
 int main(int argc, char **argv)
 {
+	static unsigned long list[MAX_LIST];
 	unsigned long first = 0, count = 1, i;
+	bool listed;
 	long total_ops = 0, per[5] = { 0 };
 	int status, st, ai;
 	double t0;
@@ -1754,6 +1803,8 @@ int main(int argc, char **argv)
 			opt.hugetlb = true;
 		else if (!strcmp(argv[ai], "--swap"))
 			opt.swap = true;
+		else if (!strcmp(argv[ai], "--state"))
+			opt.state = true;
 		else if (!strcmp(argv[ai], "--ops") && ai + 1 < argc)
 			opt.ops = strtol(argv[++ai], NULL, 10);
 		else if (!strcmp(argv[ai], "--timeout") && ai + 1 < argc)
@@ -1765,9 +1816,9 @@ int main(int argc, char **argv)
 	}
 	if (ai >= argc || ai + 2 < argc)
 		usage(argv[0]);
+	listed = strchr(argv[ai], ',') != NULL;
 	first = strtoul(argv[ai], NULL, 10);
-	if (ai + 1 < argc)
-		count = strtoul(argv[ai + 1], NULL, 10);
+	count = parse_seeds(argc, argv, ai, list);
 	if (sysconf(_SC_PAGESIZE) != (long)PAGE) {
 		fprintf(stderr, "this program assumes 4K pages\n");
 		return EXIT_BUG;
@@ -1787,7 +1838,7 @@ int main(int argc, char **argv)
 
 	t0 = now();
 	for (i = 0; i < count; i++) {
-		unsigned long seed = first + i;
+		unsigned long seed = listed ? list[i] : first + i;
 		char end[64] = "";
 
 		trace->len = 0;
