@@ -141,11 +141,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     lay = layout()
     hugetlb, swap, notes = difftest.decide_resources((args.against, args.subject),
                                                      args.hugetlb, args.swap)
+    listed = tuple(int(x) for x in args.seed_list.split(",")) if args.seed_list else ()
     opts = difftest.Options(start=args.start, seeds=args.seeds, ops=args.ops,
-                            hugetlb=hugetlb, swap=swap)
+                            hugetlb=hugetlb, swap=swap, seed_list=listed)
     try:
         rep = difftest.differential(lay, opts, args.against, args.subject, notes,
-                                    build_kernel=not args.no_build, profile=args.profile)
+                                    build_kernel=not args.no_build, profile=args.profile,
+                                    localize=args.localize)
     except difftest.FeatureMissing as e:
         print(e)
         return 4
@@ -202,6 +204,8 @@ def parser() -> argparse.ArgumentParser:
     p = verb("diff", cmd_diff, "differential test: seeded workloads on an oracle and on us")
     p.add_argument("--seeds", type=int, default=200, help="how many seeds (default: 200)")
     p.add_argument("--start", type=int, default=0, help="the first seed (default: 0)")
+    p.add_argument("--seed-list", default="", metavar="S1,S2,...",
+                   help="run these seeds instead of --start/--seeds")
     p.add_argument("--ops", type=int, default=60, help="operations per seed (default: 60)")
     p.add_argument("--against", default="host", choices=("host", "reference"),
                    help="the oracle: the host kernel or Debian's 6.12 in a guest")
@@ -215,6 +219,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true",
                    help="boot our kernel as built, without rebuilding it first")
     p.add_argument("--limit", type=int, default=20, help="differences to show (default: 20)")
+    p.add_argument("--localize", type=int, default=5,
+                   help="run up to this many differing seeds again with the state after "
+                        "every operation, to name the operation that parts the kernels "
+                        "(default: 5)")
     for name, fn, text in (("run", cmd_run, "the whole validation, with a summary table"),
                            ("report", cmd_report, "the summary table of the last run")):
         p = verb(name, fn, text)

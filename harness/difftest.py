@@ -27,7 +27,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
@@ -256,6 +256,8 @@ class Options:
     hugetlb: bool = True
     swap: bool = True
     seed_timeout: int = 300
+    seed_list: tuple[int, ...] = ()  # these seeds instead of the range
+    state: bool = False  # a snapshot after every operation (localizing)
 
     def argv(self, binary: Path, outdir: Path) -> list[str]:
         args = [str(binary), "--ops", str(self.ops), "--timeout", str(self.seed_timeout),
@@ -264,11 +266,25 @@ class Options:
             args.append("--hugetlb")
         if self.swap:
             args.append("--swap")
+        if self.state:
+            args.append("--state")
+        if self.seed_list:
+            return [*args, ",".join(str(s) for s in self.seed_list)]
         return [*args, str(self.start), str(self.seeds)]
 
     @property
-    def seed_range(self) -> range:
+    def seed_range(self) -> Sequence[int]:
+        if self.seed_list:
+            return self.seed_list
         return range(self.start, self.start + self.seeds)
+
+    @property
+    def count(self) -> int:
+        return len(self.seed_range)
+
+    def localizing(self, seeds: Sequence[int]) -> Options:
+        """The same workloads for ``seeds``, with the state after every operation."""
+        return replace(self, seed_list=tuple(seeds), state=True)
 
 
 @dataclass
@@ -379,7 +395,7 @@ def run_host(binary: Path, opts: Options, outdir: Path) -> SideRun:
     """Run the seeds on the host kernel."""
     _fresh(outdir)
     argv = opts.argv(binary, outdir)
-    timeout = 60 + opts.seeds * opts.seed_timeout
+    timeout = 60 + opts.count * opts.seed_timeout
     try:
         res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, errors="replace", timeout=timeout)
@@ -416,7 +432,8 @@ def guest_kernel(name: str, lay: Layout, profile: str = "base",
 
 def guest_timeout(opts: Options) -> float:
     """Boot under TCG plus a generous 20 ms per operation."""
-    return 300 + opts.seeds * (opts.ops + 10) * 0.02
+    factor = 3 if opts.state else 1  # a scan of the arena after each operation
+    return 300 + opts.count * (opts.ops + 10) * 0.02 * factor
 
 
 def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
@@ -427,7 +444,7 @@ def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
     dmesg = shlex.quote(str(outdir / "dmesg.txt"))
     script = (f"{targets.GUEST_SETUP}\nuname -r > {shlex.quote(str(outdir / 'release'))}\n"
               f"{argv}\nst=$?\ndmesg > {dmesg} 2>&1\nexit $st\n")
-    say(f"difftest: {kernel.name}: booting {kernel.image} for {opts.seeds} seeds")
+    say(f"difftest: {kernel.name}: booting {kernel.image} for {opts.count} seeds")
     try:
         res = guest.run(kernel, script, lay.cache, timeout=guest_timeout(opts),
                         rwdirs=(outdir,))
@@ -459,6 +476,8 @@ class Report:
     opts: Options
     results: list[SeedResult]
     notes: list[str] = field(default_factory=list)
+    # The differing seeds run again with the state after every operation.
+    localized: list[SeedResult] = field(default_factory=list)
 
     def by(self, verdict: Verdict) -> list[SeedResult]:
         return [r for r in self.results if r.verdict is verdict]
@@ -474,7 +493,7 @@ class Report:
 
     def render(self, limit: int = 20) -> str:
         o, s = self.oracle, self.subject
-        out = [f"difftest: seeds {self.opts.start}..{self.opts.start + self.opts.seeds - 1}, "
+        out = [f"difftest: seeds {_seed_span(self.opts.seed_range)}, "
                f"{self.opts.ops} ops each, hugetlb {'on' if self.opts.hugetlb else 'off'}, "
                f"swap {'on' if self.opts.swap else 'off'}"]
         out += [f"  note: {n}" for n in self.notes]
@@ -491,9 +510,22 @@ class Report:
             out.append(f"    traces: {o.trace_path(d.seed)} {s.trace_path(d.seed)}")
         if differ > limit:
             out.append(f"  ... and {differ - limit} more differences")
+        for r in self.localized:
+            if r.difference is None:
+                why = r.why or "the runs with the state after every operation agree"
+                out.append(f"  localized seed {r.seed}: not reproduced ({why})")
+                continue
+            out.append("  LOCALIZED " + r.difference.render(o.name, s.name)
+                       .replace("\n", "\n  "))
         for sp in s.splats:
             out.append(f"  KERNEL REPORT in {s.name}: {sp}")
         return "\n".join(out)
+
+
+def _seed_span(seeds: Sequence[int]) -> str:
+    if isinstance(seeds, range) and len(seeds) > 1:
+        return f"{seeds.start}..{seeds.stop - 1}"
+    return ",".join(str(s) for s in seeds)
 
 
 def diff_runs(oracle: SideRun, subject: SideRun, opts: Options,
@@ -515,8 +547,14 @@ def check_supported(side: SideRun) -> None:
 
 def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str = "ours",
                  notes: Sequence[str] = (), build_kernel: bool = True,
-                 profile: str = "base") -> Report:
-    """Run the seeds on both sides (in parallel) and compare."""
+                 profile: str = "base", localize: int = 0) -> Report:
+    """Run the seeds on both sides (in parallel) and compare.
+
+    With ``localize``, up to that many differing seeds run again on both
+    sides with a scan of the whole arena after every operation: the first
+    difference of that run names the operation after which the kernels'
+    states part, which may come well before the first result that differs.
+    """
     if oracle == subject:
         raise DiffError(f"oracle and subject are both {oracle!r}", "pick two different sides")
     for name in (oracle, subject):
@@ -527,16 +565,27 @@ def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str 
     kernels = {n: guest_kernel(n, lay, profile, build_kernel) for n in (oracle, subject)
                if n != "host"}
 
-    def side(name: str) -> SideRun:
-        if name == "host":
-            return run_host(binary, opts, base / name)
-        return run_guest(kernels[name], binary, opts, base / name, lay)
+    def both(o: Options, where: Path) -> tuple[SideRun, SideRun]:
+        def side(name: str) -> SideRun:
+            if name == "host":
+                return run_host(binary, o, where / name)
+            return run_guest(kernels[name], binary, o, where / name, lay)
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        o_f, s_f = pool.submit(side, oracle), pool.submit(side, subject)
-        o_run, s_run = o_f.result(), s_f.result()
-    say(f"difftest: both sides done in {time.monotonic() - started:.0f}s")
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            o_f, s_f = pool.submit(side, oracle), pool.submit(side, subject)
+            runs = o_f.result(), s_f.result()
+        say(f"difftest: both sides done in {time.monotonic() - started:.0f}s")
+        return runs
+
+    o_run, s_run = both(opts, base)
     check_supported(s_run)
     check_supported(o_run)
-    return diff_runs(o_run, s_run, opts, notes)
+    rep = diff_runs(o_run, s_run, opts, notes)
+    seeds = [d.seed for d in rep.differences][:localize]
+    if seeds:
+        say(f"difftest: localizing seeds {', '.join(map(str, seeds))}")
+        lo = opts.localizing(seeds)
+        lo_o, lo_s = both(lo, base / "localize")
+        rep.localized = diff_runs(lo_o, lo_s, lo).results
+    return rep
