@@ -1,8 +1,10 @@
 """The benchmark: parsing pagemap_bench's output, ratios, agreement, the record, the plots.
 
-Recorded outputs (tests/data/bench/) are real runs: ``host-quick.jsonl`` on the
-mainline host, ``ours-quick.jsonl`` and ``reference-quick.jsonl`` in the guests.
-The last test runs the quick benchmark on the host for real.
+Recorded outputs (tests/data/bench/) are real quick runs: ``host-quick.jsonl``
+on the mainline host, ``ours-quick.jsonl`` on our 6.1 guest before the series
+(no PAGEMAP_SCAN), ``ours-series-quick.jsonl`` on it with the series, and
+``reference-quick.jsonl`` on Debian's 6.12 guest. The last test runs the quick
+benchmark on the host for real.
 """
 
 from __future__ import annotations
@@ -141,8 +143,19 @@ def test_finish_judges_exit_status_and_output() -> None:
 
 
 def guest_runs() -> tuple[bench.Run, bench.Run]:
-    return (bench.parse(recorded("ours-quick.jsonl"), "ours"),
+    return (bench.parse(recorded("ours-series-quick.jsonl"), "ours"),
             bench.parse(recorded("reference-quick.jsonl"), "reference"))
+
+
+def test_a_kernel_without_the_series_is_na_not_an_error() -> None:
+    r = bench.parse(recorded("ours-quick.jsonl"), "ours")
+    assert r.meta["pagemap_scan"] is False and "ENOTTY" in r.meta["pagemap_scan_reason"]
+    pms = [f for f in r.figures if f.impl.startswith("pagemap_scan")]
+    assert pms and all(f.status == "n/a" and "ENOTTY" in f.reason for f in pms)
+    # The old ways still ran, agreed with each other and have no ratio.
+    assert any(f.ok and f.impl == "mprotect" for f in r.figures)
+    assert all(v is None for k, v in bench.ratios(r.figures).items() if k[0] == "cycle")
+    assert r.problems() == []
 
 
 def test_cross_ratios_pair_the_same_measurements() -> None:
@@ -154,9 +167,10 @@ def test_cross_ratios_pair_the_same_measurements() -> None:
     for c in cross:
         assert mine[c.label].ok and theirs[c.label].ok
         assert c.ratio == pytest.approx(mine[c.label].median_ns / theirs[c.label].median_ns)
+    assert any(c.label.endswith(" pagemap_scan") for c in cross)
     # A measurement one side could not make has no ratio.
-    na = [f.label() for f in ours.figures if not f.ok]
-    assert not {c.label for c in cross} & set(na)
+    na = [f.label() for f in ours.figures + ref.figures if not f.ok]
+    assert na and not {c.label for c in cross} & set(na)
 
 
 def test_cross_ratios_need_both_runs() -> None:
@@ -219,6 +233,7 @@ def test_write_makes_json_summary_and_plots(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved["commit"] and saved["machine"]["cpus"]
     assert saved["targets"]["host"]["kernel"] == host.kernel
+    assert saved["targets"]["host"]["provenance"] == {}  # filled in for our kernel only
     assert len(saved["ours_vs_reference"]) == len(cross)
     assert "![cycle_ratio](cycle_ratio.png)" in (tmp_path / "summary.md").read_text()
 
