@@ -59,7 +59,7 @@ def test_parse_recorded_host_run() -> None:
 def test_parse_ignores_console_noise_but_not_broken_json() -> None:
     text = "[   12.3] random: crng init done\n" + recorded("host-quick.jsonl")
     assert len(bench.parse(text).figures) == len(host_run().figures)
-    with pytest.raises(bench.BenchError, match="line 2 .* not JSON"):
+    with pytest.raises(bench.BenchError, match=r"line 2 .* not JSON"):
         bench.parse(recorded("host-quick.jsonl").splitlines()[0] + '\n{"type": "res')
 
 
