@@ -165,8 +165,9 @@ def test_cross_ratios_pair_the_same_measurements() -> None:
     mine = {f.label(): f for f in ours.figures}
     theirs = {f.label(): f for f in ref.figures}
     for c in cross:
-        assert mine[c.label].ok and theirs[c.label].ok
-        assert c.ratio == pytest.approx(mine[c.label].median_ns / theirs[c.label].median_ns)
+        a, b = mine[c.label].median_ns, theirs[c.label].median_ns
+        assert mine[c.label].ok and theirs[c.label].ok and a and b
+        assert c.ratio == pytest.approx(a / b)
     assert any(c.label.endswith(" pagemap_scan") for c in cross)
     # A measurement one side could not make has no ratio.
     na = [f.label() for f in ours.figures + ref.figures if not f.ok]
