@@ -545,6 +545,15 @@ def check_supported(side: SideRun) -> None:
     raise FeatureMissing(f"{who} lacks PAGEMAP_SCAN: {why or 'ENOTTY'}", hint)
 
 
+def run_name(opts: Options) -> str:
+    """The directory of a run's traces: runs of other seeds do not overwrite it."""
+    seeds = opts.seed_range
+    if isinstance(seeds, range):
+        return f"seeds-{seeds.start}-{seeds.stop - 1}-ops-{opts.ops}"
+    shown = "_".join(str(x) for x in seeds[:4]) + ("_etc" if len(seeds) > 4 else "")
+    return f"list-{shown}-ops-{opts.ops}"
+
+
 def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str = "ours",
                  notes: Sequence[str] = (), build_kernel: bool = True,
                  profile: str = "base", localize: int = 0) -> Report:
@@ -561,7 +570,7 @@ def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str 
         if name not in SIDES:
             raise DiffError(f"unknown side {name!r}", f"use one of {', '.join(SIDES)}")
     binary = build(lay)
-    base = lay.out / "difftest" / f"{oracle}-vs-{subject}"
+    base = lay.out / "difftest" / f"{oracle}-vs-{subject}" / run_name(opts)
     kernels = {n: guest_kernel(n, lay, profile, build_kernel) for n in (oracle, subject)
                if n != "host"}
 
@@ -572,9 +581,17 @@ def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str 
             return run_guest(kernels[name], binary, o, where / name, lay)
 
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            o_f, s_f = pool.submit(side, oracle), pool.submit(side, subject)
-            runs = o_f.result(), s_f.result()
+        if "host" in (oracle, subject):
+            # The host first, on its own: a guest starting beside it makes
+            # the host compact and migrate memory, and a scan that meets a
+            # page in migration sees a swap entry.
+            first = side("host")
+            other = side(subject if oracle == "host" else oracle)
+            runs = (first, other) if oracle == "host" else (other, first)
+        else:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                o_f, s_f = pool.submit(side, oracle), pool.submit(side, subject)
+                runs = o_f.result(), s_f.result()
         say(f"difftest: both sides done in {time.monotonic() - started:.0f}s")
         return runs
 
