@@ -38,6 +38,9 @@
  *   hugetlb reservation on mainline 6.18, starving later seeds);
  * - so is UFFDIO_WRITEPROTECT (6.1 wants one VMA, mainline 6.5+ takes
  *   several and may stop half-way);
+ * - file pages are read (read faults map their neighbours too, up to the
+ *   VMA's edges) only where the VMA is registered for uffd-wp, which turns
+ *   fault-around off;
  * - private mappings get their anon_vma when they are made, and a file
  *   mapping grows only if no other mapping shares its file (see op_fork()
  *   and fd_shared());
@@ -985,12 +988,22 @@ static bool op_write(void)
 
 static bool op_read(void)
 {
+	unsigned char need = PG_MAPPED | PG_READ;
 	long a, b, at;
 	uint64_t sum;
 	int s, sig;
 
+	/*
+	 * A read fault in a file-backed VMA maps the page cache pages around
+	 * it too (fault-around), up to the VMA's edges, and where a VMA ends
+	 * depends on how the kernel merges VMAs (6.1 leaves apart VMAs that
+	 * mainline merges, e.g. after UFFDIO_UNREGISTER). Fault-around is off
+	 * in VMAs registered for uffd-wp: read file pages only there.
+	 */
 	s = pick_slot(NULL);
-	if (s < 0 || !pick_run(s, PG_MAPPED | PG_READ, &a, &b))
+	if (s >= 0 && (slots[s].type == T_SHMEM || slots[s].type == T_FILE))
+		need |= PG_REG;
+	if (s < 0 || !pick_run(s, need, &a, &b))
 		return false;
 	sig = access_pages(s, a, b, 0, 0, &at, &sum);
 	if (sig)
