@@ -15,6 +15,15 @@ writes ``seed-N.trace`` into a directory shared with the host (``--rwdir``).
 A seed that could not run on one side for a reason outside the kernel's ABI
 (hugetlb pages or a THP could not be had, swap-out did not complete) ends with
 ``end env ...`` and is counted as inconclusive, never as a difference.
+
+The first differing result may come long after the operation that parted
+the kernels (a state difference shows at the next scan that covers it), so
+up to ``localize`` differing seeds run again with ``--state``, a scan of the
+whole arena after every operation, and the report names the operation after
+which the states first differ. Traces stay in
+``out/difftest/<oracle>-vs-<subject>/<seeds>/<side>/seed-N.trace``; one seed
+reruns alone with ``pmscan_fuzz_diff [--state] --ops N [--hugetlb] [--swap]
+SEED``, which prints its trace.
 """
 
 from __future__ import annotations
