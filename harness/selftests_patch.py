@@ -39,6 +39,9 @@ DESCRIPTIONS = {
     "pagemap_scan_wp": "get-and-write-protect as a tracker of written memory uses it: "
                        "exact results, resuming from walk_end, huge pages, a write "
                        "racing with the scan",
+    "pagemap_scan_security": "who may scan: the pagemap permission rules (another uid, a "
+                             "non-dumpable process) hold for the ioctl, an open file keeps "
+                             "its target (SCM_RIGHTS, exec, exit), no PFN is ever reported",
 }
 
 _BODY_HEAD = """\

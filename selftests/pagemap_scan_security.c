@@ -1,0 +1,1113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PAGEMAP_SCAN and the permission rules of /proc/<pid>/pagemap.
+ *
+ * The ioctl adds no permission check of its own: whoever may open a
+ * process's pagemap (the open-time ptrace_may_access(PTRACE_MODE_READ)
+ * check, and the file's owner and mode, which follow the target's
+ * dumpability) may scan and write-protect through the open file, exactly as
+ * read() may read it. These cases show both halves of that on the kernel
+ * under test, with mainline (the host kernel) as the oracle:
+ *
+ * - an unprivileged process cannot open the pagemap of another uid's
+ *   process, nor of a non-dumpable process of its own uid, so it has no file
+ *   to scan or write-protect through; a process that dropped its privileges
+ *   can still scan its own;
+ * - a file, once open, keeps its target: passed over SCM_RIGHTS it scans
+ *   the sender, also after the receiver execs; opened by root and handed to
+ *   an unprivileged process it scans and write-protects (as read() reads);
+ *   it does not follow its target into a new program (exec), nor survive
+ *   the target's exit (the reaped case is pagemap_scan_args's
+ *   exited_process_esrch; here the target is a zombie);
+ * - the ioctl reports no page frame numbers to anyone: only addresses in
+ *   the scanned range and defined category bits, where read() of the same
+ *   pagemap shows root the PFNs.
+ *
+ * The unprivileged side is a forked child that switched to uid/gid 65534
+ * (nobody), or 65533 for a second unprivileged user. Cases that need to
+ * switch users skip when the program does not run as root.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include "../kselftest.h"
+#include "pagemap_scan.h"
+#include "vm_helpers.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE	0x100000
+#endif
+
+#define NOBODY			65534
+#define OTHER_USER		65533
+#define NR_PAGES		4
+#define NR_VEC			8
+#define VEC_CANARY		0xc3
+/* PFN field of a pagemap entry, bits 0-54. */
+#define PME_PFN_MASK		((1ULL << 55) - 1)
+
+/* Hidden modes of this program, run through exec by the cases below. */
+#define MODE_SCAN_PASSED	"--scan-passed-fd"
+#define MODE_HOLD		"--hold"
+
+static unsigned long psize;
+static char reason[256];
+
+static void set_reason(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+}
+
+static int result(bool ok)
+{
+	return ok ? KSFT_PASS : KSFT_FAIL;
+}
+
+/* --- pages and scans ------------------------------------------------------ */
+
+/* Write the pages of @addr whose bit is set in @pages (bit i: page i). */
+static void touch_mask(char *addr, unsigned int pages)
+{
+	int i;
+
+	for (i = 0; i < NR_PAGES; i++)
+		if (pages & (1u << i))
+			addr[i * psize] = (char)(i + 1);
+}
+
+/*
+ * The present pages of [addr, addr + NR_PAGES pages) as a bit mask, as the
+ * pagemap file @fd reports them; -errno if the scan failed.
+ */
+static long present_mask(int fd, const char *addr)
+{
+	struct page_region vec[NR_VEC];
+	unsigned long p;
+	long n, i, mask = 0;
+
+	n = pagemap_scan(fd, (unsigned long)addr,
+			 (unsigned long)addr + NR_PAGES * psize, vec, NR_VEC,
+			 0, 0, 0, PAGE_IS_PRESENT, 0, PAGE_IS_PRESENT, NULL);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++)
+		for (p = vec[i].start; p < vec[i].end; p += psize)
+			mask |= 1L << ((p - (unsigned long)addr) / psize);
+	return mask;
+}
+
+static bool expect_present(const char *what, int fd, const char *addr,
+			   long want)
+{
+	long got = present_mask(fd, addr);
+
+	if (got == want)
+		return true;
+	if (got < 0)
+		ksft_print_msg("%s: PAGEMAP_SCAN failed: %s\n", what,
+			       strerror((int)-got));
+	else
+		ksft_print_msg("%s: present pages %#lx, expected %#lx\n", what,
+			       got, want);
+	return false;
+}
+
+/* A NR_PAGES anonymous area of base pages, or a skip/fail with the reason. */
+static int map_area(struct area *a)
+{
+	int ret = area_alloc(a, MEM_ANON, NR_PAGES, false, 0);
+
+	if (ret)
+		set_reason("%s", vmh_reason);
+	return ret;
+}
+
+/* Map NR_PAGES fresh pages exactly at @addr, which must be free. */
+static char *map_at(unsigned long addr)
+{
+	char *p = mmap((void *)addr, NR_PAGES * psize, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if ((unsigned long)p != addr) {
+		munmap(p, NR_PAGES * psize);
+		return NULL;
+	}
+	madvise(p, NR_PAGES * psize, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static int open_pagemap(pid_t pid, int flags)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	return open(path, flags);
+}
+
+/* A pagemap entry read through @fd. */
+static bool read_pme(int fd, const void *addr, uint64_t *entry)
+{
+	off_t off = (unsigned long)addr / psize * sizeof(*entry);
+
+	return pread(fd, entry, sizeof(*entry), off) == sizeof(*entry);
+}
+
+/* --- processes ------------------------------------------------------------ */
+
+/*
+ * A forked process and two pipes to it: the parent writes to @to and reads
+ * from @from; in the child the same names are its own ends.
+ */
+struct peer {
+	pid_t pid;
+	int to;
+	int from;
+};
+
+static void peer_fork(struct peer *p)
+{
+	int down[2], up[2];
+
+	if (pipe(down) || pipe(up))
+		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	fflush(stdout);
+	p->pid = fork();
+	if (p->pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!p->pid) {
+		close(down[1]);
+		close(up[0]);
+		p->to = up[1];
+		p->from = down[0];
+		return;
+	}
+	close(down[0]);
+	close(up[1]);
+	p->to = down[1];
+	p->from = up[0];
+}
+
+static void peer_send(const struct peer *p, char c)
+{
+	if (write(p->to, &c, 1) != 1)
+		ksft_print_msg("pipe write: %s\n", strerror(errno));
+}
+
+/* The next byte from the other side; -1 once it closed its end. */
+static int peer_recv(const struct peer *p)
+{
+	char c;
+
+	return read(p->from, &c, 1) == 1 ? c : -1;
+}
+
+/* End the child: flush what it printed, exit with @status. */
+static void __attribute__((noreturn)) child_exit(int status)
+{
+	fflush(stdout);
+	_exit(status);
+}
+
+/* Close our ends and reap the child; its exit status, KSFT_FAIL if killed. */
+static int peer_wait(struct peer *p)
+{
+	int status;
+
+	if (p->to >= 0)
+		close(p->to);
+	close(p->from);
+	if (waitpid(p->pid, &status, 0) != p->pid)
+		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	ksft_print_msg("child %d killed by signal %d\n", p->pid,
+		       WTERMSIG(status));
+	return KSFT_FAIL;
+}
+
+/*
+ * Become an ordinary process of @uid: no supplementary groups, real,
+ * effective and saved ids all @uid. Changing the euid makes the process
+ * non-dumpable (fs.suid_dumpable); a program started by that user is
+ * dumpable, so @dumpable puts that back.
+ */
+static bool become(uid_t uid, bool dumpable)
+{
+	if (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
+	    setresuid(uid, uid, uid)) {
+		ksft_print_msg("switching to uid %u: %s\n", uid,
+			       strerror(errno));
+		return false;
+	}
+	if (dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) {
+		ksft_print_msg("PR_SET_DUMPABLE: %s\n", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static bool need_root(void)
+{
+	if (geteuid() == 0)
+		return true;
+	set_reason("switching to other users needs root");
+	return false;
+}
+
+/* The child's verdict from an exit status: KSFT_PASS, _SKIP or _FAIL. */
+static int child_result(int status, const char *what)
+{
+	if (status == KSFT_PASS || status == KSFT_SKIP)
+		return status;
+	if (status != KSFT_FAIL)
+		ksft_print_msg("%s: exit status %d\n", what, status);
+	return KSFT_FAIL;
+}
+
+/* --- passing file descriptors ----------------------------------------------- */
+
+static bool send_fd(int sock, int fd)
+{
+	char byte = 'f';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	memset(&ctl, 0, sizeof(ctl));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sock, &msg, 0) == 1)
+		return true;
+	ksft_print_msg("sendmsg SCM_RIGHTS: %s\n", strerror(errno));
+	return false;
+}
+
+/* The descriptor received on @sock (without close-on-exec), or -1. */
+static int recv_fd(int sock)
+{
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1) {
+		ksft_print_msg("recvmsg: %s\n", strerror(errno));
+		return -1;
+	}
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(sizeof(int))) {
+		ksft_print_msg("recvmsg: no descriptor came\n");
+		return -1;
+	}
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* --- who may open ------------------------------------------------------------ */
+
+/* open() of @pid's pagemap must fail with EACCES or EPERM, read and write. */
+static bool open_denied(const char *what, pid_t pid)
+{
+	static const int modes[] = { O_RDONLY, O_RDWR };
+	bool ok = true;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		fd = open_pagemap(pid, modes[i]);
+		if (fd >= 0) {
+			ksft_print_msg("%s: open(%s) succeeded\n", what,
+				       modes[i] == O_RDONLY ? "O_RDONLY" :
+				       "O_RDWR");
+			close(fd);
+			ok = false;
+		} else if (errno != EACCES && errno != EPERM) {
+			ksft_print_msg("%s: open failed with %s, expected EACCES or EPERM\n",
+				       what, strerror(errno));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/*
+ * A process that dropped root for nobody opens its own pagemap and scans
+ * it: the ioctl needs no privilege beyond the open.
+ */
+static int test_own_pagemap_unprivileged(void)
+{
+	struct area a;
+	struct peer p;
+	bool ok;
+	int fd, ret;
+
+	if (!need_root())
+		return KSFT_SKIP;
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	peer_fork(&p);
+	if (!p.pid) {
+		if (!become(NOBODY, true))
+			child_exit(KSFT_FAIL);
+		fd = open("/proc/self/pagemap", O_RDONLY);
+		if (fd < 0) {
+			ksft_print_msg("nobody: open /proc/self/pagemap: %s\n",
+				       strerror(errno));
+			child_exit(KSFT_FAIL);
+		}
+		touch_mask(a.addr, 0x5);
+		ok = expect_present("nobody, own pagemap", fd, a.addr, 0x5);
+		child_exit(result(ok));
+	}
+	ret = child_result(peer_wait(&p), "own pagemap");
+	area_free(&a);
+	return ret;
+}
+
+/*
+ * nobody may not open the pagemap of a root process, nor that of a
+ * dumpable process of another unprivileged user: there is no file to scan
+ * or write-protect through. The root target's pages stay as they were.
+ */
+static int test_other_uid_denied(void)
+{
+	struct peer other, prober;
+	struct area a;
+	bool ok = true;
+	int ret;
+
+	if (!need_root())
+		return KSFT_SKIP;
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	touch_mask(a.addr, 0x3);
+
+	/* A process of another unprivileged user, holding still. */
+	peer_fork(&other);
+	if (!other.pid) {
+		if (!become(OTHER_USER, true))
+			child_exit(KSFT_FAIL);
+		peer_send(&other, 'r');
+		peer_recv(&other);
+		child_exit(KSFT_PASS);
+	}
+	if (peer_recv(&other) != 'r') {
+		ksft_print_msg("the uid %u process did not start\n",
+			       OTHER_USER);
+		ok = false;
+	}
+
+	peer_fork(&prober);
+	if (!prober.pid) {
+		if (!become(NOBODY, true))
+			child_exit(KSFT_FAIL);
+		ok = open_denied("nobody -> root", getppid());
+		ok &= open_denied("nobody -> uid 65533", other.pid);
+		child_exit(result(ok));
+	}
+	ok &= child_result(peer_wait(&prober), "prober") == KSFT_PASS;
+	ok &= peer_wait(&other) == KSFT_PASS;
+	ok &= expect_present("root's own pagemap afterwards", pagemap_fd(),
+			     a.addr, 0x3);
+	area_free(&a);
+	return result(ok);
+}
+
+/*
+ * Two nobody processes: the prober can open and scan the target's pagemap
+ * while the target is dumpable, and cannot open it once the target made
+ * itself non-dumpable. A file opened before that keeps working, for read()
+ * and the ioctl alike: the check is made when the file is opened.
+ */
+static int test_nondumpable_same_uid(void)
+{
+	struct peer target, prober;
+	bool ok = true;
+	struct area a;
+	int fd, ret;
+	long mask;
+
+	if (!need_root())
+		return KSFT_SKIP;
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+
+	peer_fork(&target);
+	if (!target.pid) {
+		if (!become(NOBODY, true))
+			child_exit(KSFT_FAIL);
+		touch_mask(a.addr, 0x9);
+		peer_send(&target, 'r');	/* dumpable, pages written */
+		if (peer_recv(&target) != 'd')
+			child_exit(KSFT_FAIL);
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+			child_exit(KSFT_FAIL);
+		peer_send(&target, 'n');	/* non-dumpable now */
+		peer_recv(&target);
+		child_exit(KSFT_PASS);
+	}
+	if (peer_recv(&target) != 'r')
+		ksft_exit_fail_msg("the target process did not start\n");
+
+	peer_fork(&prober);
+	if (!prober.pid) {
+		uint64_t e = 0;
+
+		if (!become(NOBODY, true))
+			child_exit(KSFT_FAIL);
+		fd = open_pagemap(target.pid, O_RDONLY);
+		if (fd < 0) {
+			ksft_print_msg("open of a dumpable same-uid process: %s\n",
+				       strerror(errno));
+			child_exit(KSFT_FAIL);
+		}
+		ok = expect_present("dumpable target", fd, a.addr, 0x9);
+		peer_send(&prober, 'o');
+		if (peer_recv(&prober) != 'n')	/* target is non-dumpable */
+			child_exit(KSFT_FAIL);
+		ok &= open_denied("nobody -> non-dumpable nobody", target.pid);
+		/* The file opened before still reads and scans. */
+		ok &= expect_present("file opened while dumpable", fd, a.addr,
+				     0x9);
+		if (!read_pme(fd, a.addr, &e) || !(e & PME_PRESENT)) {
+			ksft_print_msg("read() of the file opened while dumpable failed or differs\n");
+			ok = false;
+		}
+		child_exit(result(ok));
+	}
+	ok &= peer_recv(&prober) == 'o';
+	peer_send(&target, 'd');
+	ok &= peer_recv(&target) == 'n';
+	peer_send(&prober, 'n');
+	ok &= child_result(peer_wait(&prober), "prober") == KSFT_PASS;
+
+	/* Root (CAP_SYS_PTRACE) still may: the same rule as for read(). */
+	fd = open_pagemap(target.pid, O_RDONLY);
+	if (fd < 0) {
+		ksft_print_msg("root: open of the non-dumpable process: %s\n",
+			       strerror(errno));
+		ok = false;
+	} else {
+		mask = present_mask(fd, a.addr);
+		if (mask != 0x9) {
+			ksft_print_msg("root scanning the non-dumpable process: %ld, expected 0x9\n",
+				       mask);
+			ok = false;
+		}
+		close(fd);
+	}
+	ok &= peer_wait(&target) == KSFT_PASS;
+	area_free(&a);
+	return result(ok);
+}
+
+/* --- no page frame numbers ---------------------------------------------------- */
+
+/*
+ * Scan @a (pages 0 and 2 written, page 3 read: the zero page) with every
+ * category reported. The output must be exactly the expected regions, made
+ * of addresses in the range and category bits PM_SCAN_KNOWN_CATEGORIES
+ * defines, and nothing after the last region may be written: there is no
+ * field a frame number could travel in.
+ */
+static bool scan_has_no_pfn(const char *who, int fd, const struct area *a)
+{
+	unsigned long start = (unsigned long)a->addr;
+	unsigned long end = start + a->size;
+	struct page_region vec[NR_VEC];
+	const unsigned char *b;
+	bool ok = true;
+	size_t i;
+	long n;
+
+	memset(vec, VEC_CANARY, sizeof(vec));
+	n = pagemap_scan(fd, start, end, vec, NR_VEC, 0, 0, 0, 0, 0,
+			 PM_SCAN_KNOWN_CATEGORIES, NULL);
+	if (n < 0) {
+		ksft_print_msg("%s: PAGEMAP_SCAN: %s\n", who, strerror((int)-n));
+		return false;
+	}
+	for (i = 0; i < (size_t)n; i++) {
+		if (vec[i].start < start || vec[i].end > end ||
+		    vec[i].start >= vec[i].end ||
+		    (vec[i].start | vec[i].end) % psize) {
+			ksft_print_msg("%s: region %zu [%#llx, %#llx) is not a page range inside [%#lx, %#lx)\n",
+				       who, i, (unsigned long long)vec[i].start,
+				       (unsigned long long)vec[i].end, start,
+				       end);
+			ok = false;
+		}
+		if (vec[i].categories & ~PM_SCAN_KNOWN_CATEGORIES) {
+			ksft_print_msg("%s: region %zu has undefined category bits %#llx\n",
+				       who, i,
+				       (unsigned long long)vec[i].categories);
+			ok = false;
+		}
+	}
+	b = (const unsigned char *)&vec[n];
+	for (i = 0; i < (NR_VEC - (size_t)n) * sizeof(*vec); i++) {
+		if (b[i] != VEC_CANARY) {
+			ksft_print_msg("%s: byte %zu after the %ld regions was written\n",
+				       who, i, n);
+			ok = false;
+			break;
+		}
+	}
+	/* And it is the layout itself: written, written, zero page. */
+	if (ok) {
+		const uint64_t sd = PAGE_IS_SOFT_DIRTY;
+		const uint64_t w = PAGE_IS_WRITTEN | PAGE_IS_PRESENT;
+		struct region_exp e[] = {
+			{ 0, 1, w }, { 1, 2, PAGE_IS_WRITTEN },
+			{ 2, 3, w }, { 3, 4, w | PAGE_IS_PFNZERO },
+		};
+		struct page_region got[NR_VEC];
+
+		/* Soft-dirty is config-dependent: leave it out of the match. */
+		for (i = 0; i < (size_t)n; i++) {
+			got[i] = vec[i];
+			got[i].categories &= ~sd;
+		}
+		ok = regions_match(a->addr, psize, got, n, e, ARRAY_SIZE(e));
+	}
+	return ok;
+}
+
+static void no_pfn_layout(const struct area *a)
+{
+	touch_mask(a->addr, 0x5);
+	touch_read(a->addr + 3 * psize, psize);
+}
+
+/*
+ * nobody scans its own memory with every category reported and gets no
+ * frame numbers; read() of its own pagemap, for contrast, shows the pages
+ * present with a PFN of 0 (it lacks CAP_SYS_ADMIN).
+ */
+static int test_no_pfn_unprivileged(void)
+{
+	struct area a;
+	struct peer p;
+	int ret;
+
+	if (!need_root())
+		return KSFT_SKIP;
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	peer_fork(&p);
+	if (!p.pid) {
+		uint64_t e = 0;
+		bool ok;
+		int fd;
+
+		if (!become(NOBODY, true))
+			child_exit(KSFT_FAIL);
+		fd = open("/proc/self/pagemap", O_RDONLY);
+		if (fd < 0)
+			child_exit(KSFT_FAIL);
+		no_pfn_layout(&a);
+		ok = scan_has_no_pfn("nobody", fd, &a);
+		if (!read_pme(fd, a.addr, &e) || !(e & PME_PRESENT) ||
+		    (e & PME_PFN_MASK)) {
+			ksft_print_msg("nobody: read() entry %#llx, expected present with PFN 0\n",
+				       (unsigned long long)e);
+			ok = false;
+		}
+		child_exit(result(ok));
+	}
+	ret = child_result(peer_wait(&p), "nobody");
+	area_free(&a);
+	return ret;
+}
+
+/*
+ * Root's read() of the pagemap shows the PFN of a written page; root's
+ * scan of the same pages still carries none.
+ */
+static int test_no_pfn_root(void)
+{
+	struct area a;
+	uint64_t e = 0;
+	bool ok;
+	int fd, ret;
+
+	if (!need_root())
+		return KSFT_SKIP;
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open /proc/self/pagemap: %s\n",
+				   strerror(errno));
+	no_pfn_layout(&a);
+	ok = scan_has_no_pfn("root", fd, &a);
+	if (!read_pme(fd, a.addr, &e) || !(e & PME_PRESENT) ||
+	    !(e & PME_PFN_MASK)) {
+		ksft_print_msg("root: read() entry %#llx, expected present with a PFN\n",
+			       (unsigned long long)e);
+		ok = false;
+	}
+	close(fd);
+	area_free(&a);
+	return result(ok);
+}
+
+/* --- a file keeps its target ------------------------------------------------- */
+
+/*
+ * The receiver's side of the SCM_RIGHTS cases, in the receiver's own
+ * memory: map NR_PAGES at @addr (the sender's address), write pages 1 and
+ * 3, then check the passed file @fd shows the sender's pages 0 and 2 while
+ * its own pagemap shows 1 and 3. Returns a KSFT_ status.
+ */
+static int receiver_check(int fd, unsigned long addr, const char *who)
+{
+	char what[64];
+	char *mine;
+	bool ok;
+	int own;
+
+	mine = map_at(addr);
+	if (!mine) {
+		ksft_print_msg("%s: cannot map at the sender's address %#lx: %s\n",
+			       who, addr, strerror(errno));
+		return KSFT_FAIL;
+	}
+	touch_mask(mine, 0xa);
+	snprintf(what, sizeof(what), "%s, passed file", who);
+	ok = expect_present(what, fd, mine, 0x5);
+	own = open("/proc/self/pagemap", O_RDONLY);
+	snprintf(what, sizeof(what), "%s, own pagemap", who);
+	ok &= own >= 0 && expect_present(what, own, mine, 0xa);
+	return result(ok);
+}
+
+/*
+ * MODE_SCAN_PASSED: this program, exec'ed by a receiver that holds the
+ * passed file as descriptor argv[2]; argv[3] is the sender's address.
+ */
+static int scan_passed_main(int argc, char **argv)
+{
+	psize = page_size();
+	if (argc != 4)
+		return KSFT_FAIL;
+	return receiver_check(atoi(argv[2]), strtoul(argv[3], NULL, 0),
+			      "after exec");
+}
+
+/*
+ * The sender (this process) writes pages 0 and 2 of an area and passes its
+ * pagemap over SCM_RIGHTS to a child that replaced the area with its own
+ * (pages 1 and 3 written): the child's scans through the file show the
+ * sender's pages. With @exec, the child first execs this program, which
+ * maps the address anew, so nothing of the sender's layout is left in it.
+ */
+static int fd_passing(bool exec)
+{
+	int sv[2], fd, ret;
+	struct area a;
+	struct peer p;
+	bool ok = true;
+
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
+	peer_fork(&p);
+	if (!p.pid) {
+		char fdarg[16], addrarg[32];
+		char *args[] = { "/proc/self/exe", MODE_SCAN_PASSED, fdarg,
+				 addrarg, NULL };
+		int got;
+
+		close(sv[0]);
+		/* Drop the inherited mapping: the address is reused below. */
+		munmap(a.map, a.map_size);
+		got = recv_fd(sv[1]);
+		if (got < 0)
+			child_exit(KSFT_FAIL);
+		if (!exec)
+			child_exit(receiver_check(got, (unsigned long)a.addr,
+						  "receiver"));
+		snprintf(fdarg, sizeof(fdarg), "%d", got);
+		snprintf(addrarg, sizeof(addrarg), "%#lx",
+			 (unsigned long)a.addr);
+		fflush(stdout);
+		execv(args[0], args);
+		ksft_print_msg("exec %s: %s\n", args[0], strerror(errno));
+		child_exit(KSFT_FAIL);
+	}
+	close(sv[1]);
+	touch_mask(a.addr, 0x5);
+	/* Opened after the fork: the child gets it only through the socket. */
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open /proc/self/pagemap: %s\n",
+				   strerror(errno));
+	ok &= send_fd(sv[0], fd);
+	close(fd);
+	ok &= child_result(peer_wait(&p), "receiver") == KSFT_PASS;
+	close(sv[0]);
+	area_free(&a);
+	return result(ok);
+}
+
+static int test_scm_rights_keeps_target(void)
+{
+	return fd_passing(false);
+}
+
+static int test_scm_rights_after_exec(void)
+{
+	return fd_passing(true);
+}
+
+/*
+ * Root opens its own pagemap and hands the file to a process that became
+ * nobody. nobody could not have opened it (test_other_uid_denied), but with
+ * the file it reads, scans and write-protects root's memory: no check is
+ * made after open, for read() as for the ioctl (mainline 6.18 behaves so).
+ */
+static int test_root_fd_handed_to_nobody(void)
+{
+	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+	int64_t have = uffd_api_features();
+	int sv[2], fd, uffd, ret;
+	struct area a;
+	struct peer p;
+	bool ok = true;
+
+	if (!need_root())
+		return KSFT_SKIP;
+	if (have < 0 || (have & features) != features) {
+		set_reason("kernel lacks UFFD_FEATURE_WP_ASYNC/WP_UNPOPULATED");
+		return KSFT_SKIP;
+	}
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	uffd = uffd_open(features);
+	if (uffd < 0 || uffd_register(uffd, a.addr, a.size,
+				      UFFDIO_REGISTER_MODE_WP, NULL)) {
+		ksft_print_msg("async uffd-wp set-up failed\n");
+		area_free(&a);
+		return KSFT_FAIL;
+	}
+	touch_mask(a.addr, 0xf);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
+	peer_fork(&p);
+	if (!p.pid) {
+		struct page_region vec[NR_VEC];
+		unsigned long start = (unsigned long)a.addr;
+		uint64_t e = 0;
+		long n;
+		int got;
+
+		close(sv[0]);
+		if (!become(NOBODY, true))
+			child_exit(KSFT_FAIL);
+		got = recv_fd(sv[1]);
+		if (got < 0)
+			child_exit(KSFT_FAIL);
+		/* Write-protect root's written pages, reporting them. */
+		n = pagemap_scan(got, start, start + a.size, vec, NR_VEC,
+				 PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+				 0, 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN,
+				 NULL);
+		ok = n == 1 && vec[0].start == start &&
+		     vec[0].end == start + a.size;
+		if (!ok)
+			ksft_print_msg("nobody's get+WP through root's file: %ld regions\n",
+				       n);
+		/*
+		 * read() decides on PFNs by the credentials the file was
+		 * opened with: nobody sees root's PFNs through root's file.
+		 * The scan above had no field to carry them in.
+		 */
+		if (!read_pme(got, a.addr, &e) || !(e & PME_PRESENT) ||
+		    !(e & PME_PFN_MASK)) {
+			ksft_print_msg("nobody's read() through root's file: entry %#llx, expected present with a PFN\n",
+				       (unsigned long long)e);
+			ok = false;
+		}
+		peer_send(&p, 'w');
+		child_exit(result(ok));
+	}
+	close(sv[1]);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open /proc/self/pagemap: %s\n",
+				   strerror(errno));
+	ok &= send_fd(sv[0], fd);
+	close(fd);
+	ok &= peer_recv(&p) == 'w';
+	ok &= child_result(peer_wait(&p), "nobody") == KSFT_PASS;
+	close(sv[0]);
+	/* Root's pages were really protected: a new write shows alone. */
+	if (ok) {
+		struct page_region vec[NR_VEC];
+		struct region_exp e[] = { { 2, 3, PAGE_IS_WRITTEN } };
+		long n;
+
+		a.addr[2 * psize] = 9;
+		n = pagemap_scan(pagemap_fd(), (unsigned long)a.addr,
+				 (unsigned long)a.addr + a.size, vec, NR_VEC,
+				 0, 0, 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN,
+				 NULL);
+		ok = regions_match(a.addr, psize, vec, n, e, ARRAY_SIZE(e));
+	}
+	close(uffd);
+	area_free(&a);
+	return result(ok);
+}
+
+/* --- a file does not follow its target into a new program or past exit ------- */
+
+/*
+ * MODE_HOLD: tell the parent through argv[2] that the exec is done, then
+ * wait until argv[3] reaches EOF.
+ */
+static int hold_main(int argc, char **argv)
+{
+	char c = 'x';
+
+	if (argc != 4 || write(atoi(argv[2]), &c, 1) != 1)
+		return KSFT_FAIL;
+	while (read(atoi(argv[3]), &c, 1) > 0)
+		;
+	return KSFT_PASS;
+}
+
+/*
+ * A pagemap opened before its process execs refers to the mm the process
+ * left behind, which is gone: the scan fails with ESRCH (as read() returns
+ * nothing), never reports the new program's memory. A fresh open sees the
+ * new program.
+ */
+static int test_target_exec(void)
+{
+	struct area a;
+	struct peer p;
+	bool ok = true;
+	uint64_t e = 0;
+	long ret;
+	int fd, fd2;
+
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	peer_fork(&p);
+	if (!p.pid) {
+		char rd[16], gofd[16];
+		char *args[] = { "/proc/self/exe", MODE_HOLD, rd, gofd, NULL };
+
+		touch_mask(a.addr, 0x6);
+		peer_send(&p, 'r');
+		if (peer_recv(&p) != 'x')
+			child_exit(KSFT_FAIL);
+		snprintf(rd, sizeof(rd), "%d", p.to);
+		snprintf(gofd, sizeof(gofd), "%d", p.from);
+		fflush(stdout);
+		execv(args[0], args);
+		child_exit(KSFT_FAIL);
+	}
+	if (peer_recv(&p) != 'r')
+		ksft_exit_fail_msg("child did not start\n");
+	fd = open_pagemap(p.pid, O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open the child's pagemap: %s\n",
+				   strerror(errno));
+	ok &= expect_present("before exec", fd, a.addr, 0x6);
+	peer_send(&p, 'x');
+	ok &= peer_recv(&p) == 'x';	/* the new program runs */
+
+	ret = present_mask(fd, a.addr);
+	if (ret != -ESRCH) {
+		ksft_print_msg("file opened before exec: scan returned %ld (%s), expected ESRCH\n",
+			       ret, ret < 0 ? strerror((int)-ret) : "success");
+		ok = false;
+	}
+	/* read() of the old file gives nothing either... */
+	if (pread(fd, &e, sizeof(e), 0) > 0) {
+		ksft_print_msg("file opened before exec: read() returned an entry\n");
+		ok = false;
+	}
+	/* ...while a file opened now reads the new program's pagemap. */
+	fd2 = open_pagemap(p.pid, O_RDONLY);
+	if (fd2 < 0 || pread(fd2, &e, sizeof(e), 0) != sizeof(e)) {
+		ksft_print_msg("open and read after exec: %s\n",
+			       strerror(errno));
+		ok = false;
+	}
+	if (fd2 >= 0)
+		close(fd2);
+	close(fd);
+	ok &= peer_wait(&p) == KSFT_PASS;
+	area_free(&a);
+	return result(ok);
+}
+
+/*
+ * The target has exited but is not reaped yet (a zombie): its mm is gone
+ * already, so the scan fails with ESRCH and writes nothing. (The reaped
+ * case is pagemap_scan_args's exited_process_esrch.)
+ */
+static int test_zombie_target(void)
+{
+	struct page_region vec[NR_VEC];
+	struct area a;
+	struct peer p;
+	siginfo_t si;
+	__u64 walk_end;
+	bool ok = true;
+	long ret;
+	int fd;
+
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	peer_fork(&p);
+	if (!p.pid) {
+		touch_mask(a.addr, 0x1);
+		peer_send(&p, 'r');
+		peer_recv(&p);
+		child_exit(KSFT_PASS);
+	}
+	if (peer_recv(&p) != 'r')
+		ksft_exit_fail_msg("child did not start\n");
+	fd = open_pagemap(p.pid, O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open the child's pagemap: %s\n",
+				   strerror(errno));
+	ok &= expect_present("alive", fd, a.addr, 0x1);
+	close(p.to);	/* let it exit */
+	p.to = -1;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, p.pid, &si, WEXITED | WNOWAIT))
+		ksft_exit_fail_msg("waitid: %s\n", strerror(errno));
+
+	memset(vec, VEC_CANARY, sizeof(vec));
+	ret = pagemap_scan(fd, (unsigned long)a.addr,
+			   (unsigned long)a.addr + a.size, vec, NR_VEC, 0, 0,
+			   0, 0, 0, PM_SCAN_KNOWN_CATEGORIES, &walk_end);
+	if (ret != -ESRCH) {
+		ksft_print_msg("zombie: scan returned %ld, expected ESRCH\n",
+			       ret);
+		ok = false;
+	}
+	if (((unsigned char *)vec)[0] != VEC_CANARY) {
+		ksft_print_msg("zombie: the scan wrote to vec\n");
+		ok = false;
+	}
+	close(fd);
+	ok &= peer_wait(&p) == KSFT_PASS;
+	area_free(&a);
+	return result(ok);
+}
+
+static const struct test_case {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{ "own_pagemap_unprivileged", test_own_pagemap_unprivileged },
+	{ "other_uid_open_denied", test_other_uid_denied },
+	{ "nondumpable_same_uid", test_nondumpable_same_uid },
+	{ "no_pfn_unprivileged", test_no_pfn_unprivileged },
+	{ "no_pfn_root", test_no_pfn_root },
+	{ "scm_rights_keeps_target", test_scm_rights_keeps_target },
+	{ "scm_rights_after_exec", test_scm_rights_after_exec },
+	{ "root_fd_handed_to_nobody", test_root_fd_handed_to_nobody },
+	{ "target_exec_esrch", test_target_exec },
+	{ "zombie_target_esrch", test_zombie_target },
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+	int ret;
+
+	if (argc > 1 && !strcmp(argv[1], MODE_SCAN_PASSED))
+		return scan_passed_main(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], MODE_HOLD))
+		return hold_main(argc, argv);
+
+	ksft_print_header();
+	psize = page_size();
+	ret = pagemap_scan_supported(pagemap_fd());
+	if (ret < 0)
+		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
+				   strerror(-ret));
+	ksft_set_plan(ARRAY_SIZE(tests));
+	if (!ret) {
+		for (i = 0; i < ARRAY_SIZE(tests); i++)
+			ksft_test_result_skip("%s: PAGEMAP_SCAN not supported (ENOTTY)\n",
+					      tests[i].name);
+		ksft_print_cnts();
+		return KSFT_SKIP;
+	}
+
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
+		reason[0] = '\0';
+		switch (tests[i].fn()) {
+		case KSFT_PASS:
+			ksft_test_result_pass("%s\n", tests[i].name);
+			break;
+		case KSFT_SKIP:
+			ksft_test_result_skip("%s: %s\n", tests[i].name,
+					      reason);
+			break;
+		default:
+			ksft_test_result_fail("%s\n", tests[i].name);
+			break;
+		}
+	}
+	ksft_finished();
+	return 0;
+}
