@@ -12,7 +12,8 @@
  * - an unprivileged process cannot open the pagemap of another uid's
  *   process, nor of a non-dumpable process of its own uid, so it has no file
  *   to scan or write-protect through; a process that dropped its privileges
- *   can still scan its own;
+ *   can still scan its own; root without CAP_SYS_PTRACE, which the file's
+ *   mode would let in, is kept out by the ptrace check alone;
  * - a file, once open, keeps its target: passed over SCM_RIGHTS it scans
  *   the sender, also after the receiver execs; opened by root and handed to
  *   an unprivileged process it scans and write-protects (as read() reads);
@@ -43,8 +44,10 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include "../kselftest.h"
 #include "pagemap_scan.h"
 #include "vm_helpers.h"
@@ -164,6 +167,14 @@ static int open_pagemap(pid_t pid, int flags)
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	return open(path, flags);
+}
+
+static int open_environ(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+	return open(path, O_RDONLY);
 }
 
 /* A pagemap entry read through @fd. */
@@ -542,6 +553,97 @@ static int test_nondumpable_same_uid(void)
 	ok &= peer_wait(&target) == KSFT_PASS;
 	area_free(&a);
 	return result(ok);
+}
+
+/* Drop CAP_SYS_PTRACE from the effective and permitted sets. */
+static bool drop_cap_sys_ptrace(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+	const unsigned int bit = CAP_SYS_PTRACE;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	data[bit / 32].effective &= ~(1u << (bit % 32));
+	data[bit / 32].permitted &= ~(1u << (bit % 32));
+	return !syscall(SYS_capset, &hdr, data);
+}
+
+/*
+ * The open-time ptrace_may_access() check on its own: a root process
+ * without CAP_SYS_PTRACE still passes the file's permission check
+ * (CAP_DAC_OVERRIDE), but may not open nobody's pagemap, while the file it
+ * opened before dropping the capability still scans: nothing is checked
+ * again at the ioctl.
+ */
+static int test_no_cap_sys_ptrace(void)
+{
+	struct peer target, prober;
+	bool ok = true;
+	struct area a;
+	int ret;
+
+	if (!need_root())
+		return KSFT_SKIP;
+	ret = map_area(&a);
+	if (ret)
+		return ret;
+	peer_fork(&target);
+	if (!target.pid) {
+		if (!become(NOBODY, true))
+			child_exit(KSFT_FAIL);
+		touch_mask(a.addr, 0x3);
+		peer_send(&target, 'r');
+		peer_recv(&target);
+		child_exit(KSFT_PASS);
+	}
+	if (peer_recv(&target) != 'r')
+		ksft_exit_fail_msg("the target process did not start\n");
+
+	peer_fork(&prober);
+	if (!prober.pid) {
+		int before = open_pagemap(target.pid, O_RDONLY), env;
+
+		if (before < 0) {
+			ksft_print_msg("root with CAP_SYS_PTRACE: open: %s\n",
+				       strerror(errno));
+			child_exit(KSFT_FAIL);
+		}
+		if (!drop_cap_sys_ptrace()) {
+			ksft_print_msg("capset: %s\n", strerror(errno));
+			child_exit(KSFT_FAIL);
+		}
+		/*
+		 * environ is opened through the same check (proc_mem_open,
+		 * PTRACE_MODE_READ): where this kernel's ptrace rule lets
+		 * the process in there, it is not mainline's rule, and the
+		 * pagemap must simply agree.
+		 */
+		env = open_environ(target.pid);
+		if (env >= 0) {
+			close(env);
+			env = open_pagemap(target.pid, O_RDONLY);
+			if (env < 0) {
+				ksft_print_msg("environ opens, pagemap does not: %s\n",
+					       strerror(errno));
+				child_exit(KSFT_FAIL);
+			}
+			child_exit(KSFT_SKIP);
+		}
+		ok = open_denied("root without CAP_SYS_PTRACE -> nobody",
+				 target.pid);
+		ok &= expect_present("file opened with CAP_SYS_PTRACE", before,
+				     a.addr, 0x3);
+		child_exit(result(ok));
+	}
+	ret = child_result(peer_wait(&prober), "prober");
+	if (ret == KSFT_SKIP)
+		set_reason("this kernel lets root without CAP_SYS_PTRACE open another uid's /proc/<pid>/environ too (not mainline's ptrace rule); its pagemap agrees");
+	ok &= peer_wait(&target) == KSFT_PASS;
+	area_free(&a);
+	return ok ? ret : KSFT_FAIL;
 }
 
 /* --- no page frame numbers ---------------------------------------------------- */
@@ -1059,6 +1161,7 @@ static const struct test_case {
 	{ "own_pagemap_unprivileged", test_own_pagemap_unprivileged },
 	{ "other_uid_open_denied", test_other_uid_denied },
 	{ "nondumpable_same_uid", test_nondumpable_same_uid },
+	{ "no_cap_sys_ptrace_open_denied", test_no_cap_sys_ptrace },
 	{ "no_pfn_unprivileged", test_no_pfn_unprivileged },
 	{ "no_pfn_root", test_no_pfn_root },
 	{ "scm_rights_keeps_target", test_scm_rights_keeps_target },
