@@ -109,7 +109,7 @@ def make_baseline(tree: Path, version: str) -> None:
     git: list[str | Path] = ["git", "-C", tree]
     steps: list[list[str | Path]] = [
         [*git, "init", "-q", "-b", "pristine"],
-        [*git, "config", "user.name", "pagemap-scan harness"],
+        [*git, "config", "user.name", "harness"],
         [*git, "config", "user.email", "harness@localhost"],
         # Debian's tarball ignores everything at the top level: force.
         [*git, "add", "-f", "-A"],
