@@ -139,18 +139,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from . import difftest
 
     lay = layout()
-    hugetlb, swap, notes = difftest.decide_resources((args.against, args.subject),
-                                                     args.hugetlb, args.swap)
+    sides = (args.against, args.subject)
     listed = tuple(int(x) for x in args.seed_list.split(",")) if args.seed_list else ()
-    opts = difftest.Options(start=args.start, seeds=args.seeds, ops=args.ops,
-                            hugetlb=hugetlb, swap=swap, seed_list=listed)
-    try:
-        rep = difftest.differential(lay, opts, args.against, args.subject, notes,
-                                    build_kernel=not args.no_build, profile=args.profile,
-                                    localize=args.localize)
-    except difftest.FeatureMissing as e:
-        print(e)
-        return 4
+    with difftest.host_hugepages(sides):
+        hugetlb, swap, notes = difftest.decide_resources(sides, args.hugetlb, args.swap)
+        opts = difftest.Options(start=args.start, seeds=args.seeds, ops=args.ops,
+                                hugetlb=hugetlb, swap=swap, seed_list=listed)
+        try:
+            rep = difftest.differential(lay, opts, args.against, args.subject, notes,
+                                        build_kernel=not args.no_build,
+                                        profile=args.profile, localize=args.localize)
+        except difftest.FeatureMissing as e:
+            print(e)
+            return 4
     print(rep.render(limit=args.limit))
     return 0 if rep.ok() else 1
 

@@ -34,8 +34,9 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -346,6 +347,31 @@ def host_hugetlb_available() -> bool:
     if free is None or rsvd is None or size != 2048:
         return False
     return free - rsvd >= HUGETLB_PAGES_NEEDED
+
+
+NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
+
+
+@contextmanager
+def host_hugepages(sides: Sequence[str]) -> Iterator[None]:
+    """Reserve the host's hugetlb pages for the run (as root), then give them back.
+
+    Without them the hugetlb mappings would be left out of every seed on a
+    machine that has none reserved, as CI's has not.
+    """
+    old: int | None = None
+    if "host" in sides and os.geteuid() == 0 and not host_hugetlb_available():
+        free, rsvd = _meminfo("HugePages_Free") or 0, _meminfo("HugePages_Rsvd") or 0
+        try:
+            old = int(NR_HUGEPAGES.read_text())
+            NR_HUGEPAGES.write_text(f"{old + HUGETLB_PAGES_NEEDED - (free - rsvd)}\n")
+        except OSError:
+            old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            NR_HUGEPAGES.write_text(f"{old}\n")
 
 
 def host_swap_on() -> bool:

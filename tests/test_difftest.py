@@ -14,7 +14,6 @@ import pytest
 
 from harness import difftest
 from harness.difftest import (
-    Difference,
     FeatureMissing,
     Options,
     SideRun,
@@ -316,82 +315,18 @@ def test_planted_bug_is_pinpointed(host_run: SideRun, host_opts: Options) -> Non
 @pytest.mark.slow
 def test_host_and_our_kernel_agree() -> None:
     lay = layout()
-    hugetlb, swap, notes = difftest.decide_resources(("host", "ours"), None, None)
-    # Short seeds: 200 of them take about a minute under TCG after the boot.
-    opts = Options(start=0, seeds=200, ops=25, hugetlb=hugetlb, swap=swap)
     if not difftest.kernel_built(lay):
         pytest.skip("our kernel is not built: run 'python -m harness build'")
-    try:
-        rep = difftest.differential(lay, opts, "host", "ours", notes, build_kernel=False)
-    except FeatureMissing as e:
-        assert str(e).startswith("[difftest] our kernel lacks PAGEMAP_SCAN"), str(e)
-        pytest.skip(str(e).removeprefix("[difftest] ").split("\n")[0])
+    with difftest.host_hugepages(("host", "ours")):
+        hugetlb, swap, notes = difftest.decide_resources(("host", "ours"), None, None)
+        # Short seeds: 200 of them take about a minute under TCG after the boot.
+        opts = Options(start=0, seeds=200, ops=25, hugetlb=hugetlb, swap=swap)
+        try:
+            rep = difftest.differential(lay, opts, "host", "ours", notes, build_kernel=False)
+        except FeatureMissing as e:
+            assert str(e).startswith("[difftest] our kernel lacks PAGEMAP_SCAN"), str(e)
+            pytest.skip(str(e).removeprefix("[difftest] ").split("\n")[0])
     print(rep.render())
     assert len(rep.by(Verdict.SAME)) >= opts.seeds * 3 // 4, rep.render()
-    if rep.differences and all(_hugetlb_fork_wp_leak(d) for d in rep.differences):
-        pytest.xfail(f"{HUGETLB_FORK_BUG} (seeds "
-                     f"{', '.join(str(d.seed) for d in rep.differences)})")
     assert rep.ok(), rep.render()
 
-
-# A real difference this test found on the series as of this commit: 6.1's
-# copy_hugetlb_page_range() copies a present hugetlb PTE to a forked child
-# with its uffd-wp bit even when the child's VMA has no uffd-wp (no
-# UFFD_FEATURE_EVENT_FORK); mainline drops the bit, so in the child
-# PAGEMAP_SCAN reports such a page HUGE|PRESENT|WRITTEN (0x4a) on mainline and
-# HUGE|PRESENT (0x48) on ours. Until the series fixes it, exactly this
-# difference makes the test an expected failure; any other difference fails it.
-HUGETLB_FORK_BUG = ("known bug: the uffd-wp bit of hugetlb PTEs leaks into a forked "
-                    "child without uffd-wp (mainline drops it)")
-
-
-_PAGES = re.compile(r"(\d+):(\d+)-(\d+):(\d+) (0x[0-9a-f]+|0)\b")
-
-
-def _page_categories(line: str) -> dict[int, int]:
-    """The categories of every page a scan line reports (arena page index)."""
-    pages: dict[int, int] = {}
-    for a, b, c, d, cats in _PAGES.findall(line.split(" -> ", 1)[1]):
-        start, end = int(a) * 2048 + int(b), int(c) * 2048 + int(d)
-        pages.update(dict.fromkeys(range(start, end), int(cats, 16)))
-    return pages
-
-
-def _hugetlb_fork_wp_leak(d: Difference) -> bool:
-    """The difference is that bug: a child's scan, same pages, WRITTEN lost on HUGE.
-
-    Compared page by page: where ours reports a page without WRITTEN, its
-    regions split where mainline's do not.
-    """
-    if " child " not in f" {d.oracle} " or " -> " not in d.oracle or \
-            d.oracle.split(" -> ")[0] != d.subject.split(" -> ")[0]:
-        return False
-    theirs, ours = _page_categories(d.oracle), _page_categories(d.subject)
-    if not theirs or theirs.keys() != ours.keys():
-        return False
-    changed = [(theirs[p], ours[p]) for p in theirs if theirs[p] != ours[p]]
-    return bool(changed) and all(a & 0x40 and a == b | 0x2 and not b & 0x2
-                                 for a, b in changed)
-
-
-def test_the_known_hugetlb_fork_difference_is_recognized_narrowly() -> None:
-    oracle = ("op 17 child 5:0-6:0 f=0 inv=0 m=0 any=0 ret=0x7f len=512 max=0 -> 2 "
-              "we=6:0 [5:0-5:512 0x4a 5:512-5:1536 0x40]")
-    leak = Difference(1, "op 17", 17, 42, oracle, oracle.replace("0x4a", "0x48"))
-    assert _hugetlb_fork_wp_leak(leak)
-    not_huge = Difference(1, "op 17", 17, 42, oracle.replace("0x4a", "0x0a"),
-                          oracle.replace("0x4a", "0x08"))
-    assert not _hugetlb_fork_wp_leak(not_huge)
-    parent = Difference(1, "op 17", 17, 42, oracle.replace(" child ", " scan "),
-                        oracle.replace(" child ", " scan ").replace("0x4a", "0x48"))
-    assert not _hugetlb_fork_wp_leak(parent)
-    other_bit = Difference(1, "op 17", 17, 42, oracle, oracle.replace("0x4a", "0x42"))
-    assert not _hugetlb_fork_wp_leak(other_bit)
-    # Part of a region lost WRITTEN: ours splits it, mainline does not.
-    whole = oracle.replace("-> 2", "-> 1").replace("5:0-5:512 0x4a 5:512-5:1536 0x40",
-                                                   "5:0-5:1536 0x4a")
-    split = whole.replace("-> 1", "-> 2").replace("5:0-5:1536 0x4a",
-                                                  "5:0-5:1024 0x4a 5:1024-5:1536 0x48")
-    assert _hugetlb_fork_wp_leak(Difference(1, "op 17", 17, 42, whole, split))
-    fewer = whole.replace("5:0-5:1536 0x4a", "5:0-5:1024 0x4a")
-    assert not _hugetlb_fork_wp_leak(Difference(1, "op 17", 17, 42, whole, fewer))
