@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the harness needs on a Debian 12 machine, idempotently:
 # Debian packages (only the missing ones), Debian's 6.12 generic kernel (the
-# mainline reference guest) and the project's virtualenv (.venv).
+# mainline reference guest), Debian's 6.1 generic kernel (plain 6.1, where the
+# new selftests must skip) and the project's virtualenv (.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ PACKAGES=(
 # The reference kernel (mainline 6.12 as Debian builds it). Pinned here;
 # the newest 6.12 generic image is used when this one is no longer served.
 REFERENCE_KERNEL=linux-image-6.12.117+deb12-amd64-unsigned
+# Plain 6.1: Debian's build of the very source the series applies to
+# (linux-source-6.1 6.1.192-2), so any difference is the series.
+PLAIN_KERNEL=linux-image-6.1.0-56-amd64-unsigned
 
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
@@ -26,6 +30,7 @@ for p in "${PACKAGES[@]}"; do
 done
 
 have_reference=$(ls /boot/vmlinuz-6.12.*-amd64 2>/dev/null | head -1 || true)
+have_plain=$(ls /boot/vmlinuz-6.1.0-*-amd64 2>/dev/null | head -1 || true)
 updated=no
 apt_update() {
 	if [ "$updated" = no ]; then
@@ -54,6 +59,22 @@ if [ -z "$have_reference" ]; then
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
 	else
 		echo "setup: WARNING: no Debian 6.12 generic kernel found; the reference target will be skipped"
+	fi
+fi
+
+if [ -z "$have_plain" ]; then
+	apt_update
+	pkg=$PLAIN_KERNEL
+	if ! apt-cache show "$pkg" >/dev/null 2>&1; then
+		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]*-amd64-unsigned$' \
+			| awk '{print $1}' | sort -V | tail -1)
+		echo "setup: WARNING: $PLAIN_KERNEL is no longer served; using $pkg"
+	fi
+	if [ -n "$pkg" ]; then
+		echo "setup: installing plain 6.1 $pkg"
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
+	else
+		echo "setup: WARNING: no Debian 6.1 generic kernel found; the plain target will be skipped"
 	fi
 fi
 

@@ -56,13 +56,13 @@ def cmd_boot(args: argparse.Namespace) -> int:
     lay = layout()
     if args.kernel == "ours":
         kernel = pipeline.our_kernel(_tree(args), args.profile)
-    elif args.kernel == "reference":
-        from .targets import reference_kernel
+    elif args.kernel in ("reference", "plain"):
+        from .targets import plain_kernel, reference_kernel
 
-        ref = reference_kernel()
-        if ref is None:
-            raise HarnessError("the reference kernel is not installed", "run 'make setup'")
-        kernel = ref
+        found = reference_kernel() if args.kernel == "reference" else plain_kernel()
+        if found is None:
+            raise HarnessError(f"the {args.kernel} kernel is not installed", "run 'make setup'")
+        kernel = found
     else:
         kernel = guest.Kernel(name=args.kernel, image=args.kernel)
     res = guest.run(kernel, " ".join(args.command) or "uname -a", lay.cache,
@@ -176,7 +176,8 @@ def parser() -> argparse.ArgumentParser:
     verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
     p = verb("boot", cmd_boot, "boot a kernel and run a command in it")
     p.add_argument("--kernel", default="ours",
-                   help="ours, reference, a bzImage path or an installed release")
+                   help="ours, reference (6.12), plain (Debian's 6.1), a bzImage path "
+                   "or an installed release")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("command", nargs="*", help="shell command (default: uname -a)")
     verb("selftests", cmd_selftests, "build the selftests against the build tree")

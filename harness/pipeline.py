@@ -13,7 +13,7 @@ from .guest import Kernel
 from .paths import Layout
 from .proc import say
 
-TARGETS = ("host", "ours", "reference")
+TARGETS = ("host", "ours", "reference", "plain")
 
 
 def kernel_tree(lay: Layout, profile: str = "base") -> Path:
@@ -37,6 +37,9 @@ def unavailable(name: str) -> str | None:
         return "the host selftests need root (hugepages, pagemap of other processes)"
     if name == "reference" and targets.reference_kernel() is None:
         return ("Debian's linux-image-6.12.*-amd64-unsigned is not installed "
+                "(run 'make setup')")
+    if name == "plain" and targets.plain_kernel() is None:
+        return ("Debian's linux-image-6.1.0-*-amd64-unsigned is not installed "
                 "(run 'make setup')")
     return None
 
@@ -64,6 +67,10 @@ def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "b
                 ref = targets.reference_kernel()
                 assert ref is not None
                 targets.run_guest(lay, ref, progs, outdir)
+            elif name == "plain":
+                plain = targets.plain_kernel()
+                assert plain is not None
+                targets.run_guest(lay, plain, progs, outdir)
             else:
                 raise HarnessError(f"unknown target {name!r}", f"use {', '.join(TARGETS)}")
         except HarnessError as e:

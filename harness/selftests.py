@@ -23,7 +23,7 @@ class Program:
     ktap: bool = True
     timeout: float = 600.0
     needs: tuple[str, ...] = ()  # guest set-up it wants: "hugepages", "swap"
-    targets: tuple[str, ...] = ("host", "ours", "reference")
+    targets: tuple[str, ...] = ("host", "ours", "reference", "plain")
 
 
 def build_dir(lay: Layout) -> Path:

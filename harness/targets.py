@@ -1,4 +1,5 @@
-"""Where the selftests run: the host kernel, our patched guest, the reference guest.
+"""Where the selftests run: the host kernel, our patched guest, the reference guest,
+and plain 6.1 (Debian's build of the same source, without the series).
 
 Running a target writes, per program, ``<name>.out`` (what it printed) and
 ``<name>.status`` (its exit status, or ``timeout``/``signal N``) under
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -34,21 +36,37 @@ true
 """
 
 REFERENCE_RELEASE_GLOB = "vmlinuz-6.12.*-amd64"
+# Debian 12's own 6.1 kernels are named 6.1.0-<abi>-amd64.
+PLAIN_RELEASE_GLOB = "vmlinuz-6.1.0-*-amd64"
 
 
 @dataclass(frozen=True)
 class Target:
-    name: str  # "host", "ours", "reference"
+    name: str  # "host", "ours", "reference", "plain"
     kernel: Kernel | None  # None: the host itself
+
+
+def _installed(name: str, pattern: str) -> Kernel | None:
+    images = sorted(Path("/boot").glob(pattern),
+                    key=lambda p: [int(x) if x.isdigit() else x
+                                   for x in re.split(r"(\d+)", p.name)])
+    if not images:
+        return None
+    release = images[-1].name.removeprefix("vmlinuz-")
+    return Kernel(name=name, image=release, memory="2G")
 
 
 def reference_kernel() -> Kernel | None:
     """Debian's 6.12 generic kernel if installed (the mainline oracle in a guest)."""
-    images = sorted(Path("/boot").glob(REFERENCE_RELEASE_GLOB))
-    if not images:
-        return None
-    release = images[-1].name.removeprefix("vmlinuz-")
-    return Kernel(name="reference", image=release, memory="2G")
+    return _installed("reference", REFERENCE_RELEASE_GLOB)
+
+
+def plain_kernel() -> Kernel | None:
+    """Debian's 6.1 generic kernel if installed: 6.1 without the series.
+
+    The new selftests must skip there, with the reason, and fail nothing.
+    """
+    return _installed("plain", PLAIN_RELEASE_GLOB)
 
 
 def status_text(returncode: int) -> str:
