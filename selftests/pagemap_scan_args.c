@@ -1328,6 +1328,6 @@ int main(void)
 			break;
 		}
 	}
-	ksft_finished();
+	vmh_finished();
 	return 0;
 }

@@ -1211,6 +1211,6 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	ksft_finished();
+	vmh_finished();
 	return 0;
 }

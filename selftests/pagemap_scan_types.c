@@ -687,6 +687,6 @@ int main(int argc, char **argv)
 		else
 			cases[i].fn(cases[i].name);
 	}
-	ksft_finished();
+	vmh_finished();
 	return 0;
 }

@@ -821,6 +821,90 @@ out:
 	ksft_test_result(ok, "%s\n", name);
 }
 
+/*
+ * The child's side of t_fork_unregistered(): its copy of the area is in a
+ * VMA that fork() did not register (no UFFD_FEATURE_EVENT_FORK), so no
+ * entry may keep the parent's protection and every page reads as written.
+ * The cached pagemap_fd() is the parent's: open our own.
+ */
+static int fork_child_check(const struct tracked *t)
+{
+	unsigned long base = (unsigned long)t->a.addr;
+	const struct region_exp e[] = { { 0, t->n, W } };
+	struct page_region v[MAX_REGIONS];
+	uint64_t entry;
+	__u64 walk_end;
+	size_t off;
+	long n;
+	int fd;
+
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		return 2;
+	for (off = 0; off < t->a.size; off += page_size()) {
+		if (pread(fd, &entry, sizeof(entry),
+			  (base + off) / page_size() * sizeof(entry)) !=
+		    sizeof(entry))
+			return 2;
+		if (entry & PME_UFFD_WP) {
+			ksft_print_msg("child: +%#zx still has the uffd-wp bit\n",
+				       off);
+			return 1;
+		}
+	}
+	n = pagemap_scan(fd, base, base + t->a.size, v, MAX_REGIONS, 0, 0, 0,
+			 W, 0, W, &walk_end);
+	return regions_match(t->a.addr, t->unit, v, n, e, ARRAY_SIZE(e)) ? 0 : 1;
+}
+
+/*
+ * fork() of a tracked area without UFFD_FEATURE_EVENT_FORK: the child's
+ * copies drop the protection, present and huge entries included (6.1 kept
+ * the uffd-wp bit of present hugetlb entries), the parent's stay.
+ */
+static void t_fork_unregistered(const char *name, enum mem_type type)
+{
+	struct tracked t;
+	int status;
+	pid_t pid;
+	bool ok;
+
+	if (!track(name, &t, type, 4, true))
+		return;
+	ok = GET_WP_EXPECT(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
+			   t.n, { 0, t.n, W });
+	write_unit(&t, 1);
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		ksft_test_result_fail("%s: fork: %s\n", name, strerror(errno));
+		untrack(&t);
+		return;
+	}
+	if (!pid)
+		_exit(fork_child_check(&t));
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status)) {
+		ksft_print_msg("the child found its copy protected (status %#x)\n",
+			       status);
+		ok = false;
+	}
+	ok &= units_wp(&t, 0, 1, true) && units_wp(&t, 1, 2, false) &&
+	      units_wp(&t, 2, t.n, true);
+	ksft_test_result(ok, "%s\n", name);
+	untrack(&t);
+}
+
+static void t_fork_anon(const char *name)
+{
+	t_fork_unregistered(name, MEM_ANON);
+}
+
+static void t_fork_hugetlb(const char *name)
+{
+	t_fork_unregistered(name, MEM_HUGETLB);
+}
+
 static void t_child_live(const char *name)
 {
 	t_child(name, false);
@@ -970,6 +1054,10 @@ static const struct test_case cases[] = {
 	  t_child_live },
 	{ "an exited child's pagemap: ESRCH, nothing reported (as mainline)",
 	  t_child_exited },
+	{ "anon: fork without EVENT_FORK, the child's copy is unprotected, the parent's stays",
+	  t_fork_anon },
+	{ "hugetlb: fork without EVENT_FORK, the child's copy is unprotected, the parent's stays",
+	  t_fork_hugetlb },
 	{ "a write racing with get+WP is never lost",
 	  t_race },
 };
@@ -997,6 +1085,6 @@ int main(int argc, char **argv)
 		else
 			cases[i].fn(cases[i].name);
 	}
-	ksft_finished();
+	vmh_finished();
 	return 0;
 }

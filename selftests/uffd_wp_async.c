@@ -628,6 +628,6 @@ int main(int argc, char **argv)
 	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
 		run_scenario(&scenarios[i]);
 
-	ksft_finished();
+	vmh_finished();
 	return 0;
 }

@@ -140,4 +140,20 @@ bool swap_enabled(void);
 /* MADV_PAGEOUT [addr, addr+len) and check every page became a swap entry. */
 int swap_out(void *addr, size_t len);
 
+/*
+ * ksft_finished(), except that when every case skipped (a kernel without
+ * the feature) the exit status is KSFT_SKIP, so that kselftest's runner
+ * reports the program as skipped rather than passed.  A macro: kselftest.h
+ * keeps its counters in each program's own static variables.
+ */
+#define vmh_finished()							\
+	do {								\
+		if (ksft_get_xskip_cnt() &&				\
+		    ksft_get_xskip_cnt() == (int)ksft_test_num()) {	\
+			ksft_print_cnts();				\
+			exit(KSFT_SKIP);				\
+		}							\
+		ksft_finished();					\
+	} while (0)
+
 #endif /* __SELFTESTS_VM_HELPERS_H */
