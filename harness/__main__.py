@@ -156,6 +156,25 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if rep.ok() else 1
 
 
+def cmd_stress(args: argparse.Namespace) -> int:
+    from . import reliability
+
+    job = reliability.stress_job(args.kernel, args.profile, args.seed, args.seconds,
+                                 args.writes, args.threads)
+    out = reliability.execute(layout(), job, args.timeout or reliability.stress_timeout(job))
+    print(out.render())
+    return 0 if out.ok else 4 if out.skipped and not out.splats else 1
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from . import reliability
+
+    job = reliability.fuzz_job(args.kernel, args.profile, args.seed, args.calls)
+    out = reliability.execute(layout(), job, args.timeout or reliability.fuzz_timeout(job))
+    print(out.render())
+    return 0 if out.ok else 4 if out.skipped and not out.splats else 1
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -225,6 +244,28 @@ def parser() -> argparse.ArgumentParser:
                    help="run up to this many differing seeds again with the state after "
                         "every operation, to name the operation that parts the kernels "
                         "(default: 5)")
+    for name, fn, text in (
+            ("stress", cmd_stress, "nolostwrites: get+WP under racing writers and chaos "
+                                   "loses no write (issue 6)"),
+            ("fuzz", cmd_fuzz, "pmscan_fuzz: seeded PAGEMAP_SCAN arguments against the "
+                               "spec's error table (issue 6)")):
+        p = verb(name, fn, text)
+        p.add_argument("--kernel", default="host", choices=("host", "ours", "reference"),
+                       help="where to run: the host kernel or a guest (default: host)")
+        p.add_argument("--seed", type=int, default=1, help="the seed (default: 1)")
+        p.add_argument("--timeout", type=float, default=None,
+                       help="seconds the program may take (default: from its size)")
+        if name == "stress":
+            how = p.add_mutually_exclusive_group()
+            how.add_argument("--seconds", type=float, default=None,
+                             help="run this long instead of a number of writes")
+            how.add_argument("--writes", type=int, default=None,
+                             help="writes in all (default: 1,000,000)")
+            p.add_argument("--threads", type=int, default=None,
+                           help="writer threads (default: 3)")
+        else:
+            p.add_argument("--calls", type=int, default=100_000,
+                           help="PAGEMAP_SCAN calls (default: 100,000)")
     for name, fn, text in (("run", cmd_run, "the whole validation, with a summary table"),
                            ("report", cmd_report, "the summary table of the last run")):
         p = verb(name, fn, text)
