@@ -183,9 +183,11 @@ def run_host(job: Job, binary: Path, outdir: Path, timeout: float) -> Outcome:
     say(f"{job.program}: host: {' '.join(job.args)}")
     started = time.monotonic()
     try:
-        res = subprocess.run([str(binary), *job.args], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, errors="replace",
-                             timeout=timeout)
+        # hugetlb pages for the run (as difftest reserves them), given back after.
+        with difftest.host_hugepages(("host",)):
+            res = subprocess.run([str(binary), *job.args], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, errors="replace",
+                                 timeout=timeout)
         status, output = res.returncode, res.stdout
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else ""
