@@ -321,6 +321,48 @@ def cross_ratios(ours: Run, reference: Run) -> list[Cross]:
     return out
 
 
+@dataclass(frozen=True)
+class Gain:
+    """PAGEMAP_SCAN's speed-up over an old way, on our kernel and on mainline.
+
+    Issue 7's first target: ours / mainline >= 1, the series gains at least
+    as much over each old way as mainline's implementation does.
+    """
+
+    setting: str
+    impl: str
+    ours: float  # old way / PAGEMAP_SCAN, cycle times on our kernel
+    reference: float  # the same on the reference kernel
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.reference
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"setting": self.setting, "impl": self.impl, "ours": self.ours,
+                "reference": self.reference, "ratio_of_ratios": self.ratio,
+                "met": self.met}
+
+
+def gains(ours: Run, reference: Run) -> list[Gain]:
+    """Every write-watch cycle setting and old way both kernels measured."""
+    if ours.status != "ok" or reference.status != "ok":
+        return []
+    mine, theirs = ratios(ours.figures), ratios(reference.figures)
+    out = []
+    for f in ours.figures:
+        if f.bench != "cycle" or f.impl == REFERENCE_IMPL["cycle"]:
+            continue
+        a, b = mine.get(f.key), theirs.get(f.key)
+        if a and b:
+            out.append(Gain(f.setting(), f.impl, a, b))
+    return out
+
+
 # -- formatting ------------------------------------------------------------
 
 
@@ -420,10 +462,33 @@ def render_cross(cross: Sequence[Cross]) -> str:
     return "== our kernel / mainline (reference guest), same settings\n" + table(rows)
 
 
+def render_targets(gain: Sequence[Gain], cross: Sequence[Cross]) -> str:
+    """Issue 7's targets against mainline, each row marked met or missed."""
+    if not gain:
+        return ""
+    rows = [["setting", "old way", "speed-up ours", "mainline's", "ours/mainline", ""]]
+    rows += [[g.setting, g.impl, times(g.ours), times(g.reference), times(g.ratio),
+              "met" if g.met else "MISSED"] for g in gain]
+    cycle = [c for c in cross
+             if c.label.startswith("cycle ") and c.label.endswith(" pagemap_scan")]
+    lines = ["== targets against mainline: PAGEMAP_SCAN's speed-up over each old way, "
+             "ours / mainline's (>= 1)", table(rows),
+             f"  met in {sum(g.met for g in gain)} of {len(gain)}"]
+    if cycle:
+        worst = max(c.ratio for c in cycle)
+        lines.append(f"  cycle time ours / mainline: {times(min(c.ratio for c in cycle))} to "
+                     f"{times(worst)} (target <= 1, goal 0.9): "
+                     f"{'met' if worst <= 1 else 'MISSED'}")
+    return "\n".join(lines)
+
+
 def render(runs: Sequence[Run], cross: Sequence[Cross]) -> str:
     parts = [render_run(r) for r in runs]
     if cross:
         parts.append(render_cross(cross))
+    targets = render_targets(_gains(runs), cross)
+    if targets:
+        parts.append(targets)
     problems = [p for r in runs for p in r.problems()]
     if problems:
         parts.append("== problems\n" + "\n".join(f"  {p}" for p in problems))
@@ -665,7 +730,15 @@ def document(lay: Layout, runs: Sequence[Run], cross: Sequence[Cross],
         },
         "targets": targets,
         "ours_vs_reference": [c.as_dict() for c in cross],
+        "gains_vs_reference": [g.as_dict() for g in _gains(runs)],
     }
+
+
+def _gains(runs: Sequence[Run]) -> list[Gain]:
+    by_name = {r.target: r for r in runs}
+    if "ours" in by_name and "reference" in by_name:
+        return gains(by_name["ours"], by_name["reference"])
+    return []
 
 
 def summary_markdown(doc: dict[str, Any], text: str, pngs: Sequence[Path]) -> str:

@@ -174,6 +174,25 @@ def test_cross_ratios_pair_the_same_measurements() -> None:
     assert na and not {c.label for c in cross} & set(na)
 
 
+def test_gains_compare_speed_ups_over_each_old_way() -> None:
+    ours, ref = guest_runs()
+    gain = bench.gains(ours, ref)
+    assert gain and {g.impl for g in gain} <= {"mprotect", "soft_dirty", "uffd_wp_sync"}
+    mine, theirs = bench.ratios(ours.figures), bench.ratios(ref.figures)
+    for g in gain:
+        f = next(f for f in ours.figures if f.setting() == g.setting and f.impl == g.impl)
+        assert g.ours == mine[f.key] and g.reference == theirs[f.key]
+        assert g.ratio == pytest.approx(g.ours / g.reference) and g.met == (g.ratio >= 1)
+    text = bench.render_targets(gain, bench.cross_ratios(ours, ref))
+    assert f"met in {sum(g.met for g in gain)} of {len(gain)}" in text
+    assert "cycle time ours / mainline:" in text
+    # Slow our PAGEMAP_SCAN down a thousandfold: every speed-up target is missed.
+    slow = [bench.Figure({**f.data, "median_ns": f.median_ns * 1000})
+            if f.impl == "pagemap_scan" and f.median_ns else f for f in ours.figures]
+    worse = bench.gains(bench.Run(target="ours", meta=ours.meta, figures=slow), ref)
+    assert worse and not any(g.met for g in worse)
+
+
 def test_cross_ratios_need_both_runs() -> None:
     ours, ref = guest_runs()
     ref.status, ref.reason = "n/a", "not installed"
