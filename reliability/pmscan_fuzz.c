@@ -31,6 +31,7 @@
  * return_mask, at most max_pages pages.
  *
  * Usage: pmscan_fuzz [--seed S] [--calls N] [--print-args] [--no-chaos]
+ *                    [--plant-bad-result K]  (test-only: call K fails wrongly)
  * Exit status: 0 no violation, 1 a violation (FAIL seed=S call=K ...),
  * 4 PAGEMAP_SCAN or async uffd-wp is not supported.
  */
@@ -689,6 +690,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 1, calls = 10000, k, features, counts[8] = { 0 };
 	static const int counted[8] = { 0, EINVAL, EFAULT, EPERM, ESRCH, EINTR, -1, -1 };
 	bool print_only = false, chaos = true;
+	uint64_t plant = UINT64_MAX;	/* --plant-bad-result: the checker's own test */
 	pthread_t th[2];
 	uint64_t thr_seed[2];
 	struct timespec t0, t1;
@@ -705,9 +707,11 @@ int main(int argc, char **argv)
 			print_only = true;
 		else if (!strcmp(argv[i], "--no-chaos"))
 			chaos = false;
+		else if (!strcmp(argv[i], "--plant-bad-result") && i + 1 < argc)
+			plant = strtoull(argv[++i], NULL, 0);
 		else {
 			fprintf(stderr, "usage: %s [--seed S] [--calls N] [--print-args] "
-				"[--no-chaos]\n", argv[0]);
+				"[--no-chaos] [--plant-bad-result K]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -806,6 +810,11 @@ int main(int argc, char **argv)
 
 		ret = ioctl(fd, PAGEMAP_SCAN, argp);
 		err = ret < 0 ? errno : 0;
+		if (k == plant) {
+			/* Test-only: a kernel answer no call may get (EBADF). */
+			ret = -1;
+			err = EBADF;
+		}
 		if (locked)
 			pthread_mutex_unlock(&victim_lock);
 

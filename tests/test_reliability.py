@@ -72,6 +72,20 @@ def test_short_fuzz_run_passes_on_the_host() -> None:
     assert "calls/s" in out.render()
 
 
+@pytest.mark.host
+def test_planted_bad_result_is_caught_and_pinpointed() -> None:
+    # Test-only flag: call 57's answer is replaced by EBADF, which no call
+    # may get; the checker must stop there and say how to replay it.
+    job = Job(reliability.FUZZ, ("--seed", "3", "--calls", "200", "--plant-bad-result", "57"),
+              seed=3)
+    out = _host(job)
+    assert out.status == 1, out.output
+    assert re.search(r"^FAIL seed=3 call=57: ", out.output, re.M), out.output
+    assert "replay: pmscan_fuzz --seed 3 --calls 58" in out.output
+    assert out.failing_call() == 57
+    assert "FAIL seed=3 call=56" not in out.output
+
+
 # ---- the stress -------------------------------------------------------------
 
 
