@@ -128,7 +128,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     res = bench.bench(lay, targets, args.quick, outdir, size=args.size,
                       guest_size=args.guest_size,
                       ksrc=Path(args.ksrc).resolve() if args.ksrc else None,
-                      timeout=args.timeout, plots=not args.no_plots)
+                      timeout=args.timeout, plots=not args.no_plots,
+                      as_shipped=args.as_shipped)
     print(res.text, end="")
     for f in res.files:
         print(f)
@@ -219,6 +220,9 @@ def parser() -> argparse.ArgumentParser:
                    help="guest region size (default 16M, quick 8M: guests run under TCG)")
     p.add_argument("--ksrc", default=None,
                    help="build bench/ against this kernel tree's usr/include")
+    p.add_argument("--as-shipped", action="store_true",
+                   help="boot the guests with their default CPU mitigations (default: "
+                   "mitigations=off on both, as our tinyconfig kernel has none)")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds a guest may take (default 1200 quick, 5400 full)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs (no matplotlib)")
