@@ -46,36 +46,29 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ -z "$have_reference" ]; then
+# install_kernel WHAT PINNED REGEX: the pinned Debian kernel package, or the
+# newest one whose name matches REGEX when the pinned one is no longer served.
+install_kernel() {
+	local what=$1 pkg=$2 regex=$3
 	apt_update
-	pkg=$REFERENCE_KERNEL
 	if ! apt-cache show "$pkg" >/dev/null 2>&1; then
-		pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9.]*\+deb12-amd64-unsigned$' \
-			| awk '{print $1}' | sort -V | tail -1)
-		echo "setup: WARNING: $REFERENCE_KERNEL is no longer served; using $pkg"
+		echo "setup: WARNING: $pkg is no longer served; using the newest match of $regex"
+		pkg=$(apt-cache search --names-only "$regex" | awk '{print $1}' | sort -V | tail -1)
 	fi
 	if [ -n "$pkg" ]; then
-		echo "setup: installing the reference kernel $pkg"
+		echo "setup: installing $what $pkg"
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
 	else
-		echo "setup: WARNING: no Debian 6.12 generic kernel found; the reference target will be skipped"
+		echo "setup: WARNING: no Debian kernel for $what found; that target will be skipped"
 	fi
-fi
+}
 
+if [ -z "$have_reference" ]; then
+	install_kernel "the reference kernel" "$REFERENCE_KERNEL" \
+		'^linux-image-6\.12\.[0-9.]*\+deb12-amd64-unsigned$'
+fi
 if [ -z "$have_plain" ]; then
-	apt_update
-	pkg=$PLAIN_KERNEL
-	if ! apt-cache show "$pkg" >/dev/null 2>&1; then
-		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]*-amd64-unsigned$' \
-			| awk '{print $1}' | sort -V | tail -1)
-		echo "setup: WARNING: $PLAIN_KERNEL is no longer served; using $pkg"
-	fi
-	if [ -n "$pkg" ]; then
-		echo "setup: installing plain 6.1 $pkg"
-		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
-	else
-		echo "setup: WARNING: no Debian 6.1 generic kernel found; the plain target will be skipped"
-	fi
+	install_kernel "plain 6.1" "$PLAIN_KERNEL" '^linux-image-6\.1\.0-[0-9]*-amd64-unsigned$'
 fi
 
 # The virtualenv; reinstalled only when pyproject.toml changes.
