@@ -69,6 +69,7 @@
 #include <sys/wait.h>
 #include "../kselftest.h"
 #include "vm_helpers.h"
+#include "prng.h"
 
 #define PS		4096UL
 #define MAX_THREADS	64
@@ -149,20 +150,6 @@ static struct writer main_writer;
 static uint64_t tick(void)
 {
 	return __atomic_fetch_add(&ticks, 1, __ATOMIC_SEQ_CST);
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rnd(uint64_t *s, uint64_t n)
-{
-	return n ? splitmix(s) % n : 0;
 }
 
 static double elapsed(void)

@@ -54,6 +54,7 @@
 #include <sys/wait.h>
 #include "../kselftest.h"
 #include "vm_helpers.h"
+#include "prng.h"
 
 #define PS		4096ULL
 #define ARG_SIZE	sizeof(struct pm_scan_arg)
@@ -75,20 +76,6 @@
 #define BUF_ENTRIES	1024
 
 /* ---- the PRNG ------------------------------------------------------- */
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rnd(uint64_t *s, uint64_t n)
-{
-	return n ? splitmix(s) % n : 0;
-}
 
 static bool chance(uint64_t *s, unsigned int percent)
 {
