@@ -42,6 +42,12 @@ DESCRIPTIONS = {
     "pagemap_scan_security": "who may scan: the pagemap permission rules (another uid, a "
                              "non-dumpable process) hold for the ioctl, an open file keeps "
                              "its target (SCM_RIGHTS, exec, exit), no PFN is ever reported",
+    "pagemap_scan_vma": "protections across VMA changes: mprotect of all or part of a "
+                        "range and PROT_NONE keep them, mremap moves, grows and shrinks "
+                        "behave as mainline",
+    "write_watch": "a GetWriteWatch()-style API built on the ioctl (get, get and reset, "
+                   "a caller's count, sub-ranges, ResetWriteWatch) and its tests on "
+                   "anonymous, shmem and hugetlb memory",
 }
 
 _BODY_HEAD = """\

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PAGEMAP_SCAN and async uffd-wp across VMA changes: mprotect() (whole
+ * range, part of it, PROT_NONE) and mremap() (move, grow, shrink).
+ *
+ * A write-watch user's region does not stay as it was mapped: its owner
+ * changes protections and remaps it.  Protections must survive mprotect,
+ * a split VMA must stay registered on both sides, and a move without
+ * UFFD_FEATURE_EVENT_REMAP leaves an unregistered mapping whose pages all
+ * read as written (the watch is gone, mainline's behaviour).  Growing in
+ * place adds never-protected pages, which read as written too.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* mremap() */
+#endif
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <linux/userfaultfd.h>
+#include "../kselftest.h"
+#include "vm_helpers.h"
+
+#define W	PAGE_IS_WRITTEN
+#define WA	PAGE_IS_WPALLOWED
+#define NR	8
+#define MAX_REGIONS 16
+
+static size_t ps;
+
+struct watched {
+	char *addr;	/* NR pages, with NR more reserved after them */
+	int uffd;
+};
+
+/*
+ * NR written anonymous pages, registered for async uffd-wp and protected;
+ * the NR pages after them are left free so that a mremap can grow there.
+ */
+static bool watch(const char *name, struct watched *w)
+{
+	char *p = mmap(NULL, 2 * NR * ps, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+	int ret;
+
+	if (p == MAP_FAILED) {
+		ksft_test_result_fail("%s: mmap: %s\n", name, strerror(errno));
+		return false;
+	}
+	munmap(p + NR * ps, NR * ps);
+	for (i = 0; i < NR; i++)
+		p[i * ps] = (char)(0x40 + i);
+	w->addr = p;
+	w->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+	ret = w->uffd < 0 ? w->uffd :
+	      uffd_register(w->uffd, p, NR * ps, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!ret)
+		ret = uffd_wp(w->uffd, p, NR * ps, true);
+	if (ret) {
+		ksft_test_result_fail("%s: async uffd-wp set-up: %s\n", name,
+				      strerror(-ret));
+		if (w->uffd >= 0)
+			close(w->uffd);
+		munmap(p, NR * ps);
+		return false;
+	}
+	return true;
+}
+
+static void unwatch(struct watched *w, size_t len)
+{
+	close(w->uffd);
+	munmap(w->addr, len);
+}
+
+/* A get of [addr, addr + n pages) reporting WRITTEN and WPALLOWED. */
+static bool scan_is(char *addr, size_t n, const struct region_exp *e,
+		    size_t ne)
+{
+	struct page_region v[MAX_REGIONS];
+	long got;
+
+	got = pagemap_scan(pagemap_fd(), (unsigned long)addr,
+			   (unsigned long)addr + n * ps, v, MAX_REGIONS, 0, 0,
+			   0, 0, W | WA, W | WA, NULL);
+	return regions_match(addr, ps, v, got, e, ne);
+}
+
+#define SCAN_IS(addr, n, ...)						\
+	({								\
+		const struct region_exp __e[] = { __VA_ARGS__ };	\
+		scan_is(addr, n, __e, ARRAY_SIZE(__e));			\
+	})
+
+static bool data_intact(const struct watched *w, char *at, int skip)
+{
+	size_t i;
+
+	for (i = 0; i < NR; i++) {
+		if ((int)i != skip && at[i * ps] != (char)(0x40 + i)) {
+			ksft_print_msg("page %zu lost its data\n", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void t_mprotect_whole(const char *name)
+{
+	struct watched w;
+	bool ok;
+
+	if (!watch(name, &w))
+		return;
+	ok = !mprotect(w.addr, NR * ps, PROT_READ) &&
+	     !mprotect(w.addr, NR * ps, PROT_READ | PROT_WRITE);
+	ok &= pagemap_all(w.addr, NR * ps, PME_UFFD_WP, true);
+	ok &= SCAN_IS(w.addr, NR, { 0, NR, WA });
+	w.addr[2 * ps] = 1;
+	ok &= SCAN_IS(w.addr, NR, { 0, 2, WA }, { 2, 3, WA | W }, { 3, NR, WA });
+	ok &= data_intact(&w, w.addr, 2);
+	ksft_test_result(ok, "%s\n", name);
+	unwatch(&w, NR * ps);
+}
+
+static void t_mprotect_split(const char *name)
+{
+	struct watched w;
+	bool ok;
+
+	if (!watch(name, &w))
+		return;
+	/* Three VMAs: both sides of each split stay registered and protected. */
+	ok = !mprotect(w.addr + 2 * ps, 4 * ps, PROT_READ);
+	ok &= SCAN_IS(w.addr, NR, { 0, NR, WA });
+	ok &= pagemap_all(w.addr, NR * ps, PME_UFFD_WP, true);
+	w.addr[1 * ps] = 1;
+	w.addr[7 * ps] = 7;
+	ok &= !mprotect(w.addr + 2 * ps, 4 * ps, PROT_READ | PROT_WRITE);
+	w.addr[3 * ps] = 3;
+	ok &= SCAN_IS(w.addr, NR, { 0, 1, WA }, { 1, 2, WA | W }, { 2, 3, WA },
+		      { 3, 4, WA | W }, { 4, 7, WA }, { 7, 8, WA | W });
+	ksft_test_result(ok, "%s\n", name);
+	unwatch(&w, NR * ps);
+}
+
+static void t_mprotect_none(const char *name)
+{
+	struct watched w;
+	bool ok;
+
+	if (!watch(name, &w))
+		return;
+	ok = !mprotect(w.addr, NR * ps, PROT_NONE);
+	ok &= SCAN_IS(w.addr, NR, { 0, NR, WA });
+	ok &= !mprotect(w.addr, NR * ps, PROT_READ | PROT_WRITE);
+	ok &= pagemap_all(w.addr, NR * ps, PME_UFFD_WP, true);
+	ok &= data_intact(&w, w.addr, -1);
+	ok &= SCAN_IS(w.addr, NR, { 0, NR, WA });
+	ksft_test_result(ok, "%s\n", name);
+	unwatch(&w, NR * ps);
+}
+
+/* Moved without EVENT_REMAP: unregistered, every page written, data kept. */
+static void t_mremap_move(const char *name)
+{
+	char *to = mmap(NULL, NR * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	struct watched w;
+	char *moved;
+	bool ok;
+
+	if (to == MAP_FAILED) {
+		ksft_test_result_fail("%s: mmap: %s\n", name, strerror(errno));
+		return;
+	}
+	if (!watch(name, &w)) {
+		munmap(to, NR * ps);
+		return;
+	}
+	moved = mremap(w.addr, NR * ps, NR * ps, MREMAP_MAYMOVE | MREMAP_FIXED,
+		       to);
+	ok = moved == to;
+	if (ok) {
+		ok &= SCAN_IS(moved, NR, { 0, NR, W });
+		ok &= pagemap_all(moved, NR * ps, PME_UFFD_WP, false);
+		ok &= data_intact(&w, moved, -1);
+		w.addr = moved;
+	} else {
+		ksft_print_msg("mremap: %s\n", strerror(errno));
+	}
+	ksft_test_result(ok, "%s\n", name);
+	unwatch(&w, NR * ps);
+}
+
+/* Grown in place: the old pages keep their state, the new ones are written. */
+static void t_mremap_grow(const char *name)
+{
+	struct watched w;
+	char *grown;
+	bool ok;
+
+	if (!watch(name, &w))
+		return;
+	w.addr[5 * ps] = 5;
+	grown = mremap(w.addr, NR * ps, 2 * NR * ps, 0);
+	ok = grown == w.addr;
+	if (ok) {
+		ok &= SCAN_IS(w.addr, 2 * NR, { 0, 5, WA }, { 5, 6, WA | W },
+			      { 6, NR, WA }, { NR, 2 * NR, WA | W });
+		ok &= data_intact(&w, w.addr, 5);
+	} else {
+		ksft_print_msg("mremap: %s\n", grown == MAP_FAILED ?
+			       strerror(errno) : "moved");
+	}
+	ksft_test_result(ok, "%s\n", name);
+	unwatch(&w, ok ? 2 * NR * ps : NR * ps);
+}
+
+static void t_mremap_shrink(const char *name)
+{
+	struct watched w;
+	char *shrunk;
+	bool ok;
+
+	if (!watch(name, &w))
+		return;
+	shrunk = mremap(w.addr, NR * ps, NR / 2 * ps, 0);
+	ok = shrunk == w.addr;
+	ok &= SCAN_IS(w.addr, NR / 2, { 0, NR / 2, WA });
+	ok &= pagemap_all(w.addr, NR / 2 * ps, PME_UFFD_WP, true);
+	w.addr[ps] = 1;
+	ok &= SCAN_IS(w.addr, NR / 2, { 0, 1, WA }, { 1, 2, WA | W },
+		      { 2, NR / 2, WA });
+	ksft_test_result(ok, "%s\n", name);
+	unwatch(&w, NR / 2 * ps);
+}
+
+struct test_case {
+	const char *name;
+	void (*fn)(const char *name);
+};
+
+static const struct test_case cases[] = {
+	{ "mprotect read-only and back keeps every protection, a later write is seen",
+	  t_mprotect_whole },
+	{ "mprotect of a part splits the VMA, both sides stay registered and protected",
+	  t_mprotect_split },
+	{ "PROT_NONE and back keeps protections and data",
+	  t_mprotect_none },
+	{ "mremap move without EVENT_REMAP: unregistered, all written, data kept (as mainline)",
+	  t_mremap_move },
+	{ "mremap grow in place: old pages keep their state, new ones read as written",
+	  t_mremap_grow },
+	{ "mremap shrink: the rest stays registered and protected",
+	  t_mremap_shrink },
+};
+
+int main(void)
+{
+	int64_t features;
+	size_t i;
+	int ret;
+
+	ksft_print_header();
+	ksft_set_plan(ARRAY_SIZE(cases));
+	ps = page_size();
+	ret = pagemap_scan_supported(pagemap_fd());
+	if (ret < 0)
+		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
+				   strerror(-ret));
+	features = uffd_api_features();
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (!ret)
+			ksft_test_result_skip("%s: kernel lacks PAGEMAP_SCAN\n",
+					      cases[i].name);
+		else if (features < 0 || !(features & UFFD_FEATURE_WP_ASYNC))
+			ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
+					      cases[i].name);
+		else
+			cases[i].fn(cases[i].name);
+	}
+	vmh_finished();
+	return 0;
+}

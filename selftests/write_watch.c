@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A GetWriteWatch()-style API built on PAGEMAP_SCAN, and its tests.
+ *
+ * Windows' write watches, which Wine emulates, answer "which pages of this
+ * region were written since the watch was last reset?", optionally
+ * resetting the pages they return, with at most a caller-given number of
+ * addresses per call.  With asynchronous uffd-wp this is one PAGEMAP_SCAN
+ * per call: get (PAGE_IS_WRITTEN), capped by max_pages, with
+ * PM_SCAN_WP_MATCHING for the resetting form, which re-protects exactly the
+ * pages it reported.  The API below is what such a user writes; the tests
+ * check it against the set of pages they wrote, including the cut at the
+ * caller's count and resuming after it.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <linux/userfaultfd.h>
+#include "../kselftest.h"
+#include "vm_helpers.h"
+
+#define W		PAGE_IS_WRITTEN
+#define WW_RESET	1	/* as WRITE_WATCH_FLAG_RESET */
+#define NR_PAGES	256
+#define MAX_VEC		64
+
+struct write_watch {
+	struct area a;
+	int uffd;
+	size_t psize;
+};
+
+/* Map @nr pages of @type and watch them: nothing counts as written yet. */
+static int ww_create(struct write_watch *ww, enum mem_type type, size_t nr)
+{
+	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
+			    uffd_wp_features_for(type);
+	int ret;
+
+	ret = area_alloc(&ww->a, type, nr, false, 0);
+	if (ret)
+		return ret;
+	ww->psize = ww->a.psize;
+	ww->uffd = uffd_open(features);
+	ret = ww->uffd < 0 ? ww->uffd :
+	      uffd_register(ww->uffd, ww->a.addr, ww->a.size,
+			    UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!ret)
+		ret = uffd_wp(ww->uffd, ww->a.addr, ww->a.size, true);
+	if (ret) {
+		snprintf(vmh_reason, sizeof(vmh_reason), "async uffd-wp set-up: %s",
+			 strerror(-ret));
+		if (ww->uffd >= 0)
+			close(ww->uffd);
+		area_free(&ww->a);
+		return VMH_FAIL;
+	}
+	return 0;
+}
+
+static void ww_destroy(struct write_watch *ww)
+{
+	close(ww->uffd);
+	area_free(&ww->a);
+}
+
+/*
+ * GetWriteWatch(): the addresses of the written pages of [start, start +
+ * len), in order, at most *count of them; *count is set to how many.  With
+ * WW_RESET the pages returned, and only those, are watched again.
+ * Returns 0 or -errno.
+ */
+static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
+		  size_t len, char **addrs, size_t *count)
+{
+	struct page_region vec[MAX_VEC];
+	char *pos = start, *end = start + len;
+	size_t got = 0;
+
+	while (pos < end && got < *count) {
+		__u64 walk_end;
+		long n, i;
+
+		n = pagemap_scan(pagemap_fd(), (unsigned long)pos,
+				 (unsigned long)end, vec, MAX_VEC,
+				 flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0,
+				 (*count - got) * (ww->psize / page_size()),
+				 0, W, 0, W, &walk_end);
+		if (n < 0)
+			return (int)n;
+		for (i = 0; i < n; i++) {
+			char *p;
+
+			for (p = (char *)(unsigned long)vec[i].start;
+			     p < (char *)(unsigned long)vec[i].end && got < *count;
+			     p += ww->psize)
+				addrs[got++] = p;
+		}
+		if (walk_end <= (unsigned long)pos)
+			return -EIO;	/* no progress: never expected */
+		pos = (char *)(unsigned long)walk_end;
+	}
+	*count = got;
+	return 0;
+}
+
+/* ResetWriteWatch(): watch every page of the range again. */
+static int ww_reset(struct write_watch *ww, char *start, size_t len)
+{
+	long n = pagemap_scan(pagemap_fd(), (unsigned long)start,
+			      (unsigned long)start + len, NULL, 0,
+			      PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
+
+	return n < 0 ? (int)n : 0;
+}
+
+/* ---- the tests --------------------------------------------------------- */
+
+static char *pg(struct write_watch *ww, size_t i)
+{
+	return ww->a.addr + i * ww->psize;
+}
+
+static void write_pg(struct write_watch *ww, size_t i)
+{
+	pg(ww, i)[ww->psize / 2] = (char)(i + 1);
+}
+
+/* The addresses got are exactly the pages @want (indices), in order. */
+static bool got_pages(struct write_watch *ww, char **addrs, size_t count,
+		      const size_t *want, size_t nwant)
+{
+	size_t i;
+
+	if (count != nwant) {
+		ksft_print_msg("%zu pages reported, expected %zu\n", count,
+			       nwant);
+		for (i = 0; i < count && i < 8; i++)
+			ksft_print_msg("  page %zd\n",
+				       (addrs[i] - ww->a.addr) / (ssize_t)ww->psize);
+		return false;
+	}
+	for (i = 0; i < count; i++) {
+		if (addrs[i] != pg(ww, want[i])) {
+			ksft_print_msg("report %zu: page %zd, expected %zu\n", i,
+				       (addrs[i] - ww->a.addr) / (ssize_t)ww->psize,
+				       want[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool start_watch(const char *name, struct write_watch *ww,
+			enum mem_type type, size_t nr)
+{
+	int ret = ww_create(ww, type, nr);
+
+	if (ret == VMH_SKIP)
+		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
+	else if (ret)
+		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+	return !ret;
+}
+
+#define GET_EXPECT(ww, flags, from, len, cap, ...)			\
+	({								\
+		const size_t __w[] = { __VA_ARGS__ };			\
+		char *__a[NR_PAGES];					\
+		size_t __n = (cap);					\
+		int __r = ww_get(ww, flags, from, len, __a, &__n);	\
+		if (__r)						\
+			ksft_print_msg("ww_get: %s\n", strerror(-__r));	\
+		!__r && got_pages(ww, __a, __n, __w,			\
+				  sizeof(__w) / sizeof(__w[0]));	\
+	})
+
+#define GET_NONE(ww, flags, from, len)					\
+	({								\
+		char *__a[NR_PAGES];					\
+		size_t __n = NR_PAGES;					\
+		int __r = ww_get(ww, flags, from, len, __a, &__n);	\
+		if (!__r && __n)					\
+			ksft_print_msg("%zu pages reported, expected none\n", \
+				       __n);				\
+		!__r && !__n;						\
+	})
+
+static void t_fresh(const char *name, enum mem_type type)
+{
+	struct write_watch ww;
+	bool ok;
+
+	if (!start_watch(name, &ww, type, 8))
+		return;
+	touch_read(ww.a.addr, ww.a.size);
+	ok = GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
+	ksft_test_result(ok, "%s\n", name);
+	ww_destroy(&ww);
+}
+
+static void t_get_keeps_reset_clears(const char *name, enum mem_type type)
+{
+	struct write_watch ww;
+	bool ok;
+
+	if (!start_watch(name, &ww, type, 16))
+		return;
+	write_pg(&ww, 3);
+	write_pg(&ww, 7);
+	write_pg(&ww, 8);
+	ok = GET_EXPECT(&ww, 0, ww.a.addr, ww.a.size, NR_PAGES, 3, 7, 8);
+	/* Without reset the same pages come back. */
+	ok &= GET_EXPECT(&ww, 0, ww.a.addr, ww.a.size, NR_PAGES, 3, 7, 8);
+	ok &= GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, NR_PAGES, 3, 7, 8);
+	ok &= GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
+	/* Written again after the reset: reported again. */
+	write_pg(&ww, 8);
+	ok &= GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, NR_PAGES, 8);
+	ok &= check_bytes(pg(&ww, 8) + ww.psize / 2, 1, 9);
+	ksft_test_result(ok, "%s\n", name);
+	ww_destroy(&ww);
+}
+
+/* A count smaller than the written pages: the first ones, and only those reset. */
+static void t_count_cut(const char *name, enum mem_type type)
+{
+	struct write_watch ww;
+	size_t i;
+	bool ok;
+
+	if (!start_watch(name, &ww, type, 16))
+		return;
+	for (i = 2; i < 12; i++)
+		write_pg(&ww, i);
+	ok = GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, 4, 2, 3, 4, 5);
+	ok &= GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, 3, 6, 7, 8);
+	ok &= GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, NR_PAGES,
+			 9, 10, 11);
+	ok &= GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
+	ksft_test_result(ok, "%s\n", name);
+	ww_destroy(&ww);
+}
+
+static void t_sub_range(const char *name, enum mem_type type)
+{
+	struct write_watch ww;
+	bool ok;
+
+	if (!start_watch(name, &ww, type, 16))
+		return;
+	write_pg(&ww, 1);
+	write_pg(&ww, 5);
+	write_pg(&ww, 6);
+	write_pg(&ww, 14);
+	ok = GET_EXPECT(&ww, WW_RESET, pg(&ww, 4), 8 * ww.psize, NR_PAGES, 5, 6);
+	/* Outside the sub-range nothing was reset. */
+	ok &= GET_EXPECT(&ww, 0, ww.a.addr, ww.a.size, NR_PAGES, 1, 14);
+	ksft_test_result(ok, "%s\n", name);
+	ww_destroy(&ww);
+}
+
+static void t_reset_write_watch(const char *name, enum mem_type type)
+{
+	struct write_watch ww;
+	bool ok;
+
+	if (!start_watch(name, &ww, type, 16))
+		return;
+	write_pg(&ww, 0);
+	write_pg(&ww, 15);
+	ok = !ww_reset(&ww, ww.a.addr, ww.a.size);
+	ok &= GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
+	ok &= check_bytes(pg(&ww, 0) + ww.psize / 2, 1, 1) &&
+	      check_bytes(pg(&ww, 15) + ww.psize / 2, 1, 16);
+	ksft_test_result(ok, "%s\n", name);
+	ww_destroy(&ww);
+}
+
+/* Rounds of random writes against a bitmap of what was written. */
+static void t_random_rounds(const char *name, enum mem_type type)
+{
+	/* hugetlb: as many huge pages as the guests reserve comfortably. */
+	size_t nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
+	unsigned int seed = 12345;
+	struct write_watch ww;
+	bool ok = true;
+	int round;
+
+	if (!start_watch(name, &ww, type, nr))
+		return;
+	for (round = 0; round < 8 && ok; round++) {
+		size_t want[NR_PAGES], nwant = 0, i, cap;
+		bool written[NR_PAGES] = { false };
+		char *addrs[NR_PAGES];
+		size_t got = 0;
+
+		for (i = 0; i < nr / 8; i++) {
+			size_t p = rand_r(&seed) % nr;
+
+			write_pg(&ww, p);
+			written[p] = true;
+		}
+		for (i = 0; i < nr; i++)
+			if (written[i])
+				want[nwant++] = i;
+		/* Collect in pieces of a random count, resetting as we go. */
+		while (got < nr) {
+			size_t n;
+
+			cap = 1 + rand_r(&seed) % 16;
+			if (cap > nr - got)
+				cap = nr - got;
+			n = cap;
+			if (ww_get(&ww, WW_RESET, ww.a.addr, ww.a.size,
+				   addrs + got, &n)) {
+				ok = false;
+				break;
+			}
+			got += n;
+			if (n < cap)
+				break;
+		}
+		ok &= got_pages(&ww, addrs, got, want, nwant);
+		ok &= GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
+	}
+	ksft_test_result(ok, "%s\n", name);
+	ww_destroy(&ww);
+}
+
+struct test_case {
+	const char *name;
+	void (*fn)(const char *name, enum mem_type type);
+};
+
+static const struct test_case cases[] = {
+	{ "a fresh watch reports nothing, reads included", t_fresh },
+	{ "get keeps, get with reset clears, a new write is seen", t_get_keeps_reset_clears },
+	{ "a count cut returns and resets the first pages only, the rest next time", t_count_cut },
+	{ "a sub-range get reports and resets only inside it", t_sub_range },
+	{ "ResetWriteWatch forgets the writes, keeps the data", t_reset_write_watch },
+	{ "random writes in rounds, collected in random counts", t_random_rounds },
+};
+
+static const enum mem_type types[] = { MEM_ANON, MEM_SHMEM, MEM_HUGETLB };
+
+int main(void)
+{
+	char name[160];
+	int64_t features;
+	size_t i, t;
+	int ret;
+
+	ksft_print_header();
+	ksft_set_plan(ARRAY_SIZE(cases) * ARRAY_SIZE(types));
+	ret = pagemap_scan_supported(pagemap_fd());
+	if (ret < 0)
+		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
+				   strerror(-ret));
+	features = uffd_api_features();
+	for (t = 0; t < ARRAY_SIZE(types); t++) {
+		for (i = 0; i < ARRAY_SIZE(cases); i++) {
+			snprintf(name, sizeof(name), "%s: %s",
+				 mem_type_name(types[t]), cases[i].name);
+			if (!ret)
+				ksft_test_result_skip("%s: kernel lacks PAGEMAP_SCAN\n",
+						      name);
+			else if (features < 0 ||
+				 !(features & UFFD_FEATURE_WP_ASYNC))
+				ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
+						      name);
+			else
+				cases[i].fn(name, types[t]);
+		}
+	}
+	vmh_finished();
+	return 0;
+}
