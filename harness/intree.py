@@ -14,11 +14,10 @@ which needs more than a tinyconfig kernel has and hours under TCG).
 
 from __future__ import annotations
 
-import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
+from . import ktap
 from .errors import SelftestError
 from .guest import Kernel, Session
 from .paths import Layout
@@ -28,28 +27,8 @@ from .selftests_patch import read_sources
 SELFTESTS = Path("tools/testing/selftests")
 # Restrict the run to the TEST_GEN_PROGS (see the module docstring).
 RESTRICT = ("TEST_GEN_FILES=", "TEST_PROGS=")
-# The runner prefixes a program's output with "# ".
-_INNER_SKIP = re.compile(r"^#\s+ok \d+ .*#\s*SKIP\b")
-_RESULT = re.compile(r"^(not ok|ok) \d+ selftests: vm: (\S+)(?:\s+#\s*(\w+)\s*(.*))?$")
-
-
-@dataclass(frozen=True)
-class ProgramLine:
-    """The runner's verdict on one program."""
-
-    name: str
-    ok: bool
-    directive: str  # "" or SKIP, TIMEOUT, ...
-    text: str
-    inner_skips: int = 0  # the program's own "ok N ... # SKIP" cases
-
-    @property
-    def passed(self) -> bool:
-        return self.ok and not self.directive
-
-    @property
-    def skipped(self) -> bool:
-        return self.ok and self.directive.upper() == "SKIP"
+# The runner's name for a program's result line.
+PREFIX = "selftests: vm: "
 
 
 def make_argv(tree: Path, goal: str) -> list[str]:
@@ -78,21 +57,20 @@ def build(lay: Layout, tree: Path) -> None:
     say(f"intree: built {SELFTESTS}/vm in {tree}")
 
 
-def parse(output: str) -> dict[str, ProgramLine]:
-    """The runner's TAP lines, by program, with the skips in their output."""
-    lines: dict[str, ProgramLine] = {}
-    skips = 0
-    for raw in output.splitlines():
-        line = raw.strip()
-        if _INNER_SKIP.match(line):
-            skips += 1
-            continue
-        m = _RESULT.match(line)
-        if m:
-            ok, name, directive, _ = m.groups()
-            lines[name] = ProgramLine(name, ok == "ok", directive or "", line, skips)
-            skips = 0
-    return lines
+def parse(output: str) -> dict[str, ktap.TestCase]:
+    """The runner's result per program, by program name, with its cases as children.
+
+    The runner's output is nested KTAP (each program's own lines indented
+    with ``# ``), which the project's parser reads like any other.
+    """
+    run = ktap.parse(output)
+    return {c.name.removeprefix(PREFIX): c for c in run.cases if c.name.startswith(PREFIX)}
+
+
+def describe(case: ktap.TestCase) -> str:
+    """One line: the runner's verdict and the program's own counts."""
+    return (f"{case.label}: {case.status.name}{' ' + case.reason if case.reason else ''} "
+            f"({ktap.Counts.of(case.children)})")
 
 
 def run_in_guest(lay: Layout, tree: Path, kernel: Kernel, setup: str,

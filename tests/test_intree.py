@@ -10,21 +10,32 @@ from pathlib import Path
 
 import pytest
 
-from harness import intree, pipeline, targets
+from harness import intree, ktap, pipeline, targets
 from harness.paths import layout
 
 RUNNER_OUTPUT = """\
 TAP version 13
 1..4
 # selftests: vm: madv_populate
+# TAP version 13
+# 1..1
+# ok 1 populate
 ok 1 selftests: vm: madv_populate
 # selftests: vm: pagemap_scan_args
-# ok 1 argument checks # SKIP kernel lacks PAGEMAP_SCAN
-# ok 2 walk_end # SKIP kernel lacks PAGEMAP_SCAN
+# TAP version 13
+# 1..2
+# ok 1 # SKIP argument checks: kernel lacks PAGEMAP_SCAN
+# ok 2 # SKIP walk_end: kernel lacks PAGEMAP_SCAN
 ok 2 selftests: vm: pagemap_scan_args # SKIP
 # selftests: vm: pagemap_scan_wp
+# TAP version 13
+# 1..3
+# ok 1 cycle
 not ok 3 selftests: vm: pagemap_scan_wp # TIMEOUT 45 seconds
 # selftests: vm: uffd_wp_async
+# TAP version 13
+# 1..1
+# not ok 1 async write
 not ok 4 selftests: vm: uffd_wp_async # exit=1
 """
 
@@ -33,12 +44,16 @@ def test_parse_reads_the_runner_lines() -> None:
     got = intree.parse(RUNNER_OUTPUT)
     assert sorted(got) == ["madv_populate", "pagemap_scan_args", "pagemap_scan_wp",
                            "uffd_wp_async"]
-    assert got["madv_populate"].passed and got["madv_populate"].inner_skips == 0
-    assert got["pagemap_scan_args"].inner_skips == 2
-    assert got["pagemap_scan_args"].skipped and not got["pagemap_scan_args"].passed
+    populate = got["madv_populate"]
+    assert populate.status is ktap.Status.PASS
+    assert ktap.Counts.of(populate.children) == ktap.Counts(passed=1)
+    args = got["pagemap_scan_args"]
+    assert args.status is ktap.Status.SKIP and ktap.Counts.of(args.children).skipped == 2
     timeout = got["pagemap_scan_wp"]
-    assert not timeout.ok and timeout.directive == "TIMEOUT" and not timeout.passed
-    assert not got["uffd_wp_async"].ok and not got["uffd_wp_async"].skipped
+    assert timeout.status is ktap.Status.TIMEOUT and not timeout.ok
+    failed = got["uffd_wp_async"]
+    assert failed.status is ktap.Status.FAIL and ktap.Counts.of(failed.children).failed == 1
+    assert "TIMEOUT" in intree.describe(timeout) and "1 passed" in intree.describe(timeout)
 
 
 def test_the_run_is_restricted_to_the_programs_not_run_vmtests() -> None:
@@ -55,8 +70,8 @@ def built_tree() -> Path:
     return tree
 
 
-def _describe(lines: dict[str, intree.ProgramLine], output: str) -> str:
-    return "\n".join(ln.text for ln in lines.values()) or output[-3000:]
+def _describe(lines: dict[str, ktap.TestCase], output: str) -> str:
+    return "\n".join(intree.describe(c) for c in lines.values()) or output[-3000:]
 
 
 @pytest.mark.guest
@@ -69,8 +84,12 @@ def test_intree_run_passes_in_our_guest(built_tree: Path) -> None:
     print(output)
     for prog in intree.series_programs(lay):
         assert prog in lines, f"the runner did not run {prog}:\n{output[-3000:]}"
-        assert lines[prog].passed, f"{prog}: {lines[prog].text}\n{_describe(lines, output)}"
-    assert status == 0 or any(not ln.passed for n, ln in lines.items()
+        case = lines[prog]
+        counts = ktap.Counts.of(case.children)
+        # Passed, and so did every case inside: nothing skipped or failed.
+        assert case.status is ktap.Status.PASS and counts.total == counts.passed > 0, (
+            f"{intree.describe(case)}\n{_describe(lines, output)}")
+    assert status == 0 or any(c.status is not ktap.Status.PASS for n, c in lines.items()
                               if n not in intree.series_programs(lay)), output[-3000:]
 
 
@@ -87,8 +106,12 @@ def test_intree_run_skips_on_plain_61(built_tree: Path) -> None:
     print(output)
     for prog in intree.series_programs(lay):
         assert prog in lines, f"the runner did not run {prog}:\n{output[-3000:]}"
-        ln = lines[prog]
+        case = lines[prog]
+        counts = ktap.Counts.of(case.children)
         # Skipped as a whole, or (cases that need nothing new, such as
-        # synchronous uffd-wp) passed with the rest skipped.
-        assert ln.skipped or (ln.ok and ln.inner_skips > 0), (
-            f"{prog}: {ln.text}\n{_describe(lines, output)}")
+        # synchronous uffd-wp) passed with the rest skipped; never a failure.
+        assert case.ok and counts.skipped > 0 and counts.skipped + counts.passed == \
+            counts.total, f"{intree.describe(case)}\n{_describe(lines, output)}"
+        # Nothing passed: the runner must say SKIP (vmh_finished()'s exit status).
+        assert counts.passed or case.status is ktap.Status.SKIP, (
+            f"{intree.describe(case)}\n{_describe(lines, output)}")
