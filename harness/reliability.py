@@ -170,14 +170,6 @@ def kernel_for(lay: Layout, name: str, profile: str) -> guest.Kernel:
     return kernel
 
 
-def _fresh(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.iterdir():
-        if stale.is_file():
-            stale.unlink()
-    return directory
-
-
 def run_host(job: Job, binary: Path, outdir: Path, timeout: float) -> Outcome:
     """Run the program on the host kernel."""
     say(f"{job.program}: host: {' '.join(job.args)}")
@@ -225,7 +217,8 @@ def execute(lay: Layout, job: Job, timeout: float) -> Outcome:
         raise ReliabilityError(f"unknown kernel {job.kernel!r}", f"use {', '.join(KERNELS)}")
     kernel = None if job.kernel == "host" else kernel_for(lay, job.kernel, job.profile)
     binary = build(lay) / job.program
-    outdir = _fresh(lay.out / "reliability" / job.name())
+    outdir = lay.out / "reliability" / job.name()
+    targets.clear(outdir)
     if kernel is None:
         return run_host(job, binary, outdir, timeout)
     boot = 600 if job.profile == "debug" else 300
