@@ -46,8 +46,6 @@ struct masks {
 
 static const struct masks all_rm = { .ret = RM };
 
-static bool scan_supported;
-
 /*
  * Scan [base, base + len) with @m and check that the regions are exactly
  * @e (offsets in @unit bytes from @base) and that the walk covered the range.
@@ -668,22 +666,18 @@ static const struct test_case cases[] = {
 
 int main(int argc, char **argv)
 {
+	const char *missing;
 	size_t i;
-	int ret;
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(cases));
 
-	ret = pagemap_scan_supported(pagemap_fd());
-	if (ret < 0)
-		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
-				   strerror(-ret));
-	scan_supported = ret;
+	missing = series_missing(false);
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (!scan_supported)
-			ksft_test_result_skip("%s: kernel lacks PAGEMAP_SCAN\n",
-					      cases[i].name);
+		if (missing)
+			ksft_test_result_skip("%s: kernel lacks %s\n",
+					      cases[i].name, missing);
 		else
 			cases[i].fn(cases[i].name);
 	}

@@ -1064,24 +1064,19 @@ static const struct test_case cases[] = {
 
 int main(int argc, char **argv)
 {
-	int64_t features;
+	const char *missing;
 	size_t i;
-	int ret;
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(cases));
 
-	ret = pagemap_scan_supported(pagemap_fd());
-	if (ret < 0)
-		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
-				   strerror(-ret));
-	features = uffd_api_features();
-	async_supported = features >= 0 && (features & UFFD_FEATURE_WP_ASYNC);
+	missing = series_missing(false);
+	async_supported = !missing && !series_missing(true);
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (!ret)
-			ksft_test_result_skip("%s: kernel lacks PAGEMAP_SCAN\n",
-					      cases[i].name);
+		if (missing)
+			ksft_test_result_skip("%s: kernel lacks %s\n",
+					      cases[i].name, missing);
 		else
 			cases[i].fn(cases[i].name);
 	}

@@ -542,6 +542,28 @@ static int uffd_open_api(uint64_t features, uint64_t *advertised)
 	return fd;
 }
 
+/*
+ * What the tests of the series need and this kernel lacks, or NULL:
+ * PAGEMAP_SCAN, and with @need_async asynchronous uffd-wp too.  A probe
+ * failing otherwise than "not implemented" ends the program.
+ */
+const char *series_missing(bool need_async)
+{
+	int ret = pagemap_scan_supported(pagemap_fd());
+	int64_t features;
+
+	if (ret < 0) {
+		errno = -ret;
+		fatal("PAGEMAP_SCAN probe");
+	}
+	if (!ret)
+		return "PAGEMAP_SCAN";
+	features = need_async ? uffd_api_features() : 0;
+	if (need_async && (features < 0 || !(features & UFFD_FEATURE_WP_ASYNC)))
+		return "UFFD_FEATURE_WP_ASYNC";
+	return NULL;
+}
+
 int64_t uffd_api_features(void)
 {
 	uint64_t features;

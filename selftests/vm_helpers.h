@@ -126,6 +126,8 @@ void clear_soft_dirty(void);
 /* userfaultfd */
 /* Features UFFDIO_API advertises; -errno if userfaultfd is unusable. */
 int64_t uffd_api_features(void);
+/* "PAGEMAP_SCAN" or "UFFD_FEATURE_WP_ASYNC" when the kernel lacks it, or NULL. */
+const char *series_missing(bool need_async);
 /* Open a non-blocking userfaultfd and enable @features: fd or -errno. */
 int uffd_open(uint64_t features);
 int uffd_register(int uffd, void *addr, size_t len, uint64_t mode,

@@ -350,29 +350,20 @@ static const enum mem_type types[] = { MEM_ANON, MEM_SHMEM, MEM_HUGETLB };
 
 int main(void)
 {
+	const char *missing;
 	char name[160];
-	int64_t features;
 	size_t i, t;
-	int ret;
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(cases) * ARRAY_SIZE(types));
-	ret = pagemap_scan_supported(pagemap_fd());
-	if (ret < 0)
-		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
-				   strerror(-ret));
-	features = uffd_api_features();
+	missing = series_missing(true);
 	for (t = 0; t < ARRAY_SIZE(types); t++) {
 		for (i = 0; i < ARRAY_SIZE(cases); i++) {
 			snprintf(name, sizeof(name), "%s: %s",
 				 mem_type_name(types[t]), cases[i].name);
-			if (!ret)
-				ksft_test_result_skip("%s: kernel lacks PAGEMAP_SCAN\n",
-						      name);
-			else if (features < 0 ||
-				 !(features & UFFD_FEATURE_WP_ASYNC))
-				ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-						      name);
+			if (missing)
+				ksft_test_result_skip("%s: kernel lacks %s\n", name,
+						      missing);
 			else
 				cases[i].fn(name, types[t]);
 		}
