@@ -175,8 +175,7 @@ static bool start_watch(const char *name, struct write_watch *ww,
 		int __r = ww_get(ww, flags, from, len, __a, &__n);	\
 		if (__r)						\
 			ksft_print_msg("ww_get: %s\n", strerror(-__r));	\
-		!__r && got_pages(ww, __a, __n, __w,			\
-				  sizeof(__w) / sizeof(__w[0]));	\
+		!__r && got_pages(ww, __a, __n, __w, ARRAY_SIZE(__w));	\
 	})
 
 #define GET_NONE(ww, flags, from, len)					\
