@@ -827,13 +827,13 @@ def bench(lay: Layout, targets: Sequence[str], quick: bool, outdir: Path,
         if kernel is None:
             r = run_host(binary, params, rawdir)
         else:
-            if not as_shipped:
-                kernel = replace(kernel, append=(*kernel.append, *SAME_FOOTING))
+            added = () if as_shipped else SAME_FOOTING
+            kernel = replace(kernel, append=(*kernel.append, *added))
             provenance = kernel_provenance(lay, kernel) if target == "ours" else {}
             r = run_guest(lay, kernel, binary, params, rawdir,
                           timeout or (1200 if quick else 5400))
             r.provenance = provenance
-            r.boot_args = tuple(a for a in kernel.append if a in SAME_FOOTING)
+            r.boot_args = added
         say(f"{target}: {r.status}{': ' + r.reason.splitlines()[0] if r.reason else ''}")
         runs.append(r)
     by_name = {r.target: r for r in runs}
