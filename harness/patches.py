@@ -197,13 +197,13 @@ def export(tree: Path, patches: Path, base: str = BASELINE_TAG) -> list[Path]:
     old_cover = _cover_text(patches / COVER)
     patches.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in patches.glob("*.patch")}
-    rc, out = _git(tree, "format-patch", "-q", "--cover-letter", "--no-signature",
+    # format-patch prints the name of each file it writes: the new series.
+    rc, out = _git(tree, "format-patch", "--cover-letter", "--no-signature",
                    "--zero-commit", "--base", base, "-o", patches, f"{base}..HEAD")
     if rc != 0:
         raise PatchError(f"git format-patch failed:\n{out}", "check the work tree")
-    files = sorted(Path(line.strip()) for line in out.splitlines() if line.strip())
-    if not files:
-        files = sorted(patches.glob("0*.patch"))
+    files = sorted(Path(line.strip()) for line in out.splitlines()
+                   if line.strip().endswith(".patch"))
     if old_cover is not None:
         _restore_cover(patches / COVER, *old_cover)
     written = {p.name for p in files}

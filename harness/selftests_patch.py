@@ -29,6 +29,13 @@ SUBJECT = "selftests: vm: add PAGEMAP_SCAN and async uffd-wp tests"
 # selftests/Makefile must be described here, or generate() refuses to run:
 # the message says what the patch adds and must not silently fall behind.
 DESCRIPTIONS = {
+    "uffd_wp_fixes": "reproducers of the 6.1 bugs the series' first patches fix, with "
+                     "synchronous uffd-wp only: a hugetlb write in a child forked "
+                     "without EVENT_FORK, a read-only pin unsharing a protected "
+                     "hugetlb page, un-protecting shmem under soft-dirty tracking",
+    "uffd_minor_wp": "UFFDIO_CONTINUE_MODE_WP on shmem and hugetlb: the page is mapped "
+                     "write-protected, the next write is a write-protect fault, and "
+                     "the mode needs a range registered for write-protect",
     "uffd_wp_async": "asynchronous uffd-wp on every memory type it covers: writes are "
                      "resolved by the kernel without a message, land, and clear the "
                      "uffd-wp bit of exactly the pages written",

@@ -112,3 +112,14 @@ def test_export_needs_a_git_identity(work: Path, tmp_path: Path,
     with pytest.raises(PatchError, match="no author identity") as e:
         patches.export(work, tmp_path / "patches")
     assert "git config --global user.email" in str(e.value)
+
+
+def test_export_drops_patches_whose_names_changed(work: Path, tmp_path: Path) -> None:
+    out = tmp_path / "patches"
+    patches.export(work, out)
+    git(work, "commit", "-q", "--amend", "-m", "fs: add f, renamed", "-m", "Why.", "-s")
+    written = patches.export(work, out)
+    assert [p.name for p in written] == ["0001-mm-change-b.patch", "0002-fs-add-f-renamed.patch"]
+    assert sorted(p.name for p in out.glob("*.patch")) == [
+        "0000-cover-letter.patch", "0001-mm-change-b.patch", "0002-fs-add-f-renamed.patch"]
+    assert (out / "series").read_text().split() == [p.name for p in written]
