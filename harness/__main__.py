@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import build, config, guest, patches, pipeline, report, selftests, selftests_patch, source
+from . import build, config, guest, pagecache, patches, pipeline, report, selftests_patch, source
 from .errors import HarnessError, PatchError
 from .paths import layout
 
@@ -78,8 +78,16 @@ def cmd_boot(args: argparse.Namespace) -> int:
 
 def cmd_selftests(args: argparse.Namespace) -> int:
     lay = layout()
-    for prog in selftests.build(lay, _tree(args)):
+    for prog in pipeline.all_programs(lay, _tree(args)):
         print(prog.name, " ".join(prog.argv))
+    return 0
+
+
+def cmd_upstream(args: argparse.Namespace) -> int:
+    from . import upstream
+
+    for prog in upstream.build(layout()):
+        print(prog.name, prog.workdir, " ".join(prog.argv))
     return 0
 
 
@@ -206,6 +214,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("command", nargs="*", help="shell command (default: uname -a)")
     verb("selftests", cmd_selftests, "build the selftests against the build tree")
+    verb("upstream", cmd_upstream, "download linux-source-6.12 and build mainline's "
+         "pagemap_ioctl and uffd-unit-tests from it (upstream/patches applied)")
     p = verb("selftests-patch", cmd_selftests_patch,
              "write selftests/ into a kernel work tree as patch 0005, or check patches/ against it")
     how = p.add_mutually_exclusive_group(required=True)
@@ -286,6 +296,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        # Every program the harness starts on the host finds its page-cache directory.
+        pagecache.export_host(layout())
         return int(args.fn(args))
     except HarnessError as e:
         print(e, file=sys.stderr)

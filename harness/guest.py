@@ -12,6 +12,10 @@ the harness reads back from whatever channel the output came through.
 
 Every boot has a timeout. A guest that hangs is killed, and the error shows
 the last console lines; a kernel panic is reported as such.
+
+Every boot also gets a page-cache directory of its own: a host directory
+shared writable with the guest, named in the guest's environment as
+``PMSCAN_PAGECACHE_DIR`` (see ``pagecache.py``) and removed after the boot.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import pexpect
 
+from . import pagecache
 from .accel import kvm_usable
 from .errors import GuestError, GuestPanic, GuestTimeout
 from .proc import require
@@ -105,10 +110,12 @@ def _sentinel() -> str:
     return f"PMSCAN-{uuid.uuid4().hex[:12]}"
 
 
-def wrap(script: str, tag: str) -> str:
-    """Run ``script`` in bash; print ``<tag>-STATUS=<n>`` afterwards."""
+def wrap(script: str, tag: str, share: Path | None = None) -> str:
+    """Run ``script`` in bash (``share`` its page-cache directory); print
+    ``<tag>-STATUS=<n>`` afterwards."""
     quoted = shlex.quote(script)
-    return f"bash -c {quoted}; s=$?; echo; echo {tag}-STATUS=$s"
+    env = f"{pagecache.ENV}={shlex.quote(str(share))} " if share is not None else ""
+    return f"{env}bash -c {quoted}; s=$?; echo; echo {tag}-STATUS=$s"
 
 
 def parse_status(text: str, tag: str) -> int | None:
@@ -138,22 +145,26 @@ def run(kernel: Kernel, script: str, cache: Path, timeout: float = 600,
         raise GuestError(f"kernel image {kernel.image} ({kernel.name}) does not exist",
                          "build it first ('python -m harness build') or install the package")
     tag = _sentinel()
-    cmd = vng_command(kernel, cache, rwdirs, wrap(script, tag))
+    share = pagecache.guest_share(cache)
+    cmd = vng_command(kernel, cache, (*rwdirs, share), wrap(script, tag, share))
     started = time.monotonic()
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, start_new_session=True,
-                          env=vng_env()) as p:
-        try:
-            out_b, err_b = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            out_b, err_b = p.communicate()
-            console = (err_b + out_b).decode(errors="replace")
-            raise GuestTimeout(
-                f"{kernel.name} guest did not finish within {timeout:.0f}s and was killed; "
-                f"last console lines:\n{tail(console)}",
-                "a hung boot or a hung command: see the console above",
-            ) from None
+    try:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, start_new_session=True,
+                              env=vng_env()) as p:
+            try:
+                out_b, err_b = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                out_b, err_b = p.communicate()
+                console = (err_b + out_b).decode(errors="replace")
+                raise GuestTimeout(
+                    f"{kernel.name} guest did not finish within {timeout:.0f}s and was "
+                    f"killed; last console lines:\n{tail(console)}",
+                    "a hung boot or a hung command: see the console above",
+                ) from None
+    finally:
+        pagecache.remove_share(share)
     out = out_b.decode(errors="replace")
     err = err_b.decode(errors="replace")
     console = err + out
@@ -192,7 +203,8 @@ class Session:
                              "build it first or install the package")
         self.kernel = kernel
         self.console = ""
-        argv = vng_command(kernel, cache, rwdirs)
+        self.share = pagecache.guest_share(cache)
+        argv = vng_command(kernel, cache, (*rwdirs, self.share))
         self._log = open(log, "w") if log else None  # noqa: SIM115 (closed in close())
         self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8",
                                    codec_errors="replace", timeout=boot_timeout,
@@ -230,7 +242,8 @@ class Session:
         # whose escape sequences and echo would mix with the output) with a
         # prompt of our own that no output can be mistaken for.
         self._expect(r"[#$] ", timeout)
-        self.child.sendline(f"exec env PS1='{self.PROMPT}' PS2='' "
+        share = shlex.quote(str(self.share))
+        self.child.sendline(f"exec env PS1='{self.PROMPT}' PS2='' {pagecache.ENV}={share} "
                             "bash --norc --noprofile --noediting")
         self._expect(re.escape(self.PROMPT), 60)
         self.child.sendline("stty -echo")
@@ -265,6 +278,7 @@ class Session:
         if self._log:
             self._log.close()
             self._log = None
+        pagecache.remove_share(self.share)
 
     def __enter__(self) -> Session:
         return self

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import build, config, patches, selftests, source, targets
+from . import build, config, patches, selftests, source, targets, upstream
 from .errors import HarnessError
 from .guest import Kernel
 from .paths import Layout
@@ -48,6 +48,12 @@ def kernel_tree(lay: Layout, profile: str = "base") -> Path:
     return tree
 
 
+def all_programs(lay: Layout, tree: Path) -> list[selftests.Program]:
+    """What runs on the targets: selftests/ and 6.1's userfaultfd built against
+    ``tree``, and mainline's suites built from linux-source-6.12."""
+    return selftests.build(lay, tree) + upstream.build(lay)
+
+
 def our_kernel(tree: Path, profile: str = "base") -> Kernel:
     memory = "4G" if profile == "debug" else "2G"
     return Kernel(name="ours", image=str(build.bzimage(tree)), memory=memory)
@@ -69,7 +75,7 @@ def unavailable(name: str) -> str | None:
 def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "base",
                 programs: list[selftests.Program] | None = None) -> dict[str, str | None]:
     """Run the selftests on each target (guests in parallel); return errors by target."""
-    progs = programs if programs is not None else selftests.build(lay, tree)
+    progs = programs if programs is not None else all_programs(lay, tree)
     errors: dict[str, str | None] = {}
 
     def one(name: str) -> str | None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from . import ktap, pipeline, report, selftests, splat
+from . import ktap, pagecache, pipeline, report, splat, upstream, upstream_judge
 from .errors import HarnessError
 from .paths import Layout, layout
 
@@ -46,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default="base", help="kernel profile (base or debug)")
     group.addoption("--reuse-results", action="store_true",
                     help="do not build or boot: collect the results of the last run in out/")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every program a test starts on the host finds its page-cache directory.
+    pagecache.export_host(layout())
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -76,7 +81,7 @@ def prepare(config: pytest.Config, lay: Layout, names: list[str]) -> dict[str, s
         profile = config.getoption("--profile")
         try:
             tree = pipeline.kernel_tree(lay, profile)
-            programs = selftests.build(lay, tree)
+            programs = pipeline.all_programs(lay, tree)
         except HarnessError as e:
             raise pytest.UsageError(f"the pipeline failed before any test ran:\n{e}") from e
         errs = pipeline.run_targets(lay, tree, names, profile, programs)
@@ -95,14 +100,19 @@ class TargetsFile(pytest.File):
         if not self.config.getoption("--reuse-results"):
             prepare(self.config, lay, names)
         summary = report.Summary.load(lay, names)
+        ref = next((t for t in summary.targets if t.name == "reference"), None)
+        reference = ref.programs if ref is not None and ref.programs else None
         for target in summary.targets:
-            yield TargetCollector.from_parent(self, name=target.name, result=target)
+            yield TargetCollector.from_parent(self, name=target.name, result=target,
+                                              reference=reference)
 
 
 class TargetCollector(pytest.Collector):
-    def __init__(self, *, result: report.TargetResult, **kw: Any) -> None:
+    def __init__(self, *, result: report.TargetResult,
+                 reference: tuple[report.ProgramResult, ...] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.result = result
+        self.reference = reference  # the reference guest's results, for mainline's suites
 
     def collect(self) -> Iterator[pytest.Item]:
         t = self.result
@@ -114,6 +124,10 @@ class TargetCollector(pytest.Collector):
             return
         plain = t.name == "plain"
         for prog in t.programs:
+            if upstream.split_name(prog.name):
+                for o in upstream_judge.outcomes(t.name, prog, self.reference):
+                    yield OutcomeItem.from_parent(self, name=o.name, outcome=o)
+                continue
             if plain and prog.name in REPRODUCERS:
                 yield ReproducerItem.from_parent(self, name=prog.name, prog=prog)
                 continue
@@ -151,6 +165,20 @@ class Failure(_Item):
 
     def runtest(self) -> None:
         pytest.fail(self.message, pytrace=False)
+
+
+class OutcomeItem(_Item):
+    """An item judged beforehand (mainline's suites: upstream_judge.py)."""
+
+    def __init__(self, *, outcome: upstream_judge.Outcome, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.outcome = outcome
+
+    def runtest(self) -> None:
+        if self.outcome.result == "fail":
+            pytest.fail(self.outcome.message, pytrace=False)
+        if self.outcome.result == "skip":
+            pytest.skip(self.outcome.message)
 
 
 class ProgramItem(_Item):

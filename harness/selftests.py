@@ -24,6 +24,11 @@ class Program:
     timeout: float = 600.0
     needs: tuple[str, ...] = ()  # guest set-up it wants: "hugepages", "swap"
     targets: tuple[str, ...] = ("host", "ours", "reference", "plain")
+    # The working directory's filesystem: "" the output directory, "tmpfs" a
+    # fresh tmpfs directory, "pagecache" a fresh directory under
+    # PMSCAN_PAGECACHE_DIR (a page-cache filesystem; see pagecache.py).
+    workdir: str = ""
+    hugepages: int = 0  # free 2M hugetlb pages it needs on the host (guests have 64)
 
 
 def build_dir(lay: Layout) -> Path:

@@ -1,9 +1,14 @@
-"""Stage 1: the kernel source.
+"""Stage 1: the kernel sources.
 
-Downloads Debian's ``linux-source-6.1`` (pinned below), unpacks it into the
-cache and records it as a git repository whose ``baseline`` tag is the
-pristine source. Every later stage starts from that tag; the download and
-unpack happen once.
+Downloads a Debian ``linux-source-*`` package (pinned below), unpacks it into
+the cache and records it as a git repository whose ``baseline`` tag is the
+pristine source; the download and unpack happen once. Two packages are used:
+
+- ``linux-source-6.1`` (`LINUX_6_1`, in ``<cache>/linux``): the tree the
+  series applies to; every later stage of the pipeline starts from its tag;
+- ``linux-source-6.12`` (`LINUX_6_12`, in ``<cache>/linux-6.12``): mainline's
+  tree, whose own selftests run as the upstream suites (``upstream.py``).
+  It is a whole tree, so a mainline kernel can be built from it too.
 """
 
 from __future__ import annotations
@@ -17,11 +22,28 @@ from .errors import SourceError
 from .paths import Layout
 from .proc import require, run, say, stream
 
-PACKAGE = "linux-source-6.1"
-# The one place the kernel version is pinned (README.md names it too).
-PINNED_VERSION = "6.1.192-2"
 BASELINE_TAG = "baseline"
 STAMP = ".pmscan-source-version"
+
+
+@dataclass(frozen=True)
+class Package:
+    """A Debian kernel source package: its name, pinned version, cache directory."""
+
+    name: str
+    pinned: str
+    directory: str  # under the cache
+    series: str  # what "newest" means in the fallback warning, e.g. "6.1"
+
+    def tree(self, lay: Layout) -> Path:
+        return lay.cache / self.directory
+
+
+# The one place each kernel version is pinned (README.md names them too).
+LINUX_6_1 = Package("linux-source-6.1", "6.1.192-2", "linux", "6.1")
+LINUX_6_12 = Package("linux-source-6.12", "6.12.118-1~deb12u1", "linux-6.12", "6.12")
+PACKAGE = LINUX_6_1.name
+PINNED_VERSION = LINUX_6_1.pinned
 
 
 @dataclass(frozen=True)
@@ -41,37 +63,38 @@ def available_versions(package: str = PACKAGE) -> list[str]:
     return versions
 
 
-def choose_version(pinned: str, served: list[str]) -> tuple[str, str | None]:
+def choose_version(pinned: str, served: list[str],
+                   package: Package = LINUX_6_1) -> tuple[str, str | None]:
     """The version to use, and a warning when it is not the pinned one."""
     if pinned in served:
         return pinned, None
     if not served:
         raise SourceError(
-            f"apt serves no {PACKAGE} package",
+            f"apt serves no {package.name} package",
             "run 'apt-get update' and check that bookworm and bookworm-security are in "
             "/etc/apt/sources.list",
         )
     newest = served[0]
     return newest, (
-        f"WARNING: {PACKAGE} {pinned} (the pinned version) is no longer served; "
-        f"using the newest 6.1, {newest}. Update PINNED_VERSION in harness/source.py "
-        "and the README once the series is checked against it."
+        f"WARNING: {package.name} {pinned} (the pinned version) is no longer served; "
+        f"using the newest {package.series}, {newest}. Update its pin in "
+        "harness/source.py and the README once the series is checked against it."
     )
 
 
-def download(lay: Layout, version: str) -> Path:
+def download(lay: Layout, version: str, package: Package = LINUX_6_1) -> Path:
     """``apt-get download`` the source package into the cache (once)."""
     lay.debs.mkdir(parents=True, exist_ok=True)
-    fname = f"{PACKAGE}_{version.replace(':', '%3a')}_all.deb"
+    fname = f"{package.name}_{version.replace(':', '%3a')}_all.deb"
     deb = lay.debs / fname
     if deb.exists():
         return deb
     require("apt-get")
-    say(f"source: downloading {PACKAGE}={version} (about 140 MB)")
-    status, lines = stream(["apt-get", "download", f"{PACKAGE}={version}"], cwd=lay.debs)
+    say(f"source: downloading {package.name}={version} (about 150 MB)")
+    status, lines = stream(["apt-get", "download", f"{package.name}={version}"], cwd=lay.debs)
     if status != 0 or not deb.exists():
         raise SourceError(
-            f"apt-get download {PACKAGE}={version} failed:\n  " + "\n  ".join(lines[-10:]),
+            f"apt-get download {package.name}={version} failed:\n  " + "\n  ".join(lines[-10:]),
             "run 'apt-get update' and retry; check network access to the Debian mirror",
         )
     return deb
@@ -90,7 +113,7 @@ def unpack(deb: Path, dest: Path) -> None:
         if len(tarballs) != 1:
             raise SourceError(f"no source tarball in {deb}", f"delete {deb} and retry")
         # --checkpoint shows the unpack's progress: a line per 20000 records
-        # (about 130000 in all).
+        # (about 130000 in all for 6.1, 150000 for 6.12).
         status, _ = stream(
             ["tar", "xf", tarballs[0], "-C", tmpdir, "--checkpoint=20000",
              "--checkpoint-action=echo=source: unpacked %u records"],
@@ -104,7 +127,7 @@ def unpack(deb: Path, dest: Path) -> None:
         unpacked[0].rename(dest)
 
 
-def make_baseline(tree: Path, version: str) -> None:
+def make_baseline(tree: Path, version: str, package: Package = LINUX_6_1) -> None:
     """Commit the pristine tree and tag it ``baseline``."""
     say("source: recording the pristine tree in git (baseline)")
     git: list[str | Path] = ["git", "-C", tree]
@@ -115,7 +138,7 @@ def make_baseline(tree: Path, version: str) -> None:
         # The baseline's own identity is given for this commit only: work
         # trees of this repository commit as the developer.
         [*git, "-c", "user.name=pagemap-scan harness", "-c", "user.email=harness@localhost",
-         "commit", "-q", "-m", f"{PACKAGE} {version} (pristine)"],
+         "commit", "-q", "-m", f"{package.name} {version} (pristine)"],
         [*git, "tag", BASELINE_TAG],
     ]
     for cmd in steps:
@@ -133,9 +156,10 @@ def kernel_version(tree: Path) -> str:
     return f"{fields.get('VERSION')}.{fields.get('PATCHLEVEL')}.{fields.get('SUBLEVEL')}"
 
 
-def ensure(lay: Layout, pinned: str = PINNED_VERSION) -> Source:
-    """The pristine source tree, downloaded and recorded on first use."""
-    tree = lay.source
+def ensure(lay: Layout, pinned: str | None = None, package: Package = LINUX_6_1) -> Source:
+    """The pristine source tree of ``package``, downloaded and recorded on first use."""
+    tree = package.tree(lay)
+    pinned = pinned or package.pinned
     stamp = tree / ".git" / STAMP
     if stamp.exists():
         return Source(tree, stamp.read_text().strip())
@@ -149,11 +173,11 @@ def ensure(lay: Layout, pinned: str = PINNED_VERSION) -> Source:
             f"remove it ('rm -rf {tree}') and run again",
         )
     require("git", "apt-cache")
-    version, warning = choose_version(pinned, available_versions())
+    version, warning = choose_version(pinned, available_versions(package.name), package)
     if warning:
         say(warning)
     lay.cache.mkdir(parents=True, exist_ok=True)
-    deb = download(lay, version)
+    deb = download(lay, version, package)
     unpack(deb, tree)
-    make_baseline(tree, version)
+    make_baseline(tree, version, package)
     return Source(tree, version)

@@ -6,6 +6,11 @@ Running a target writes, per program, ``<name>.out`` (what it printed) and
 ``out/results/<target>/``, plus ``dmesg.txt`` and ``info.txt``. The pytest
 plugin and the summary table read those files, so a result can be looked
 at long after the run.
+
+A program with a ``workdir`` runs in a fresh directory on that kind of
+filesystem (``<name>.fs`` records which one it was): tmpfs, or a page-cache
+filesystem under ``PMSCAN_PAGECACHE_DIR`` (ext4 on the host, the 9p or
+virtio-fs share in a guest). Every program gets ``PMSCAN_PAGECACHE_DIR``.
 """
 
 from __future__ import annotations
@@ -14,11 +19,16 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GuestError, GuestTimeout
+from . import pagecache
+from .errors import GuestError, GuestTimeout, HarnessError
 from .guest import Kernel, Session
 from .paths import Layout
 from .proc import say
@@ -83,22 +93,86 @@ def clear(outdir: Path) -> None:
             stale.unlink()
 
 
+def check_workdir(kind: str, fs: str) -> str:
+    """Why a ``kind`` working directory on filesystem ``fs`` is wrong, or ""."""
+    if kind == "tmpfs" and fs != "tmpfs":
+        return f"the tmpfs working directory is on {fs}"
+    if kind == "pagecache" and fs in pagecache.NOT_PAGECACHE:
+        return f"the page-cache working directory is on {fs}"
+    return ""
+
+
+@contextmanager
+def host_workdir(lay: Layout, kind: str) -> Iterator[Path]:
+    """A fresh working directory of ``kind`` on the host, removed afterwards."""
+    if not kind:
+        yield lay.out
+        return
+    if kind == "tmpfs":
+        parent = Path("/dev/shm")
+    elif kind == "pagecache":
+        parent = pagecache.host_dir(lay)
+    else:
+        raise HarnessError(f"unknown working directory kind {kind!r}", "use tmpfs or pagecache")
+    path = Path(tempfile.mkdtemp(prefix="pmscan-run.", dir=parent))
+    try:
+        why = check_workdir(kind, pagecache.fs_type(path))
+        if why:
+            raise HarnessError(f"host: {why} ({path})",
+                               "mount a tmpfs on /dev/shm" if kind == "tmpfs"
+                               else f"set {pagecache.ENV} to a directory on ext4, xfs, ...")
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def run_host(lay: Layout, programs: list[Program], outdir: Path) -> None:
     """Run the programs on the host kernel (root, as in the guest)."""
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "info.txt").write_text(f"host {platform.release()}\n")
+    # difftest imports this module: import its hugepage reservation here.
+    from .difftest import host_hugepages
+
+    env = {**os.environ, pagecache.ENV: str(pagecache.host_dir(lay))}
     for prog in (p for p in programs if "host" in p.targets):
         say(f"host: running {prog.name}")
         out = outdir / f"{prog.name}.out"
-        try:
-            res = subprocess.run(prog.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 timeout=prog.timeout, cwd=lay.out)
-            out.write_bytes(res.stdout)
-            status = status_text(res.returncode)
-        except subprocess.TimeoutExpired as e:
-            out.write_bytes(e.stdout or b"")
-            status = "timeout"
+        pages = host_hugepages(("host",), prog.hugepages) if prog.hugepages else nullcontext()
+        with host_workdir(lay, prog.workdir) as cwd, pages:
+            if prog.workdir:
+                (outdir / f"{prog.name}.fs").write_text(pagecache.fs_type(cwd) + "\n")
+            try:
+                res = subprocess.run(prog.argv, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, timeout=prog.timeout,
+                                     cwd=cwd, env=env)
+                out.write_bytes(res.stdout)
+                status = status_text(res.returncode)
+            except subprocess.TimeoutExpired as e:
+                out.write_bytes(e.stdout or b"")
+                status = "timeout"
         (outdir / f"{prog.name}.status").write_text(status + "\n")
+
+
+def guest_workdir_script(kind: str) -> str:
+    """Shell that makes a fresh ``kind`` directory in the guest and prints its
+    filesystem type and path; tmpfs is mounted for the run, so it is tmpfs
+    whatever the guest's /tmp is."""
+    if kind == "tmpfs":
+        make = ('d=$(mktemp -d /tmp/pmscan-tmpfs.XXXXXX) && '
+                'mount -t tmpfs pmscan-tmpfs "$d"')
+    else:
+        make = f'd=$(mktemp -d -p "${pagecache.ENV}" pmscan-run.XXXXXX)'
+    return f'{make} && stat -f -c %T "$d" && echo "$d"'
+
+
+def _guest_workdir(s: Session, kind: str) -> tuple[str, str, str]:
+    """(path, filesystem type, problem) of a fresh ``kind`` directory in the guest."""
+    res = s.cmd(guest_workdir_script(kind), timeout=60)
+    lines = res.output.strip().splitlines()
+    if res.status != 0 or len(lines) < 2:
+        return "", "", f"making the {kind} working directory failed: {res.output.strip()}"
+    fs, path = lines[-2].strip(), lines[-1].strip()
+    return path, fs, check_workdir(kind, fs)
 
 
 def run_guest(lay: Layout, kernel: Kernel, programs: list[Program], outdir: Path,
@@ -122,11 +196,22 @@ def run_guest(lay: Layout, kernel: Kernel, programs: list[Program], outdir: Path
             out = outdir / f"{prog.name}.out"
             argv = " ".join(shlex.quote(a) for a in prog.argv)
             try:
-                res = s.cmd(f"cd {shlex.quote(str(lay.out))} && {argv} > {out} 2>&1",
+                cwd = str(lay.out)
+                if prog.workdir:
+                    cwd, fs, problem = _guest_workdir(s, prog.workdir)
+                    if problem:
+                        out.write_text(problem + "\n")
+                        (outdir / f"{prog.name}.status").write_text("not run\n")
+                        continue
+                    (outdir / f"{prog.name}.fs").write_text(fs + "\n")
+                res = s.cmd(f"cd {shlex.quote(cwd)} && {argv} > {out} 2>&1",
                             timeout=prog.timeout)
                 status = str(res.status)
                 if res.status > 128:
                     status = f"signal {res.status - 128}"
+                if prog.workdir:
+                    q = shlex.quote(cwd)
+                    s.cmd(f"cd /; umount {q} 2>/dev/null; rm -rf {q}", timeout=120)
             except GuestError as e:
                 why = "timeout" if isinstance(e, GuestTimeout) else "guest died"
                 (outdir / f"{prog.name}.status").write_text(why + "\n")
