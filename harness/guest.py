@@ -114,8 +114,12 @@ def wrap(script: str, tag: str, share: Path | None = None) -> str:
     """Run ``script`` in bash (``share`` its page-cache directory); print
     ``<tag>-STATUS=<n>`` afterwards."""
     quoted = shlex.quote(script)
-    env = f"{pagecache.ENV}={shlex.quote(str(share))} " if share is not None else ""
-    return f"{env}bash -c {quoted}; s=$?; echo; echo {tag}-STATUS=$s"
+    if share is None:
+        return f"bash -c {quoted}; s=$?; echo; echo {tag}-STATUS=$s"
+    mount = shlex.quote(pagecache.guest_mount_script(share))
+    return (f"bash -c {mount} || echo 'PMSCAN: the page-cache share was not remounted' >&2; "
+            f"{pagecache.ENV}={shlex.quote(str(share))} bash -c {quoted}; "
+            f"s=$?; echo; echo {tag}-STATUS=$s")
 
 
 def parse_status(text: str, tag: str) -> int | None:
@@ -248,6 +252,12 @@ class Session:
         self._expect(re.escape(self.PROMPT), 60)
         self.child.sendline("stty -echo")
         self._expect(re.escape(self.PROMPT), 60)
+        res = self.cmd(pagecache.guest_mount_script(self.share), timeout=60)
+        if res.status != 0:
+            self.close()
+            raise GuestError(f"{self.kernel.name} guest: mounting the page-cache share "
+                             f"{self.share} failed:\n{res.output}",
+                             "the kernel needs CONFIG_9P_FS (or virtio-fs) for --rwdir")
 
     def cmd(self, command: str, timeout: float = 600) -> Result:
         tag = _sentinel()

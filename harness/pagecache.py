@@ -10,12 +10,16 @@ pages are shmem or hugetlb, which the other memory types cover).
   filesystem), or what the caller already set, checked.
 - In a guest it is a host directory shared writable (``vng --rwdir``: 9p or
   virtio-fs, whichever virtme-ng picks), one per boot, made and removed by
-  ``guest.py``.
+  ``guest.py``. virtme-ng mounts a 9p share without a cache, and 9p then
+  maps files read-only when shared (``generic_file_readonly_mmap``): the
+  guest mounts it again with ``cache=loose``, so that reads, writes and
+  every kind of mapping go through the page cache, as on a disk filesystem.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -66,6 +70,18 @@ def export_host(lay: Layout) -> Path:
     path = host_dir(lay)
     os.environ[ENV] = str(path)
     return path
+
+
+# 9p's options as virtme-ng gives them, plus the page cache.
+NINEP_OPTIONS = "trans=virtio,version=9p2000.L,access=any,msize=524288,cache=loose"
+
+
+def guest_mount_script(share: Path) -> str:
+    """Shell for the guest: mount the share again with a page cache if it came as 9p."""
+    d = shlex.quote(str(share))
+    return (f"set -- $(awk -v d={d} '$2 == d {{print $1, $3}}' /proc/mounts); "
+            f'if [ "$2" = 9p ]; then umount {d} && '
+            f'mount -t 9p -o {NINEP_OPTIONS} "$1" {d}; fi')
 
 
 def guest_share(cache: Path) -> Path:
