@@ -29,17 +29,21 @@ from .paths import Layout
 from .proc import run
 
 ENV = "PMSCAN_PAGECACHE_DIR"
-# `stat -f -c %T` names of filesystems whose files are not page-cache files.
+# Filesystems whose files are not page-cache files.
 NOT_PAGECACHE = frozenset({"tmpfs", "ramfs", "hugetlbfs", "proc", "sysfs", "devtmpfs"})
 
 
 def fs_type(path: Path) -> str:
-    """The filesystem type of ``path`` as ``stat -f -c %T`` names it (``ext2/ext3``...)."""
-    res = run(["stat", "-f", "-c", "%T", path])
-    if res.returncode != 0:
+    """The type of the filesystem mounted at or above ``path`` (``ext4``, ``tmpfs``, ``9p``).
+
+    From the mount table, not statfs(): 9p passes the host's statfs through.
+    """
+    res = run(["findmnt", "-n", "-o", "FSTYPE", "-T", path])
+    if res.returncode != 0 or not res.stdout.strip():
         raise HarnessError(f"cannot tell the filesystem of {path}: {res.stdout.strip()}",
                            "check that the directory exists")
-    return res.stdout.strip()
+    # The last line is the mount on top when several are stacked.
+    return res.stdout.strip().splitlines()[-1].strip()
 
 
 def check(path: Path) -> Path:

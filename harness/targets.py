@@ -162,7 +162,7 @@ def guest_workdir_script(kind: str) -> str:
                 'mount -t tmpfs pmscan-tmpfs "$d"')
     else:
         make = f'd=$(mktemp -d -p "${pagecache.ENV}" pmscan-run.XXXXXX)'
-    return f'{make} && stat -f -c %T "$d" && echo "$d"'
+    return f'{make} && findmnt -n -o FSTYPE -T "$d" | tail -n 1 && echo "$d"'
 
 
 def _guest_workdir(s: Session, kind: str) -> tuple[str, str, str]:

@@ -290,3 +290,11 @@ def test_guest_pagecache_workdir_script(tmp_path: Path) -> None:
     fs, path = res.stdout.split()
     assert Path(path).parent == tmp_path and Path(path).is_dir()
     assert fs == pagecache.fs_type(tmp_path)
+
+
+def test_guest_mount_script_leaves_other_filesystems_alone(tmp_path: Path) -> None:
+    # Here the directory is no 9p mount point: the script must do nothing and succeed.
+    script = pagecache.guest_mount_script(tmp_path)
+    assert "cache=loose" in script
+    res = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
