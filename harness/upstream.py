@@ -83,7 +83,8 @@ def _fingerprint(tree: Path, patches: list[Path]) -> str:
         h.update(str(rel).encode() + b"\0" + (tree / rel).read_bytes())
     for p in patches:
         h.update(p.name.encode() + b"\0" + p.read_bytes())
-    h.update(" ".join((*CFLAGS, *LDLIBS)).encode())
+    # The recipe: flags, and compiled in mm/ under relative names.
+    h.update(" ".join(("mm/", *CFLAGS, *LDLIBS)).encode())
     return h.hexdigest()
 
 
@@ -126,8 +127,11 @@ def build(lay: Layout, tree: Path | None = None) -> list[Program]:
         _prepare_sources(tree, src, patches)
         bindir.mkdir(parents=True, exist_ok=True)
         for base, files in SOURCES.items():
+            # Compiled from their directory under their own names, as mm/Makefile
+            # does: pagemap_ioctl makes its files at __FILE__ ".tmp0", which must
+            # be relative for them to land in the working directory.
             res = run(["gcc", *CFLAGS, "-I", src, "-isystem", uapi, "-o", binaries[base],
-                       *(src / f for f in files), *LDLIBS])
+                       *(f.relative_to(MM) for f in files), *LDLIBS], cwd=src / MM)
             if res.returncode != 0:
                 raise SelftestError(f"building mainline's {base} failed:\n{res.stdout[-3000:]}",
                                     "see the compiler errors above; a missing uapi constant "
