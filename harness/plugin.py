@@ -6,7 +6,9 @@ the host, in our guest and in the reference guest) and yields, per target:
 
 - one item per KTAP test case (``host/pagemap_scan_args/<case>``),
 - one item per program, for how it ended (exit status, plan, crashes),
-- one item for the kernel reports (BUG/WARNING/Oops/lockdep/KASAN) in dmesg.
+- one item for the kernel reports (BUG/WARNING/Oops/lockdep/KASAN) in dmesg;
+- for mainline's suites (``upstream-*`` runs), the items upstream_judge.py
+  judged: ours against the reference of the same run, plain never passed.
 
 On ``plain`` (6.1 without the series) a skip is the expected outcome: a case
 that skips with a reason passes there, one that fails still fails, and each
