@@ -86,7 +86,8 @@ def cmd_selftests(args: argparse.Namespace) -> int:
 def cmd_upstream(args: argparse.Namespace) -> int:
     from . import upstream
 
-    for prog in upstream.build(layout()):
+    lay = layout()
+    for prog in upstream.build(lay, pipeline.mainline_tree(lay)):
         print(prog.name, prog.workdir, " ".join(prog.argv))
     return 0
 

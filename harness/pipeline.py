@@ -51,7 +51,13 @@ def kernel_tree(lay: Layout, profile: str = "base") -> Path:
 def all_programs(lay: Layout, tree: Path) -> list[selftests.Program]:
     """What runs on the targets: selftests/ and 6.1's userfaultfd built against
     ``tree``, and mainline's suites built from linux-source-6.12."""
-    return selftests.build(lay, tree) + upstream.build(lay)
+    return selftests.build(lay, tree) + upstream.build(lay, mainline_tree(lay))
+
+
+def mainline_tree(lay: Layout) -> Path:
+    """linux-source-6.12, unpacked into the cache once (under its own lock)."""
+    with cache_lock(lay, "source-6.12"):
+        return source.ensure(lay, package=source.LINUX_6_12).tree
 
 
 def our_kernel(tree: Path, profile: str = "base") -> Kernel:

@@ -20,7 +20,6 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from . import source
 from .errors import SelftestError
 from .paths import Layout
 from .proc import require, run, say
@@ -107,11 +106,10 @@ def _prepare_sources(tree: Path, src: Path, patches: list[Path]) -> None:
                 "(see upstream/patches/README.md)")
 
 
-def build(lay: Layout, tree: Path | None = None) -> list[Program]:
-    """Build both programs (once per change of the tree or the patches); their runs."""
+def build(lay: Layout, tree: Path) -> list[Program]:
+    """Build both programs from the 6.12 ``tree`` (once per change of the tree or
+    the patches); their runs. ``pipeline.mainline_tree()`` gives the tree."""
     require("gcc", "patch")
-    if tree is None:
-        tree = source.ensure(lay, package=source.LINUX_6_12).tree
     uapi = tree / "tools" / "include" / "uapi"
     if not (uapi / "linux" / "userfaultfd.h").is_file():
         raise SelftestError(f"{uapi} has no linux/userfaultfd.h",
