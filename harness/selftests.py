@@ -29,6 +29,8 @@ class Program:
     # PMSCAN_PAGECACHE_DIR (a page-cache filesystem; see pagecache.py).
     workdir: str = ""
     hugepages: int = 0  # free 2M hugetlb pages it needs on the host (guests have 64)
+    # Set: on a target outside ``targets`` it is recorded as not run, with this reason.
+    not_run_reason: str = ""
 
 
 def build_dir(lay: Layout) -> Path:

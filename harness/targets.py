@@ -134,6 +134,7 @@ def run_host(lay: Layout, programs: list[Program], outdir: Path) -> None:
     from .difftest import host_hugepages
 
     env = {**os.environ, pagecache.ENV: str(pagecache.host_dir(lay))}
+    record_not_run(programs, "host", outdir)
     for prog in (p for p in programs if "host" in p.targets):
         say(f"host: running {prog.name}")
         out = outdir / f"{prog.name}.out"
@@ -190,6 +191,7 @@ def run_guest(lay: Layout, kernel: Kernel, programs: list[Program], outdir: Path
         info = s.cmd("uname -r")
         (outdir / "info.txt").write_text(f"{kernel.name} {info.output.strip()}\n")
         s.cmd(GUEST_SETUP)
+        record_not_run(programs, kernel.name, outdir)
         programs = [p for p in programs if kernel.name in p.targets]
         for i, prog in enumerate(programs):
             say(f"{kernel.name}: running {prog.name}")
@@ -223,6 +225,14 @@ def run_guest(lay: Layout, kernel: Kernel, programs: list[Program], outdir: Path
             (outdir / f"{prog.name}.status").write_text(status + "\n")
         dmesg = s.cmd("dmesg --color=never", timeout=120)
         (outdir / "dmesg.txt").write_text(dmesg.output)
+
+
+def record_not_run(programs: list[Program], target: str, outdir: Path) -> None:
+    """Programs that say why they do not run on ``target``: recorded as not run."""
+    for prog in programs:
+        if target not in prog.targets and prog.not_run_reason:
+            (outdir / f"{prog.name}.out").write_text(prog.not_run_reason + "\n")
+            (outdir / f"{prog.name}.status").write_text("not run\n")
 
 
 def host_has_root() -> bool:

@@ -148,7 +148,8 @@ def ours_outcome(program: str, name: str, case: ktap.TestCase | None,
 def not_counted(prog: ProgramResult) -> ProgramResult:
     """Plain 6.1: the run as one skipped case that says what happened, whatever it was."""
     if prog.verdict is None:
-        what = prog.problem
+        said = prog.output.strip().splitlines()
+        what = f"{prog.problem}: {said[0]}" if said else prog.problem
     else:
         run = prog.verdict.run
         what = f"{prog.verdict.exit.describe()}, " + (

@@ -12,6 +12,7 @@ import pytest
 from harness import ktap, pagecache, report, source, targets, uffd_unit, upstream, upstream_judge
 from harness.errors import HarnessError
 from harness.paths import REPO, Layout, layout
+from harness.selftests import Program
 
 DATA = Path(__file__).parent / "data" / "upstream"
 UFFD_HOST = (DATA / "uffd-unit-tests-host-6.18.out").read_text()
@@ -298,3 +299,18 @@ def test_guest_mount_script_leaves_other_filesystems_alone(tmp_path: Path) -> No
     assert "cache=loose" in script
     res = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_program_not_meant_for_plain_is_reported_not_run(tmp_path: Path) -> None:
+    prog = upstream.program_name("uffd-unit-tests", "tmpfs")
+    stand_in = Program(prog, ("true",), targets=upstream.TARGETS["uffd-unit-tests"],
+                       not_run_reason=upstream.NOT_RUN)
+    outdir = tmp_path / "plain"
+    outdir.mkdir()
+    targets.record_not_run([stand_in], "plain", outdir)
+    (res,) = report.load_target(outdir, "plain", report.program_list(outdir)).programs
+    (o,) = upstream_judge.outcomes("plain", res, None)
+    assert o.result == "skip" and "not run" in o.message and upstream.NOT_RUN in o.message
+    assert res.ok and res.counts.passed == 0
+    targets.record_not_run([stand_in], "ours", tmp_path)  # meant for ours: nothing recorded
+    assert not list(tmp_path.glob("*.status"))
