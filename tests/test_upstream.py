@@ -314,3 +314,25 @@ def test_a_program_not_meant_for_plain_is_reported_not_run(tmp_path: Path) -> No
     assert res.ok and res.counts.passed == 0
     targets.record_not_run([stand_in], "ours", tmp_path)  # meant for ours: nothing recorded
     assert not list(tmp_path.glob("*.status"))
+
+
+def test_recorded_abort_in_the_reference_guest() -> None:
+    # 6.12 under TCG, a busy machine: err() in the fault handler ended the run.
+    text = (DATA / "uffd-unit-tests-reference-6.12-events-abort.out").read_text()
+    verdict = uffd_unit.judge(text, ktap.ExitStatus(code=1))
+    assert verdict.status is ktap.Status.FAIL
+    crashed = [("/".join(p), c) for p, c in verdict.run.walk()
+               if c.status is ktap.Status.CRASHED and not c.children]
+    assert [name for name, _ in crashed] == ["events/anon"]
+    assert crashed[0][1].reason.startswith("ERROR: UFFDIO_COPY error: -2")
+    assert verdict.run.leaf_counts.skipped == 10
+
+
+def test_recorded_timeout_in_the_reference_guest() -> None:
+    # Killed at its time limit inside the poison test: never a pass.
+    text = (DATA / "uffd-unit-tests-reference-6.12-timeout.out").read_text()
+    verdict = uffd_unit.judge(text, ktap.ExitStatus(timed_out=True))
+    assert verdict.status is ktap.Status.TIMEOUT
+    last = list(verdict.run.walk())[-1]
+    assert "/".join(last[0]) == "poison/shmem-private"
+    assert last[1].status is ktap.Status.CRASHED
