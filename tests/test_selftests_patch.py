@@ -131,7 +131,7 @@ def tree(tmp_path: Path) -> Path:
     git(repo, "commit", "-q", "-m", "vm selftests as in 6.1")
     git(repo, "tag", "-f", "baseline")
     (repo / "mm.c").write_text("int a;\nint b;\nint c;\nint wp_async;\n")
-    git(repo, "commit", "-q", "-am", "mm: the feature", "-m", "Why.")
+    git(repo, "commit", "-q", "-s", "-am", "mm: the feature", "-m", "Why.")
     return repo
 
 
