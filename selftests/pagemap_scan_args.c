@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include "../kselftest.h"
 #include "pagemap_scan.h"
-#include "vm_helpers.h"
+#include "vm_util.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL	102
@@ -46,7 +46,6 @@
 #define NONCANONICAL_ADDR	(1ULL << 63)
 
 static int pm_fd;
-static unsigned long psize;
 static char reason[256];
 
 static void set_reason(const char *fmt, ...)
@@ -66,7 +65,7 @@ static __u64 addr(const void *p)
 /* A private anonymous mapping of @n pages; the environment is broken if not. */
 static char *map_pages(unsigned long n, int prot)
 {
-	char *p = mmap(NULL, n * psize, prot, MAP_PRIVATE | MAP_ANONYMOUS,
+	char *p = mmap(NULL, n * psize(), prot, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
 
 	if (p == MAP_FAILED)
@@ -81,7 +80,7 @@ static void touch_pages(char *p, const unsigned int *idx, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		p[idx[i] * psize] = 1;
+		p[idx[i] * psize()] = 1;
 }
 
 /*
@@ -92,7 +91,7 @@ static void *unmapped_addr(void)
 {
 	char *p = map_pages(1, PROT_READ);
 
-	munmap(p, psize);
+	munmap(p, psize());
 	return p;
 }
 
@@ -247,11 +246,11 @@ static int partly_readable_arg(__u64 size, const char *what)
 	size_t head = 48;
 	bool ok;
 
-	munmap(two + psize, psize);
-	arg_init(&full, mem, psize, vec, NR_VEC);
+	munmap(two + psize(), psize());
+	arg_init(&full, mem, psize(), vec, NR_VEC);
 	full.size = size;
 	full.walk_end = WALK_END_UNSET;
-	arg = (struct pm_scan_arg *)(two + psize - head);
+	arg = (struct pm_scan_arg *)(two + psize() - head);
 	memcpy(arg, &full, head);
 
 	ok = check_ret(what, ioctl_raw(pm_fd, arg), -EFAULT);
@@ -259,8 +258,8 @@ static int partly_readable_arg(__u64 size, const char *what)
 		ksft_print_msg("%s: walk_end written\n", what);
 		ok = false;
 	}
-	munmap(two, psize);
-	munmap(mem, psize);
+	munmap(two, psize());
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -283,12 +282,12 @@ static int test_size_smaller(void)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
+		arg_init(&arg, mem, psize(), vec, NR_VEC);
 		arg.size = sizes[i];
 		snprintf(what, sizeof(what), "size %llu", sizes[i]);
 		ok &= check_rejected(what, &arg, -EINVAL);
 	}
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -311,12 +310,12 @@ static int test_size_larger(void)
 
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		memset(&big, 0, sizeof(big));
-		arg_init(&big.arg, mem, psize, vec, NR_VEC);
+		arg_init(&big.arg, mem, psize(), vec, NR_VEC);
 		big.arg.size = sizes[i];
 		snprintf(what, sizeof(what), "size %llu", sizes[i]);
 		ok &= check_rejected(what, &big.arg, -EINVAL);
 	}
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -332,17 +331,17 @@ static int test_flags_unknown(void)
 	int bit;
 
 	/* The two known flags pass validation (plain VMA: nothing to WP). */
-	arg_init(&arg, mem, psize, vec, NR_VEC);
+	arg_init(&arg, mem, psize(), vec, NR_VEC);
 	arg.flags = PM_SCAN_WP_MATCHING;
 	ok = check("flags PM_SCAN_WP_MATCHING", scan(&arg), 0, &arg,
-		   addr(mem + psize));
+		   addr(mem + psize()));
 	for (bit = 2; bit < 64; bit++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
+		arg_init(&arg, mem, psize(), vec, NR_VEC);
 		arg.flags = 1ULL << bit;
 		snprintf(what, sizeof(what), "flags bit %d", bit);
 		ok &= check_rejected(what, &arg, -EINVAL);
 	}
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -374,16 +373,16 @@ static int test_categories_known(void)
 
 	mem[0] = 1;
 	for (m = 0; m < ARRAY_SIZE(cat_masks); m++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
+		arg_init(&arg, mem, psize(), vec, NR_VEC);
 		*cat_field(&arg, m) = PM_SCAN_KNOWN_CATEGORIES;
 		snprintf(what, sizeof(what), "%s 0xff", cat_masks[m].name);
-		if (scan(&arg) < 0 || arg.walk_end != addr(mem + psize)) {
+		if (scan(&arg) < 0 || arg.walk_end != addr(mem + psize())) {
 			ksft_print_msg("%s: rejected (%s) or walk_end %#llx\n",
 				       what, strerror(errno), arg.walk_end);
 			ok = false;
 		}
 	}
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -401,13 +400,13 @@ static int test_category_unknown(size_t m)
 	int bit;
 
 	for (bit = 9; bit < 64; bit++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
+		arg_init(&arg, mem, psize(), vec, NR_VEC);
 		*cat_field(&arg, m) = 1ULL << bit;
 		snprintf(what, sizeof(what), "%s bit %d", cat_masks[m].name,
 			 bit);
 		ok &= check_rejected(what, &arg, -EINVAL);
 	}
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -447,14 +446,14 @@ static int test_category_bit8(void)
 	long ret;
 	size_t m;
 
-	if (!madvise(mem, psize, MADV_GUARD_INSTALL)) {
+	if (!madvise(mem, psize(), MADV_GUARD_INSTALL)) {
 		guard = true;
 	} else if (errno == EINVAL) {
 		guard = false;
 	} else {
 		set_reason("MADV_GUARD_INSTALL: %s, bit 8's meaning unknown",
 			   strerror(errno));
-		munmap(mem, psize);
+		munmap(mem, psize());
 		return KSFT_SKIP;
 	}
 	ksft_print_msg("guard regions %ssupported: bit 8 must be %s\n",
@@ -462,7 +461,7 @@ static int test_category_bit8(void)
 		       guard ? "accepted" : "rejected with EINVAL");
 
 	for (m = 0; m < ARRAY_SIZE(cat_masks); m++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
+		arg_init(&arg, mem, psize(), vec, NR_VEC);
 		*cat_field(&arg, m) = 1ULL << 8;
 		snprintf(what, sizeof(what), "%s bit 8", cat_masks[m].name);
 		if (!guard) {
@@ -470,13 +469,13 @@ static int test_category_bit8(void)
 			continue;
 		}
 		ret = scan(&arg);
-		if (ret < 0 || arg.walk_end != addr(mem + psize)) {
+		if (ret < 0 || arg.walk_end != addr(mem + psize())) {
 			ksft_print_msg("%s: returned %ld, walk_end %#llx\n",
 				       what, ret, arg.walk_end);
 			ok = false;
 		}
 	}
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -484,7 +483,7 @@ static int test_category_bit8(void)
 
 static int test_start_unaligned(void)
 {
-	const unsigned long offs[] = { 1, psize / 2, psize - 1 };
+	const unsigned long offs[] = { 1, psize() / 2, psize() - 1 };
 	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
 	struct page_region vec[NR_VEC];
 	struct pm_scan_arg arg;
@@ -493,11 +492,11 @@ static int test_start_unaligned(void)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(offs); i++) {
-		arg_init(&arg, mem + offs[i], psize, vec, NR_VEC);
+		arg_init(&arg, mem + offs[i], psize(), vec, NR_VEC);
 		snprintf(what, sizeof(what), "start + %lu", offs[i]);
 		ok &= check_rejected(what, &arg, -EINVAL);
 	}
-	munmap(mem, 2 * psize);
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -516,12 +515,12 @@ static int test_end_unaligned_rounded_up(void)
 	touch_pages(mem, present, ARRAY_SIZE(present));
 
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, psize + 1, vec, NR_VEC);
+	arg_init(&arg, mem, psize() + 1, vec, NR_VEC);
 	arg.category_mask = PAGE_IS_PRESENT;
 	arg.return_mask = PAGE_IS_PRESENT;
 	ok = check("end = start + page + 1", scan(&arg), 1, &arg,
-		   addr(mem + 2 * psize)) &&
-	     region_is(&vec[0], mem, mem + 2 * psize, PAGE_IS_PRESENT) &&
+		   addr(mem + 2 * psize())) &&
+	     region_is(&vec[0], mem, mem + 2 * psize(), PAGE_IS_PRESENT) &&
 	     vec_untouched(&vec[1], NR_VEC - 1);
 
 	poison_vec(vec, NR_VEC);
@@ -529,11 +528,11 @@ static int test_end_unaligned_rounded_up(void)
 	arg.category_mask = PAGE_IS_PRESENT;
 	arg.return_mask = PAGE_IS_PRESENT;
 	ok &= check("end = start + 1", scan(&arg), 1, &arg,
-		    addr(mem + psize)) &&
-	      region_is(&vec[0], mem, mem + psize, PAGE_IS_PRESENT) &&
+		    addr(mem + psize())) &&
+	      region_is(&vec[0], mem, mem + psize(), PAGE_IS_PRESENT) &&
 	      vec_untouched(&vec[1], NR_VEC - 1);
 
-	munmap(mem, 3 * psize);
+	munmap(mem, 3 * psize());
 	return result(ok);
 }
 
@@ -544,13 +543,13 @@ static int test_end_before_start(void)
 	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem + psize, 0, vec, NR_VEC);
+	arg_init(&arg, mem + psize(), 0, vec, NR_VEC);
 	arg.end = addr(mem);
 	ok = check_rejected("end = start - page", &arg, -EFAULT);
-	arg_init(&arg, mem + psize, 0, vec, NR_VEC);
-	arg.end = addr(mem + psize - 1);
+	arg_init(&arg, mem + psize(), 0, vec, NR_VEC);
+	arg.end = addr(mem + psize() - 1);
 	ok &= check_rejected("end = start - 1", &arg, -EFAULT);
-	munmap(mem, 2 * psize);
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -561,19 +560,19 @@ static int test_kernel_range(void)
 	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem, psize, vec, NR_VEC);
+	arg_init(&arg, mem, psize(), vec, NR_VEC);
 	arg.start = KERNEL_ADDR;
-	arg.end = KERNEL_ADDR + psize;
+	arg.end = KERNEL_ADDR + psize();
 	ok = check_rejected("kernel start and end", &arg, -EFAULT);
 
 	/* Even an empty range must be a user one. */
 	arg.end = KERNEL_ADDR;
 	ok &= check_rejected("kernel start == end", &arg, -EFAULT);
 
-	arg_init(&arg, mem, psize, vec, NR_VEC);
+	arg_init(&arg, mem, psize(), vec, NR_VEC);
 	arg.end = KERNEL_ADDR;
 	ok &= check_rejected("user start, kernel end", &arg, -EFAULT);
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -584,15 +583,15 @@ static int test_end_huge(void)
 	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem, psize, vec, NR_VEC);
+	arg_init(&arg, mem, psize(), vec, NR_VEC);
 	arg.end = NONCANONICAL_ADDR;
 	ok = check_rejected("end = 1 << 63", &arg, -EFAULT);
 	arg.end = ~0ULL;
 	ok &= check_rejected("end = ~0", &arg, -EFAULT);
 	/* Rounding this end up would wrap to 0. */
-	arg.end = ~0ULL - psize + 2;
+	arg.end = ~0ULL - psize() + 2;
 	ok &= check_rejected("end = ~0 - page + 2", &arg, -EFAULT);
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -604,11 +603,11 @@ static int test_vec_null_len_nonzero(void)
 	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem, psize, NULL, 1);
+	arg_init(&arg, mem, psize(), NULL, 1);
 	ok = check_rejected("vec NULL, vec_len 1", &arg, -EINVAL);
 	arg.vec_len = ~0ULL;
 	ok &= check_rejected("vec NULL, vec_len ~0", &arg, -EINVAL);
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -620,10 +619,10 @@ static int test_vec_null_len_zero(void)
 	bool ok;
 
 	mem[0] = 1;
-	arg_init(&arg, mem, 2 * psize, NULL, 0);
+	arg_init(&arg, mem, 2 * psize(), NULL, 0);
 	ok = check("vec NULL, vec_len 0", scan(&arg), 0, &arg,
-		   addr(mem + 2 * psize));
-	munmap(mem, 2 * psize);
+		   addr(mem + 2 * psize()));
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -637,16 +636,16 @@ static int test_vec_len_zero(void)
 
 	mem[0] = 1;
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 2 * psize, vec, 0);
+	arg_init(&arg, mem, 2 * psize(), vec, 0);
 	ok = check("vec set, vec_len 0", scan(&arg), 0, &arg,
-		   addr(mem + 2 * psize)) && vec_untouched(vec, NR_VEC);
+		   addr(mem + 2 * psize())) && vec_untouched(vec, NR_VEC);
 
 	/* max_pages does not change that. */
-	arg_init(&arg, mem, 2 * psize, vec, 0);
+	arg_init(&arg, mem, 2 * psize(), vec, 0);
 	arg.max_pages = 1;
 	ok &= check("vec set, vec_len 0, max_pages 1", scan(&arg), 0, &arg,
-		    addr(mem + 2 * psize)) && vec_untouched(vec, NR_VEC);
-	munmap(mem, 2 * psize);
+		    addr(mem + 2 * psize())) && vec_untouched(vec, NR_VEC);
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -659,17 +658,17 @@ static int test_vec_not_user_range(void)
 	bool ok;
 
 	mem[0] = 1;
-	arg_init(&arg, mem, psize, (void *)KERNEL_ADDR, 1);
+	arg_init(&arg, mem, psize(), (void *)KERNEL_ADDR, 1);
 	ok = check_rejected("vec kernel address", &arg, -EFAULT);
 
-	arg_init(&arg, mem, psize, vec, 1ULL << 62);
+	arg_init(&arg, mem, psize(), vec, 1ULL << 62);
 	ok &= check_rejected("vec_len 1 << 62", &arg, -EFAULT);
 	arg.vec_len = ~0ULL;
 	ok &= check_rejected("vec_len ~0", &arg, -EFAULT);
 	/* Just long enough to run into non-canonical addresses. */
 	arg.vec_len = (NONCANONICAL_ADDR - addr(vec)) / sizeof(*vec) + 1;
 	ok &= check_rejected("vec + vec_len past user space", &arg, -EFAULT);
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -687,18 +686,18 @@ static int vec_not_writable(bool readonly, const char *what)
 
 	bad = readonly ? (void *)map_pages(1, PROT_READ) : unmapped_addr();
 	mem[0] = 1;
-	arg_init(&arg, mem, 2 * psize, bad, NR_VEC);
+	arg_init(&arg, mem, 2 * psize(), bad, NR_VEC);
 	snprintf(msg, sizeof(msg), "%s, regions to write", what);
-	ok = check(msg, scan(&arg), -EFAULT, &arg, addr(mem + 2 * psize));
+	ok = check(msg, scan(&arg), -EFAULT, &arg, addr(mem + 2 * psize()));
 
 	/* Nothing matches: nothing is written, no error. */
-	arg_init(&arg, mem + psize, psize, bad, NR_VEC);
+	arg_init(&arg, mem + psize(), psize(), bad, NR_VEC);
 	arg.category_mask = PAGE_IS_PRESENT;
 	snprintf(msg, sizeof(msg), "%s, nothing to write", what);
-	ok &= check(msg, scan(&arg), 0, &arg, addr(mem + 2 * psize));
-	munmap(mem, 2 * psize);
+	ok &= check(msg, scan(&arg), 0, &arg, addr(mem + 2 * psize()));
+	munmap(mem, 2 * psize());
 	if (readonly)
-		munmap(bad, psize);
+		munmap(bad, psize());
 	return result(ok);
 }
 
@@ -725,26 +724,26 @@ static int test_vec_tail_unmapped(void)
 	struct pm_scan_arg arg;
 	bool ok;
 
-	munmap(two + psize, psize);
-	vec = (struct page_region *)(two + psize) - 2;
+	munmap(two + psize(), psize());
+	vec = (struct page_region *)(two + psize()) - 2;
 	touch_pages(mem, present, ARRAY_SIZE(present));
 
-	arg_init(&arg, mem, 4 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 4 * psize(), vec, NR_VEC);
 	arg.category_mask = PAGE_IS_PRESENT;
 	arg.return_mask = PAGE_IS_PRESENT;
 	ok = check("2 regions, room for 2", scan(&arg), 2, &arg,
-		   addr(mem + 4 * psize)) &&
-	     region_is(&vec[0], mem + psize, mem + 2 * psize,
+		   addr(mem + 4 * psize())) &&
+	     region_is(&vec[0], mem + psize(), mem + 2 * psize(),
 		       PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + 3 * psize, mem + 4 * psize,
+	     region_is(&vec[1], mem + 3 * psize(), mem + 4 * psize(),
 		       PAGE_IS_PRESENT);
 
-	arg_init(&arg, mem, 4 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 4 * psize(), vec, NR_VEC);
 	arg.return_mask = PAGE_IS_PRESENT;
 	ok &= check("4 regions, room for 2", scan(&arg), -EFAULT, &arg,
-		    addr(mem + 4 * psize));
-	munmap(mem, 4 * psize);
-	munmap(two, psize);
+		    addr(mem + 4 * psize()));
+	munmap(mem, 4 * psize());
+	munmap(two, psize());
 	return result(ok);
 }
 
@@ -760,20 +759,20 @@ static int test_check_wpasync_plain_vma(void)
 
 	mem[0] = 1;
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 2 * psize(), vec, NR_VEC);
 	arg.flags = PM_SCAN_CHECK_WPASYNC;
 	ok = check("CHECK_WPASYNC", scan(&arg), -EPERM, &arg,
-		   addr(mem + 2 * psize));
+		   addr(mem + 2 * psize()));
 	arg.flags |= PM_SCAN_WP_MATCHING;
 	ok &= check("CHECK_WPASYNC | WP_MATCHING", scan(&arg), -EPERM, &arg,
-		    addr(mem + 2 * psize));
+		    addr(mem + 2 * psize()));
 	ok &= vec_untouched(vec, NR_VEC);
 
-	arg_init(&arg, mem, 2 * psize, NULL, 0);
+	arg_init(&arg, mem, 2 * psize(), NULL, 0);
 	arg.flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING;
 	ok &= check("CHECK_WPASYNC | WP_MATCHING, no vec", scan(&arg), -EPERM,
-		    &arg, addr(mem + 2 * psize));
-	munmap(mem, 2 * psize);
+		    &arg, addr(mem + 2 * psize()));
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -785,10 +784,10 @@ static int test_check_wpasync_no_vma(void)
 	struct pm_scan_arg arg;
 
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, psize, vec, NR_VEC);
+	arg_init(&arg, mem, psize(), vec, NR_VEC);
 	arg.flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING;
 	return result(check("CHECK_WPASYNC over a hole", scan(&arg), 0, &arg,
-			    addr(mem + psize)) && vec_untouched(vec, NR_VEC));
+			    addr(mem + psize())) && vec_untouched(vec, NR_VEC));
 }
 
 /*
@@ -809,18 +808,18 @@ static int async_wp_area(char **memp)
 		set_reason("UFFD_FEATURE_WP_ASYNC not advertised");
 		return -1;
 	}
-	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	if (uffd < 0)
 		ksft_exit_fail_msg("userfaultfd with WP_ASYNC: %s\n",
 				   strerror(-uffd));
 	mem = map_pages(8, PROT_READ | PROT_WRITE);
-	ret = uffd_register(uffd, mem, 4 * psize, UFFDIO_REGISTER_MODE_WP,
+	ret = uffd_register(uffd, mem, 4 * psize(), UFFDIO_REGISTER_MODE_WP,
 			    NULL);
 	if (ret)
 		ksft_exit_fail_msg("UFFDIO_REGISTER_MODE_WP: %s\n",
 				   strerror(-ret));
 	mem[0] = 1;
-	mem[5 * psize] = 1;
+	mem[5 * psize()] = 1;
 	*memp = mem;
 	return uffd;
 }
@@ -837,18 +836,18 @@ static int test_check_wpasync_async_vma(void)
 	if (uffd < 0)
 		return KSFT_SKIP;
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 4 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 4 * psize(), vec, NR_VEC);
 	arg.flags = PM_SCAN_CHECK_WPASYNC;
 	arg.return_mask = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT;
 	ok = check("CHECK_WPASYNC on an async-WP VMA", scan(&arg), 2, &arg,
-		   addr(mem + 4 * psize)) &&
-	     region_is(&vec[0], mem, mem + psize,
+		   addr(mem + 4 * psize())) &&
+	     region_is(&vec[0], mem, mem + psize(),
 		       PAGE_IS_WPALLOWED | PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + psize, mem + 4 * psize,
+	     region_is(&vec[1], mem + psize(), mem + 4 * psize(),
 		       PAGE_IS_WPALLOWED) &&
 	     vec_untouched(&vec[2], NR_VEC - 2);
 	close(uffd);
-	munmap(mem, 8 * psize);
+	munmap(mem, 8 * psize());
 	return result(ok);
 }
 
@@ -869,18 +868,18 @@ static int test_check_wpasync_mixed(void)
 	if (uffd < 0)
 		return KSFT_SKIP;
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 8 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 8 * psize(), vec, NR_VEC);
 	arg.flags = PM_SCAN_CHECK_WPASYNC;
 	arg.return_mask = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT;
 	ok = check("CHECK_WPASYNC, async then plain VMA", scan(&arg), -EPERM,
-		   &arg, addr(mem + 8 * psize)) &&
-	     region_is(&vec[0], mem, mem + psize,
+		   &arg, addr(mem + 8 * psize())) &&
+	     region_is(&vec[0], mem, mem + psize(),
 		       PAGE_IS_WPALLOWED | PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + psize, mem + 4 * psize,
+	     region_is(&vec[1], mem + psize(), mem + 4 * psize(),
 		       PAGE_IS_WPALLOWED) &&
 	     vec_untouched(&vec[2], NR_VEC - 2);
 	close(uffd);
-	munmap(mem, 8 * psize);
+	munmap(mem, 8 * psize());
 	return result(ok);
 }
 
@@ -894,11 +893,11 @@ static int test_wp_matching_plain_vma(void)
 
 	mem[0] = 1;
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 2 * psize(), vec, NR_VEC);
 	arg.flags = PM_SCAN_WP_MATCHING;
 	ok = check("WP_MATCHING on a plain VMA", scan(&arg), 0, &arg,
-		   addr(mem + 2 * psize)) && vec_untouched(vec, NR_VEC);
-	munmap(mem, 2 * psize);
+		   addr(mem + 2 * psize())) && vec_untouched(vec, NR_VEC);
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -917,7 +916,7 @@ static int test_order_args_before_range(void)
 	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem + psize, 0, vec, NR_VEC);
+	arg_init(&arg, mem + psize(), 0, vec, NR_VEC);
 	arg.end = addr(mem);
 	arg.size = 88;
 	ok = check_rejected("size 88, end < start", &arg, -EINVAL);
@@ -933,7 +932,7 @@ static int test_order_args_before_range(void)
 	arg.return_mask = PM_SCAN_KNOWN_CATEGORIES;
 	arg.start++;
 	ok &= check_rejected("start unaligned, end < start", &arg, -EINVAL);
-	munmap(mem, 2 * psize);
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -943,11 +942,11 @@ static int test_order_range_before_vec(void)
 	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem + psize, 0, NULL, 1);
+	arg_init(&arg, mem + psize(), 0, NULL, 1);
 	arg.end = addr(mem);
 	ok = check_rejected("end < start, vec NULL with vec_len 1", &arg,
 			    -EFAULT);
-	munmap(mem, 2 * psize);
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -957,9 +956,9 @@ static int test_order_vec_null_before_vec_range(void)
 	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem, psize, NULL, 1ULL << 62);
+	arg_init(&arg, mem, psize(), NULL, 1ULL << 62);
 	ok = check_rejected("vec NULL, vec_len 1 << 62", &arg, -EINVAL);
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -971,15 +970,15 @@ static int test_order_args_before_eperm(void)
 	bool ok;
 
 	mem[0] = 1;
-	arg_init(&arg, mem, psize, NULL, 1);
+	arg_init(&arg, mem, psize(), NULL, 1);
 	arg.flags = PM_SCAN_CHECK_WPASYNC;
 	ok = check_rejected("vec NULL with vec_len, CHECK_WPASYNC plain VMA",
 			    &arg, -EINVAL);
-	arg_init(&arg, mem, psize, (void *)KERNEL_ADDR, 1);
+	arg_init(&arg, mem, psize(), (void *)KERNEL_ADDR, 1);
 	arg.flags = PM_SCAN_CHECK_WPASYNC;
 	ok &= check_rejected("vec kernel address, CHECK_WPASYNC plain VMA",
 			     &arg, -EFAULT);
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -997,11 +996,11 @@ static int test_order_eperm_vs_vec_write(void)
 	bool ok;
 
 	mem[0] = 1;
-	arg_init(&arg, mem, psize, bad, NR_VEC);
+	arg_init(&arg, mem, psize(), bad, NR_VEC);
 	arg.flags = PM_SCAN_CHECK_WPASYNC;
 	ok = check("unmapped vec, CHECK_WPASYNC plain VMA", scan(&arg), -EPERM,
-		   &arg, addr(mem + psize));
-	munmap(mem, psize);
+		   &arg, addr(mem + psize()));
+	munmap(mem, psize());
 
 	uffd = async_wp_area(&mem);
 	if (uffd < 0) {
@@ -1010,12 +1009,12 @@ static int test_order_eperm_vs_vec_write(void)
 		return result(ok);
 	}
 	bad = unmapped_addr();
-	arg_init(&arg, mem, 8 * psize, bad, NR_VEC);
+	arg_init(&arg, mem, 8 * psize(), bad, NR_VEC);
 	arg.flags = PM_SCAN_CHECK_WPASYNC;
 	ok &= check("unmapped vec, regions, then EPERM", scan(&arg), -EFAULT,
-		    &arg, addr(mem + 8 * psize));
+		    &arg, addr(mem + 8 * psize()));
 	close(uffd);
-	munmap(mem, 8 * psize);
+	munmap(mem, 8 * psize());
 	return result(ok);
 }
 
@@ -1035,7 +1034,7 @@ static int test_start_equals_end(void)
 	arg_init(&arg, NULL, 0, vec, NR_VEC);
 	ok &= check("start == end == 0", scan(&arg), 0, &arg, 0);
 	ok &= vec_untouched(vec, NR_VEC);
-	munmap(mem, psize);
+	munmap(mem, psize());
 	return result(ok);
 }
 
@@ -1048,11 +1047,11 @@ static int test_walk_end_success(void)
 	bool ok;
 
 	mem[0] = 1;
-	munmap(mem + 2 * psize, 2 * psize);
-	arg_init(&arg, mem, 4 * psize - 100, vec, NR_VEC);
+	munmap(mem + 2 * psize(), 2 * psize());
+	arg_init(&arg, mem, 4 * psize() - 100, vec, NR_VEC);
 	ok = check("range ending in a hole", scan(&arg), 2, &arg,
-		   addr(mem + 4 * psize));
-	munmap(mem, 2 * psize);
+		   addr(mem + 4 * psize()));
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -1068,26 +1067,26 @@ static int test_return_value(void)
 	touch_pages(mem, present, ARRAY_SIZE(present));
 
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 8 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 8 * psize(), vec, NR_VEC);
 	arg.category_mask = PAGE_IS_PRESENT;
 	arg.return_mask = PAGE_IS_PRESENT;
-	ok = check("3 regions", scan(&arg), 3, &arg, addr(mem + 8 * psize)) &&
-	     region_is(&vec[0], mem, mem + psize, PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + 2 * psize, mem + 4 * psize,
+	ok = check("3 regions", scan(&arg), 3, &arg, addr(mem + 8 * psize())) &&
+	     region_is(&vec[0], mem, mem + psize(), PAGE_IS_PRESENT) &&
+	     region_is(&vec[1], mem + 2 * psize(), mem + 4 * psize(),
 		       PAGE_IS_PRESENT) &&
-	     region_is(&vec[2], mem + 6 * psize, mem + 7 * psize,
+	     region_is(&vec[2], mem + 6 * psize(), mem + 7 * psize(),
 		       PAGE_IS_PRESENT) &&
 	     vec_untouched(&vec[3], NR_VEC - 3);
 
 	/* A full vec stops the walk at the first page it could not report. */
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 8 * psize, vec, 2);
+	arg_init(&arg, mem, 8 * psize(), vec, 2);
 	arg.category_mask = PAGE_IS_PRESENT;
 	arg.return_mask = PAGE_IS_PRESENT;
 	ok &= check("3 regions, vec_len 2", scan(&arg), 2, &arg,
-		    addr(mem + 6 * psize)) &&
+		    addr(mem + 6 * psize())) &&
 	      vec_untouched(&vec[2], NR_VEC - 2);
-	munmap(mem, 8 * psize);
+	munmap(mem, 8 * psize());
 	return result(ok);
 }
 
@@ -1180,24 +1179,24 @@ static int test_other_process(void)
 	fd = child_open_pagemap(&c);
 
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 4 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 4 * psize(), vec, NR_VEC);
 	arg.category_mask = PAGE_IS_PRESENT;
 	arg.return_mask = PAGE_IS_PRESENT;
 	ok = check("child's pagemap", scan_fd(fd, &arg), 2, &arg,
-		   addr(mem + 4 * psize)) &&
-	     region_is(&vec[0], mem + psize, mem + 2 * psize,
+		   addr(mem + 4 * psize())) &&
+	     region_is(&vec[0], mem + psize(), mem + 2 * psize(),
 		       PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + 3 * psize, mem + 4 * psize,
+	     region_is(&vec[1], mem + 3 * psize(), mem + 4 * psize(),
 		       PAGE_IS_PRESENT) &&
 	     vec_untouched(&vec[2], NR_VEC - 2);
 
 	/* The same range in the parent was never touched. */
 	ok &= check("own pagemap", scan(&arg), 0, &arg,
-		    addr(mem + 4 * psize));
+		    addr(mem + 4 * psize()));
 
 	child_end(&c);
 	close(fd);
-	munmap(mem, 4 * psize);
+	munmap(mem, 4 * psize());
 	return result(ok);
 }
 
@@ -1218,23 +1217,23 @@ static int test_exited_process(void)
 
 	child_start(&c, mem, present, ARRAY_SIZE(present));
 	fd = child_open_pagemap(&c);
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 2 * psize(), vec, NR_VEC);
 	ok = check("child alive", scan_fd(fd, &arg), 1, &arg,
-		   addr(mem + 2 * psize));
+		   addr(mem + 2 * psize()));
 	child_end(&c);
 
 	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 2 * psize(), vec, NR_VEC);
 	ok &= check("child exited", scan_fd(fd, &arg), -ESRCH, &arg,
 		    WALK_END_UNSET) && vec_untouched(vec, NR_VEC);
 
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
+	arg_init(&arg, mem, 2 * psize(), vec, NR_VEC);
 	arg.size = 0;
 	ok &= check("child exited, size 0", scan_fd(fd, &arg), -ESRCH, &arg,
 		    WALK_END_UNSET);
 	ok &= check_ret("child exited, NULL arg", ioctl_raw(fd, NULL), -ESRCH);
 	close(fd);
-	munmap(mem, 2 * psize);
+	munmap(mem, 2 * psize());
 	return result(ok);
 }
 
@@ -1294,7 +1293,6 @@ int main(void)
 	int ret;
 
 	ksft_print_header();
-	psize = page_size();
 	pm_fd = open("/proc/self/pagemap", O_RDONLY);
 	if (pm_fd < 0)
 		ksft_exit_fail_msg("open /proc/self/pagemap: %s\n",

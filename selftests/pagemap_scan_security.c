@@ -50,7 +50,7 @@
 #include <linux/capability.h>
 #include "../kselftest.h"
 #include "pagemap_scan.h"
-#include "vm_helpers.h"
+#include "vm_util.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE	0x100000
@@ -61,14 +61,11 @@
 #define NR_PAGES		4
 #define NR_VEC			8
 #define VEC_CANARY		0xc3
-/* PFN field of a pagemap entry, bits 0-54. */
-#define PME_PFN_MASK		((1ULL << 55) - 1)
 
 /* Hidden modes of this program, run through exec by the cases below. */
 #define MODE_SCAN_PASSED	"--scan-passed-fd"
 #define MODE_HOLD		"--hold"
 
-static unsigned long psize;
 static char reason[256];
 
 static void set_reason(const char *fmt, ...)
@@ -94,7 +91,7 @@ static void touch_mask(char *addr, unsigned int pages)
 
 	for (i = 0; i < NR_PAGES; i++)
 		if (pages & (1u << i))
-			addr[i * psize] = (char)(i + 1);
+			addr[i * psize()] = (char)(i + 1);
 }
 
 /*
@@ -108,13 +105,13 @@ static long present_mask(int fd, const char *addr)
 	long n, i, mask = 0;
 
 	n = pagemap_scan(fd, (unsigned long)addr,
-			 (unsigned long)addr + NR_PAGES * psize, vec, NR_VEC,
+			 (unsigned long)addr + NR_PAGES * psize(), vec, NR_VEC,
 			 0, 0, 0, PAGE_IS_PRESENT, 0, PAGE_IS_PRESENT, NULL);
 	if (n < 0)
 		return n;
 	for (i = 0; i < n; i++)
-		for (p = vec[i].start; p < vec[i].end; p += psize)
-			mask |= 1L << ((p - (unsigned long)addr) / psize);
+		for (p = vec[i].start; p < vec[i].end; p += psize())
+			mask |= 1L << ((p - (unsigned long)addr) / psize());
 	return mask;
 }
 
@@ -147,17 +144,17 @@ static int map_area(struct area *a)
 /* Map NR_PAGES fresh pages exactly at @addr, which must be free. */
 static char *map_at(unsigned long addr)
 {
-	char *p = mmap((void *)addr, NR_PAGES * psize, PROT_READ | PROT_WRITE,
+	char *p = mmap((void *)addr, NR_PAGES * psize(), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
 		       -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
 	if ((unsigned long)p != addr) {
-		munmap(p, NR_PAGES * psize);
+		munmap(p, NR_PAGES * psize());
 		return NULL;
 	}
-	madvise(p, NR_PAGES * psize, MADV_NOHUGEPAGE);
+	madvise(p, NR_PAGES * psize(), MADV_NOHUGEPAGE);
 	return p;
 }
 
@@ -180,7 +177,7 @@ static int open_environ(pid_t pid)
 /* A pagemap entry read through @fd. */
 static bool read_pme(int fd, const void *addr, uint64_t *entry)
 {
-	off_t off = (unsigned long)addr / psize * sizeof(*entry);
+	off_t off = (unsigned long)addr / psize() * sizeof(*entry);
 
 	return pread(fd, entry, sizeof(*entry), off) == sizeof(*entry);
 }
@@ -675,7 +672,7 @@ static bool scan_has_no_pfn(const char *who, int fd, const struct area *a)
 	for (i = 0; i < (size_t)n; i++) {
 		if (vec[i].start < start || vec[i].end > end ||
 		    vec[i].start >= vec[i].end ||
-		    (vec[i].start | vec[i].end) % psize) {
+		    (vec[i].start | vec[i].end) % psize()) {
 			ksft_print_msg("%s: region %zu [%#llx, %#llx) is not a page range inside [%#lx, %#lx)\n",
 				       who, i, (unsigned long long)vec[i].start,
 				       (unsigned long long)vec[i].end, start,
@@ -713,7 +710,7 @@ static bool scan_has_no_pfn(const char *who, int fd, const struct area *a)
 			got[i] = vec[i];
 			got[i].categories &= ~sd;
 		}
-		ok = regions_match(a->addr, psize, got, n, e, ARRAY_SIZE(e));
+		ok = regions_match(a->addr, psize(), got, n, e, ARRAY_SIZE(e));
 	}
 	return ok;
 }
@@ -721,7 +718,7 @@ static bool scan_has_no_pfn(const char *who, int fd, const struct area *a)
 static void no_pfn_layout(const struct area *a)
 {
 	touch_mask(a->addr, 0x5);
-	touch_read(a->addr + 3 * psize, psize);
+	touch_read(a->addr + 3 * psize(), psize());
 }
 
 /*
@@ -835,7 +832,6 @@ static int receiver_check(int fd, unsigned long addr, const char *who)
  */
 static int scan_passed_main(int argc, char **argv)
 {
-	psize = page_size();
 	if (argc != 4)
 		return KSFT_FAIL;
 	return receiver_check(atoi(argv[2]), strtoul(argv[3], NULL, 0),
@@ -934,7 +930,7 @@ static int test_root_fd_handed_to_nobody(void)
 	ret = map_area(&a);
 	if (ret)
 		return ret;
-	uffd = uffd_open(features);
+	uffd = uffd_open(features, true);
 	if (uffd < 0 || uffd_register(uffd, a.addr, a.size,
 				      UFFDIO_REGISTER_MODE_WP, NULL)) {
 		ksft_print_msg("async uffd-wp set-up failed\n");
@@ -998,12 +994,12 @@ static int test_root_fd_handed_to_nobody(void)
 		struct region_exp e[] = { { 2, 3, PAGE_IS_WRITTEN } };
 		long n;
 
-		a.addr[2 * psize] = 9;
+		a.addr[2 * psize()] = 9;
 		n = pagemap_scan(pagemap_fd(), (unsigned long)a.addr,
 				 (unsigned long)a.addr + a.size, vec, NR_VEC,
 				 0, 0, 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN,
 				 NULL);
-		ok = regions_match(a.addr, psize, vec, n, e, ARRAY_SIZE(e));
+		ok = regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
 	}
 	close(uffd);
 	area_free(&a);
@@ -1182,7 +1178,6 @@ int main(int argc, char **argv)
 		return hold_main(argc, argv);
 
 	ksft_print_header();
-	psize = page_size();
 	ret = pagemap_scan_supported(pagemap_fd());
 	if (ret < 0)
 		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",

@@ -21,7 +21,8 @@
 #include <sys/mman.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #define P	PAGE_IS_PRESENT
 #define W	PAGE_IS_WRITTEN
@@ -105,7 +106,7 @@ static int wp_register(struct area *a, bool async)
 	int uffd, ret;
 
 	features |= uffd_wp_features_for(a->type);
-	uffd = uffd_open(features);
+	uffd = uffd_open(features, true);
 	if (uffd < 0)
 		return uffd;
 	ret = uffd_register(uffd, a->addr, a->size, UFFDIO_REGISTER_MODE_WP,
@@ -132,12 +133,12 @@ static bool async_wp_usable(const char *name, enum mem_type type)
 
 static void write_page(struct area *a, size_t i)
 {
-	a->addr[i * page_size()] = 0x5a;
+	a->addr[i * psize()] = 0x5a;
 }
 
 static void read_page(struct area *a, size_t i)
 {
-	touch_read(a->addr + i * page_size(), 1);
+	touch_read(a->addr + i * psize(), 1);
 }
 
 static void t_anon_written(const char *name)
@@ -146,7 +147,7 @@ static void t_anon_written(const char *name)
 
 	if (!get_area(name, &a, MEM_ANON, 8, true))
 		return;
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, 8, P | W }),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(), { 0, 8, P | W }),
 			 "%s\n", name);
 	area_free(&a);
 }
@@ -158,7 +159,7 @@ static void t_anon_empty_pte(const char *name)
 	if (!get_area(name, &a, MEM_ANON, 8, false))
 		return;
 	write_page(&a, 0);
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, 1, P | W }, { 1, 8, W }), "%s\n", name);
 	area_free(&a);
 }
@@ -171,7 +172,7 @@ static void t_anon_zero_page(const char *name)
 		return;
 	write_page(&a, 0);
 	read_page(&a, 1);
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, 1, P | W }, { 1, 2, P | Z | W },
 				{ 2, 8, W }), "%s\n", name);
 	area_free(&a);
@@ -179,20 +180,20 @@ static void t_anon_zero_page(const char *name)
 
 static void t_anon_no_table(const char *name)
 {
-	size_t nr = thp_size() ? thp_size() / page_size() : 512;
+	size_t nr = thp_size() ? thp_size() / psize() : 512;
 	struct area a;
 
 	/* A whole PMD's worth, never touched: no page table below it. */
 	if (!get_area(name, &a, MEM_ANON, nr, false))
 		return;
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, nr, 0 }),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(), { 0, nr, 0 }),
 			 "%s\n", name);
 	area_free(&a);
 }
 
 static void t_anon_no_table_registered(const char *name)
 {
-	size_t nr = thp_size() ? thp_size() / page_size() : 512;
+	size_t nr = thp_size() ? thp_size() / psize() : 512;
 	struct area a;
 	int uffd;
 
@@ -203,7 +204,7 @@ static void t_anon_no_table_registered(const char *name)
 		ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
 				      name, strerror(-uffd));
 	else
-		ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, nr, W }),
+		ksft_test_result(EXPECT(&a, &all_rm, psize(), { 0, nr, W }),
 				 "%s\n", name);
 	if (uffd >= 0)
 		close(uffd);
@@ -217,8 +218,8 @@ static void t_thp(const char *name)
 
 	if (!get_area(name, &a, MEM_THP, 2, true))
 		return;
-	n = a.size / page_size();
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, n, P | W | H }),
+	n = a.size / psize();
+	ksft_test_result(EXPECT(&a, &all_rm, psize(), { 0, n, P | W | H }),
 			 "%s\n", name);
 	area_free(&a);
 }
@@ -248,7 +249,7 @@ static void t_thp_zero(const char *name)
 				      name);
 		return;
 	}
-	nr = ts / page_size();
+	nr = ts / psize();
 	if (!get_area(name, &a, MEM_ANON, nr, false))
 		return;
 	if (madvise(a.addr, a.size, MADV_HUGEPAGE)) {
@@ -259,14 +260,14 @@ static void t_thp_zero(const char *name)
 	read_page(&a, 0);
 	/* The huge zero page has distinct, consecutive PFNs (root only). */
 	pfn0 = pagemap_entry(a.addr) & pfn_mask;
-	pfn1 = pagemap_entry(a.addr + page_size()) & pfn_mask;
+	pfn1 = pagemap_entry(a.addr + psize()) & pfn_mask;
 	if (!pfn0 || pfn1 != pfn0 + 1) {
 		ksft_test_result_skip("%s: no huge zero page mapped (PFNs %#llx, %#llx)\n",
 				      name, (unsigned long long)pfn0,
 				      (unsigned long long)pfn1);
 		goto out;
 	}
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, nr, P | Z | H | W }), "%s\n", name);
 out:
 	area_free(&a);
@@ -282,7 +283,7 @@ static void t_hugetlb(const char *name, enum mem_type type, __u64 file)
 		return;
 	/* No PMD table yet: a hole at a higher level. */
 	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, 0 });
-	fill_bytes(a.addr, a.psize, 1);
+	memset(a.addr, 1, a.psize);
 	ok &= EXPECT(&a, &all_rm, a.psize, { 0, 1, H | P | W | file },
 		     { 1, 2, H });
 	/* With return_mask 0 the huge pages merge into one region. */
@@ -309,7 +310,7 @@ static void t_shmem(const char *name)
 		return;
 	write_page(&a, 0);
 	read_page(&a, 1);
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, 2, P | W | F }, { 2, 8, W }),
 			 "%s\n", name);
 	area_free(&a);
@@ -322,7 +323,7 @@ static void t_private_file(const char *name)
 	if (!get_area(name, &a, MEM_FILE, 8, true))
 		return;
 	write_page(&a, 1);
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, 1, P | W | F }, { 1, 2, P | W },
 				{ 2, 8, P | W | F }), "%s\n", name);
 	area_free(&a);
@@ -330,7 +331,7 @@ static void t_private_file(const char *name)
 
 static void t_swapped(const char *name, enum mem_type type)
 {
-	size_t ps = page_size(), n;
+	size_t ps = psize(), n;
 	struct area a;
 	bool ok;
 	int ret;
@@ -375,21 +376,21 @@ static void t_soft_dirty(const char *name)
 	struct area a;
 	bool ok;
 
-	if (!soft_dirty_supported()) {
+	if (!softdirty_supported()) {
 		ksft_test_result_skip("%s: kernel lacks soft-dirty tracking (pagemap bit 55 never set)\n",
 				      name);
 		return;
 	}
 	if (!get_area(name, &a, MEM_ANON, 8, true))
 		return;
-	clear_soft_dirty();
+	clear_softdirty();
 	write_page(&a, 2);
 	write_page(&a, 5);
-	ok = EXPECT(&a, &sd, page_size(), { 0, 2, 0 }, { 2, 3, SD },
+	ok = EXPECT(&a, &sd, psize(), { 0, 2, 0 }, { 2, 3, SD },
 		    { 3, 5, 0 }, { 5, 6, SD }, { 6, 8, 0 });
 	/* And the ioctl agrees with the pagemap bit. */
-	ok &= pagemap_has(a.addr + 2 * page_size(), PME_SOFT_DIRTY) &&
-	      !pagemap_has(a.addr + 3 * page_size(), PME_SOFT_DIRTY);
+	ok &= pagemap_has(a.addr + 2 * psize(), PME_SOFT_DIRTY) &&
+	      !pagemap_has(a.addr + 3 * psize(), PME_SOFT_DIRTY);
 	ksft_test_result(ok, "%s\n", name);
 	area_free(&a);
 }
@@ -405,14 +406,14 @@ static void t_wpallowed(const char *name)
 		return;
 	/* Register the first half only: the VMA splits. */
 	half = a;
-	half.size = 4 * page_size();
+	half.size = 4 * psize();
 	uffd = wp_register(&half, true);
 	if (uffd < 0) {
 		ksft_test_result_fail("%s: registration: %s\n", name,
 				      strerror(-uffd));
 		goto out;
 	}
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, 4, A | P | W }, { 4, 8, P | W }),
 			 "%s\n", name);
 	close(uffd);
@@ -432,7 +433,7 @@ static void t_sync_not_wpallowed(const char *name)
 		ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
 				      name, strerror(-uffd));
 	else
-		ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+		ksft_test_result(EXPECT(&a, &all_rm, psize(),
 					{ 0, 8, P | W }), "%s\n", name);
 	if (uffd >= 0)
 		close(uffd);
@@ -458,10 +459,10 @@ static void t_markers(const char *name, enum mem_type type)
 	write_page(&a, 0);
 	read_page(&a, 1);
 	if (type == MEM_ANON)
-		ok = EXPECT(&a, &all_rm, page_size(), { 0, 1, A | P | W },
+		ok = EXPECT(&a, &all_rm, psize(), { 0, 1, A | P | W },
 			    { 1, 2, A | P | Z }, { 2, 8, A | S });
 	else
-		ok = EXPECT(&a, &all_rm, page_size(), { 0, 1, A | P | W | F },
+		ok = EXPECT(&a, &all_rm, psize(), { 0, 1, A | P | W | F },
 			    { 1, 2, A | P | F }, { 2, 8, A | S });
 	ksft_test_result(ok, "%s\n", name);
 out:
@@ -482,7 +483,7 @@ static void t_markers_shmem(const char *name)
 
 static void t_async_no_table(const char *name)
 {
-	size_t nr = thp_size() ? thp_size() / page_size() : 512;
+	size_t nr = thp_size() ? thp_size() / psize() : 512;
 	struct area a;
 	int uffd;
 
@@ -495,7 +496,7 @@ static void t_async_no_table(const char *name)
 		ksft_test_result_fail("%s: registration: %s\n", name,
 				      strerror(-uffd));
 	else
-		ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+		ksft_test_result(EXPECT(&a, &all_rm, psize(),
 					{ 0, nr, A | W }), "%s\n", name);
 	if (uffd >= 0)
 		close(uffd);
@@ -553,10 +554,10 @@ static void t_merge(const char *name)
 
 	if (!get_mixed(name, &a))
 		return;
-	ok = EXPECT(&a, &all_rm, page_size(), { 0, 3, P | W },
+	ok = EXPECT(&a, &all_rm, psize(), { 0, 3, P | W },
 		    { 3, 5, P | Z | W }, { 5, 8, W });
 	/* return_mask 0 still reports the pages, as one merged region. */
-	ok &= EXPECT(&a, &none, page_size(), { 0, 8, 0 });
+	ok &= EXPECT(&a, &none, psize(), { 0, 8, 0 });
 	ksft_test_result(ok, "%s\n", name);
 	area_free(&a);
 }
@@ -568,7 +569,7 @@ static void t_masks(const char *name, const struct masks *m,
 
 	if (!get_mixed(name, &a))
 		return;
-	ksft_test_result(scan_expect(a.addr, a.size, m, page_size(), e, ne),
+	ksft_test_result(scan_expect(a.addr, a.size, m, psize(), e, ne),
 			 "%s\n", name);
 	area_free(&a);
 }

@@ -21,7 +21,8 @@
 #include <sys/mman.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #define W	PAGE_IS_WRITTEN
 #define WA	PAGE_IS_WPALLOWED
@@ -54,7 +55,7 @@ static bool watch(const char *name, struct watched *w)
 	for (i = 0; i < NR; i++)
 		p[i * ps] = (char)(0x40 + i);
 	w->addr = p;
-	w->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
+	w->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, true);
 	ret = w->uffd < 0 ? w->uffd :
 	      uffd_register(w->uffd, p, NR * ps, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (!ret)
@@ -266,7 +267,7 @@ int main(void)
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(cases));
-	ps = page_size();
+	ps = psize();
 	missing = series_missing(true);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		if (missing)

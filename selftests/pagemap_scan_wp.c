@@ -25,7 +25,8 @@
 #include <sys/wait.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
 #define MAX_REGIONS	64
@@ -68,9 +69,9 @@ static bool track(const char *name, struct tracked *t, enum mem_type type,
 			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return false;
 	}
-	t->unit = type == MEM_HUGETLB ? t->a.psize : page_size();
+	t->unit = type == MEM_HUGETLB ? t->a.psize : psize();
 	t->n = t->a.size / t->unit;
-	t->uffd = uffd_open(features);
+	t->uffd = uffd_open(features, true);
 	ret = t->uffd < 0 ? t->uffd :
 	      uffd_register(t->uffd, t->a.addr, t->a.size,
 			    UFFDIO_REGISTER_MODE_WP, NULL);
@@ -98,7 +99,7 @@ static char *unit_addr(const struct tracked *t, size_t i)
 
 static void write_unit(struct tracked *t, size_t i)
 {
-	fill_bytes(unit_addr(t, i), t->unit, (unsigned char)(0x80 + i));
+	memset(unit_addr(t, i), 0x80 + i, t->unit);
 }
 
 /* Every base page of units [from, to) has (or lacks) the uffd-wp bit. */
@@ -536,7 +537,7 @@ static void t_hugetlb_end_inside(const char *name)
 
 	if (!track(name, &t, MEM_HUGETLB, 2, true))
 		return;
-	ok = hugetlb_get_wp(&t, 0, t.unit + page_size(), 0, t.unit, e, 1);
+	ok = hugetlb_get_wp(&t, 0, t.unit + psize(), 0, t.unit, e, 1);
 	ok &= hugetlb_wp_is(&t, 0x1);
 	ksft_test_result(ok, "%s\n", name);
 	untrack(&t);
@@ -550,7 +551,7 @@ static void t_hugetlb_start_inside(const char *name)
 
 	if (!track(name, &t, MEM_HUGETLB, 2, true))
 		return;
-	ok = hugetlb_get_wp(&t, page_size(), 2 * t.unit, 0, page_size(), e, 1);
+	ok = hugetlb_get_wp(&t, psize(), 2 * t.unit, 0, psize(), e, 1);
 	ok &= hugetlb_wp_is(&t, 0x2);
 	ksft_test_result(ok, "%s\n", name);
 	untrack(&t);
@@ -579,7 +580,7 @@ static void t_hugetlb_max_pages_several(const char *name)
 	if (!track(name, &t, MEM_HUGETLB, 3, true))
 		return;
 	/* Room for the first huge page and a part of the next. */
-	per_huge = t.unit / page_size();
+	per_huge = t.unit / psize();
 	ok = hugetlb_get_wp(&t, 0, t.a.size, per_huge + per_huge / 4,
 			    2 * t.unit, e, 1);
 	ok &= hugetlb_wp_is(&t, 0x1);
@@ -599,12 +600,12 @@ static bool mixed_vmas(const char *name, struct tracked *t)
 		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return false;
 	}
-	t->unit = page_size();
+	t->unit = psize();
 	t->n = 12;
 	async_part = t->a;
 	async_part.addr += 4 * t->unit;
 	async_part.size = 4 * t->unit;
-	t->uffd = uffd_open(features);
+	t->uffd = uffd_open(features, true);
 	ret = t->uffd < 0 ? t->uffd :
 	      uffd_register(t->uffd, async_part.addr, async_part.size,
 			    UFFDIO_REGISTER_MODE_WP, NULL);
@@ -642,7 +643,7 @@ static void t_check_wpasync(const char *name)
 			    PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
 			    { 4, 8, W });
 	/* A sync uffd-wp VMA is no better than a plain one. */
-	uffd = uffd_open(0);
+	uffd = uffd_open(0, true);
 	if (uffd < 0 || uffd_register(uffd, t.a.addr, 4 * t.unit,
 				      UFFDIO_REGISTER_MODE_WP, NULL)) {
 		ksft_print_msg("sync registration failed\n");
@@ -714,9 +715,9 @@ static void child(int cmd, int reply)
 	t.a.addr = NULL;
 	if (area_alloc(&t.a, MEM_ANON, 8, true, SEED))
 		_exit(1);
-	t.unit = page_size();
+	t.unit = psize();
 	t.n = 8;
-	t.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	t.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	if (t.uffd < 0 || uffd_register(t.uffd, t.a.addr, t.a.size,
 					UFFDIO_REGISTER_MODE_WP, NULL) ||
 	    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
@@ -738,7 +739,7 @@ static void t_child(const char *name, bool after_exit)
 {
 	int cmd[2] = { -1, -1 }, reply[2] = { -1, -1 }, fd = -1;
 	struct page_region v[MAX_REGIONS];
-	struct tracked t = { .unit = page_size() };
+	struct tracked t = { .unit = psize() };
 	char path[64], c = 'w';
 	unsigned long base;
 	bool ok = false;
@@ -841,9 +842,9 @@ static int fork_child_check(const struct tracked *t)
 	fd = open("/proc/self/pagemap", O_RDONLY);
 	if (fd < 0)
 		return 2;
-	for (off = 0; off < t->a.size; off += page_size()) {
+	for (off = 0; off < t->a.size; off += psize()) {
 		if (pread(fd, &entry, sizeof(entry),
-			  (base + off) / page_size() * sizeof(entry)) !=
+			  (base + off) / psize() * sizeof(entry)) !=
 		    sizeof(entry))
 			return 2;
 		if (entry & PME_UFFD_WP) {

@@ -27,7 +27,8 @@
 #include <sys/utsname.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #ifndef UFFD_FEATURE_POISON
 #define UFFD_FEATURE_POISON	(1 << 14)
@@ -90,7 +91,7 @@ static int64_t advertised;	/* UFFDIO_API features, or -errno */
 /* Unit of reads, writes and checks: the huge page for hugetlb, else 4K. */
 static size_t unit_of(const struct area *a)
 {
-	return a->type == MEM_HUGETLB ? a->psize : page_size();
+	return a->type == MEM_HUGETLB ? a->psize : psize();
 }
 
 /*
@@ -135,7 +136,7 @@ static void *writer_fn(void *arg)
 
 	for (i = 0; i < w->nr; i++)
 		if (w->pick(i))
-			fill_bytes(w->base + i * w->unit, w->unit, new_val(i));
+			memset(w->base + i * w->unit, new_val(i), w->unit);
 	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -291,7 +292,7 @@ static void run_scenario(const struct scenario *sc)
 	unit = unit_of(&a);
 	nunits = a.size / unit;
 
-	uffd = uffd_open(features);
+	uffd = uffd_open(features, true);
 	if (uffd < 0) {
 		fail_rest(&r, "UFFDIO_API with WP_ASYNC failed");
 		goto out_area;
@@ -422,7 +423,7 @@ static void test_api_bits(void)
 static void test_api_no_poison(void)
 {
 	const char *name = "UFFDIO_API advertises bit 14 (POISON) only with UFFDIO_POISON, never on 6.1";
-	size_t len = page_size();
+	size_t len = psize();
 	struct utsname uts;
 	uint64_t ioctls = 0;
 	bool ok = true;
@@ -435,7 +436,7 @@ static void test_api_no_poison(void)
 	}
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		 -1, 0);
-	uffd = uffd_open(0);
+	uffd = uffd_open(0, true);
 	if (p == MAP_FAILED || uffd < 0 ||
 	    uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_MISSING, &ioctls)) {
 		ksft_test_result_fail("%s: registration failed\n", name);
@@ -469,7 +470,7 @@ static void test_api_request(void)
 		ksft_test_result_skip("%s: userfaultfd unavailable\n", name);
 		return;
 	}
-	fd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	fd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	if (advertised & UFFD_FEATURE_WP_ASYNC) {
 		if (fd < 0)
 			ksft_print_msg("advertised but refused: %s\n",
@@ -508,7 +509,7 @@ static void test_async_implies_unpopulated(void)
 		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return;
 	}
-	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	ret = uffd < 0 ? uffd :
 	      uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (!ret)
@@ -520,7 +521,7 @@ static void test_async_implies_unpopulated(void)
 	if (ok) {
 		a.addr[0] = 1;
 		ok = !pagemap_has(a.addr, PME_UFFD_WP) &&
-		     pagemap_all(a.addr + page_size(), a.size - page_size(),
+		     pagemap_all(a.addr + psize(), a.size - psize(),
 				 PME_UFFD_WP, true) &&
 		     !uffd_has_message(uffd);
 	}
@@ -581,7 +582,7 @@ static void test_sync_still_works(void)
 		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return;
 	}
-	h.uffd = uffd_open(0);
+	h.uffd = uffd_open(0, true);
 	h.addr = a.addr;
 	h.len = a.size;
 	ret = h.uffd < 0 ? h.uffd :
@@ -593,12 +594,12 @@ static void test_sync_still_works(void)
 		goto out;
 	}
 	/* Blocks until the handler has seen the message and unprotected. */
-	a.addr[page_size()] = 0x5a;
+	a.addr[psize()] = 0x5a;
 	pthread_join(thread, NULL);
 	if (h.error)
 		ksft_print_msg("handler: %s\n", strerror(h.error));
 	ksft_test_result(!h.error && h.messages == 1 && h.wp_flag &&
-			 a.addr[page_size()] == 0x5a &&
+			 a.addr[psize()] == 0x5a &&
 			 !pagemap_has(a.addr, PME_UFFD_WP), "%s\n", name);
 out:
 	if (h.uffd >= 0)

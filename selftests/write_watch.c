@@ -21,7 +21,8 @@
 #include <sys/mman.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
 #define WW_RESET	1	/* as WRITE_WATCH_FLAG_RESET */
@@ -45,7 +46,7 @@ static int ww_create(struct write_watch *ww, enum mem_type type, size_t nr)
 	if (ret)
 		return ret;
 	ww->psize = ww->a.psize;
-	ww->uffd = uffd_open(features);
+	ww->uffd = uffd_open(features, true);
 	ret = ww->uffd < 0 ? ww->uffd :
 	      uffd_register(ww->uffd, ww->a.addr, ww->a.size,
 			    UFFDIO_REGISTER_MODE_WP, NULL);
@@ -88,7 +89,7 @@ static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
 		n = pagemap_scan(pagemap_fd(), (unsigned long)pos,
 				 (unsigned long)end, vec, MAX_VEC,
 				 flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0,
-				 (*count - got) * (ww->psize / page_size()),
+				 (*count - got) * (ww->psize / psize()),
 				 0, W, 0, W, &walk_end);
 		if (n < 0)
 			return (int)n;
