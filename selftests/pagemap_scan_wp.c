@@ -42,7 +42,13 @@ struct tracked {
 	size_t n;		/* units in the area */
 };
 
-static bool async_supported;
+/* What a row of the case table adds to its function: a memory type... */
+struct variant {
+	enum mem_type type;
+	size_t nr;		/* pages of the type's granule */
+	bool populate;
+	bool flag;		/* ...and a case-specific choice */
+};
 
 /*
  * Set up @t; on failure report the case (skip or fail) and return false.
@@ -181,14 +187,14 @@ static bool nothing_written(struct tracked *t)
  * get+WP, write some units, get+WP again: the second scan reports exactly
  * the written units, merged where adjacent, and protects them again.
  */
-static void t_cycle(const char *name, enum mem_type type, size_t nr,
-		    bool populate)
+static void t_cycle(const char *name, const struct variant *v)
 {
+	const bool populate = v->populate;
 	struct tracked t;
 	size_t i, n;
 	bool ok;
 
-	if (!track(name, &t, type, nr, populate))
+	if (!track(name, &t, v->type, v->nr, populate))
 		return;
 	n = t.n;
 	/* Nothing is protected yet: everything is written. */
@@ -222,32 +228,7 @@ static void t_cycle(const char *name, enum mem_type type, size_t nr,
 	untrack(&t);
 }
 
-static void t_cycle_anon(const char *name)
-{
-	t_cycle(name, MEM_ANON, 16, true);
-}
-
-static void t_cycle_anon_untouched(const char *name)
-{
-	t_cycle(name, MEM_ANON, 16, false);
-}
-
-static void t_cycle_thp(const char *name)
-{
-	t_cycle(name, MEM_THP, 1, true);
-}
-
-static void t_cycle_shmem(const char *name)
-{
-	t_cycle(name, MEM_SHMEM, 16, true);
-}
-
-static void t_cycle_hugetlb(const char *name)
-{
-	t_cycle(name, MEM_HUGETLB, 8, true);
-}
-
-static void t_wp_only(const char *name)
+static void t_wp_only(const char *name, const struct variant *v)
 {
 	struct tracked t;
 	struct scan_out o;
@@ -356,44 +337,35 @@ static bool setup_written(struct tracked *t, bool (*written)(size_t i))
 	return true;
 }
 
-static void t_max_pages_dense(const char *name)
+/* Every page written, or (flag) every third: max_pages cuts the walk. */
+static void t_max_pages(const char *name, const struct variant *v)
 {
-	static const struct call_exp calls[] = {
+	static const struct call_exp dense[] = {
 		{ 5, 1, { { 0, 5, W } } },
 		{ 10, 1, { { 5, 10, W } } },
 		{ 15, 1, { { 10, 15, W } } },
 		{ 16, 1, { { 15, 16, W } } },
 	};
-	struct tracked t;
-
-	if (!track(name, &t, MEM_ANON, 16, true))
-		return;
-	ksft_test_result(setup_written(&t, all_written) &&
-			 resume_calls(&t, 5, MAX_REGIONS, calls,
-				      ARRAY_SIZE(calls), all_written),
-			 "%s\n", name);
-	untrack(&t);
-}
-
-static void t_max_pages_sparse(const char *name)
-{
-	static const struct call_exp calls[] = {
+	static const struct call_exp sparse[] = {
 		{ 6, 2, { { 0, 1, W }, { 3, 4, W } } },
 		{ 12, 2, { { 6, 7, W }, { 9, 10, W } } },
 		{ 16, 2, { { 12, 13, W }, { 15, 16, W } } },
 	};
+	bool (*written)(size_t i) = v->flag ? every_third : all_written;
 	struct tracked t;
 
 	if (!track(name, &t, MEM_ANON, 16, true))
 		return;
-	ksft_test_result(setup_written(&t, every_third) &&
-			 resume_calls(&t, 2, MAX_REGIONS, calls,
-				      ARRAY_SIZE(calls), every_third),
+	ksft_test_result(setup_written(&t, written) &&
+			 resume_calls(&t, v->flag ? 2 : 5, MAX_REGIONS,
+				      v->flag ? sparse : dense,
+				      v->flag ? ARRAY_SIZE(sparse) : ARRAY_SIZE(dense),
+				      written),
 			 "%s\n", name);
 	untrack(&t);
 }
 
-static void t_vec_len(const char *name)
+static void t_vec_len(const char *name, const struct variant *v)
 {
 	static const struct call_exp calls[] = {
 		{ 4, 1, { { 0, 2, W } } },
@@ -417,8 +389,9 @@ static void t_vec_len(const char *name)
 	untrack(&t);
 }
 
-static void t_thp_partial(const char *name, bool by_max_pages)
+static void t_thp_partial(const char *name, const struct variant *var)
 {
+	const bool by_max_pages = var->flag;
 	const __u64 all = PAGE_IS_WPALLOWED | W | PAGE_IS_PRESENT | PAGE_IS_HUGE;
 	struct page_region v[MAX_REGIONS];
 	const size_t from = by_max_pages ? 0 : 2, to = by_max_pages ? 3 : 5;
@@ -471,16 +444,6 @@ static void t_thp_partial(const char *name, bool by_max_pages)
 	untrack(&t);
 }
 
-static void t_thp_partial_range(const char *name)
-{
-	t_thp_partial(name, false);
-}
-
-static void t_thp_partial_max_pages(const char *name)
-{
-	t_thp_partial(name, true);
-}
-
 /* The uffd-wp bit of every base page of each huge page, as a bitmap. */
 static unsigned int hugetlb_wp_map(const struct tracked *t)
 {
@@ -529,7 +492,7 @@ static bool hugetlb_get_wp(struct tracked *t, size_t from, size_t to,
 	return ok;
 }
 
-static void t_hugetlb_end_inside(const char *name)
+static void t_hugetlb_end_inside(const char *name, const struct variant *v)
 {
 	const struct region_exp e[] = { { 0, 1, W } };
 	struct tracked t;
@@ -543,7 +506,7 @@ static void t_hugetlb_end_inside(const char *name)
 	untrack(&t);
 }
 
-static void t_hugetlb_start_inside(const char *name)
+static void t_hugetlb_start_inside(const char *name, const struct variant *v)
 {
 	const struct region_exp e[] = { { 1, 2, W } };
 	struct tracked t;
@@ -557,7 +520,7 @@ static void t_hugetlb_start_inside(const char *name)
 	untrack(&t);
 }
 
-static void t_hugetlb_max_pages(const char *name)
+static void t_hugetlb_max_pages(const char *name, const struct variant *v)
 {
 	struct tracked t;
 	bool ok;
@@ -570,7 +533,7 @@ static void t_hugetlb_max_pages(const char *name)
 	untrack(&t);
 }
 
-static void t_hugetlb_max_pages_several(const char *name)
+static void t_hugetlb_max_pages_several(const char *name, const struct variant *v)
 {
 	const struct region_exp e[] = { { 0, 1, W } };
 	struct tracked t;
@@ -619,18 +582,13 @@ static bool mixed_vmas(const char *name, struct tracked *t)
 	return true;
 }
 
-static void t_check_wpasync(const char *name)
+static void t_check_wpasync(const char *name, const struct variant *v)
 {
 	struct tracked t;
 	struct scan_out o;
 	bool ok;
 	int uffd;
 
-	if (!async_supported) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
 	if (!mixed_vmas(name, &t))
 		return;
 	/* Plain VMA alone: EPERM; walk_end is left at the end (mainline). */
@@ -658,17 +616,12 @@ static void t_check_wpasync(const char *name)
 	untrack(&t);
 }
 
-static void t_check_wpasync_partial(const char *name)
+static void t_check_wpasync_partial(const char *name, const struct variant *v)
 {
 	struct tracked t;
 	struct scan_out o;
 	bool ok;
 
-	if (!async_supported) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
 	if (!mixed_vmas(name, &t))
 		return;
 	/*
@@ -683,16 +636,11 @@ static void t_check_wpasync_partial(const char *name)
 	untrack(&t);
 }
 
-static void t_wp_skips_plain(const char *name)
+static void t_wp_skips_plain(const char *name, const struct variant *v)
 {
 	struct tracked t;
 	bool ok;
 
-	if (!async_supported) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
 	if (!mixed_vmas(name, &t))
 		return;
 	ok = GET_WP_EXPECT(&t, 0, 12, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 12,
@@ -735,8 +683,9 @@ static void child(int cmd, int reply)
 	_exit(0);
 }
 
-static void t_child(const char *name, bool after_exit)
+static void t_child(const char *name, const struct variant *var)
 {
+	const bool after_exit = var->flag;
 	int cmd[2] = { -1, -1 }, reply[2] = { -1, -1 }, fd = -1;
 	struct page_region v[MAX_REGIONS];
 	struct tracked t = { .unit = psize() };
@@ -747,11 +696,6 @@ static void t_child(const char *name, bool after_exit)
 	pid_t pid;
 	long n;
 
-	if (!async_supported) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
 	if (pipe(cmd) || pipe(reply)) {
 		ksft_test_result_fail("%s: pipe: %s\n", name, strerror(errno));
 		return;
@@ -863,14 +807,14 @@ static int fork_child_check(const struct tracked *t)
  * copies drop the protection, present and huge entries included (6.1 kept
  * the uffd-wp bit of present hugetlb entries), the parent's stay.
  */
-static void t_fork_unregistered(const char *name, enum mem_type type)
+static void t_fork_unregistered(const char *name, const struct variant *v)
 {
 	struct tracked t;
 	int status;
 	pid_t pid;
 	bool ok;
 
-	if (!track(name, &t, type, 4, true))
+	if (!track(name, &t, v->type, 4, true))
 		return;
 	ok = GET_WP_EXPECT(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
 			   t.n, { 0, t.n, W });
@@ -894,26 +838,6 @@ static void t_fork_unregistered(const char *name, enum mem_type type)
 	      units_wp(&t, 2, t.n, true);
 	ksft_test_result(ok, "%s\n", name);
 	untrack(&t);
-}
-
-static void t_fork_anon(const char *name)
-{
-	t_fork_unregistered(name, MEM_ANON);
-}
-
-static void t_fork_hugetlb(const char *name)
-{
-	t_fork_unregistered(name, MEM_HUGETLB);
-}
-
-static void t_child_live(const char *name)
-{
-	t_child(name, false);
-}
-
-static void t_child_exited(const char *name)
-{
-	t_child(name, true);
 }
 
 struct racer {
@@ -944,7 +868,7 @@ static void *racer_fn(void *arg)
  * landed after its page was reported but was then not reported itself
  * (a write lost by get+WP) leaves a stale value behind.
  */
-static void t_race(const char *name)
+static void t_race(const char *name, const struct variant *v)
 {
 	unsigned long seen[RACE_PAGES] = { 0 }, scans = 0;
 	struct racer r = { 0 };
@@ -1009,58 +933,61 @@ static void t_race(const char *name)
 	untrack(&t);
 }
 
-struct test_case {
+static const struct {
 	const char *name;
-	void (*fn)(const char *name);
-};
-
-static const struct test_case cases[] = {
+	void (*fn)(const char *name, const struct variant *v);
+	struct variant v;
+} cases[] = {
 	{ "anon: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle_anon },
+	  t_cycle, { .type = MEM_ANON, .nr = 16, .populate = true } },
 	{ "anon never touched: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle_anon_untouched },
+	  t_cycle, { .type = MEM_ANON, .nr = 16 } },
 	{ "thp: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle_thp },
+	  t_cycle, { .type = MEM_THP, .nr = 1, .populate = true } },
 	{ "shmem: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle_shmem },
+	  t_cycle, { .type = MEM_SHMEM, .nr = 16, .populate = true } },
 	{ "hugetlb: get+WP, writes, get+WP reports exactly the written huge pages",
-	  t_cycle_hugetlb },
+	  t_cycle, { .type = MEM_HUGETLB, .nr = 8, .populate = true } },
+	{ "page cache private: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle, { .type = MEM_PAGECACHE, .nr = 16, .populate = true } },
+	{ "page cache shared: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle, { .type = MEM_PAGECACHE_SHARED, .nr = 16, .populate = true } },
 	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
-	  t_wp_only },
+	  t_wp_only, { } },
 	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
-	  t_max_pages_dense },
+	  t_max_pages, { } },
 	{ "max_pages with sparse pages: walk_end is the first unreported match",
-	  t_max_pages_sparse },
+	  t_max_pages, { .flag = true } },
 	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
-	  t_vec_len },
+	  t_vec_len, { } },
 	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
-	  t_thp_partial_range },
+	  t_thp_partial, { } },
 	{ "thp: a max_pages cut inside a THP splits it at the cut",
-	  t_thp_partial_max_pages },
+	  t_thp_partial, { .flag = true } },
 	{ "hugetlb: get+WP ending inside a huge page stops at its start and leaves it writable",
-	  t_hugetlb_end_inside },
+	  t_hugetlb_end_inside, { } },
 	{ "hugetlb: get+WP starting inside a huge page leaves it, walk_end at the range start, later ones protected (as mainline)",
-	  t_hugetlb_start_inside },
+	  t_hugetlb_start_inside, { } },
 	{ "hugetlb: a max_pages cut inside a huge page protects nothing, walk_end at its start",
-	  t_hugetlb_max_pages },
+	  t_hugetlb_max_pages, { } },
 	{ "hugetlb: max_pages cut in several huge pages: walk_end at the last one cut (as mainline)",
-	  t_hugetlb_max_pages_several },
+	  t_hugetlb_max_pages_several, { } },
 	{ "CHECK_WPASYNC: EPERM on a plain or sync uffd-wp VMA, fine on an async one",
-	  t_check_wpasync },
+	  t_check_wpasync, { } },
 	{ "CHECK_WPASYNC from an async into a plain VMA: EPERM, async pages stay protected (as mainline)",
-	  t_check_wpasync_partial },
+	  t_check_wpasync_partial, { } },
 	{ "WP_MATCHING skips VMAs without async uffd-wp",
-	  t_wp_skips_plain },
+	  t_wp_skips_plain, { } },
 	{ "a child's pagemap: get+WP from the parent, a child write shows up next",
-	  t_child_live },
+	  t_child, { } },
 	{ "an exited child's pagemap: ESRCH, nothing reported (as mainline)",
-	  t_child_exited },
+	  t_child, { .flag = true } },
 	{ "anon: fork without EVENT_FORK, the child's copy is unprotected, the parent's stays",
-	  t_fork_anon },
+	  t_fork_unregistered, { .type = MEM_ANON } },
 	{ "hugetlb: fork without EVENT_FORK, the child's copy is unprotected, the parent's stays",
-	  t_fork_hugetlb },
+	  t_fork_unregistered, { .type = MEM_HUGETLB } },
 	{ "a write racing with get+WP is never lost",
-	  t_race },
+	  t_race, { } },
 };
 
 int main(int argc, char **argv)
@@ -1070,16 +997,13 @@ int main(int argc, char **argv)
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(cases));
-
-	missing = series_missing(false);
-	async_supported = !missing && !series_missing(true);
-
+	missing = series_missing(true);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		if (missing)
 			ksft_test_result_skip("%s: kernel lacks %s\n",
 					      cases[i].name, missing);
 		else
-			cases[i].fn(cases[i].name);
+			cases[i].fn(cases[i].name, &cases[i].v);
 	}
 	vmh_finished();
 	return 0;
