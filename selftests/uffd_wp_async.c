@@ -79,6 +79,14 @@ static const struct scenario scenarios[] = {
 	{ .name = "hugetlb never touched", .type = MEM_HUGETLB, .nr = 4 },
 	{ .name = "anon swapped out", .type = MEM_ANON, .nr = 16,
 	  .populate = true, .swap = true },
+	{ .name = "page cache private", .type = MEM_PAGECACHE, .nr = 16,
+	  .populate = true },
+	{ .name = "page cache shared", .type = MEM_PAGECACHE_SHARED, .nr = 16,
+	  .populate = true },
+	{ .name = "page cache private never touched", .type = MEM_PAGECACHE,
+	  .nr = 16 },
+	{ .name = "page cache shared never touched",
+	  .type = MEM_PAGECACHE_SHARED, .nr = 16 },
 	{ .name = "shmem second mapping", .type = MEM_SHMEM, .nr = 16,
 	  .populate = true, .alias = true,
 	  .clears_name = "a write through the second mapping leaves the first protected, a write through the first clears its page only" },
@@ -111,8 +119,11 @@ static bool is_written(size_t i)
 static unsigned char orig_val(const struct scenario *sc, const struct area *a,
 			      size_t unit_idx)
 {
-	/* area_alloc() fills each granule page with seed + its index. */
-	if (!sc->populate)
+	/*
+	 * area_alloc() fills each granule page with seed + its index; a
+	 * private file mapping's file has that data even when not touched.
+	 */
+	if (!sc->populate && sc->type != MEM_PAGECACHE)
 		return 0;
 	return (unsigned char)(SEED + unit_idx * unit_of(a) / a->psize);
 }
