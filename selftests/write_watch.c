@@ -38,25 +38,13 @@ struct write_watch {
 /* Map @nr pages of @type and watch them: nothing counts as written yet. */
 static int ww_create(struct write_watch *ww, enum mem_type type, size_t nr)
 {
-	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
-			    uffd_wp_features_for(type);
-	int ret;
+	int ret = area_alloc(&ww->a, type, nr, false, 0);
 
-	ret = area_alloc(&ww->a, type, nr, false, 0);
 	if (ret)
 		return ret;
 	ww->psize = ww->a.psize;
-	ww->uffd = uffd_open(features, true);
-	ret = ww->uffd < 0 ? ww->uffd :
-	      uffd_register(ww->uffd, ww->a.addr, ww->a.size,
-			    UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(ww->uffd, ww->a.addr, ww->a.size, true);
-	if (ret) {
-		snprintf(vmh_reason, sizeof(vmh_reason), "async uffd-wp set-up: %s",
-			 strerror(-ret));
-		if (ww->uffd >= 0)
-			close(ww->uffd);
+	ww->uffd = uffd_async_wp(type, ww->a.addr, ww->a.size, true);
+	if (ww->uffd < 0) {
 		area_free(&ww->a);
 		return VMH_FAIL;
 	}
@@ -346,7 +334,9 @@ static const struct test_case cases[] = {
 	{ "random writes in rounds, collected in random counts", t_random_rounds },
 };
 
-static const enum mem_type types[] = { MEM_ANON, MEM_SHMEM, MEM_HUGETLB };
+static const enum mem_type types[] = {
+	MEM_ANON, MEM_SHMEM, MEM_HUGETLB, MEM_PAGECACHE, MEM_PAGECACHE_SHARED,
+};
 
 int main(void)
 {
