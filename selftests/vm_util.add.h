@@ -5,6 +5,7 @@
  * the out-of-tree build, patch 0005 in the tree). This comment is dropped.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #ifndef MADV_PAGEOUT
@@ -62,6 +63,9 @@ static inline size_t psize(void)
 {
 	return (size_t)getpagesize();
 }
+
+/* The value after @pattern in the smaps block of the VMA starting at @addr. */
+char *__get_smap_entry(void *addr, const char *pattern, char *buf, size_t len);
 
 /* PMD-sized THP size, 0 when THP is not available. */
 size_t thp_size(void);
