@@ -45,7 +45,6 @@ static bool watch(const char *name, struct watched *w)
 	char *p = mmap(NULL, 2 * NR * ps, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	size_t i;
-	int ret;
 
 	if (p == MAP_FAILED) {
 		ksft_test_result_fail("%s: mmap: %s\n", name, strerror(errno));
@@ -55,16 +54,9 @@ static bool watch(const char *name, struct watched *w)
 	for (i = 0; i < NR; i++)
 		p[i * ps] = (char)(0x40 + i);
 	w->addr = p;
-	w->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, true);
-	ret = w->uffd < 0 ? w->uffd :
-	      uffd_register(w->uffd, p, NR * ps, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(w->uffd, p, NR * ps, true);
-	if (ret) {
-		ksft_test_result_fail("%s: async uffd-wp set-up: %s\n", name,
-				      strerror(-ret));
-		if (w->uffd >= 0)
-			close(w->uffd);
+	w->uffd = uffd_async_wp(MEM_ANON, p, NR * ps, true);
+	if (w->uffd < 0) {
+		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		munmap(p, NR * ps);
 		return false;
 	}

@@ -303,17 +303,10 @@ static void run_scenario(const struct scenario *sc)
 	unit = unit_of(&a);
 	nunits = a.size / unit;
 
-	uffd = uffd_open(features, true);
+	uffd = uffd_async_wp(sc->type, a.addr, a.size, true);
 	if (uffd < 0) {
-		fail_rest(&r, "UFFDIO_API with WP_ASYNC failed");
+		fail_rest(&r, vmh_reason);
 		goto out_area;
-	}
-	ret = uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(uffd, a.addr, a.size, true);
-	if (ret) {
-		fail_rest(&r, strerror(-ret));
-		goto out_uffd;
 	}
 
 	if (sc->swap) {

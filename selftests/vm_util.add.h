@@ -169,32 +169,11 @@ int swap_out(void *addr, size_t len);
 		ksft_finished();					\
 	} while (0)
 
-/*
- * A table of test cases: each returns KSFT_PASS, KSFT_FAIL or KSFT_SKIP
- * (then with the reason in vmh_reason). run_cases() runs them all, or
- * reports each as skipped with @missing when that is not NULL. A macro,
- * as vmh_finished().
- */
+/* A test case that returns KSFT_PASS, KSFT_FAIL or KSFT_SKIP (with vmh_reason). */
 struct vm_case {
 	const char *name;
 	int (*fn)(void);
 };
-
-#define run_cases(cases, missing)					\
-	do {								\
-		size_t __i;						\
-									\
-		for (__i = 0; __i < ARRAY_SIZE(cases); __i++) {		\
-			const char *__n = (cases)[__i].name;		\
-									\
-			vmh_reason[0] = '\0';				\
-			if (missing)					\
-				ksft_test_result_skip("%s: kernel lacks %s\n", \
-						      __n, missing);	\
-			else						\
-				vmh_report(__n, (cases)[__i].fn());	\
-		}							\
-	} while (0)
 
 /* Report case @name with @ret, a KSFT_ status. */
 #define vmh_report(name, ret)						\
