@@ -48,6 +48,7 @@ struct variant {
 	size_t nr;		/* pages of the type's granule */
 	bool populate;
 	bool flag;		/* ...and a case-specific choice */
+	const struct hcut *cut;	/* t_hugetlb_cut()'s */
 };
 
 /*
@@ -492,61 +493,40 @@ static bool hugetlb_get_wp(struct tracked *t, size_t from, size_t to,
 	return ok;
 }
 
-static void t_hugetlb_end_inside(const char *name, const struct variant *v)
-{
-	const struct region_exp e[] = { { 0, 1, W } };
-	struct tracked t;
-	bool ok;
+/* A place in a hugetlb area: @q quarters of a huge page and @p base pages. */
+struct hpos {
+	size_t q, p;
+};
 
-	if (!track(name, &t, MEM_HUGETLB, 2, true))
-		return;
-	ok = hugetlb_get_wp(&t, 0, t.unit + psize(), 0, t.unit, e, 1);
-	ok &= hugetlb_wp_is(&t, 0x1);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+/*
+ * A get+WP of [from, to) of a hugetlb area, cut by @max_pages: it must
+ * report [r0, r1) (in huge pages; none when equal), stop at @walk_end, and
+ * leave the huge pages of @map (a bit each) protected.
+ */
+struct hcut {
+	struct hpos from, to, max_pages, walk_end;
+	size_t r0, r1;
+	unsigned int map;
+};
+
+static size_t hpos_bytes(const struct tracked *t, struct hpos h)
+{
+	return h.q * (t->unit / 4) + h.p * psize();
 }
 
-static void t_hugetlb_start_inside(const char *name, const struct variant *v)
+static void t_hugetlb_cut(const char *name, const struct variant *v)
 {
-	const struct region_exp e[] = { { 1, 2, W } };
+	const struct hcut *c = v->cut;
+	const struct region_exp e[] = { { c->r0, c->r1, W } };
 	struct tracked t;
 	bool ok;
 
-	if (!track(name, &t, MEM_HUGETLB, 2, true))
+	if (!track(name, &t, MEM_HUGETLB, v->nr, true))
 		return;
-	ok = hugetlb_get_wp(&t, psize(), 2 * t.unit, 0, psize(), e, 1);
-	ok &= hugetlb_wp_is(&t, 0x2);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
-}
-
-static void t_hugetlb_max_pages(const char *name, const struct variant *v)
-{
-	struct tracked t;
-	bool ok;
-
-	if (!track(name, &t, MEM_HUGETLB, 1, true))
-		return;
-	ok = hugetlb_get_wp(&t, 0, t.unit, 3, 0, NULL, 0);
-	ok &= hugetlb_wp_is(&t, 0);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
-}
-
-static void t_hugetlb_max_pages_several(const char *name, const struct variant *v)
-{
-	const struct region_exp e[] = { { 0, 1, W } };
-	struct tracked t;
-	size_t per_huge;
-	bool ok;
-
-	if (!track(name, &t, MEM_HUGETLB, 3, true))
-		return;
-	/* Room for the first huge page and a part of the next. */
-	per_huge = t.unit / psize();
-	ok = hugetlb_get_wp(&t, 0, t.a.size, per_huge + per_huge / 4,
-			    2 * t.unit, e, 1);
-	ok &= hugetlb_wp_is(&t, 0x1);
+	ok = hugetlb_get_wp(&t, hpos_bytes(&t, c->from), hpos_bytes(&t, c->to),
+			    hpos_bytes(&t, c->max_pages) / psize(),
+			    hpos_bytes(&t, c->walk_end), e, c->r1 > c->r0);
+	ok &= hugetlb_wp_is(&t, c->map);
 	ksft_test_result(ok, "%s\n", name);
 	untrack(&t);
 }
@@ -965,13 +945,20 @@ static const struct {
 	{ "thp: a max_pages cut inside a THP splits it at the cut",
 	  t_thp_partial, { .flag = true } },
 	{ "hugetlb: get+WP ending inside a huge page stops at its start and leaves it writable",
-	  t_hugetlb_end_inside, { } },
+	  t_hugetlb_cut, { .nr = 2, .cut = &(const struct hcut){
+		.to = { 4, 1 }, .walk_end = { 4, 0 }, .r1 = 1, .map = 0x1 } } },
 	{ "hugetlb: get+WP starting inside a huge page leaves it, walk_end at the range start, later ones protected (as mainline)",
-	  t_hugetlb_start_inside, { } },
+	  t_hugetlb_cut, { .nr = 2, .cut = &(const struct hcut){
+		.from = { 0, 1 }, .to = { 8, 0 }, .walk_end = { 0, 1 },
+		.r0 = 1, .r1 = 2, .map = 0x2 } } },
 	{ "hugetlb: a max_pages cut inside a huge page protects nothing, walk_end at its start",
-	  t_hugetlb_max_pages, { } },
+	  t_hugetlb_cut, { .nr = 1, .cut = &(const struct hcut){
+		.to = { 4, 0 }, .max_pages = { 0, 3 } } } },
+	/* Room for the first huge page and a quarter of the next. */
 	{ "hugetlb: max_pages cut in several huge pages: walk_end at the last one cut (as mainline)",
-	  t_hugetlb_max_pages_several, { } },
+	  t_hugetlb_cut, { .nr = 3, .cut = &(const struct hcut){
+		.to = { 12, 0 }, .max_pages = { 5, 0 }, .walk_end = { 8, 0 },
+		.r1 = 1, .map = 0x1 } } },
 	{ "CHECK_WPASYNC: EPERM on a plain or sync uffd-wp VMA, fine on an async one",
 	  t_check_wpasync, { } },
 	{ "CHECK_WPASYNC from an async into a plain VMA: EPERM, async pages stay protected (as mainline)",
