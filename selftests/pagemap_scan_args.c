@@ -251,21 +251,11 @@ static int result(bool ok)
 
 /* --- arg itself ---------------------------------------------------------- */
 
-static int test_arg_unmapped(void)
+/* An argument pointer that points at nothing readable (-1: unmapped). */
+static int test_arg_pointer(long p)
 {
-	return result(check_ret("unmapped arg",
-				ioctl_raw(pm_fd, unmapped_addr()), -EFAULT));
-}
-
-static int test_arg_null(void)
-{
-	return result(check_ret("NULL arg", ioctl_raw(pm_fd, NULL), -EFAULT));
-}
-
-static int test_arg_kernel_address(void)
-{
-	return result(check_ret("kernel address arg",
-				ioctl_raw(pm_fd, (void *)KERNEL_ADDR),
+	return result(check_ret("arg pointer",
+				ioctl_raw(pm_fd, p == -1 ? unmapped_addr() : (void *)p),
 				-EFAULT));
 }
 
@@ -274,8 +264,9 @@ static int test_arg_kernel_address(void)
  * whole structure is read before anything in it is looked at, so this is
  * EFAULT even with a wrong size (mainline's order: copy, then size).
  */
-static int partly_readable_arg(__u64 size, const char *what)
+static int test_partly_readable(long size)
 {
+	const char *what = "arg readable for 48 of 96 bytes";
 	char *two = map_pages(2, PROT_READ | PROT_WRITE);
 	struct pm_scan_arg *p;
 	size_t head = 48;
@@ -297,15 +288,9 @@ static int partly_readable_arg(__u64 size, const char *what)
 	return result(ok);
 }
 
-static int test_arg_partly_readable(void)
-{
-	return partly_readable_arg(sizeof(struct pm_scan_arg),
-				   "arg readable for 48 of 96 bytes");
-}
-
 /* --- size ---------------------------------------------------------------- */
 
-static int test_size_smaller(void)
+static int test_size_smaller(long unused)
 {
 	static const __u64 sizes[] = { 0, 8, 88, 95 };
 
@@ -317,7 +302,7 @@ static int test_size_smaller(void)
  * A larger structure is rejected even when the extra bytes are zero: the
  * ABI has no extensible-struct rule.
  */
-static int test_size_larger(void)
+static int test_size_larger(long unused)
 {
 	static const __u64 sizes[] = { 97, 104, 4096, ~0ULL };
 
@@ -327,7 +312,7 @@ static int test_size_larger(void)
 
 /* --- flags and categories ------------------------------------------------ */
 
-static int test_flags_unknown(void)
+static int test_flags_unknown(long unused)
 {
 	/* The two known flags pass validation (plain VMA: nothing to WP). */
 	bool ok;
@@ -378,7 +363,7 @@ static bool each_mask(__u64 val, long want)
 }
 
 /* All eight known categories are accepted in each of the four masks. */
-static int test_categories_known(void)
+static int test_categories_known(long unused)
 {
 	touch(0x1);
 	return result(each_mask(PM_SCAN_KNOWN_CATEGORIES, 0));
@@ -388,30 +373,10 @@ static int test_categories_known(void)
  * Bits 9..63 are unknown on every kernel. Bit 8 is PAGE_IS_GUARD from
  * mainline 6.14 on and is tested on its own.
  */
-static int test_category_unknown(size_t m)
+static int test_category_unknown(long m)
 {
 	return result(reject_bits(cat_masks[m].name, cat_masks[m].offset, 9,
 				  -EINVAL));
-}
-
-static int test_category_inverted_unknown(void)
-{
-	return test_category_unknown(0);
-}
-
-static int test_category_mask_unknown(void)
-{
-	return test_category_unknown(1);
-}
-
-static int test_category_anyof_mask_unknown(void)
-{
-	return test_category_unknown(2);
-}
-
-static int test_return_mask_unknown(void)
-{
-	return test_category_unknown(3);
 }
 
 /*
@@ -420,7 +385,7 @@ static int test_return_mask_unknown(void)
  * including 6.1 with this series. (6.13 has guard regions without the
  * category; no oracle of ours runs it.)
  */
-static int test_category_bit8(void)
+static int test_category_bit8(long unused)
 {
 	bool guard;
 
@@ -440,7 +405,7 @@ static int test_category_bit8(void)
 
 /* --- the range ----------------------------------------------------------- */
 
-static int test_start_unaligned(void)
+static int test_start_unaligned(long unused)
 {
 	const __u64 starts[] = { addr(mem) + 1, addr(mem) + psize() / 2,
 				 addr(mem) + psize() - 1 };
@@ -453,7 +418,7 @@ static int test_start_unaligned(void)
  * An unaligned end is rounded up: the walk covers the partial last page,
  * and walk_end is the rounded end.
  */
-static int test_end_unaligned_rounded_up(void)
+static int test_end_unaligned_rounded_up(long unused)
 {
 	bool ok;
 
@@ -467,7 +432,7 @@ static int test_end_unaligned_rounded_up(void)
 	return result(ok);
 }
 
-static int test_end_before_start(void)
+static int test_end_before_start(long unused)
 {
 	const __u64 ends[] = { addr(mem), addr(mem) + psize() - 1 };
 	bool ok = true;
@@ -482,7 +447,7 @@ static int test_end_before_start(void)
 	return result(ok);
 }
 
-static int test_kernel_range(void)
+static int test_kernel_range(long unused)
 {
 	bool ok;
 
@@ -499,7 +464,7 @@ static int test_kernel_range(void)
 	return result(ok);
 }
 
-static int test_end_huge(void)
+static int test_end_huge(long unused)
 {
 	/* Rounding the last end up would wrap to 0. */
 	const __u64 ends[] = { NONCANONICAL_ADDR, ~0ULL, ~0ULL - psize() + 2 };
@@ -510,7 +475,7 @@ static int test_end_huge(void)
 
 /* --- the output array ---------------------------------------------------- */
 
-static int test_vec_null_len_nonzero(void)
+static int test_vec_null_len_nonzero(long unused)
 {
 	const __u64 lens[] = { 1, ~0ULL };
 	bool ok = true;
@@ -527,7 +492,7 @@ static int test_vec_null_len_nonzero(void)
 }
 
 /* vec = 0, vec_len = 0: a walk that reports nothing. */
-static int test_vec_null_len_zero(void)
+static int test_vec_null_len_zero(long unused)
 {
 	touch(0x1);
 	init(mem, 2 * psize(), false);
@@ -538,7 +503,7 @@ static int test_vec_null_len_zero(void)
 }
 
 /* vec set, vec_len = 0: the same, and vec is never written... */
-static int test_vec_len_zero(void)
+static int test_vec_len_zero(long unused)
 {
 	bool ok = true;
 	int max_pages;
@@ -557,7 +522,7 @@ static int test_vec_len_zero(void)
 }
 
 /* vec (with its length) outside user space is refused before the walk. */
-static int test_vec_not_user_range(void)
+static int test_vec_not_user_range(long unused)
 {
 	/* The last is just long enough to run into non-canonical addresses. */
 	const __u64 lens[] = { 1ULL << 62, ~0ULL,
@@ -577,8 +542,9 @@ static int test_vec_not_user_range(void)
  * A user range that cannot be written: found when the walk writes its
  * results, so walk_end is written back (the end of the walk).
  */
-static int vec_not_writable(bool readonly, const char *what)
+static int test_vec_not_writable(long readonly)
 {
+	const char *what = readonly ? "read-only vec" : "unmapped vec";
 	void *bad = readonly ? (void *)map_pages(1, PROT_READ) : unmapped_addr();
 	char msg[96];
 	bool ok;
@@ -600,21 +566,11 @@ static int vec_not_writable(bool readonly, const char *what)
 	return result(ok);
 }
 
-static int test_vec_readonly(void)
-{
-	return vec_not_writable(true, "read-only vec");
-}
-
-static int test_vec_unmapped(void)
-{
-	return vec_not_writable(false, "unmapped vec");
-}
-
 /*
  * vec_len only bounds the output: a vec whose tail is unmapped works as
  * long as the regions found fit in the mapped part.
  */
-static int test_vec_tail_unmapped(void)
+static int test_vec_tail_unmapped(long unused)
 {
 	char *two = map_pages(2, PROT_READ | PROT_WRITE);
 	struct page_region *v;
@@ -638,7 +594,7 @@ static int test_vec_tail_unmapped(void)
 /* --- PM_SCAN_CHECK_WPASYNC ----------------------------------------------- */
 
 /* A VMA without async uffd-wp: EPERM, walk_end written back as the end. */
-static int test_check_wpasync_plain_vma(void)
+static int test_check_wpasync_plain_vma(long unused)
 {
 	const __u64 end = addr(mem + 2 * psize());
 	bool ok;
@@ -657,7 +613,7 @@ static int test_check_wpasync_plain_vma(void)
 }
 
 /* An unmapped range has no VMA to complain about. */
-static int test_check_wpasync_no_vma(void)
+static int test_check_wpasync_no_vma(long unused)
 {
 	char *hole = unmapped_addr();
 
@@ -700,7 +656,7 @@ static int async_wp_area(void)
  * vec, and walk_end is the end of the range, not the start of the VMA that
  * failed.
  */
-static int check_wpasync_async(bool mixed)
+static int test_check_wpasync_async(long mixed)
 {
 	int uffd = async_wp_area();
 	bool ok;
@@ -719,18 +675,8 @@ static int check_wpasync_async(bool mixed)
 	return result(ok);
 }
 
-static int test_check_wpasync_async_vma(void)
-{
-	return check_wpasync_async(false);
-}
-
-static int test_check_wpasync_mixed(void)
-{
-	return check_wpasync_async(true);
-}
-
 /* Without CHECK_WPASYNC, WP_MATCHING skips a plain VMA: nothing reported. */
-static int test_wp_matching_plain_vma(void)
+static int test_wp_matching_plain_vma(long unused)
 {
 	touch(0x1);
 	init(mem, 2 * psize(), false);
@@ -741,13 +687,8 @@ static int test_wp_matching_plain_vma(void)
 
 /* --- two errors at once: which one wins ---------------------------------- */
 
-static int test_order_copy_before_size(void)
-{
-	return partly_readable_arg(8, "arg partly readable, size 8");
-}
-
 /* Every EINVAL of the early checks comes before the range's EFAULT. */
-static int test_order_args_before_range(void)
+static int test_order_args_before_range(long unused)
 {
 	bool ok;
 
@@ -767,7 +708,7 @@ static int test_order_args_before_range(void)
 	return result(ok);
 }
 
-static int test_order_range_before_vec(void)
+static int test_order_range_before_vec(long unused)
 {
 	init(mem + psize(), 0, false);
 	arg->end = addr(mem);
@@ -776,7 +717,7 @@ static int test_order_range_before_vec(void)
 	return result(rejected("end < start, vec NULL with vec_len 1", -EFAULT));
 }
 
-static int test_order_vec_null_before_vec_range(void)
+static int test_order_vec_null_before_vec_range(long unused)
 {
 	init(mem, psize(), false);
 	arg->vec = 0;
@@ -785,7 +726,7 @@ static int test_order_vec_null_before_vec_range(void)
 }
 
 /* The argument checks all come before the walk that finds EPERM. */
-static int test_order_args_before_eperm(void)
+static int test_order_args_before_eperm(long unused)
 {
 	bool ok;
 
@@ -805,7 +746,7 @@ static int test_order_args_before_eperm(void)
  * walk that found nothing wins; with regions found before the EPERM, the
  * failed write (EFAULT) wins.
  */
-static int test_order_eperm_vs_vec_write(void)
+static int test_order_eperm_vs_vec_write(long unused)
 {
 	int uffd;
 	bool ok;
@@ -834,7 +775,7 @@ static int test_order_eperm_vs_vec_write(void)
 
 /* --- results of valid calls ---------------------------------------------- */
 
-static int test_start_equals_end(void)
+static int test_start_equals_end(long unused)
 {
 	bool ok;
 
@@ -847,7 +788,7 @@ static int test_start_equals_end(void)
 }
 
 /* walk_end is the page-aligned end, holes in the range included. */
-static int test_walk_end_success(void)
+static int test_walk_end_success(long unused)
 {
 	touch(0x1);
 	munmap(mem + 2 * psize(), 2 * psize());
@@ -857,7 +798,7 @@ static int test_walk_end_success(void)
 }
 
 /* The return value is the number of regions written, no more are written. */
-static int test_return_value(void)
+static int test_return_value(long unused)
 {
 	bool ok;
 
@@ -875,7 +816,7 @@ static int test_return_value(void)
 }
 
 /* Mainline's pagemap ioctl handler answers other commands with EINVAL. */
-static int test_unknown_ioctl(void)
+static int test_unknown_ioctl(long unused)
 {
 	long ret;
 
@@ -941,7 +882,7 @@ static void child_end(struct child *c)
 }
 
 /* The parent scans the child's pagemap and sees the child's pages. */
-static int test_other_process(void)
+static int test_other_process(long unused)
 {
 	struct child c;
 	bool ok;
@@ -962,7 +903,7 @@ static int test_other_process(void)
  * open: mainline answers ESRCH before looking at the argument at all, and
  * writes nothing.
  */
-static int test_exited_process(void)
+static int test_exited_process(long unused)
 {
 	struct child c;
 	bool ok;
@@ -983,60 +924,65 @@ static int test_exited_process(void)
 	return result(ok);
 }
 
-static const struct vm_case cases[] = {
-	{ "arg_unmapped_efault", test_arg_unmapped },
-	{ "arg_null_efault", test_arg_null },
-	{ "arg_kernel_address_efault", test_arg_kernel_address },
-	{ "arg_partly_readable_efault", test_arg_partly_readable },
-	{ "size_smaller_einval", test_size_smaller },
-	{ "size_larger_einval", test_size_larger },
-	{ "flags_unknown_einval", test_flags_unknown },
-	{ "categories_known_accepted", test_categories_known },
-	{ "category_inverted_unknown_einval", test_category_inverted_unknown },
-	{ "category_mask_unknown_einval", test_category_mask_unknown },
-	{ "category_anyof_mask_unknown_einval",
-	  test_category_anyof_mask_unknown },
-	{ "return_mask_unknown_einval", test_return_mask_unknown },
-	{ "category_bit8_guard", test_category_bit8 },
-	{ "start_unaligned_einval", test_start_unaligned },
-	{ "end_unaligned_rounded_up", test_end_unaligned_rounded_up },
-	{ "end_before_start_efault", test_end_before_start },
-	{ "kernel_range_efault", test_kernel_range },
-	{ "end_huge_efault", test_end_huge },
-	{ "vec_null_len_nonzero_einval", test_vec_null_len_nonzero },
-	{ "vec_null_len_zero", test_vec_null_len_zero },
-	{ "vec_len_zero", test_vec_len_zero },
-	{ "vec_not_user_range_efault", test_vec_not_user_range },
-	{ "vec_readonly_efault", test_vec_readonly },
-	{ "vec_unmapped_efault", test_vec_unmapped },
-	{ "vec_tail_unmapped", test_vec_tail_unmapped },
-	{ "check_wpasync_plain_vma_eperm", test_check_wpasync_plain_vma },
-	{ "check_wpasync_no_vma", test_check_wpasync_no_vma },
-	{ "check_wpasync_async_vma", test_check_wpasync_async_vma },
-	{ "check_wpasync_mixed_eperm", test_check_wpasync_mixed },
-	{ "wp_matching_plain_vma_skipped", test_wp_matching_plain_vma },
-	{ "order_copy_before_size", test_order_copy_before_size },
-	{ "order_args_before_range", test_order_args_before_range },
-	{ "order_range_before_vec", test_order_range_before_vec },
+/* The cases, in mainline's order of the checks; @arg goes to @fn. */
+static const struct {
+	const char *name;
+	int (*fn)(long arg);
+	long arg;
+} cases[] = {
+	{ "arg_unmapped_efault", test_arg_pointer, -1 },
+	{ "arg_null_efault", test_arg_pointer, 0 },
+	{ "arg_kernel_address_efault", test_arg_pointer, (long)KERNEL_ADDR },
+	{ "arg_partly_readable_efault",
+	  test_partly_readable, sizeof(struct pm_scan_arg) },
+	{ "size_smaller_einval", test_size_smaller, 0 },
+	{ "size_larger_einval", test_size_larger, 0 },
+	{ "flags_unknown_einval", test_flags_unknown, 0 },
+	{ "categories_known_accepted", test_categories_known, 0 },
+	{ "category_inverted_unknown_einval", test_category_unknown, 0 },
+	{ "category_mask_unknown_einval", test_category_unknown, 1 },
+	{ "category_anyof_mask_unknown_einval", test_category_unknown, 2 },
+	{ "return_mask_unknown_einval", test_category_unknown, 3 },
+	{ "category_bit8_guard", test_category_bit8, 0 },
+	{ "start_unaligned_einval", test_start_unaligned, 0 },
+	{ "end_unaligned_rounded_up", test_end_unaligned_rounded_up, 0 },
+	{ "end_before_start_efault", test_end_before_start, 0 },
+	{ "kernel_range_efault", test_kernel_range, 0 },
+	{ "end_huge_efault", test_end_huge, 0 },
+	{ "vec_null_len_nonzero_einval", test_vec_null_len_nonzero, 0 },
+	{ "vec_null_len_zero", test_vec_null_len_zero, 0 },
+	{ "vec_len_zero", test_vec_len_zero, 0 },
+	{ "vec_not_user_range_efault", test_vec_not_user_range, 0 },
+	{ "vec_readonly_efault", test_vec_not_writable, 1 },
+	{ "vec_unmapped_efault", test_vec_not_writable, 0 },
+	{ "vec_tail_unmapped", test_vec_tail_unmapped, 0 },
+	{ "check_wpasync_plain_vma_eperm", test_check_wpasync_plain_vma, 0 },
+	{ "check_wpasync_no_vma", test_check_wpasync_no_vma, 0 },
+	{ "check_wpasync_async_vma", test_check_wpasync_async, 0 },
+	{ "check_wpasync_mixed_eperm", test_check_wpasync_async, 1 },
+	{ "wp_matching_plain_vma_skipped", test_wp_matching_plain_vma, 0 },
+	{ "order_copy_before_size", test_partly_readable, 8 },
+	{ "order_args_before_range", test_order_args_before_range, 0 },
+	{ "order_range_before_vec", test_order_range_before_vec, 0 },
 	{ "order_vec_null_before_vec_range",
-	  test_order_vec_null_before_vec_range },
-	{ "order_args_before_eperm", test_order_args_before_eperm },
-	{ "order_eperm_vs_vec_write", test_order_eperm_vs_vec_write },
-	{ "start_equals_end", test_start_equals_end },
-	{ "walk_end_success", test_walk_end_success },
-	{ "return_value_is_region_count", test_return_value },
-	{ "unknown_ioctl_einval", test_unknown_ioctl },
-	{ "other_process", test_other_process },
-	{ "exited_process_esrch", test_exited_process },
+	  test_order_vec_null_before_vec_range, 0 },
+	{ "order_args_before_eperm", test_order_args_before_eperm, 0 },
+	{ "order_eperm_vs_vec_write", test_order_eperm_vs_vec_write, 0 },
+	{ "start_equals_end", test_start_equals_end, 0 },
+	{ "walk_end_success", test_walk_end_success, 0 },
+	{ "return_value_is_region_count", test_return_value, 0 },
+	{ "unknown_ioctl_einval", test_unknown_ioctl, 0 },
+	{ "other_process", test_other_process, 0 },
+	{ "exited_process_esrch", test_exited_process, 0 },
 };
 
 /* A case with NR_MEM fresh pages in mem, unmapped afterwards. */
-static int run_case_fn(int (*fn)(void))
+static int run_case(size_t i)
 {
 	int ret;
 
 	mem = map_pages(NR_MEM, PROT_READ | PROT_WRITE);
-	ret = fn();
+	ret = cases[i].fn(cases[i].arg);
 	munmap(mem, NR_MEM * psize());
 	return ret;
 }
@@ -1056,7 +1002,7 @@ int main(void)
 			ksft_test_result_skip("%s: kernel lacks %s\n",
 					      cases[i].name, missing);
 		else
-			vmh_report(cases[i].name, run_case_fn(cases[i].fn));
+			vmh_report(cases[i].name, run_case(i));
 	}
 	vmh_finished();
 	return 0;
