@@ -23,21 +23,11 @@
 
 long hugetlb_free(void)
 {
-	char line[256];
-	long nfree = -1, rsvd = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
+	long nfree = proc_field("/proc/meminfo", "HugePages_Free:");
+	long rsvd = proc_field("/proc/meminfo", "HugePages_Rsvd:");
 
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "HugePages_Free:", 15))
-			nfree = strtol(line + 15, NULL, 10);
-		else if (!strncmp(line, "HugePages_Rsvd:", 15))
-			rsvd = strtol(line + 15, NULL, 10);
-	}
-	fclose(f);
 	/* Reserved pages are free but promised to another mapping. */
-	return nfree < 0 ? nfree : nfree - rsvd;
+	return nfree < 0 ? nfree : nfree - (rsvd > 0 ? rsvd : 0);
 }
 
 long smaps_kb(const void *addr, const char *field)

@@ -71,27 +71,6 @@ struct scan_range {
 	uint64_t *buf;
 };
 
-/* A "Name:   N kB" line of /proc/self/status, -1 if absent. */
-static long status_kb(const char *field)
-{
-	size_t n = strlen(field);
-	char line[256];
-	long val = -1;
-	FILE *f;
-
-	f = fopen("/proc/self/status", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, field, n)) {
-			val = strtol(line + n, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
-}
-
 static void write_touched(struct scan_range *s, uint64_t v)
 {
 	size_t i;
@@ -342,7 +321,7 @@ static int setup(struct scan_range *s, enum layout layout, size_t size,
 			return vmh_set_reason(B_ERR, "UFFDIO_WRITEPROTECT: %s",
 					  strerror(-ret));
 	}
-	s->pte_kb = status_kb("VmPTE:");
+	s->pte_kb = proc_field("/proc/self/status", "VmPTE:");
 	return B_OK;
 }
 

@@ -51,7 +51,7 @@ DESCRIPTIONS = {
                         "behave as mainline",
     "write_watch": "a GetWriteWatch()-style API built on the ioctl (get, get and reset, "
                    "a caller's count, sub-ranges, ResetWriteWatch) and its tests on "
-                   "anonymous, shmem and hugetlb memory",
+                   "anonymous, shmem, hugetlb and page-cache file memory",
 }
 
 _BODY_HEAD = """\

@@ -63,20 +63,24 @@ size_t thp_size(void)
 	return strstr(buf, "[never]") || !buf[0] ? 0 : read_pmd_pagesize();
 }
 
-/* Value of a "Name:   N" line of /proc/meminfo, -1 if absent. */
-static long meminfo_value(const char *name)
+long proc_field(const char *path, const char *name)
 {
 	char line[256];
 	long val = -1;
 	FILE *f;
 
-	f = fopen("/proc/meminfo", "r");
+	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	if (check_for_pattern(f, name, line, sizeof(line)))
 		val = strtol(line + strlen(name), NULL, 10);
 	fclose(f);
 	return val;
+}
+
+static long meminfo_value(const char *name)
+{
+	return proc_field("/proc/meminfo", name);
 }
 
 size_t hugetlb_size(void)

@@ -67,6 +67,8 @@ static inline size_t psize(void)
 /* The value after @pattern in the smaps block of the VMA starting at @addr. */
 char *__get_smap_entry(void *addr, const char *pattern, char *buf, size_t len);
 
+/* The number on the "@name   N" line of @path (/proc/meminfo...), -1 if none. */
+long proc_field(const char *path, const char *name);
 /* PMD-sized THP size, 0 when THP is not available. */
 size_t thp_size(void);
 /* Default hugetlb page size from /proc/meminfo, 0 if hugetlb is absent. */
