@@ -200,7 +200,8 @@ static int alloc_file(struct area *a, unsigned int memfd_flags)
 		if (a->fd < 0)
 			return vmh_set_reason(VMH_SKIP, "creating a file in %s: %s",
 					      dir, strerror(errno));
-		unlink(path);
+		/* Removed by area_free(): 9p cannot resize an unlinked file. */
+		a->path = strdup(path);
 	}
 	if (ftruncate(a->fd, a->size))
 		return vmh_set_reason(VMH_FAIL, "ftruncate: %s", strerror(errno));
@@ -338,6 +339,10 @@ void area_free(struct area *a)
 		munmap(a->map, a->map_size);
 	if (a->fd >= 0)
 		close(a->fd);
+	if (a->path)
+		unlink(a->path);
+	free(a->path);
+	a->path = NULL;
 	a->map = NULL;
 	a->addr = NULL;
 	a->fd = -1;

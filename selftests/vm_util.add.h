@@ -55,6 +55,7 @@ struct area {
 	size_t size;		/* bytes, a multiple of psize */
 	size_t psize;		/* granule: base page, THP or hugetlb page size */
 	int fd;			/* backing file or -1 */
+	char *path;		/* the page-cache types' file, removed when freed */
 	char *map;		/* what area_free() unmaps */
 	size_t map_size;
 };
