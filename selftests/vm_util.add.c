@@ -267,6 +267,7 @@ int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 {
 	size_t i, align;
 	int flags, ret;
+	bool skip;
 	char *at;
 
 	memset(a, 0, sizeof(*a));
@@ -298,8 +299,16 @@ int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	a->addr = mmap(at, a->size, PROT_READ | PROT_WRITE, flags | MAP_FIXED,
 		       a->fd, 0);
 	if (a->addr == MAP_FAILED) {
-		ret = vmh_set_reason(is_hugetlb(type) ? VMH_SKIP : VMH_FAIL, "mmap %s: %s",
-				     mem_type_name(type), strerror(errno));
+		/*
+		 * No huge pages, or a filesystem without shared writable
+		 * mappings (9p without a page cache for mmap): a resource.
+		 */
+		skip = is_hugetlb(type) ||
+		       (type == MEM_PAGECACHE_SHARED && errno == EINVAL);
+		ret = vmh_set_reason(skip ? VMH_SKIP : VMH_FAIL, "mmap %s: %s%s",
+				     mem_type_name(type), strerror(errno),
+				     type == MEM_PAGECACHE_SHARED ?
+				     " (the directory's filesystem has no shared writable mappings: set PMSCAN_PAGECACHE_DIR to one that has)" : "");
 		munmap(at, a->size);
 		a->addr = NULL;
 		goto err;
