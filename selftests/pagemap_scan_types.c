@@ -412,6 +412,8 @@ static void t_merge(const char *name, const struct tcase *c)
  * 0-2 written (P|W), 3-4 read, so zero page (P|Z|W), 5-7 empty PTEs (W).
  */
 #define MIXED	.type = MEM_ANON, .nr = 8, .ops = "wwwrr"
+/* Never-touched pages of an async VMA, protected, then one written, one read. */
+#define MARKERS	.nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED
 
 static const struct tcase cases[] = {
 	{ "anon: written pages are PRESENT|WRITTEN, not FILE",
@@ -450,12 +452,11 @@ static const struct tcase cases[] = {
 	{ "sync uffd-wp: registered pages are not WPALLOWED",
 	  .type = MEM_ANON, .nr = 8, .populate = true, .wp = SYNC_WP,
 	  .e = { { 0, 8, P | W } } },
-	/* Never-touched pages of an async VMA, protected, then touched. */
 	{ "anon markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_ANON, .nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED,
+	  .type = MEM_ANON, MARKERS,
 	  .e = { { 0, 1, A | P | W }, { 1, 2, A | P | Z }, { 2, 8, A | S } } },
 	{ "shmem markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_SHMEM, .nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED,
+	  .type = MEM_SHMEM, MARKERS,
 	  .e = { { 0, 1, A | P | W | F }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
 	{ "anon: no page table in an async uffd-wp VMA: WPALLOWED|WRITTEN (as mainline)",
 	  .type = MEM_ANON, .wp = ASYNC_WP, .e = { { 0, END, A | W } } },
@@ -489,10 +490,10 @@ static const struct tcase cases[] = {
 	  .type = MEM_PAGECACHE_SHARED, .nr = 8, .populate = true,
 	  .e = { { 0, 8, P | W | F } } },
 	{ "page cache private markers: protected never-touched pages are SWAPPED, a CoW copy is not FILE",
-	  .type = MEM_PAGECACHE, .nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED,
+	  .type = MEM_PAGECACHE, MARKERS,
 	  .e = { { 0, 1, A | P | W }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
 	{ "page cache shared markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_PAGECACHE_SHARED, .nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED,
+	  .type = MEM_PAGECACHE_SHARED, MARKERS,
 	  .e = { { 0, 1, A | P | W | F }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
 };
 

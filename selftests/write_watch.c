@@ -119,6 +119,15 @@ static void write_pg(struct write_watch *ww, size_t i)
 	pg(ww, i)[ww->psize / 2] = (char)(i + 1);
 }
 
+#define write_pgs(ww, ...)						\
+	do {								\
+		const size_t __p[] = { __VA_ARGS__ };			\
+		size_t __i;						\
+									\
+		for (__i = 0; __i < ARRAY_SIZE(__p); __i++)		\
+			write_pg(ww, __p[__i]);				\
+	} while (0)
+
 /* The addresses got are exactly the pages @want (indices), in order. */
 static bool got_pages(struct write_watch *ww, char **addrs, size_t count,
 		      const size_t *want, size_t nwant)
@@ -155,6 +164,11 @@ static bool got_pages(struct write_watch *ww, char **addrs, size_t count,
 		!__r && got_pages(ww, __a, __n, __w, ARRAY_SIZE(__w));	\
 	})
 
+/* GET_EXPECT() and GET_NONE() over the whole watch. */
+#define GET_ALL(ww, flags, cap, ...)					\
+	GET_EXPECT(ww, flags, (ww)->a.addr, (ww)->a.size, cap, __VA_ARGS__)
+#define NONE_ALL(ww)	GET_NONE(ww, 0, (ww)->a.addr, (ww)->a.size)
+
 #define GET_NONE(ww, flags, from, len)					\
 	({								\
 		char *__a[NR_PAGES];					\
@@ -171,7 +185,7 @@ static bool t_fresh(struct write_watch *ww)
 	bool ok;
 
 	touch_read(ww->a.addr, ww->a.size);
-	ok = GET_NONE(ww, 0, ww->a.addr, ww->a.size);
+	ok = NONE_ALL(ww);
 	return ok;
 }
 
@@ -179,17 +193,15 @@ static bool t_get_keeps_reset_clears(struct write_watch *ww)
 {
 	bool ok;
 
-	write_pg(ww, 3);
-	write_pg(ww, 7);
-	write_pg(ww, 8);
-	ok = GET_EXPECT(ww, 0, ww->a.addr, ww->a.size, NR_PAGES, 3, 7, 8);
+	write_pgs(ww, 3, 7, 8);
+	ok = GET_ALL(ww, 0, NR_PAGES, 3, 7, 8);
 	/* Without reset the same pages come back. */
-	ok &= GET_EXPECT(ww, 0, ww->a.addr, ww->a.size, NR_PAGES, 3, 7, 8);
-	ok &= GET_EXPECT(ww, WW_RESET, ww->a.addr, ww->a.size, NR_PAGES, 3, 7, 8);
-	ok &= GET_NONE(ww, 0, ww->a.addr, ww->a.size);
+	ok &= GET_ALL(ww, 0, NR_PAGES, 3, 7, 8);
+	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 3, 7, 8);
+	ok &= NONE_ALL(ww);
 	/* Written again after the reset: reported again. */
 	write_pg(ww, 8);
-	ok &= GET_EXPECT(ww, WW_RESET, ww->a.addr, ww->a.size, NR_PAGES, 8);
+	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 8);
 	ok &= check_bytes(pg(ww, 8) + ww->psize / 2, 1, 9);
 	return ok;
 }
@@ -202,11 +214,11 @@ static bool t_count_cut(struct write_watch *ww)
 
 	for (i = 2; i < 12; i++)
 		write_pg(ww, i);
-	ok = GET_EXPECT(ww, WW_RESET, ww->a.addr, ww->a.size, 4, 2, 3, 4, 5);
-	ok &= GET_EXPECT(ww, WW_RESET, ww->a.addr, ww->a.size, 3, 6, 7, 8);
-	ok &= GET_EXPECT(ww, WW_RESET, ww->a.addr, ww->a.size, NR_PAGES,
+	ok = GET_ALL(ww, WW_RESET, 4, 2, 3, 4, 5);
+	ok &= GET_ALL(ww, WW_RESET, 3, 6, 7, 8);
+	ok &= GET_ALL(ww, WW_RESET, NR_PAGES,
 			 9, 10, 11);
-	ok &= GET_NONE(ww, 0, ww->a.addr, ww->a.size);
+	ok &= NONE_ALL(ww);
 	return ok;
 }
 
@@ -214,13 +226,10 @@ static bool t_sub_range(struct write_watch *ww)
 {
 	bool ok;
 
-	write_pg(ww, 1);
-	write_pg(ww, 5);
-	write_pg(ww, 6);
-	write_pg(ww, 14);
+	write_pgs(ww, 1, 5, 6, 14);
 	ok = GET_EXPECT(ww, WW_RESET, pg(ww, 4), 8 * ww->psize, NR_PAGES, 5, 6);
 	/* Outside the sub-range nothing was reset. */
-	ok &= GET_EXPECT(ww, 0, ww->a.addr, ww->a.size, NR_PAGES, 1, 14);
+	ok &= GET_ALL(ww, 0, NR_PAGES, 1, 14);
 	return ok;
 }
 
@@ -228,10 +237,9 @@ static bool t_reset_write_watch(struct write_watch *ww)
 {
 	bool ok;
 
-	write_pg(ww, 0);
-	write_pg(ww, 15);
+	write_pgs(ww, 0, 15);
 	ok = !ww_reset(ww, ww->a.addr, ww->a.size);
-	ok &= GET_NONE(ww, 0, ww->a.addr, ww->a.size);
+	ok &= NONE_ALL(ww);
 	ok &= check_bytes(pg(ww, 0) + ww->psize / 2, 1, 1) &&
 	      check_bytes(pg(ww, 15) + ww->psize / 2, 1, 16);
 	return ok;
@@ -278,7 +286,7 @@ static bool t_random_rounds(struct write_watch *ww)
 				break;
 		}
 		ok &= got_pages(ww, addrs, got, want, nwant);
-		ok &= GET_NONE(ww, 0, ww->a.addr, ww->a.size);
+		ok &= NONE_ALL(ww);
 	}
 	return ok;
 }
