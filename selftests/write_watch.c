@@ -315,10 +315,14 @@ static const enum mem_type types[] = {
 
 static void run_case(const char *name, size_t i, enum mem_type type)
 {
-	/* hugetlb: as many huge pages as the guests reserve comfortably. */
-	size_t nr = cases[i].nr ? cases[i].nr : type == MEM_HUGETLB ? 16 : NR_PAGES;
+	size_t nr = cases[i].nr;
 	struct write_watch ww;
-	int ret = ww_create(&ww, type, nr);
+	int ret;
+
+	/* hugetlb: as many huge pages as the guests reserve comfortably. */
+	if (!nr)
+		nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
+	ret = ww_create(&ww, type, nr);
 
 	if (ret == VMH_SKIP) {
 		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
