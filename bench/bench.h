@@ -75,6 +75,13 @@ struct tracker {
 	void (*fini)(void);
 };
 
+/* A tracker from its @prefix_init(), @prefix_collect() and @prefix_fini(). */
+#define DEFINE_TRACKER(ident, prefix, label, what)			\
+	const struct tracker ident = {					\
+		.name = label, .desc = what, .init = prefix##_init,	\
+		.collect = prefix##_collect, .fini = prefix##_fini,	\
+	}
+
 extern const struct tracker tracker_pagemap_scan;
 extern const struct tracker tracker_mprotect;
 extern const struct tracker tracker_soft_dirty;

@@ -86,10 +86,5 @@ static void mp_fini(void)
 	track_hits_fini();
 }
 
-const struct tracker tracker_mprotect = {
-	.name = "mprotect",
-	.desc = "mprotect(PROT_READ) + SIGSEGV handler",
-	.init = mp_init,
-	.collect = mp_collect,
-	.fini = mp_fini,
-};
+DEFINE_TRACKER(tracker_mprotect, mp, "mprotect",
+	       "mprotect(PROT_READ) + SIGSEGV handler");

@@ -93,10 +93,5 @@ static void pms_fini(void)
 	s.vec = NULL;
 }
 
-const struct tracker tracker_pagemap_scan = {
-	.name = "pagemap_scan",
-	.desc = "PAGEMAP_SCAN get+WP over async uffd-wp",
-	.init = pms_init,
-	.collect = pms_collect,
-	.fini = pms_fini,
-};
+DEFINE_TRACKER(tracker_pagemap_scan, pms, "pagemap_scan",
+	       "PAGEMAP_SCAN get+WP over async uffd-wp");

@@ -93,10 +93,5 @@ static void sd_fini(void)
 	s.r = NULL;
 }
 
-const struct tracker tracker_soft_dirty = {
-	.name = "soft_dirty",
-	.desc = "clear_refs 4 + /proc/self/pagemap bit 55",
-	.init = sd_init,
-	.collect = sd_collect,
-	.fini = sd_fini,
-};
+DEFINE_TRACKER(tracker_soft_dirty, sd, "soft_dirty",
+	       "clear_refs 4 + /proc/self/pagemap bit 55");

@@ -134,10 +134,5 @@ static void ws_fini(void)
 	track_hits_fini();
 }
 
-const struct tracker tracker_uffd_wp_sync = {
-	.name = "uffd_wp_sync",
-	.desc = "synchronous uffd-wp, a handler thread unprotecting each page",
-	.init = ws_init,
-	.collect = ws_collect,
-	.fini = ws_fini,
-};
+DEFINE_TRACKER(tracker_uffd_wp_sync, ws, "uffd_wp_sync",
+	       "synchronous uffd-wp, a handler thread unprotecting each page");
