@@ -10,7 +10,10 @@ the host, in our guest and in the reference guest) and yields, per target:
 
 On ``plain`` (6.1 without the series) a skip is the expected outcome: a case
 that skips with a reason passes there, one that fails still fails, and each
-program must have skipped something (it noticed the missing feature).
+program must have skipped something (it noticed the missing feature). The
+reproducers of the 6.1 bugs the series fixes (``REPRODUCERS``) are the
+exception: there every case must fail, cleanly, or the reproducer no longer
+shows the bug.
 
 A target this machine cannot run gives one item that skips with the reason.
 With pytest-xdist every worker collects the same items: the first worker to
@@ -32,6 +35,8 @@ from .errors import HarnessError
 from .paths import Layout, layout
 
 TARGETS_FILE = "selftests.targets"
+# Programs that reproduce 6.1 bugs fixed by the series' stable patches.
+REPRODUCERS = frozenset({"uffd_wp_fixes"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -107,17 +112,20 @@ class TargetCollector(pytest.Collector):
         if t.error and not t.programs:
             yield Failure.from_parent(self, name="guest", message=t.error)
             return
-        expect_skips = t.name == "plain"
+        plain = t.name == "plain"
         for prog in t.programs:
+            if plain and prog.name in REPRODUCERS:
+                yield ReproducerItem.from_parent(self, name=prog.name, prog=prog)
+                continue
             yield ProgramItem.from_parent(self, name=prog.name, prog=prog,
-                                          expect_skips=expect_skips)
+                                          expect_skips=plain)
             if prog.verdict is None:
                 continue
             for path, case in prog.verdict.run.walk():
                 if case.children:
                     continue
                 yield CaseItem.from_parent(self, name=f"{prog.name}/{'/'.join(path)}",
-                                           case=case, expect_skips=expect_skips)
+                                           case=case, expect_skips=plain)
         if t.name != "host":
             yield SplatItem.from_parent(self, name="kernel-reports", splats=t.splats)
 
@@ -168,6 +176,26 @@ class ProgramItem(_Item):
         if v is not None and v.run.status is ktap.Status.SKIP:
             reason = v.run.plan.skip_reason if v.run.plan and v.run.plan.skip_reason else ""
             pytest.skip(f"the program skipped as a whole: {reason or v.run.summary()}")
+
+
+class ReproducerItem(_Item):
+    """A reproducer of 6.1 bugs on a kernel without the fixes: every case fails."""
+
+    def __init__(self, *, prog: report.ProgramResult, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.prog = prog
+
+    def runtest(self) -> None:
+        v = self.prog.verdict
+        assert v is not None and v.status is ktap.Status.FAIL, (
+            f"{self.prog.name} did not fail cleanly without the fixes: "
+            f"{self.prog.describe()}")
+        cases = [case for _, case in v.run.walk() if not case.children]
+        planned = v.run.plan.count if v.run.plan else None
+        assert planned == len(cases), f"{self.prog.name}: plan {planned}, {len(cases)} cases"
+        shown = [case.name for case in cases if case.status is not ktap.Status.FAIL]
+        assert not shown, ("no longer reproduced without the fixes (the bug is gone, or "
+                           f"the reproducer is broken): {', '.join(shown)}")
 
 
 class CaseItem(_Item):

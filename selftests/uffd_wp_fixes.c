@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reproducers for three bugs of 6.1's uffd-wp, fixed by the first three
+ * patches of the series.  They use synchronous uffd-wp only, so they run on
+ * any 6.1 kernel: there they fail, with the fixes they pass.
+ *
+ * fork: a child forked without UFFD_FEATURE_EVENT_FORK is not registered,
+ * yet 6.1 copies the uffd-wp bit of a present hugetlb entry into it.  The
+ * child's first write to that page then never completes: hugetlb_fault()
+ * skips the uffd-wp handling (the VMA is not registered) and hugetlb_wp()
+ * refuses to copy a page whose entry still says uffd-wp, so the fault is
+ * retried forever.  The child writes under an alarm.
+ *
+ * unshare: a read-only pin (FOLL_PIN without FOLL_WRITE; process_vm_readv()
+ * takes one) of a private hugetlb page that is shared with a child copies
+ * the page for the pinner.  6.1 installs the copy without the uffd-wp bit,
+ * so the parent's page looks unprotected (pagemap bit 57) and its next write
+ * is not trapped.
+ *
+ * unprotect: UFFDIO_WRITEPROTECT without MODE_WP computed the new protection
+ * from the VMA's flags, ignoring that a shared mapping may want write
+ * notification (soft-dirty tracking, a filesystem's ->page_mkwrite()).  The
+ * PTEs of a shmem mapping whose soft-dirty bits were cleared became
+ * writable, and the next write left no soft-dirty bit (pagemap bit 55).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <linux/userfaultfd.h>
+#include "../kselftest.h"
+
+#define PM_SOFT_DIRTY		(1ULL << 55)
+#define PM_UFFD_WP		(1ULL << 57)
+#define CHILD_DEADLINE_S	10
+#define FAULT_DEADLINE_MS	3000
+
+#define T_FORK		"hugetlb fork without EVENT_FORK: the child's write completes"
+#define T_UNSHARE_BIT	"hugetlb unshare: a read-only pin keeps the uffd-wp bit"
+#define T_UNSHARE_TRAP	"hugetlb unshare: the next write is still trapped"
+#define T_UNPROTECT	"shmem unprotect with soft-dirty tracking: the next write is soft-dirty"
+
+static size_t hpage;
+static int pagemap_fd = -1;
+
+/* The default hugetlb page size, 0 without hugetlbfs. */
+static size_t hugetlb_page_size(void)
+{
+	char line[128];
+	size_t kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Hugepagesize: %zu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+/* Whether @nr hugetlb pages are free, raising nr_hugepages if needed. */
+static int hugetlb_reserve(unsigned long nr)
+{
+	unsigned long total = 0, free_pages = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "HugePages_Total: %lu", &total);
+		sscanf(line, "HugePages_Free: %lu", &free_pages);
+	}
+	fclose(f);
+	if (free_pages >= nr)
+		return 0;
+	f = fopen("/proc/sys/vm/nr_hugepages", "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%lu\n", total + nr - free_pages);
+	if (fclose(f))
+		return -1;
+	return hugetlb_page_size() ? 0 : -1;
+}
+
+static uint64_t pagemap_entry(void *addr)
+{
+	uint64_t entry = 0;
+	off_t off = (uintptr_t)addr / getpagesize() * sizeof(entry);
+
+	if (pread(pagemap_fd, &entry, sizeof(entry), off) != sizeof(entry))
+		ksft_exit_fail_msg("pread(pagemap): %s\n", strerror(errno));
+	return entry;
+}
+
+static void clear_soft_dirty(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY);
+
+	if (fd < 0 || write(fd, "4", 1) != 1)
+		ksft_exit_fail_msg("clear_refs: %s\n", strerror(errno));
+	close(fd);
+}
+
+/* A synchronous uffd-wp context with @addr registered and write-protected. */
+static int uffd_wp_protect(char *addr, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (uffd < 0)
+		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(errno));
+	if (ioctl(uffd, UFFDIO_API, &api) ||
+	    ioctl(uffd, UFFDIO_REGISTER, &reg) ||
+	    ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+		ksft_exit_fail_msg("uffd-wp set-up on hugetlb: %s\n",
+				   strerror(errno));
+	return uffd;
+}
+
+/* A private hugetlb page, written, then registered and write-protected. */
+static char *protected_hugetlb_page(int *uffd)
+{
+	char *p = mmap(NULL, hpage, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+
+	if (p == MAP_FAILED)
+		ksft_exit_fail_msg("mmap(MAP_HUGETLB): %s\n", strerror(errno));
+	memset(p, 0x5a, hpage);
+	*uffd = uffd_wp_protect(p, hpage);
+	if (!(pagemap_entry(p) & PM_UFFD_WP))
+		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT set no uffd-wp bit\n");
+	return p;
+}
+
+static void test_fork_child_writes(void)
+{
+	const char *name = T_FORK;
+	int uffd, status;
+	char *p = protected_hugetlb_page(&uffd);
+	pid_t pid = fork();
+
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!pid) {
+		alarm(CHILD_DEADLINE_S);
+		*(volatile char *)p = 1;
+		_exit(p[0] == 1 ? 0 : 1);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+		ksft_print_msg("the child's write to the page did not complete in %d s\n",
+			       CHILD_DEADLINE_S);
+		ksft_test_result_fail("%s\n", name);
+	} else {
+		ksft_test_result(WIFEXITED(status) && !WEXITSTATUS(status),
+				 "%s\n", name);
+	}
+	close(uffd);
+	munmap(p, hpage);
+}
+
+struct writer {
+	char *addr;
+	int done;
+};
+
+static void *write_page(void *arg)
+{
+	struct writer *w = arg;
+
+	*(volatile char *)w->addr = 2;
+	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A write to @p must queue a write-protect message.  Resolve it
+ * (unprotect and wake) so the writer finishes either way.
+ */
+static int write_is_trapped(int uffd, char *p)
+{
+	struct writer w = { .addr = p };
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (uintptr_t)p, .len = hpage },
+	};
+	struct uffd_msg msg;
+	pthread_t thread;
+	int trapped = 0;
+
+	if (pthread_create(&thread, NULL, write_page, &w))
+		ksft_exit_fail_msg("pthread_create failed\n");
+	if (poll(&pfd, 1, FAULT_DEADLINE_MS) == 1 &&
+	    read(uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+		trapped = msg.event == UFFD_EVENT_PAGEFAULT &&
+			  (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
+			  msg.arg.pagefault.address / hpage == (uintptr_t)p / hpage;
+		if (!trapped)
+			ksft_print_msg("unexpected message: event %u flags %llx\n",
+				       msg.event,
+				       (unsigned long long)msg.arg.pagefault.flags);
+	} else {
+		ksft_print_msg("no write-protect message (the writer %s)\n",
+			       __atomic_load_n(&w.done, __ATOMIC_ACQUIRE) ?
+			       "finished unhindered" : "is stuck");
+	}
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT(unprotect): %s\n",
+				   strerror(errno));
+	pthread_join(thread, NULL);
+	return trapped;
+}
+
+static void test_unshare_keeps_protection(void)
+{
+	const char *kept = T_UNSHARE_BIT;
+	const char *trap = T_UNSHARE_TRAP;
+	int uffd, hold[2], status;
+	char buf[64];
+	struct iovec local = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct iovec remote;
+	char *p = protected_hugetlb_page(&uffd);
+	pid_t pid;
+
+	if (pipe(hold))
+		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!pid) {
+		/* Keep the page shared with the parent until told to go. */
+		close(hold[1]);
+		if (read(hold[0], buf, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(hold[0]);
+
+	remote.iov_base = p;
+	remote.iov_len = sizeof(buf);
+	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof(buf)) {
+		if (errno == ENOSYS) {
+			ksft_test_result_skip("%s (no process_vm_readv: CONFIG_CROSS_MEMORY_ATTACH is off)\n",
+					      kept);
+			ksft_test_result_skip("%s (no read-only pin to test with)\n",
+					      trap);
+			goto out;
+		}
+		ksft_exit_fail_msg("process_vm_readv: %s\n", strerror(errno));
+	}
+	if (buf[0] != 0x5a || buf[sizeof(buf) - 1] != 0x5a)
+		ksft_exit_fail_msg("process_vm_readv read the wrong data\n");
+
+	ksft_test_result(pagemap_entry(p) & PM_UFFD_WP, "%s\n", kept);
+	ksft_test_result(write_is_trapped(uffd, p), "%s\n", trap);
+out:
+	close(hold[1]);
+	waitpid(pid, &status, 0);
+	close(uffd);
+	munmap(p, hpage);
+}
+
+static void test_unprotect_keeps_write_notify(void)
+{
+	const char *name = T_UNPROTECT;
+	struct uffdio_writeprotect wp = { .mode = 0 };
+	size_t psize = getpagesize();
+	char *p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int uffd;
+
+	if (p == MAP_FAILED)
+		ksft_exit_fail_msg("mmap(MAP_SHARED): %s\n", strerror(errno));
+	p[0] = 1;
+	if (!(pagemap_entry(p) & PM_SOFT_DIRTY)) {
+		ksft_test_result_skip("%s (no soft-dirty bits: CONFIG_MEM_SOFT_DIRTY is off)\n",
+				      name);
+		goto out;
+	}
+	clear_soft_dirty();
+	if (pagemap_entry(p) & PM_SOFT_DIRTY)
+		ksft_exit_fail_msg("clear_refs left the soft-dirty bit set\n");
+
+	uffd = uffd_wp_protect(p, psize);
+	wp.range.start = (uintptr_t)p;
+	wp.range.len = psize;
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT(unprotect): %s\n",
+				   strerror(errno));
+	p[0] = 2;
+	ksft_test_result(pagemap_entry(p) & PM_SOFT_DIRTY, "%s\n", name);
+	close(uffd);
+out:
+	munmap(p, psize);
+}
+
+int main(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int uffd;
+
+	ksft_print_header();
+	ksft_set_plan(4);
+
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    !(api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)) {
+		const char *why = uffd < 0 ? "no userfaultfd" :
+			"no uffd-wp for shmem and hugetlbfs (UFFD_FEATURE_WP_HUGETLBFS_SHMEM)";
+
+		ksft_test_result_skip("%s (%s)\n", T_FORK, why);
+		ksft_test_result_skip("%s (%s)\n", T_UNSHARE_BIT, why);
+		ksft_test_result_skip("%s (%s)\n", T_UNSHARE_TRAP, why);
+		ksft_test_result_skip("%s (%s)\n", T_UNPROTECT, why);
+		goto out;
+	}
+	close(uffd);
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+	if (pagemap_fd < 0)
+		ksft_exit_fail_msg("open(/proc/self/pagemap): %s\n", strerror(errno));
+
+	hpage = hugetlb_page_size();
+	if (hpage && !hugetlb_reserve(2)) {
+		test_fork_child_writes();
+		test_unshare_keeps_protection();
+	} else {
+		const char *why = "no hugetlb pages (hugetlbfs absent, or nr_hugepages cannot be raised)";
+
+		ksft_test_result_skip("%s (%s)\n", T_FORK, why);
+		ksft_test_result_skip("%s (%s)\n", T_UNSHARE_BIT, why);
+		ksft_test_result_skip("%s (%s)\n", T_UNSHARE_TRAP, why);
+	}
+	test_unprotect_keeps_write_notify();
+out:
+	if (ksft_get_fail_cnt())
+		ksft_exit_fail();
+	if (!ksft_get_pass_cnt()) {
+		/* Every case skipped: say so to the kselftest runner too. */
+		ksft_print_cnts();
+		exit(KSFT_SKIP);
+	}
+	ksft_exit_pass();
+}
