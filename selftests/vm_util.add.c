@@ -10,6 +10,8 @@
  * VMH_FAIL (with vmh_reason filled in) and the test program decides.
  */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <time.h>
 #include <sys/ioctl.h>
@@ -523,6 +525,51 @@ int uffd_async_wp(enum mem_type type, const void *addr, size_t len,
 	if (ret)
 		close(uffd);
 	return ret ? ret : uffd;
+}
+
+struct trapped_writer {
+	char *p;
+	char val;
+	bool done;		/* __atomic */
+};
+
+static void *trapped_write(void *arg)
+{
+	struct trapped_writer *w = arg;
+
+	*(volatile char *)w->p = w->val;
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+bool uffd_write_trapped(int uffd, char *p, size_t len, char val)
+{
+	struct trapped_writer w = { .p = p, .val = val };
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	unsigned long at, start = (unsigned long)p;
+	struct uffd_msg msg;
+	bool trapped = false;
+	pthread_t thread;
+
+	if (pthread_create(&thread, NULL, trapped_write, &w))
+		ksft_exit_fail_msg("pthread_create failed\n");
+	if (poll(&pfd, 1, 3000) == 1 && read(uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+		at = msg.arg.pagefault.address;
+		trapped = msg.event == UFFD_EVENT_PAGEFAULT &&
+			  (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
+			  at >= start && at < start + len;
+		if (!trapped)
+			ksft_print_msg("unexpected message: event %u flags %llx\n",
+				       msg.event, (unsigned long long)msg.arg.pagefault.flags);
+	} else {
+		ksft_print_msg("no write-protect message (the writer %s)\n",
+			       __atomic_load_n(&w.done, __ATOMIC_ACQUIRE) ?
+			       "finished unhindered" : "is stuck");
+	}
+	if (uffd_wp(uffd, p, len, false))
+		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT(unprotect): %s\n", strerror(errno));
+	pthread_join(thread, NULL);
+	return trapped;
 }
 
 static bool swap_enabled(void)

@@ -153,6 +153,14 @@ uint64_t uffd_wp_features_for(enum mem_type type);
 int uffd_async_wp(enum mem_type type, const void *addr, size_t len,
 		  bool protect);
 
+/*
+ * Write @val to @p in a thread: with [p, p+len) write-protected by the
+ * synchronous context @uffd, the write must queue a write-protect fault
+ * for that range. The range is unprotected afterwards (which lets the
+ * writer finish) either way. True if the fault came.
+ */
+bool uffd_write_trapped(int uffd, char *p, size_t len, char val);
+
 /* MADV_PAGEOUT [addr, addr+len) and check every page became a swap entry. */
 int swap_out(void *addr, size_t len);
 
