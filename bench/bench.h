@@ -17,63 +17,53 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "pagemap_scan.h"
+/*
+ * The selftests' helpers (6.1's vm_util.c with the series' additions):
+ * areas of each memory type, pagemap, soft-dirty and userfaultfd set-up,
+ * and vmh_reason, the sentence that says why something failed.
+ */
+#include "vm_util.h"
 
-#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
-#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM	(1 << 12)
-#endif
-
-/* /proc/<pid>/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
-#define PME_PRESENT	(1ULL << 63)
-#define PME_SWAP	(1ULL << 62)
-#define PME_UFFD_WP	(1ULL << 57)
-#define PME_SOFT_DIRTY	(1ULL << 55)
-
-/* What init() and the helpers return; a sentence in bench_reason says why. */
+/* What init() and the helpers return; a sentence in vmh_reason says why. */
 enum {
 	B_OK = 0,
 	B_NA = 1,	/* not available on this kernel or machine */
 	B_ERR = -1,	/* a failure that must be reported */
 };
 
-extern char bench_reason[256];
-int set_reason(int status, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-enum mem_kind {
-	MEM_ANON,	/* private anonymous memory in base pages (no THP) */
-	MEM_THP,	/* private anonymous memory in PMD-mapped THPs */
-	MEM_HUGETLB,	/* private anonymous MAP_HUGETLB memory */
-};
-
-const char *mem_kind_name(enum mem_kind kind);
-
 /*
- * The memory being tracked. Tracking is per unit: a base page for MEM_ANON,
- * a THP or hugetlb page otherwise (a write anywhere in a unit marks it).
+ * The memory being tracked (MEM_ANON in base pages, MEM_THP or
+ * MEM_HUGETLB). Tracking is per unit: a base page for MEM_ANON, a THP or
+ * hugetlb page otherwise (a write anywhere in a unit marks it).
  */
 struct region {
-	enum mem_kind kind;
+	enum mem_type kind;
 	char *addr;
 	size_t size;
 	size_t unit;
 	size_t nr_units;
-	char *map;		/* what region_free() unmaps */
-	size_t map_size;
+	struct area area;	/* the mapping */
 };
 
-/* Map and populate (write every base page of) a region of @size bytes. */
-int region_alloc(struct region *r, enum mem_kind kind, size_t size);
+/*
+ * Map @size bytes (rounded up to whole units) of @kind, written
+ * (@populate) or never touched.
+ */
+int region_alloc(struct region *r, enum mem_type kind, size_t size,
+		 bool populate);
 void region_free(struct region *r);
 
 /*
- * One way of tracking written pages.
+ * One way of tracking written pages. The trackers share their set-up
+ * (tracker.c): a byte a unit for the trackers that note writes themselves
+ * (track_hits_*), a userfaultfd with the region registered (track_uffd_*).
  *
  * @init:	set up tracking of a populated region and arm it (every unit
- *		starts clean); B_OK, or B_NA/B_ERR with bench_reason set.
+ *		starts clean); B_OK, or B_NA/B_ERR with vmh_reason set.
  * @begin_cycle: called before a cycle's writes (may be NULL).
  * @collect:	store the indices of the units written since the last
  *		collect (or init) in @units, ascending, and reset tracking.
- *		Returns the count, or -1 with bench_reason set.
+ *		Returns the count, or -1 with vmh_reason set.
  * @fini:	stop tracking; the region stays mapped and writable.
  */
 struct tracker {
@@ -85,6 +75,13 @@ struct tracker {
 	void (*fini)(void);
 };
 
+/* A tracker from its @prefix_init(), @prefix_collect() and @prefix_fini(). */
+#define DEFINE_TRACKER(ident, prefix, label, what)			\
+	const struct tracker ident = {					\
+		.name = label, .desc = what, .init = prefix##_init,	\
+		.collect = prefix##_collect, .fini = prefix##_fini,	\
+	}
+
 extern const struct tracker tracker_pagemap_scan;
 extern const struct tracker tracker_mprotect;
 extern const struct tracker tracker_soft_dirty;
@@ -94,15 +91,28 @@ extern const struct tracker tracker_uffd_wp_sync;
 extern const struct tracker *const trackers[];
 extern const size_t nr_trackers;
 
+/* The tracker's region and its notes: a byte a unit, set when written. */
+extern const struct region *track_region;
+extern unsigned char *track_hits;
+int track_hits_init(const struct region *r);
+/*
+ * Store the noted units in @units (at most @max), clear the notes, and
+ * call @rearm(first, n) for each run of n noted units from @first.
+ */
+long track_hits_collect(size_t *units, size_t max,
+			int (*rearm)(size_t first, size_t n));
+void track_hits_fini(void);
+/*
+ * A userfaultfd with @r registered for uffd-wp and write-protected, async
+ * or sync: the fd, or -1 with vmh_reason set (B_NA when @r's memory
+ * cannot be tracked so).
+ */
+int track_uffd_init(const struct region *r, bool async, int *status);
+
 /* Environment */
-size_t page_size(void);
-size_t thp_size(void);		/* 0: no THP */
-size_t hugetlb_size(void);	/* 0: no hugetlb */
 long hugetlb_free(void);	/* free, unreserved hugetlb pages; -1 if unknown */
 long smaps_kb(const void *addr, const char *field);
 
-/* /proc/self/pagemap, opened once */
-int pagemap_fd(void);
 /* Read the entries of [addr, addr + len) into @buf: 0 or -errno. */
 int pagemap_read(const void *addr, size_t len, uint64_t *buf);
 
@@ -125,19 +135,10 @@ long pagemap_scan_all(__u64 start, __u64 end, __u64 flags, __u64 category_mask,
 		      int (*fn)(const struct page_region *pr, void *arg), void *arg);
 extern unsigned long pagemap_scan_stale_walk_end;
 
-/* Feature probes; each returns true or false and fills bench_reason. */
+/* Feature probes; each returns true or false and fills vmh_reason. */
 bool have_pagemap_scan(void);
 bool have_wp_async(void);
 bool have_soft_dirty(void);
-int clear_soft_dirty(void);
-
-/* userfaultfd */
-int64_t uffd_features(void);	/* advertised features, or -errno */
-int uffd_open(uint64_t features, bool nonblock);	/* fd or -errno */
-int uffd_register_wp(int uffd, const void *addr, size_t len);
-int uffd_wp_range(int uffd, const void *addr, size_t len, bool protect);
-/* Features a WP registration of @kind needs. */
-uint64_t uffd_wp_features(enum mem_kind kind);
 
 /* Measurement */
 uint64_t now_ns(void);
@@ -165,7 +166,7 @@ void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Benchmarks (cycle.c, scan.c, fault.c); each returns its error count. */
 struct cycle_opts {
-	enum mem_kind kind;
+	enum mem_type kind;
 	size_t size;
 	const double *fracs;
 	size_t nr_fracs;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Shared pieces of the write-tracking benchmarks: regions, feature probes,
- * userfaultfd set-up, statistics and the JSON lines on stdout.
+ * Shared pieces of the write-tracking benchmarks: regions (on the
+ * selftests' areas), feature probes, statistics and the JSON lines on
+ * stdout.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -20,98 +21,10 @@
 #include <sys/syscall.h>
 #include "bench.h"
 
-#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
-#define THP_PMD_SIZE	"/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"
-
-char bench_reason[256];
-
-int set_reason(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(bench_reason, sizeof(bench_reason), fmt, ap);
-	va_end(ap);
-	return status;
-}
-
-const char *mem_kind_name(enum mem_kind kind)
-{
-	switch (kind) {
-	case MEM_ANON:
-		return "anon";
-	case MEM_THP:
-		return "thp";
-	case MEM_HUGETLB:
-		return "hugetlb";
-	}
-	return "?";
-}
-
-size_t page_size(void)
-{
-	static size_t ps;
-
-	if (!ps)
-		ps = (size_t)sysconf(_SC_PAGESIZE);
-	return ps;
-}
-
-static bool read_first_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fgets(buf, (int)len, f) != NULL;
-	fclose(f);
-	return ok;
-}
-
-size_t thp_size(void)
-{
-	char buf[128];
-
-	if (!read_first_line(THP_ENABLED, buf, sizeof(buf)) ||
-	    strstr(buf, "[never]"))
-		return 0;
-	if (!read_first_line(THP_PMD_SIZE, buf, sizeof(buf)))
-		return 0;
-	return strtoul(buf, NULL, 10);
-}
-
-static long meminfo(const char *name)
-{
-	size_t n = strlen(name);
-	char line[256];
-	long val = -1;
-	FILE *f;
-
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, name, n) && line[n] == ':') {
-			val = strtol(line + n + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
-}
-
-size_t hugetlb_size(void)
-{
-	long kb = meminfo("Hugepagesize");
-
-	return kb > 0 ? (size_t)kb << 10 : 0;
-}
-
 long hugetlb_free(void)
 {
-	long nfree = meminfo("HugePages_Free");
-	long rsvd = meminfo("HugePages_Rsvd");
+	long nfree = proc_field("/proc/meminfo", "HugePages_Free:");
+	long rsvd = proc_field("/proc/meminfo", "HugePages_Rsvd:");
 
 	/* Reserved pages are free but promised to another mapping. */
 	return nfree < 0 ? nfree : nfree - (rsvd > 0 ? rsvd : 0);
@@ -119,135 +32,46 @@ long hugetlb_free(void)
 
 long smaps_kb(const void *addr, const char *field)
 {
-	unsigned long start, end, target = (unsigned long)addr;
-	size_t flen = strlen(field);
-	bool inside = false;
 	char line[512];
-	long val = -1;
-	FILE *f;
+	char *val = __get_smap_entry((void *)addr, field, line, sizeof(line));
 
-	f = fopen("/proc/self/smaps", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
-			if (inside)
-				break;
-			inside = target >= start && target < end;
-			continue;
-		}
-		if (inside && !strncmp(line, field, flen)) {
-			val = strtol(line + flen, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
+	return val ? strtol(val, NULL, 10) : -1;
 }
 
-/* Map @size bytes aligned to @align, with a spare @align for the rounding. */
-static int map_aligned(struct region *r, size_t size, size_t align, int flags)
+int region_alloc(struct region *r, enum mem_type kind, size_t size,
+		 bool populate)
 {
-	char *raw;
-
-	r->map_size = size + align;
-	raw = mmap(NULL, r->map_size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
-	if (raw == MAP_FAILED)
-		return set_reason(B_ERR, "mmap of %zu bytes: %s", r->map_size,
-				  strerror(errno));
-	r->map = raw;
-	r->addr = (char *)(((unsigned long)raw + align - 1) & ~(align - 1));
-	return B_OK;
-}
-
-int region_alloc(struct region *r, enum mem_kind kind, size_t size)
-{
-	size_t ps = page_size(), hs;
-	size_t off;
-	long kb;
+	size_t unit = kind == MEM_THP ? thp_size() :
+		      kind == MEM_HUGETLB ? hugetlb_size() : psize();
+	int ret;
 
 	memset(r, 0, sizeof(*r));
 	r->kind = kind;
-	switch (kind) {
-	case MEM_ANON:
-		r->unit = ps;
-		if (map_aligned(r, size, ps, 0))
-			return B_ERR;
-		/* Base pages only: a THP would change what a fault costs. */
-		madvise(r->addr, size, MADV_NOHUGEPAGE);
-		break;
-	case MEM_THP:
-		r->unit = thp_size();
-		if (!r->unit)
-			return set_reason(B_NA, "THP is disabled (%s is [never] or missing)",
-					  THP_ENABLED);
-		size = (size + r->unit - 1) & ~(r->unit - 1);
-		if (map_aligned(r, size, r->unit, 0))
-			return B_ERR;
-		if (madvise(r->addr, size, MADV_HUGEPAGE)) {
-			region_free(r);
-			return set_reason(B_NA, "MADV_HUGEPAGE: %s", strerror(errno));
-		}
-		break;
-	case MEM_HUGETLB:
-		hs = hugetlb_size();
-		if (!hs)
-			return set_reason(B_NA, "no hugetlb support in this kernel");
-		r->unit = hs;
-		size = (size + hs - 1) & ~(hs - 1);
-		r->map_size = size;
-		r->map = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (r->map == MAP_FAILED) {
-			r->map = NULL;
-			return set_reason(B_NA, "no free hugetlb pages for %zu MiB (MAP_HUGETLB: %s; %ld free and unreserved)",
-					  size >> 20, strerror(errno),
-					  hugetlb_free());
-		}
-		r->addr = r->map;
-		break;
-	}
-	r->size = size;
-	r->nr_units = size / r->unit;
-	for (off = 0; off < size; off += ps)
-		r->addr[off] = 1;
-	if (kind == MEM_THP) {
-		kb = smaps_kb(r->addr, "AnonHugePages:");
-		if (kb < (long)(size >> 10)) {
-			region_free(r);
-			return set_reason(B_NA, "the kernel gave no THPs for the region (AnonHugePages %ld of %zu kB)",
-					  kb, size >> 10);
-		}
-	}
+	if (!unit)
+		return vmh_set_reason(B_NA, "no %s memory on this kernel or machine",
+				      mem_type_name(kind));
+	ret = area_alloc(&r->area, kind, (size + unit - 1) / unit, populate, 1);
+	if (ret == VMH_SKIP && kind == MEM_HUGETLB)
+		return vmh_set_reason(B_NA, "%s (%ld free and unreserved hugetlb pages)",
+				      vmh_reason, hugetlb_free());
+	if (ret)
+		return ret == VMH_SKIP ? B_NA : B_ERR;
+	r->addr = r->area.addr;
+	r->size = r->area.size;
+	r->unit = unit;
+	r->nr_units = r->size / unit;
 	return B_OK;
 }
 
 void region_free(struct region *r)
 {
-	if (r->map)
-		munmap(r->map, r->map_size);
-	r->map = NULL;
+	area_free(&r->area);
 	r->addr = NULL;
-}
-
-int pagemap_fd(void)
-{
-	static int fd = -1;
-
-	if (fd < 0) {
-		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			perror("/proc/self/pagemap");
-			exit(2);
-		}
-	}
-	return fd;
 }
 
 int pagemap_read(const void *addr, size_t len, uint64_t *buf)
 {
-	size_t ps = page_size();
+	size_t ps = psize();
 	off_t off = (off_t)((unsigned long)addr / ps * sizeof(uint64_t));
 	size_t want = len / ps * sizeof(uint64_t), done = 0;
 	ssize_t n;
@@ -301,23 +125,23 @@ bool have_pagemap_scan(void)
 	if (ret == 1)
 		return true;
 	if (ret == 0)
-		set_reason(B_NA, "the kernel has no PAGEMAP_SCAN (ioctl on /proc/self/pagemap: ENOTTY)");
+		vmh_set_reason(B_NA, "the kernel has no PAGEMAP_SCAN (ioctl on /proc/self/pagemap: ENOTTY)");
 	else
-		set_reason(B_NA, "PAGEMAP_SCAN probe failed: %s", strerror(-ret));
+		vmh_set_reason(B_NA, "PAGEMAP_SCAN probe failed: %s", strerror(-ret));
 	return false;
 }
 
 bool have_wp_async(void)
 {
 	uint64_t want = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
-	int64_t f = uffd_features();
+	int64_t f = uffd_api_features();
 
 	if (f < 0) {
-		set_reason(B_NA, "userfaultfd unavailable: %s", strerror((int)-f));
+		vmh_set_reason(B_NA, "userfaultfd unavailable: %s", strerror((int)-f));
 		return false;
 	}
 	if (((uint64_t)f & want) != want) {
-		set_reason(B_NA, "userfaultfd does not advertise %s",
+		vmh_set_reason(B_NA, "userfaultfd does not advertise %s",
 			   (f & UFFD_FEATURE_WP_ASYNC) ? "UFFD_FEATURE_WP_UNPOPULATED" :
 			   "UFFD_FEATURE_WP_ASYNC");
 		return false;
@@ -325,103 +149,12 @@ bool have_wp_async(void)
 	return true;
 }
 
-int clear_soft_dirty(void)
-{
-	static int fd = -1;
-
-	if (fd < 0) {
-		fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			return set_reason(B_ERR, "/proc/self/clear_refs: %s",
-					  strerror(errno));
-	}
-	/* "4": clear the soft-dirty bits of every page of the process. */
-	if (write(fd, "4", 1) != 1)
-		return set_reason(B_ERR, "writing 4 to /proc/self/clear_refs: %s",
-				  strerror(errno));
-	return B_OK;
-}
-
 bool have_soft_dirty(void)
 {
-	size_t ps = page_size();
-	uint64_t e;
-	char *p;
-	bool ok;
-
-	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
-	if (p == MAP_FAILED) {
-		set_reason(B_ERR, "mmap: %s", strerror(errno));
-		return false;
-	}
-	/* A page written in a new VMA is soft-dirty wherever the bit exists. */
-	p[0] = 1;
-	ok = !pagemap_read(p, ps, &e) && (e & PME_SOFT_DIRTY);
-	munmap(p, ps);
-	if (!ok)
-		set_reason(B_NA, "the kernel has no soft-dirty tracking (pagemap bit 55 stays clear on a written page: no CONFIG_MEM_SOFT_DIRTY)");
-	return ok;
-}
-
-static int uffd_api(uint64_t features, bool nonblock, uint64_t *advertised)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	int flags = O_CLOEXEC | (nonblock ? O_NONBLOCK : 0);
-	int fd, err;
-
-	fd = (int)syscall(__NR_userfaultfd, flags);
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (advertised)
-		*advertised = api.features;
-	return fd;
-}
-
-int64_t uffd_features(void)
-{
-	uint64_t f = 0;
-	int fd = uffd_api(0, true, &f);
-
-	if (fd < 0)
-		return fd;
-	close(fd);
-	return (int64_t)f;
-}
-
-int uffd_open(uint64_t features, bool nonblock)
-{
-	return uffd_api(features, nonblock, NULL);
-}
-
-uint64_t uffd_wp_features(enum mem_kind kind)
-{
-	return kind == MEM_HUGETLB ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0;
-}
-
-int uffd_register_wp(int uffd, const void *addr, size_t len)
-{
-	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-
-	return ioctl(uffd, UFFDIO_REGISTER, &reg) ? -errno : 0;
-}
-
-int uffd_wp_range(int uffd, const void *addr, size_t len, bool protect)
-{
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
+	if (softdirty_supported())
+		return true;
+	vmh_set_reason(B_NA, "the kernel has no soft-dirty tracking (no CONFIG_MEM_SOFT_DIRTY: new mappings lack the sd flag)");
+	return false;
 }
 
 uint64_t now_ns(void)

@@ -57,7 +57,7 @@ static int one_cycle(struct cycle_state *cs, const struct tracker *t,
 		     struct tracker_result *res, long slot, long cycle)
 {
 	const struct region *r = cs->r;
-	size_t per = r->unit / page_size(), i;
+	size_t per = r->unit / psize(), i;
 	uint64_t t0, t1, t2;
 	long n;
 	bool ok;
@@ -65,7 +65,7 @@ static int one_cycle(struct cycle_state *cs, const struct tracker *t,
 	pick_units(cs->perm, r->nr_units, cs->k, &cs->rng);
 	for (i = 0; i < cs->k; i++) {
 		/* Any base page of a huge unit: the write marks the unit. */
-		cs->off[i] = per > 1 ? (size_t)(rng_next(&cs->rng) % per) * page_size() : 0;
+		cs->off[i] = per > 1 ? (size_t)(rng_next(&cs->rng) % per) * psize() : 0;
 		cs->want[cs->perm[i]] = 1;
 	}
 	cs->stamp++;
@@ -122,7 +122,7 @@ static void emit(const struct cycle_opts *o, const struct region *shape,
 
 	json_begin("result");
 	json_str("bench", "cycle");
-	json_str("mem", mem_kind_name(o->kind));
+	json_str("mem", mem_type_name(o->kind));
 	json_str("impl", t->name);
 	json_str("desc", t->desc);
 	json_int("size", (long long)shape->size);
@@ -161,7 +161,7 @@ static void emit(const struct cycle_opts *o, const struct region *shape,
 	json_end();
 }
 
-/* The region size this kind of memory allows; 0 with bench_reason if none. */
+/* The region size this kind of memory allows; 0 with vmh_reason if none. */
 static size_t usable_size(const struct cycle_opts *o)
 {
 	size_t hs = hugetlb_size();
@@ -170,12 +170,12 @@ static size_t usable_size(const struct cycle_opts *o)
 	if (o->kind != MEM_HUGETLB)
 		return o->size;
 	if (!hs) {
-		set_reason(B_NA, "no hugetlb support in this kernel");
+		vmh_set_reason(B_NA, "no hugetlb support in this kernel");
 		return 0;
 	}
 	nfree = hugetlb_free();
 	if (nfree <= 0) {
-		set_reason(B_NA, "no free hugetlb pages (%ld free and unreserved; raise vm.nr_hugepages)",
+		vmh_set_reason(B_NA, "no free hugetlb pages (%ld free and unreserved; raise vm.nr_hugepages)",
 			   nfree);
 		return 0;
 	}
@@ -207,7 +207,7 @@ static void one_fraction(const struct cycle_opts *o, size_t size, double frac,
 	}
 
 	for (run = 0; run < o->runs; run++) {
-		progress("cycle %s %zu MiB %g%%: run %d/%d", mem_kind_name(o->kind),
+		progress("cycle %s %zu MiB %g%%: run %d/%d", mem_type_name(o->kind),
 			 size >> 20, frac * 100, run + 1, o->runs);
 		for (ti = 0; ti < nr_trackers; ti++) {
 			const struct tracker *t = trackers[ti];
@@ -215,10 +215,10 @@ static void one_fraction(const struct cycle_opts *o, size_t size, double frac,
 
 			if (tr->status != B_OK)
 				continue;
-			ret = region_alloc(&r, o->kind, size);
+			ret = region_alloc(&r, o->kind, size, true);
 			if (ret) {
 				tr->status = ret;
-				snprintf(tr->reason, sizeof(tr->reason), "%s", bench_reason);
+				snprintf(tr->reason, sizeof(tr->reason), "%s", vmh_reason);
 				continue;
 			}
 			shape = r;
@@ -236,11 +236,11 @@ static void one_fraction(const struct cycle_opts *o, size_t size, double frac,
 				}
 			}
 			cs.r = &r;
-			bench_reason[0] = 0;
+			vmh_reason[0] = 0;
 			ret = t->init(&r);
 			if (ret) {
 				tr->status = ret;
-				snprintf(tr->reason, sizeof(tr->reason), "%s", bench_reason);
+				snprintf(tr->reason, sizeof(tr->reason), "%s", vmh_reason);
 				region_free(&r);
 				continue;
 			}
@@ -253,7 +253,7 @@ static void one_fraction(const struct cycle_opts *o, size_t size, double frac,
 				ret = one_cycle(&cs, t, tr, (long)run * o->cycles + c, c);
 			if (ret) {
 				tr->status = B_ERR;
-				snprintf(tr->reason, sizeof(tr->reason), "%s", bench_reason);
+				snprintf(tr->reason, sizeof(tr->reason), "%s", vmh_reason);
 			}
 			if (o->kind == MEM_THP)
 				tr->thp_kb = smaps_kb(r.addr, "AnonHugePages:");
@@ -313,11 +313,11 @@ int bench_cycle(const struct cycle_opts *o)
 			for (ti = 0; ti < nr_trackers; ti++) {
 				json_begin("result");
 				json_str("bench", "cycle");
-				json_str("mem", mem_kind_name(o->kind));
+				json_str("mem", mem_type_name(o->kind));
 				json_str("impl", trackers[ti]->name);
 				json_num("frac", o->fracs[fi]);
 				json_str("status", "n/a");
-				json_str("reason", bench_reason);
+				json_str("reason", vmh_reason);
 				json_end();
 			}
 			continue;

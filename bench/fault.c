@@ -47,41 +47,28 @@ static int wa_init(const struct region *r)
 {
 	int ret;
 
-	if (!have_wp_async())
-		return B_NA;
 	wa.r = r;
-	wa.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
-			    true);
-	if (wa.uffd < 0)
-		return set_reason(B_NA, "UFFDIO_API (WP_ASYNC): %s",
-				  strerror(-wa.uffd));
-	ret = uffd_register_wp(wa.uffd, r->addr, r->size);
-	if (!ret)
-		ret = uffd_wp_range(wa.uffd, r->addr, r->size, true);
-	if (ret) {
-		wa_fini();
-		return set_reason(B_ERR, "async uffd-wp set-up: %s", strerror(-ret));
-	}
-	return B_OK;
+	wa.uffd = track_uffd_init(r, true, &ret);
+	return wa.uffd < 0 ? ret : B_OK;
 }
 
 /* The pages whose uffd-wp bit the faults cleared, from /proc/self/pagemap. */
 static long wa_collect(size_t *units, size_t max)
 {
 	const struct region *r = wa.r;
-	size_t i, n = 0, pages = r->size / page_size();
+	size_t i, n = 0, pages = r->size / psize();
 	uint64_t *pm = malloc(pages * sizeof(*pm));
 	int ret;
 
 	if (!pm)
-		return set_reason(B_ERR, "out of memory");
+		return vmh_set_reason(B_ERR, "out of memory");
 	ret = pagemap_read(r->addr, r->size, pm);
 	for (i = 0; !ret && i < pages && n < max; i++)
 		if ((pm[i] & (PME_PRESENT | PME_UFFD_WP)) == PME_PRESENT)
 			units[n++] = i;
 	free(pm);
 	if (ret)
-		return set_reason(B_ERR, "reading /proc/self/pagemap: %s",
+		return vmh_set_reason(B_ERR, "reading /proc/self/pagemap: %s",
 				  strerror(-ret));
 	return (long)n;
 }
@@ -126,30 +113,19 @@ static int one_rep(enum fault_kind k, size_t pages, const size_t *order,
 		   double *ns, size_t *got_pages)
 {
 	const struct tracker *t = kinds[k].tracker;
-	size_t ps = page_size(), i, *units = NULL;
+	size_t ps = psize(), i, *units = NULL;
 	struct region r;
 	uint64_t t0, t1;
 	long n;
 	int ret;
 
-	if (k == F_READ_MAPPED || k == F_UNTOUCHED) {
-		memset(&r, 0, sizeof(r));
-		r.size = pages * ps;
-		r.map_size = r.size;
-		r.map = mmap(NULL, r.size, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (r.map == MAP_FAILED)
-			return set_reason(B_ERR, "mmap: %s", strerror(errno));
-		r.addr = r.map;
-		madvise(r.addr, r.size, MADV_NOHUGEPAGE);
-		if (k == F_READ_MAPPED)
-			for (i = 0; i < pages; i++)
-				(void)*(volatile char *)(r.addr + i * ps);
-	} else {
-		ret = region_alloc(&r, MEM_ANON, pages * ps);
-		if (ret)
-			return ret;
-	}
+	ret = region_alloc(&r, MEM_ANON, pages * ps,
+			   k != F_READ_MAPPED && k != F_UNTOUCHED);
+	if (ret)
+		return ret;
+	if (k == F_READ_MAPPED)
+		for (i = 0; i < pages; i++)
+			(void)*(volatile char *)(r.addr + i * ps);
 	if (t) {
 		ret = t->init(&r);
 		if (ret) {
@@ -207,10 +183,10 @@ int bench_fault(const struct fault_opts *o)
 		for (k = 0; k < F_NR; k++) {
 			if (status[k] != B_OK)
 				continue;
-			bench_reason[0] = 0;
+			vmh_reason[0] = 0;
 			status[k] = one_rep(k, o->pages, order, &v[k][rep], &got);
 			if (status[k] != B_OK) {
-				snprintf(reason[k], sizeof(reason[k]), "%s", bench_reason);
+				snprintf(reason[k], sizeof(reason[k]), "%s", vmh_reason);
 				continue;
 			}
 			if (got != o->pages) {

@@ -79,9 +79,9 @@ static size_t parse_size(const char *s)
 	default:
 		usage();
 	}
-	if (v < (double)page_size())
+	if (v < (double)psize())
 		usage();
-	return (size_t)v / page_size() * page_size();
+	return (size_t)v / psize() * psize();
 }
 
 static size_t parse_sizes(char *s, size_t *out)
@@ -191,7 +191,7 @@ static void meta(const struct opts *o, int argc, char **argv)
 	json_str("loadavg", load);
 	json_str("args", args);
 	json_bool("quick", o->quick);
-	json_int("page_size", (long long)page_size());
+	json_int("page_size", (long long)psize());
 	json_int("thp_size", (long long)thp_size());
 	json_int("hugetlb_size", (long long)hugetlb_size());
 	json_int("hugetlb_free", hugetlb_free());
@@ -200,13 +200,13 @@ static void meta(const struct opts *o, int argc, char **argv)
 	json_int("cycles", o->cycles);
 	yes = have_pagemap_scan();
 	json_bool("pagemap_scan", yes);
-	json_str("pagemap_scan_reason", yes ? "" : bench_reason);
+	json_str("pagemap_scan_reason", yes ? "" : vmh_reason);
 	yes = have_wp_async();
 	json_bool("wp_async", yes);
-	json_str("wp_async_reason", yes ? "" : bench_reason);
+	json_str("wp_async_reason", yes ? "" : vmh_reason);
 	yes = have_soft_dirty();
 	json_bool("soft_dirty", yes);
-	json_str("soft_dirty_reason", yes ? "" : bench_reason);
+	json_str("soft_dirty_reason", yes ? "" : vmh_reason);
 	json_end();
 }
 

@@ -71,38 +71,17 @@ struct scan_range {
 	uint64_t *buf;
 };
 
-/* A "Name:   N kB" line of /proc/self/status, -1 if absent. */
-static long status_kb(const char *field)
-{
-	size_t n = strlen(field);
-	char line[256];
-	long val = -1;
-	FILE *f;
-
-	f = fopen("/proc/self/status", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, field, n)) {
-			val = strtol(line + n, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
-}
-
 static void write_touched(struct scan_range *s, uint64_t v)
 {
 	size_t i;
 
 	for (i = 0; i < s->nr_touched; i++)
-		*(volatile uint64_t *)(s->addr + s->touched[i] * page_size()) = v;
+		*(volatile uint64_t *)(s->addr + s->touched[i] * psize()) = v;
 }
 
 static int count_region(const struct page_region *pr, void *arg)
 {
-	*(long *)arg += (long)((pr->end - pr->start) / page_size());
+	*(long *)arg += (long)((pr->end - pr->start) / psize());
 	return 0;
 }
 
@@ -117,7 +96,7 @@ static long scan_count(struct scan_range *s, bool wp)
 			       s->category, s->category, s->vec, s->vec_len,
 			       count_region, &n);
 	if (ret)
-		return set_reason(B_ERR, "PAGEMAP_SCAN: %s", strerror((int)-ret));
+		return vmh_set_reason(B_ERR, "PAGEMAP_SCAN: %s", strerror((int)-ret));
 	return n;
 }
 
@@ -135,10 +114,10 @@ static long read_count(struct scan_range *s)
 
 	for (done = 0; done < s->pages; done += chunk) {
 		chunk = s->pages - done < READ_CHUNK ? s->pages - done : READ_CHUNK;
-		ret = pagemap_read(s->addr + done * page_size(),
-				   chunk * page_size(), s->buf);
+		ret = pagemap_read(s->addr + done * psize(),
+				   chunk * psize(), s->buf);
 		if (ret)
-			return set_reason(B_ERR, "reading /proc/self/pagemap: %s",
+			return vmh_set_reason(B_ERR, "reading /proc/self/pagemap: %s",
 					  strerror(-ret));
 		for (i = 0; i < chunk; i++)
 			n += (s->buf[i] & mask) == PME_PRESENT;
@@ -233,7 +212,7 @@ static int measure(struct scan_range *s, int reps)
 			t[i][rep] = (double)(now_ns() - t0);
 			stale[i] += pagemap_scan_stale_walk_end - before;
 			if (got < 0) {
-				fprintf(stderr, "scan: %s\n", bench_reason);
+				fprintf(stderr, "scan: %s\n", vmh_reason);
 				return 1;
 			}
 			if (got != expect && !wrong[i]++)
@@ -277,13 +256,13 @@ static int setup(struct scan_range *s, enum layout layout, size_t size,
 	s->layout = layout;
 	s->uffd = -1;
 	s->size = size;
-	s->pages = size / page_size();
+	s->pages = size / psize();
 	s->category = layout == L_HOLES ? PAGE_IS_PRESENT : PAGE_IS_WRITTEN;
 	s->addr = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (s->addr == MAP_FAILED) {
 		s->addr = NULL;
-		return set_reason(B_NA, "mmap of %zu MiB (MAP_NORESERVE): %s",
+		return vmh_set_reason(B_NA, "mmap of %zu MiB (MAP_NORESERVE): %s",
 				  size >> 20, strerror(errno));
 	}
 	madvise(s->addr, size, MADV_NOHUGEPAGE);
@@ -293,7 +272,7 @@ static int setup(struct scan_range *s, enum layout layout, size_t size,
 		perm = malloc(s->pages * sizeof(*perm));
 		s->touched = malloc(s->nr_touched * sizeof(*s->touched));
 		if (!perm || !s->touched)
-			return set_reason(B_ERR, "out of memory");
+			return vmh_set_reason(B_ERR, "out of memory");
 		for (i = 0; i < s->pages; i++)
 			perm[i] = i;
 		for (i = 0; i < s->nr_touched; i++) {
@@ -305,12 +284,12 @@ static int setup(struct scan_range *s, enum layout layout, size_t size,
 		}
 		free(perm);
 		for (i = 0; i < s->pages; i++)
-			s->addr[i * page_size()] = 1;
+			s->addr[i * psize()] = 1;
 	} else {
 		s->nr_touched = SPARSE_TOUCHED;
 		s->touched = malloc(s->nr_touched * sizeof(*s->touched));
 		if (!s->touched)
-			return set_reason(B_ERR, "out of memory");
+			return vmh_set_reason(B_ERR, "out of memory");
 		for (i = 0; i < s->nr_touched; i++)
 			s->touched[i] = s->pages / s->nr_touched * i + 7;
 		write_touched(s, 1);
@@ -319,30 +298,30 @@ static int setup(struct scan_range *s, enum layout layout, size_t size,
 	s->vec_len = s->nr_touched + 1;
 	s->vec = calloc(s->vec_len, sizeof(*s->vec));
 	if (!s->buf || !s->vec)
-		return set_reason(B_ERR, "out of memory");
+		return vmh_set_reason(B_ERR, "out of memory");
 
 	s->async = have_pagemap_scan() && have_wp_async();
 	if (!s->async) {
-		snprintf(s->why, sizeof(s->why), "%s", bench_reason);
+		snprintf(s->why, sizeof(s->why), "%s", vmh_reason);
 		return B_OK;
 	}
 	s->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
 			    true);
 	if (s->uffd < 0)
-		return set_reason(B_ERR, "UFFDIO_API (WP_ASYNC): %s",
+		return vmh_set_reason(B_ERR, "UFFDIO_API (WP_ASYNC): %s",
 				  strerror(-s->uffd));
-	ret = uffd_register_wp(s->uffd, s->addr, size);
+	ret = uffd_register(s->uffd, s->addr, size, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (ret)
-		return set_reason(B_ERR, "UFFDIO_REGISTER (WP): %s", strerror(-ret));
+		return vmh_set_reason(B_ERR, "UFFDIO_REGISTER (WP): %s", strerror(-ret));
 	if (layout != L_HOLES) {
 		t0 = now_ns();
-		ret = uffd_wp_range(s->uffd, s->addr, size, true);
+		ret = uffd_wp(s->uffd, s->addr, size, true);
 		s->protect_ns = (double)(now_ns() - t0);
 		if (ret)
-			return set_reason(B_ERR, "UFFDIO_WRITEPROTECT: %s",
+			return vmh_set_reason(B_ERR, "UFFDIO_WRITEPROTECT: %s",
 					  strerror(-ret));
 	}
-	s->pte_kb = status_kb("VmPTE:");
+	s->pte_kb = proc_field("/proc/self/status", "VmPTE:");
 	return B_OK;
 }
 
@@ -372,7 +351,7 @@ static int one_range(enum layout layout, size_t size, const struct scan_opts *o)
 			json_str("impl", impl_name[i]);
 			json_int("size", (long long)size);
 			json_str("status", ret == B_NA ? "n/a" : "error");
-			json_str("reason", bench_reason);
+			json_str("reason", vmh_reason);
 			json_end();
 		}
 		errors += ret == B_ERR;

@@ -26,23 +26,14 @@ static void pms_fini(void);
 
 static int pms_init(const struct region *r)
 {
-	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
 	int ret;
 
-	if (!have_pagemap_scan() || !have_wp_async())
+	if (!have_pagemap_scan())
 		return B_NA;
-	features |= uffd_wp_features(r->kind);
 	s.r = r;
-	s.uffd = uffd_open(features, true);
+	s.uffd = track_uffd_init(r, true, &ret);
 	if (s.uffd < 0)
-		return set_reason(B_NA, "UFFDIO_API with WP_ASYNC for %s memory: %s",
-				  mem_kind_name(r->kind), strerror(-s.uffd));
-	ret = uffd_register_wp(s.uffd, r->addr, r->size);
-	if (ret) {
-		pms_fini();
-		return set_reason(B_NA, "UFFDIO_REGISTER (WP) of %s memory: %s",
-				  mem_kind_name(r->kind), strerror(-ret));
-	}
+		return ret;
 	/* Every unit may be written in one collect: at worst n/2 + 1 runs. */
 	s.vec_len = r->nr_units / 2 + 1;
 	if (s.vec_len > 65536)
@@ -50,12 +41,7 @@ static int pms_init(const struct region *r)
 	s.vec = calloc(s.vec_len, sizeof(*s.vec));
 	if (!s.vec) {
 		pms_fini();
-		return set_reason(B_ERR, "out of memory");
-	}
-	ret = uffd_wp_range(s.uffd, r->addr, r->size, true);
-	if (ret) {
-		pms_fini();
-		return set_reason(B_ERR, "UFFDIO_WRITEPROTECT: %s", strerror(-ret));
+		return vmh_set_reason(B_ERR, "out of memory");
 	}
 	return B_OK;
 }
@@ -76,7 +62,7 @@ static int pms_region(const struct page_region *pr, void *arg)
 		u = c->units[c->n - 1] + 1;
 	for (; u <= last; u++) {
 		if (c->n == c->max)
-			return set_reason(1, "more than %zu units written", c->max);
+			return vmh_set_reason(1, "more than %zu units written", c->max);
 		c->units[c->n++] = u;
 	}
 	return 0;
@@ -94,7 +80,7 @@ static long pms_collect(size_t *units, size_t max)
 			       PAGE_IS_WRITTEN, PAGE_IS_WRITTEN, s.vec, s.vec_len,
 			       pms_region, &c);
 	if (ret < 0)
-		return set_reason(B_ERR, "PAGEMAP_SCAN: %s", strerror((int)-ret));
+		return vmh_set_reason(B_ERR, "PAGEMAP_SCAN: %s", strerror((int)-ret));
 	return ret ? -1 : (long)c.n;	/* ret > 0: pms_region() gave up */
 }
 
@@ -107,10 +93,5 @@ static void pms_fini(void)
 	s.vec = NULL;
 }
 
-const struct tracker tracker_pagemap_scan = {
-	.name = "pagemap_scan",
-	.desc = "PAGEMAP_SCAN get+WP over async uffd-wp",
-	.init = pms_init,
-	.collect = pms_collect,
-	.fini = pms_fini,
-};
+DEFINE_TRACKER(tracker_pagemap_scan, pms, "pagemap_scan",
+	       "PAGEMAP_SCAN get+WP over async uffd-wp");

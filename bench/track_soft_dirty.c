@@ -22,7 +22,7 @@ static void sd_fini(void);
 /* Is any base page of unit @u soft-dirty in the entries just read? */
 static bool unit_dirty(size_t u)
 {
-	size_t per = s.r->unit / page_size(), i;
+	size_t per = s.r->unit / psize(), i;
 
 	for (i = u * per; i < (u + 1) * per; i++)
 		if (s.pm[i] & PME_SOFT_DIRTY)
@@ -34,7 +34,7 @@ static int sd_read(void)
 {
 	int ret = pagemap_read(s.r->addr, s.r->size, s.pm);
 
-	return ret ? set_reason(B_ERR, "reading /proc/self/pagemap: %s",
+	return ret ? vmh_set_reason(B_ERR, "reading /proc/self/pagemap: %s",
 				strerror(-ret)) : B_OK;
 }
 
@@ -44,61 +44,54 @@ static int sd_init(const struct region *r)
 
 	if (!have_soft_dirty())
 		return B_NA;
+	if (track_hits_init(r))
+		return B_ERR;
 	s.r = r;
-	s.nr_pages = r->size / page_size();
+	s.nr_pages = r->size / psize();
 	s.pm = malloc(s.nr_pages * sizeof(*s.pm));
 	if (!s.pm)
-		return set_reason(B_ERR, "out of memory");
+		return vmh_set_reason(B_ERR, "out of memory");
 	/* Check that this kind of memory is tracked: clear, write, look. */
-	ret = clear_soft_dirty();
-	if (!ret)
-		ret = sd_read();
+	clear_softdirty();
+	ret = sd_read();
 	if (!ret && unit_dirty(0))
-		ret = set_reason(B_NA, "clear_refs does not clear soft-dirty on %s memory",
-				 mem_kind_name(r->kind));
+		ret = vmh_set_reason(B_NA, "clear_refs does not clear soft-dirty on %s memory",
+				 mem_type_name(r->kind));
 	if (!ret) {
 		r->addr[0]++;
 		ret = sd_read();
 	}
 	if (!ret && !unit_dirty(0))
-		ret = set_reason(B_NA, "the kernel does not track soft-dirty on %s memory",
-				 mem_kind_name(r->kind));
-	if (!ret)
-		ret = clear_soft_dirty();
+		ret = vmh_set_reason(B_NA, "the kernel does not track soft-dirty on %s memory",
+				 mem_type_name(r->kind));
 	if (ret)
 		sd_fini();
+	else
+		clear_softdirty();
 	return ret;
 }
 
 static long sd_collect(size_t *units, size_t max)
 {
-	size_t u, n = 0;
+	size_t u;
+	long n;
 
 	if (sd_read())
 		return -1;
-	for (u = 0; u < s.r->nr_units; u++) {
-		if (!unit_dirty(u))
-			continue;
-		if (n == max)
-			return set_reason(B_ERR, "more than %zu units written", max);
-		units[n++] = u;
-	}
-	if (clear_soft_dirty())
-		return -1;
-	return (long)n;
+	for (u = 0; u < s.r->nr_units; u++)
+		track_hits[u] = unit_dirty(u);
+	n = track_hits_collect(units, max, NULL);
+	clear_softdirty();
+	return n;
 }
 
 static void sd_fini(void)
 {
+	track_hits_fini();
 	free(s.pm);
 	s.pm = NULL;
 	s.r = NULL;
 }
 
-const struct tracker tracker_soft_dirty = {
-	.name = "soft_dirty",
-	.desc = "clear_refs 4 + /proc/self/pagemap bit 55",
-	.init = sd_init,
-	.collect = sd_collect,
-	.fini = sd_fini,
-};
+DEFINE_TRACKER(tracker_soft_dirty, sd, "soft_dirty",
+	       "clear_refs 4 + /proc/self/pagemap bit 55");

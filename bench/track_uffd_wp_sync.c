@@ -18,10 +18,8 @@
 #include "bench.h"
 
 static struct {
-	const struct region *r;
 	int uffd;
 	int stop[2];		/* a pipe: writing to it ends the handler */
-	unsigned char *hit;
 	pthread_t thread;
 	bool running;
 } s = { .uffd = -1, .stop = { -1, -1 } };
@@ -34,7 +32,7 @@ static void *ws_handler(void *arg)
 		{ .fd = s.uffd, .events = POLLIN },
 		{ .fd = s.stop[0], .events = POLLIN },
 	};
-	const struct region *r = s.r;
+	const struct region *r = track_region;
 	struct uffd_msg msg[64];
 	ssize_t n, i;
 	size_t u;
@@ -65,10 +63,9 @@ static void *ws_handler(void *arg)
 			}
 			u = (size_t)((char *)(unsigned long)msg[i].arg.pagefault.address -
 				     r->addr) / r->unit;
-			s.hit[u] = 1;
+			track_hits[u] = 1;
 			/* Unprotecting wakes the faulting thread. */
-			ret = uffd_wp_range(s.uffd, r->addr + u * r->unit,
-					    r->unit, false);
+			ret = uffd_wp(s.uffd, r->addr + u * r->unit, r->unit, false);
 			if (ret) {
 				fprintf(stderr, "uffd-wp handler: UFFDIO_WRITEPROTECT: %s\n",
 					strerror(-ret));
@@ -82,34 +79,18 @@ static int ws_init(const struct region *r)
 {
 	int ret;
 
-	s.r = r;
-	s.hit = calloc(r->nr_units, 1);
-	if (!s.hit)
-		return set_reason(B_ERR, "out of memory");
-	s.uffd = uffd_open(uffd_wp_features(r->kind), true);
-	if (s.uffd < 0) {
-		ret = set_reason(B_NA, "UFFDIO_API for uffd-wp on %s memory: %s",
-				 mem_kind_name(r->kind), strerror(-s.uffd));
+	if (track_hits_init(r))
+		return B_ERR;
+	s.uffd = track_uffd_init(r, false, &ret);
+	if (s.uffd < 0)
 		goto err;
-	}
-	ret = uffd_register_wp(s.uffd, r->addr, r->size);
-	if (ret) {
-		ret = set_reason(B_NA, "UFFDIO_REGISTER (WP) of %s memory: %s",
-				 mem_kind_name(r->kind), strerror(-ret));
-		goto err;
-	}
-	ret = uffd_wp_range(s.uffd, r->addr, r->size, true);
-	if (ret) {
-		ret = set_reason(B_ERR, "UFFDIO_WRITEPROTECT: %s", strerror(-ret));
-		goto err;
-	}
 	if (pipe(s.stop)) {
-		ret = set_reason(B_ERR, "pipe: %s", strerror(errno));
+		ret = vmh_set_reason(B_ERR, "pipe: %s", strerror(errno));
 		goto err;
 	}
 	ret = pthread_create(&s.thread, NULL, ws_handler, NULL);
 	if (ret) {
-		ret = set_reason(B_ERR, "pthread_create: %s", strerror(ret));
+		ret = vmh_set_reason(B_ERR, "pthread_create: %s", strerror(ret));
 		goto err;
 	}
 	s.running = true;
@@ -119,30 +100,18 @@ err:
 	return ret;
 }
 
+/* Protect a run of written units again with one call. */
+static int ws_rearm(size_t first, size_t n)
+{
+	const struct region *r = track_region;
+	int ret = uffd_wp(s.uffd, r->addr + first * r->unit, n * r->unit, true);
+
+	return ret ? vmh_set_reason(B_ERR, "UFFDIO_WRITEPROTECT: %s", strerror(-ret)) : 0;
+}
+
 static long ws_collect(size_t *units, size_t max)
 {
-	const struct region *r = s.r;
-	size_t u, first, n = 0;
-	int ret;
-
-	for (u = 0; u < r->nr_units; u++) {
-		if (!s.hit[u])
-			continue;
-		/* Protect each run of written units with one call. */
-		for (first = u; u < r->nr_units && s.hit[u]; u++) {
-			s.hit[u] = 0;
-			if (n == max)
-				return set_reason(B_ERR, "more than %zu units written",
-						  max);
-			units[n++] = u;
-		}
-		ret = uffd_wp_range(s.uffd, r->addr + first * r->unit,
-				    (u - first) * r->unit, true);
-		if (ret)
-			return set_reason(B_ERR, "UFFDIO_WRITEPROTECT: %s",
-					  strerror(-ret));
-	}
-	return (long)n;
+	return track_hits_collect(units, max, ws_rearm);
 }
 
 static void ws_fini(void)
@@ -162,14 +131,8 @@ static void ws_fini(void)
 	if (s.uffd >= 0)
 		close(s.uffd);
 	s.uffd = -1;
-	free(s.hit);
-	s.hit = NULL;
+	track_hits_fini();
 }
 
-const struct tracker tracker_uffd_wp_sync = {
-	.name = "uffd_wp_sync",
-	.desc = "synchronous uffd-wp, a handler thread unprotecting each page",
-	.init = ws_init,
-	.collect = ws_collect,
-	.fini = ws_fini,
-};
+DEFINE_TRACKER(tracker_uffd_wp_sync, ws, "uffd_wp_sync",
+	       "synchronous uffd-wp, a handler thread unprotecting each page");

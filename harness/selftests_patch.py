@@ -2,7 +2,9 @@
 
 The C sources live once, in ``selftests/``. ``generate`` writes them into a
 kernel work tree's ``tools/testing/selftests/vm/`` (6.1's name for mm/),
-wires them into vm/Makefile, vm/.gitignore and vm/run_vmtests.sh, and
+merges ``vm_util.add.c``/``.h`` into 6.1's vm_util.c/.h (with the rule of
+``selftests/vm_util.mk``, the one the out-of-tree build uses), wires the
+programs into vm/Makefile, vm/.gitignore and vm/run_vmtests.sh, and
 commits the result on top of patches 0001-0004 (amending its own commit when
 run again). ``patches.export`` then turns the tree into ``patches/``.
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +58,7 @@ DESCRIPTIONS = {
                         "behave as mainline",
     "write_watch": "a GetWriteWatch()-style API built on the ioctl (get, get and reset, "
                    "a caller's count, sub-ranges, ResetWriteWatch) and its tests on "
-                   "anonymous, shmem and hugetlb memory",
+                   "anonymous, shmem, hugetlb and page-cache file memory",
 }
 
 _BODY_HEAD = """\
@@ -65,10 +69,11 @@ with UFFD_FEATURE_WP_UNPOPULATED), both added earlier in this series:
 
 _BODY_TAIL = """\
 The shared set-up (areas of each memory type, uffd-wp registration,
-pagemap reads, swapping pages out) is in vm_helpers.c, linked into each
-program. pagemap_scan.h takes the uapi definitions from the installed
-kernel headers and supplies them itself where the headers predate them, so
-the programs build against any kernel's headers.
+PAGEMAP_SCAN result checks, swapping pages out) extends vm_util.c and
+vm_util.h, on top of their pagemap, soft-dirty and THP helpers; every
+program links vm_util.c. pagemap_scan.h takes the uapi definitions from
+the installed kernel headers and supplies them itself where the headers
+predate them, so the programs build against any kernel's headers.
 
 The programs print KTAP. On a kernel without the features (the ioctl fails
 with ENOTTY, or UFFDIO_API does not report UFFD_FEATURE_WP_ASYNC) the
@@ -87,6 +92,7 @@ class Sources:
     programs: tuple[str, ...]  # each built from <name>.c
     helpers: tuple[str, ...]  # .c files linked into every program
     headers: tuple[str, ...]
+    vm_util_add: tuple[str, ...] = ()  # vm_util.add.c/.h, merged into 6.1's vm_util.c/.h
 
     def files(self) -> tuple[str, ...]:
         """Every file patch 0005 creates in vm/, by name."""
@@ -94,21 +100,22 @@ class Sources:
 
 
 def read_sources(selftests: Path) -> Sources:
-    """The programs, helpers and headers, as ``selftests/Makefile`` names them."""
+    """The programs, helpers, headers and vm_util additions ``selftests/Makefile`` names."""
     require("make")
     probe = "pmscan-print-sources"
     res = run(["make", "-s", "--no-print-directory", "-C", selftests, "--eval",
-               f"{probe}: ; @echo $(PROGS); echo $(HELPERS); echo $(wildcard *.h)", probe])
+               f"{probe}: ; @echo $(PROGS); echo $(HELPERS); "
+               "echo $(filter-out $(VM_UTIL_ADD),$(wildcard *.h)); echo $(VM_UTIL_ADD)", probe])
     lines = res.stdout.splitlines()
-    if res.returncode != 0 or len(lines) != 3:
+    if res.returncode != 0 or len(lines) != 4:
         raise PatchError(f"cannot read PROGS/HELPERS from {selftests}/Makefile:\n{res.stdout}",
                          "selftests/Makefile must define PROGS and HELPERS")
-    programs, helpers, headers = (tuple(ln.split()) for ln in lines)
+    programs, helpers, headers, vm_util_add = (tuple(ln.split()) for ln in lines)
     if not programs:
         raise PatchError(f"{selftests}/Makefile lists no programs in PROGS",
                          "add the test programs to PROGS")
-    src = Sources(selftests, programs, helpers, tuple(sorted(headers)))
-    missing = [n for n in src.files() if not (selftests / n).is_file()]
+    src = Sources(selftests, programs, helpers, tuple(sorted(headers)), vm_util_add)
+    missing = [n for n in (*src.files(), *vm_util_add) if not (selftests / n).is_file()]
     if missing:
         raise PatchError(f"{selftests}/Makefile names files that do not exist: "
                          f"{', '.join(missing)}", "fix PROGS/HELPERS in selftests/Makefile")
@@ -133,16 +140,16 @@ def makefile_additions(src: Sources) -> dict[str, list[str]]:
     return {
         "headers": [f"LOCAL_HDRS += {' '.join(src.headers)}"] if src.headers else [],
         "progs": [f"TEST_GEN_PROGS += {p}" for p in src.programs],
-        "links": [f"$(OUTPUT)/{p}: {' '.join(src.helpers)}" for p in src.programs]
-        if src.helpers else [],
+        "links": [f"$(OUTPUT)/{p}: {' '.join(('vm_util.c', *src.helpers))}"
+                  for p in src.programs],
     }
 
 
 def edit_makefile(text: str, src: Sources) -> str:
     """6.1's vm/Makefile with the programs built (TEST_GEN_PROGS) and linked.
 
-    The helpers are extra prerequisites of each program, the way 6.1 links
-    vm_util.c; the headers join LOCAL_HDRS, which lib.mk makes every
+    vm_util.c and the helpers are extra prerequisites of each program, the
+    way 6.1 links vm_util.c; the headers join LOCAL_HDRS, which lib.mk makes every
     program depend on (and filters out of the link line).
     """
     add = makefile_additions(src)
@@ -195,10 +202,44 @@ def edit_run_vmtests(text: str, src: Sources) -> str:
     return _insert(text, at, run_vmtests_additions(src))
 
 
-EDITS = {
+Edit = Callable[[str, Sources], str]
+
+
+def vm_util_additions(src: Sources, suffix: str) -> list[str]:
+    """The lines vm_util.add.<suffix> adds: all but the comment before its first #include."""
+    name = f"vm_util.add.{suffix}"
+    if name not in src.vm_util_add:
+        return []
+    lines = (src.directory / name).read_text().splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.startswith("#include")), len(lines))
+    return lines[first:]
+
+
+def _merge_vm_util(suffix: str) -> Edit:
+    def edit(text: str, src: Sources) -> str:
+        """6.1's vm_util.<suffix> with the additions merged in by selftests/vm_util.mk."""
+        if f"vm_util.add.{suffix}" not in src.vm_util_add:
+            return text
+        with tempfile.TemporaryDirectory() as tmp:
+            base, out = Path(tmp) / "base", Path(tmp) / "out"
+            base.mkdir()
+            (base / f"vm_util.{suffix}").write_text(text)
+            res = run(["make", "-s", "--no-print-directory", "-C", src.directory,
+                       f"O={out}", f"VM_BASE={base}", f"{out}/vm_util.{suffix}"])
+            if res.returncode != 0:
+                raise PatchError(f"merging vm_util.add.{suffix} into vm_util.{suffix} "
+                                 f"failed:\n{res.stdout}",
+                                 "fix the vm_util_src rule in selftests/vm_util.mk")
+            return (out / f"vm_util.{suffix}").read_text()
+    return edit
+
+
+EDITS: dict[str, Edit] = {
     "Makefile": edit_makefile,
     ".gitignore": edit_gitignore,
     "run_vmtests.sh": edit_run_vmtests,
+    "vm_util.c": _merge_vm_util("c"),
+    "vm_util.h": _merge_vm_util("h"),
 }
 
 
@@ -426,6 +467,8 @@ def verify(patch_file: Path, selftests: Path) -> list[str]:
         "Makefile": [ln for block in makefile_additions(src).values() for ln in block],
         ".gitignore": gitignore_additions(src),
         "run_vmtests.sh": [ln for ln in run_vmtests_additions(src) if ln.startswith("run_test")],
+        "vm_util.c": vm_util_additions(src, "c"),
+        "vm_util.h": vm_util_additions(src, "h"),
     }
     for name, lines in wanted.items():
         added = {a.decode(errors="replace") for a in

@@ -68,7 +68,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 #include "prng.h"
 
 #define PS		4096UL
@@ -839,7 +840,7 @@ int main(int argc, char **argv)
 	}
 	if ((uint64_t)adv & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
 		features |= UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
-	uffd = uffd_open(features);
+	uffd = uffd_open(features, true);
 	if (uffd < 0) {
 		printf("Bail out! userfaultfd with async WP: %s\n", strerror(-uffd));
 		return KSFT_FAIL;

@@ -53,7 +53,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 #include "prng.h"
 
 #define PS		4096ULL
@@ -725,7 +726,7 @@ int main(int argc, char **argv)
 		return KSFT_SKIP;
 	}
 	features |= (uint64_t)adv & UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
-	uffd = uffd_open(features);
+	uffd = uffd_open(features, true);
 	if (uffd < 0 || setup(seed, features) || fork_targets()) {
 		printf("Bail out! set-up failed: %s\n", strerror(errno));
 		if (live_child > 0)

@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include "../kselftest.h"
 #include "pagemap_scan.h"
-#include "vm_helpers.h"
+#include "vm_util.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL	102
@@ -45,18 +45,18 @@
 #define KERNEL_ADDR		0xffffffff81000000ULL
 #define NONCANONICAL_ADDR	(1ULL << 63)
 
+#define NR_MEM			8
+
 static int pm_fd;
-static unsigned long psize;
-static char reason[256];
-
-static void set_reason(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-}
+/* Each case gets NR_MEM fresh, untouched pages here (run_case()). */
+static char *mem;
+static struct page_region vec[NR_VEC];
+/* The argument, followed by zeroes for the cases of a larger size. */
+static struct {
+	struct pm_scan_arg a;
+	char zero[4096];
+} big;
+static struct pm_scan_arg *const arg = &big.a;
 
 static __u64 addr(const void *p)
 {
@@ -66,22 +66,24 @@ static __u64 addr(const void *p)
 /* A private anonymous mapping of @n pages; the environment is broken if not. */
 static char *map_pages(unsigned long n, int prot)
 {
-	char *p = mmap(NULL, n * psize, prot, MAP_PRIVATE | MAP_ANONYMOUS,
+	char *p = mmap(NULL, n * psize(), prot, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
 
 	if (p == MAP_FAILED)
 		ksft_exit_fail_msg("mmap of %lu pages: %s\n", n,
 				   strerror(errno));
+	madvise(p, n * psize(), MADV_NOHUGEPAGE);
 	return p;
 }
 
-/* Write one byte into each listed page of @p, making it present. */
-static void touch_pages(char *p, const unsigned int *idx, size_t n)
+/* Write one byte into each page of mem whose bit is set in @pages. */
+static void touch(unsigned int pages)
 {
-	size_t i;
+	int i;
 
-	for (i = 0; i < n; i++)
-		p[idx[i] * psize] = 1;
+	for (i = 0; i < NR_MEM; i++)
+		if (pages & (1u << i))
+			mem[i * psize()] = 1;
 }
 
 /*
@@ -92,73 +94,76 @@ static void *unmapped_addr(void)
 {
 	char *p = map_pages(1, PROT_READ);
 
-	munmap(p, psize);
+	munmap(p, psize());
 	return p;
 }
 
-static void poison_vec(struct page_region *vec, size_t n)
+static bool vec_untouched(const struct page_region *v, size_t n)
 {
-	memset(vec, VEC_POISON, n * sizeof(*vec));
-}
-
-static bool vec_untouched(const struct page_region *vec, size_t n)
-{
-	const unsigned char *b = (const unsigned char *)vec;
+	const unsigned char *b = (const unsigned char *)v;
 	size_t i;
 
-	for (i = 0; i < n * sizeof(*vec); i++) {
+	for (i = 0; i < n * sizeof(*v); i++) {
 		if (b[i] != VEC_POISON) {
-			ksft_print_msg("vec[%zu] was written\n",
-				       i / sizeof(*vec));
+			ksft_print_msg("vec[%zu] was written\n", i / sizeof(*v));
 			return false;
 		}
 	}
 	return true;
 }
 
-static bool region_is(const struct page_region *r, const void *start,
-		      const void *end, __u64 categories)
+/*
+ * vec holds exactly the regions @e (in pages from mem) and nothing after
+ * them was written.
+ */
+static bool vec_is(const struct region_exp *e, size_t ne)
 {
-	if (r->start == addr(start) && r->end == addr(end) &&
-	    r->categories == categories)
-		return true;
-	ksft_print_msg("region [%#llx, %#llx) %#llx, expected [%#llx, %#llx) %#llx\n",
-		       r->start, r->end, r->categories, addr(start), addr(end),
-		       categories);
-	return false;
+	return regions_match(mem, psize(), vec, ne, e, ne) &&
+	       vec_untouched(&vec[ne], NR_VEC - ne);
 }
 
-/* A valid scan of [start, start + len) reporting every known category. */
-static void arg_init(struct pm_scan_arg *arg, const void *start,
-		     unsigned long len, struct page_region *vec, __u64 vec_len)
+#define VEC_IS(...)							\
+	({								\
+		const struct region_exp __e[] = { __VA_ARGS__ };	\
+		vec_is(__e, ARRAY_SIZE(__e));				\
+	})
+
+/*
+ * arg: a valid scan of [start, start + len) into vec, reporting every known
+ * category (or, with @present, selecting and reporting present pages only);
+ * vec is poisoned.
+ */
+static void init(const void *start, unsigned long len, bool present)
 {
-	memset(arg, 0, sizeof(*arg));
+	memset(&big, 0, sizeof(big));
+	memset(vec, VEC_POISON, sizeof(vec));
 	arg->size = sizeof(*arg);
 	arg->start = addr(start);
 	arg->end = arg->start + len;
 	arg->vec = addr(vec);
-	arg->vec_len = vec_len;
-	arg->return_mask = PM_SCAN_KNOWN_CATEGORIES;
+	arg->vec_len = NR_VEC;
+	arg->return_mask = present ? PAGE_IS_PRESENT : PM_SCAN_KNOWN_CATEGORIES;
+	arg->category_mask = present ? PAGE_IS_PRESENT : 0;
 }
 
 /* PAGEMAP_SCAN with an argument pointer that may not be valid at all. */
-static long ioctl_raw(int fd, void *arg)
+static long ioctl_raw(int fd, void *p)
 {
-	long ret = ioctl(fd, PAGEMAP_SCAN, arg);
+	long ret = ioctl(fd, PAGEMAP_SCAN, p);
 
 	return ret < 0 ? -errno : ret;
 }
 
-/* PAGEMAP_SCAN with a valid @arg, its walk_end preset to the sentinel. */
-static long scan_fd(int fd, struct pm_scan_arg *arg)
+/* PAGEMAP_SCAN of arg through @fd, its walk_end preset to the sentinel. */
+static long scan_fd(int fd)
 {
 	arg->walk_end = WALK_END_UNSET;
 	return ioctl_raw(fd, arg);
 }
 
-static long scan(struct pm_scan_arg *arg)
+static long scan(void)
 {
-	return scan_fd(pm_fd, arg);
+	return scan_fd(pm_fd);
 }
 
 static const char *err_name(long ret)
@@ -185,11 +190,10 @@ static bool check_ret(const char *what, long ret, long want)
 }
 
 /*
- * @ret must be @want and walk_end must be @walk_end afterwards
+ * @ret must be @want and arg->walk_end must be @walk_end afterwards
  * (WALK_END_UNSET: not written back).
  */
-static bool check(const char *what, long ret, long want,
-		  const struct pm_scan_arg *arg, __u64 walk_end)
+static bool check(const char *what, long ret, long want, __u64 walk_end)
 {
 	if (!check_ret(what, ret, want))
 		return false;
@@ -201,12 +205,44 @@ static bool check(const char *what, long ret, long want,
 	return false;
 }
 
-/* A rejected argument: @want, and pm_scan_arg not written back. */
-static bool check_rejected(const char *what, struct pm_scan_arg *arg,
-			   long want)
+/* A rejected argument: @want, and arg not written back. */
+static bool rejected(const char *what, long want)
 {
-	return check(what, scan(arg), want, arg, WALK_END_UNSET);
+	return check(what, scan(), want, WALK_END_UNSET);
 }
+
+/*
+ * A one-page scan of mem with the field at @off of arg set to each of
+ * @vals in turn: each must be rejected with @want.
+ */
+static bool reject_each(const char *field, size_t off, const __u64 *vals,
+			size_t n, long want)
+{
+	char what[64];
+	bool ok = true;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		init(mem, psize(), false);
+		*(__u64 *)((char *)arg + off) = vals[i];
+		snprintf(what, sizeof(what), "%s %#llx", field, vals[i]);
+		ok &= rejected(what, want);
+	}
+	return ok;
+}
+
+/* reject_each() with every single bit from @first up to 63. */
+static bool reject_bits(const char *field, size_t off, int first, long want)
+{
+	__u64 vals[64];
+	int bit;
+
+	for (bit = first; bit < 64; bit++)
+		vals[bit - first] = 1ULL << bit;
+	return reject_each(field, off, vals, 64 - first, want);
+}
+
+#define OFF(field)	offsetof(struct pm_scan_arg, field)
 
 static int result(bool ok)
 {
@@ -215,21 +251,11 @@ static int result(bool ok)
 
 /* --- arg itself ---------------------------------------------------------- */
 
-static int test_arg_unmapped(void)
+/* An argument pointer that points at nothing readable (-1: unmapped). */
+static int test_arg_pointer(long p)
 {
-	return result(check_ret("unmapped arg",
-				ioctl_raw(pm_fd, unmapped_addr()), -EFAULT));
-}
-
-static int test_arg_null(void)
-{
-	return result(check_ret("NULL arg", ioctl_raw(pm_fd, NULL), -EFAULT));
-}
-
-static int test_arg_kernel_address(void)
-{
-	return result(check_ret("kernel address arg",
-				ioctl_raw(pm_fd, (void *)KERNEL_ADDR),
+	return result(check_ret("arg pointer",
+				ioctl_raw(pm_fd, p == -1 ? unmapped_addr() : (void *)p),
 				-EFAULT));
 }
 
@@ -238,197 +264,119 @@ static int test_arg_kernel_address(void)
  * whole structure is read before anything in it is looked at, so this is
  * EFAULT even with a wrong size (mainline's order: copy, then size).
  */
-static int partly_readable_arg(__u64 size, const char *what)
+static int test_partly_readable(long size)
 {
+	const char *what = "arg readable for 48 of 96 bytes";
 	char *two = map_pages(2, PROT_READ | PROT_WRITE);
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct pm_scan_arg full, *arg;
-	struct page_region vec[NR_VEC];
+	struct pm_scan_arg *p;
 	size_t head = 48;
 	bool ok;
 
-	munmap(two + psize, psize);
-	arg_init(&full, mem, psize, vec, NR_VEC);
-	full.size = size;
-	full.walk_end = WALK_END_UNSET;
-	arg = (struct pm_scan_arg *)(two + psize - head);
-	memcpy(arg, &full, head);
+	munmap(two + psize(), psize());
+	init(mem, psize(), false);
+	arg->size = size;
+	arg->walk_end = WALK_END_UNSET;
+	p = (struct pm_scan_arg *)(two + psize() - head);
+	memcpy(p, arg, head);
 
-	ok = check_ret(what, ioctl_raw(pm_fd, arg), -EFAULT);
-	if (arg->walk_end != WALK_END_UNSET) {
+	ok = check_ret(what, ioctl_raw(pm_fd, p), -EFAULT);
+	if (p->walk_end != WALK_END_UNSET) {
 		ksft_print_msg("%s: walk_end written\n", what);
 		ok = false;
 	}
-	munmap(two, psize);
-	munmap(mem, psize);
+	munmap(two, psize());
 	return result(ok);
-}
-
-static int test_arg_partly_readable(void)
-{
-	return partly_readable_arg(sizeof(struct pm_scan_arg),
-				   "arg readable for 48 of 96 bytes");
 }
 
 /* --- size ---------------------------------------------------------------- */
 
-static int test_size_smaller(void)
+static int test_size_smaller(long unused)
 {
 	static const __u64 sizes[] = { 0, 8, 88, 95 };
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	char what[64];
-	bool ok = true;
-	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
-		arg.size = sizes[i];
-		snprintf(what, sizeof(what), "size %llu", sizes[i]);
-		ok &= check_rejected(what, &arg, -EINVAL);
-	}
-	munmap(mem, psize);
-	return result(ok);
+	return result(reject_each("size", OFF(size), sizes, ARRAY_SIZE(sizes),
+				  -EINVAL));
 }
 
 /*
  * A larger structure is rejected even when the extra bytes are zero: the
  * ABI has no extensible-struct rule.
  */
-static int test_size_larger(void)
+static int test_size_larger(long unused)
 {
 	static const __u64 sizes[] = { 97, 104, 4096, ~0ULL };
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct {
-		struct pm_scan_arg arg;
-		char zero[4096];
-	} big;
-	char what[64];
-	bool ok = true;
-	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		memset(&big, 0, sizeof(big));
-		arg_init(&big.arg, mem, psize, vec, NR_VEC);
-		big.arg.size = sizes[i];
-		snprintf(what, sizeof(what), "size %llu", sizes[i]);
-		ok &= check_rejected(what, &big.arg, -EINVAL);
-	}
-	munmap(mem, psize);
-	return result(ok);
+	return result(reject_each("size", OFF(size), sizes, ARRAY_SIZE(sizes),
+				  -EINVAL));
 }
 
 /* --- flags and categories ------------------------------------------------ */
 
-static int test_flags_unknown(void)
+static int test_flags_unknown(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	char what[64];
-	bool ok;
-	int bit;
-
 	/* The two known flags pass validation (plain VMA: nothing to WP). */
-	arg_init(&arg, mem, psize, vec, NR_VEC);
-	arg.flags = PM_SCAN_WP_MATCHING;
-	ok = check("flags PM_SCAN_WP_MATCHING", scan(&arg), 0, &arg,
-		   addr(mem + psize));
-	for (bit = 2; bit < 64; bit++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
-		arg.flags = 1ULL << bit;
-		snprintf(what, sizeof(what), "flags bit %d", bit);
-		ok &= check_rejected(what, &arg, -EINVAL);
-	}
-	munmap(mem, psize);
-	return result(ok);
+	bool ok;
+
+	init(mem, psize(), false);
+	arg->flags = PM_SCAN_WP_MATCHING;
+	ok = check("flags PM_SCAN_WP_MATCHING", scan(), 0, addr(mem + psize()));
+	return result(reject_bits("flags", OFF(flags), 2, -EINVAL) && ok);
 }
 
 static const struct {
 	const char *name;
 	size_t offset;
 } cat_masks[] = {
-	{ "category_inverted", offsetof(struct pm_scan_arg, category_inverted) },
-	{ "category_mask", offsetof(struct pm_scan_arg, category_mask) },
-	{ "category_anyof_mask",
-	  offsetof(struct pm_scan_arg, category_anyof_mask) },
-	{ "return_mask", offsetof(struct pm_scan_arg, return_mask) },
+	{ "category_inverted", OFF(category_inverted) },
+	{ "category_mask", OFF(category_mask) },
+	{ "category_anyof_mask", OFF(category_anyof_mask) },
+	{ "return_mask", OFF(return_mask) },
 };
 
-static __u64 *cat_field(struct pm_scan_arg *arg, size_t m)
+/*
+ * Each of the four masks set to @val in a one-page scan of mem: accepted
+ * (with walk_end at the end) or, with @want, rejected with it.
+ */
+static bool each_mask(__u64 val, long want)
 {
-	return (__u64 *)((char *)arg + cat_masks[m].offset);
-}
-
-/* All eight known categories are accepted in each of the four masks. */
-static int test_categories_known(void)
-{
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
 	char what[64];
 	bool ok = true;
 	size_t m;
+	long ret;
 
-	mem[0] = 1;
 	for (m = 0; m < ARRAY_SIZE(cat_masks); m++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
-		*cat_field(&arg, m) = PM_SCAN_KNOWN_CATEGORIES;
-		snprintf(what, sizeof(what), "%s 0xff", cat_masks[m].name);
-		if (scan(&arg) < 0 || arg.walk_end != addr(mem + psize)) {
-			ksft_print_msg("%s: rejected (%s) or walk_end %#llx\n",
-				       what, strerror(errno), arg.walk_end);
+		init(mem, psize(), false);
+		*(__u64 *)((char *)arg + cat_masks[m].offset) = val;
+		snprintf(what, sizeof(what), "%s %#llx", cat_masks[m].name, val);
+		if (want) {
+			ok &= rejected(what, want);
+			continue;
+		}
+		ret = scan();
+		if (ret < 0 || arg->walk_end != addr(mem + psize())) {
+			ksft_print_msg("%s: returned %ld, walk_end %#llx\n",
+				       what, ret, arg->walk_end);
 			ok = false;
 		}
 	}
-	munmap(mem, psize);
-	return result(ok);
+	return ok;
+}
+
+/* All eight known categories are accepted in each of the four masks. */
+static int test_categories_known(long unused)
+{
+	touch(0x1);
+	return result(each_mask(PM_SCAN_KNOWN_CATEGORIES, 0));
 }
 
 /*
  * Bits 9..63 are unknown on every kernel. Bit 8 is PAGE_IS_GUARD from
  * mainline 6.14 on and is tested on its own.
  */
-static int test_category_unknown(size_t m)
+static int test_category_unknown(long m)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	char what[64];
-	bool ok = true;
-	int bit;
-
-	for (bit = 9; bit < 64; bit++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
-		*cat_field(&arg, m) = 1ULL << bit;
-		snprintf(what, sizeof(what), "%s bit %d", cat_masks[m].name,
-			 bit);
-		ok &= check_rejected(what, &arg, -EINVAL);
-	}
-	munmap(mem, psize);
-	return result(ok);
-}
-
-static int test_category_inverted_unknown(void)
-{
-	return test_category_unknown(0);
-}
-
-static int test_category_mask_unknown(void)
-{
-	return test_category_unknown(1);
-}
-
-static int test_category_anyof_mask_unknown(void)
-{
-	return test_category_unknown(2);
-}
-
-static int test_return_mask_unknown(void)
-{
-	return test_category_unknown(3);
+	return result(reject_bits(cat_masks[m].name, cat_masks[m].offset, 9,
+				  -EINVAL));
 }
 
 /*
@@ -437,549 +385,359 @@ static int test_return_mask_unknown(void)
  * including 6.1 with this series. (6.13 has guard regions without the
  * category; no oracle of ours runs it.)
  */
-static int test_category_bit8(void)
+static int test_category_bit8(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	bool guard, ok = true;
-	char what[64];
-	long ret;
-	size_t m;
+	bool guard;
 
-	if (!madvise(mem, psize, MADV_GUARD_INSTALL)) {
+	if (!madvise(mem, psize(), MADV_GUARD_INSTALL)) {
 		guard = true;
 	} else if (errno == EINVAL) {
 		guard = false;
 	} else {
-		set_reason("MADV_GUARD_INSTALL: %s, bit 8's meaning unknown",
-			   strerror(errno));
-		munmap(mem, psize);
-		return KSFT_SKIP;
+		return vmh_set_reason(KSFT_SKIP, "MADV_GUARD_INSTALL: %s, bit 8's meaning unknown",
+				      strerror(errno));
 	}
 	ksft_print_msg("guard regions %ssupported: bit 8 must be %s\n",
 		       guard ? "" : "not ",
 		       guard ? "accepted" : "rejected with EINVAL");
-
-	for (m = 0; m < ARRAY_SIZE(cat_masks); m++) {
-		arg_init(&arg, mem, psize, vec, NR_VEC);
-		*cat_field(&arg, m) = 1ULL << 8;
-		snprintf(what, sizeof(what), "%s bit 8", cat_masks[m].name);
-		if (!guard) {
-			ok &= check_rejected(what, &arg, -EINVAL);
-			continue;
-		}
-		ret = scan(&arg);
-		if (ret < 0 || arg.walk_end != addr(mem + psize)) {
-			ksft_print_msg("%s: returned %ld, walk_end %#llx\n",
-				       what, ret, arg.walk_end);
-			ok = false;
-		}
-	}
-	munmap(mem, psize);
-	return result(ok);
+	return result(each_mask(1ULL << 8, guard ? 0 : -EINVAL));
 }
 
 /* --- the range ----------------------------------------------------------- */
 
-static int test_start_unaligned(void)
+static int test_start_unaligned(long unused)
 {
-	const unsigned long offs[] = { 1, psize / 2, psize - 1 };
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	char what[64];
-	bool ok = true;
-	size_t i;
+	const __u64 starts[] = { addr(mem) + 1, addr(mem) + psize() / 2,
+				 addr(mem) + psize() - 1 };
 
-	for (i = 0; i < ARRAY_SIZE(offs); i++) {
-		arg_init(&arg, mem + offs[i], psize, vec, NR_VEC);
-		snprintf(what, sizeof(what), "start + %lu", offs[i]);
-		ok &= check_rejected(what, &arg, -EINVAL);
-	}
-	munmap(mem, 2 * psize);
-	return result(ok);
+	return result(reject_each("start", OFF(start), starts,
+				  ARRAY_SIZE(starts), -EINVAL));
 }
 
 /*
  * An unaligned end is rounded up: the walk covers the partial last page,
  * and walk_end is the rounded end.
  */
-static int test_end_unaligned_rounded_up(void)
+static int test_end_unaligned_rounded_up(long unused)
 {
-	static const unsigned int present[] = { 0, 1 };
-	char *mem = map_pages(3, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
 	bool ok;
 
-	touch_pages(mem, present, ARRAY_SIZE(present));
-
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, psize + 1, vec, NR_VEC);
-	arg.category_mask = PAGE_IS_PRESENT;
-	arg.return_mask = PAGE_IS_PRESENT;
-	ok = check("end = start + page + 1", scan(&arg), 1, &arg,
-		   addr(mem + 2 * psize)) &&
-	     region_is(&vec[0], mem, mem + 2 * psize, PAGE_IS_PRESENT) &&
-	     vec_untouched(&vec[1], NR_VEC - 1);
-
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 1, vec, NR_VEC);
-	arg.category_mask = PAGE_IS_PRESENT;
-	arg.return_mask = PAGE_IS_PRESENT;
-	ok &= check("end = start + 1", scan(&arg), 1, &arg,
-		    addr(mem + psize)) &&
-	      region_is(&vec[0], mem, mem + psize, PAGE_IS_PRESENT) &&
-	      vec_untouched(&vec[1], NR_VEC - 1);
-
-	munmap(mem, 3 * psize);
+	touch(0x3);
+	init(mem, psize() + 1, true);
+	ok = check("end = start + page + 1", scan(), 1, addr(mem + 2 * psize())) &&
+	     VEC_IS({ 0, 2, PAGE_IS_PRESENT });
+	init(mem, 1, true);
+	ok &= check("end = start + 1", scan(), 1, addr(mem + psize())) &&
+	      VEC_IS({ 0, 1, PAGE_IS_PRESENT });
 	return result(ok);
 }
 
-static int test_end_before_start(void)
+static int test_end_before_start(long unused)
 {
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	bool ok;
+	const __u64 ends[] = { addr(mem), addr(mem) + psize() - 1 };
+	bool ok = true;
+	size_t i;
 
-	arg_init(&arg, mem + psize, 0, vec, NR_VEC);
-	arg.end = addr(mem);
-	ok = check_rejected("end = start - page", &arg, -EFAULT);
-	arg_init(&arg, mem + psize, 0, vec, NR_VEC);
-	arg.end = addr(mem + psize - 1);
-	ok &= check_rejected("end = start - 1", &arg, -EFAULT);
-	munmap(mem, 2 * psize);
+	for (i = 0; i < ARRAY_SIZE(ends); i++) {
+		init(mem + psize(), 0, false);
+		arg->end = ends[i];
+		ok &= rejected(i ? "end = start - 1" : "end = start - page",
+			       -EFAULT);
+	}
 	return result(ok);
 }
 
-static int test_kernel_range(void)
+static int test_kernel_range(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem, psize, vec, NR_VEC);
-	arg.start = KERNEL_ADDR;
-	arg.end = KERNEL_ADDR + psize;
-	ok = check_rejected("kernel start and end", &arg, -EFAULT);
-
+	init(mem, psize(), false);
+	arg->start = KERNEL_ADDR;
+	arg->end = KERNEL_ADDR + psize();
+	ok = rejected("kernel start and end", -EFAULT);
 	/* Even an empty range must be a user one. */
-	arg.end = KERNEL_ADDR;
-	ok &= check_rejected("kernel start == end", &arg, -EFAULT);
-
-	arg_init(&arg, mem, psize, vec, NR_VEC);
-	arg.end = KERNEL_ADDR;
-	ok &= check_rejected("user start, kernel end", &arg, -EFAULT);
-	munmap(mem, psize);
+	arg->end = KERNEL_ADDR;
+	ok &= rejected("kernel start == end", -EFAULT);
+	init(mem, psize(), false);
+	arg->end = KERNEL_ADDR;
+	ok &= rejected("user start, kernel end", -EFAULT);
 	return result(ok);
 }
 
-static int test_end_huge(void)
+static int test_end_huge(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	bool ok;
+	/* Rounding the last end up would wrap to 0. */
+	const __u64 ends[] = { NONCANONICAL_ADDR, ~0ULL, ~0ULL - psize() + 2 };
 
-	arg_init(&arg, mem, psize, vec, NR_VEC);
-	arg.end = NONCANONICAL_ADDR;
-	ok = check_rejected("end = 1 << 63", &arg, -EFAULT);
-	arg.end = ~0ULL;
-	ok &= check_rejected("end = ~0", &arg, -EFAULT);
-	/* Rounding this end up would wrap to 0. */
-	arg.end = ~0ULL - psize + 2;
-	ok &= check_rejected("end = ~0 - page + 2", &arg, -EFAULT);
-	munmap(mem, psize);
-	return result(ok);
+	return result(reject_each("end", OFF(end), ends, ARRAY_SIZE(ends),
+				  -EFAULT));
 }
 
 /* --- the output array ---------------------------------------------------- */
 
-static int test_vec_null_len_nonzero(void)
+static int test_vec_null_len_nonzero(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct pm_scan_arg arg;
-	bool ok;
+	const __u64 lens[] = { 1, ~0ULL };
+	bool ok = true;
+	size_t i;
 
-	arg_init(&arg, mem, psize, NULL, 1);
-	ok = check_rejected("vec NULL, vec_len 1", &arg, -EINVAL);
-	arg.vec_len = ~0ULL;
-	ok &= check_rejected("vec NULL, vec_len ~0", &arg, -EINVAL);
-	munmap(mem, psize);
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		init(mem, psize(), false);
+		arg->vec = 0;
+		arg->vec_len = lens[i];
+		ok &= rejected(i ? "vec NULL, vec_len ~0" : "vec NULL, vec_len 1",
+			       -EINVAL);
+	}
 	return result(ok);
 }
 
 /* vec = 0, vec_len = 0: a walk that reports nothing. */
-static int test_vec_null_len_zero(void)
+static int test_vec_null_len_zero(long unused)
 {
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct pm_scan_arg arg;
-	bool ok;
-
-	mem[0] = 1;
-	arg_init(&arg, mem, 2 * psize, NULL, 0);
-	ok = check("vec NULL, vec_len 0", scan(&arg), 0, &arg,
-		   addr(mem + 2 * psize));
-	munmap(mem, 2 * psize);
-	return result(ok);
+	touch(0x1);
+	init(mem, 2 * psize(), false);
+	arg->vec = 0;
+	arg->vec_len = 0;
+	return result(check("vec NULL, vec_len 0", scan(), 0,
+			    addr(mem + 2 * psize())));
 }
 
-/* vec set, vec_len = 0: the same, and vec is never written. */
-static int test_vec_len_zero(void)
+/* vec set, vec_len = 0: the same, and vec is never written... */
+static int test_vec_len_zero(long unused)
 {
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	bool ok;
+	bool ok = true;
+	int max_pages;
 
-	mem[0] = 1;
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 2 * psize, vec, 0);
-	ok = check("vec set, vec_len 0", scan(&arg), 0, &arg,
-		   addr(mem + 2 * psize)) && vec_untouched(vec, NR_VEC);
-
-	/* max_pages does not change that. */
-	arg_init(&arg, mem, 2 * psize, vec, 0);
-	arg.max_pages = 1;
-	ok &= check("vec set, vec_len 0, max_pages 1", scan(&arg), 0, &arg,
-		    addr(mem + 2 * psize)) && vec_untouched(vec, NR_VEC);
-	munmap(mem, 2 * psize);
+	touch(0x1);
+	/* ...max_pages does not change that. */
+	for (max_pages = 0; max_pages < 2; max_pages++) {
+		init(mem, 2 * psize(), false);
+		arg->vec_len = 0;
+		arg->max_pages = max_pages;
+		ok &= check(max_pages ? "vec set, vec_len 0, max_pages 1" :
+			    "vec set, vec_len 0", scan(), 0,
+			    addr(mem + 2 * psize())) && vec_untouched(vec, NR_VEC);
+	}
 	return result(ok);
 }
 
 /* vec (with its length) outside user space is refused before the walk. */
-static int test_vec_not_user_range(void)
+static int test_vec_not_user_range(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
+	/* The last is just long enough to run into non-canonical addresses. */
+	const __u64 lens[] = { 1ULL << 62, ~0ULL,
+			       (NONCANONICAL_ADDR - addr(vec)) / sizeof(*vec) + 1 };
 	bool ok;
 
-	mem[0] = 1;
-	arg_init(&arg, mem, psize, (void *)KERNEL_ADDR, 1);
-	ok = check_rejected("vec kernel address", &arg, -EFAULT);
-
-	arg_init(&arg, mem, psize, vec, 1ULL << 62);
-	ok &= check_rejected("vec_len 1 << 62", &arg, -EFAULT);
-	arg.vec_len = ~0ULL;
-	ok &= check_rejected("vec_len ~0", &arg, -EFAULT);
-	/* Just long enough to run into non-canonical addresses. */
-	arg.vec_len = (NONCANONICAL_ADDR - addr(vec)) / sizeof(*vec) + 1;
-	ok &= check_rejected("vec + vec_len past user space", &arg, -EFAULT);
-	munmap(mem, psize);
-	return result(ok);
+	touch(0x1);
+	init(mem, psize(), false);
+	arg->vec = KERNEL_ADDR;
+	arg->vec_len = 1;
+	ok = rejected("vec kernel address", -EFAULT);
+	return result(ok & reject_each("vec_len", OFF(vec_len), lens,
+				       ARRAY_SIZE(lens), -EFAULT));
 }
 
 /*
  * A user range that cannot be written: found when the walk writes its
  * results, so walk_end is written back (the end of the walk).
  */
-static int vec_not_writable(bool readonly, const char *what)
+static int test_vec_not_writable(long readonly)
 {
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region *bad;
-	struct pm_scan_arg arg;
+	const char *what = readonly ? "read-only vec" : "unmapped vec";
+	void *bad = readonly ? (void *)map_pages(1, PROT_READ) : unmapped_addr();
 	char msg[96];
 	bool ok;
 
-	bad = readonly ? (void *)map_pages(1, PROT_READ) : unmapped_addr();
-	mem[0] = 1;
-	arg_init(&arg, mem, 2 * psize, bad, NR_VEC);
+	touch(0x1);
+	init(mem, 2 * psize(), false);
+	arg->vec = addr(bad);
 	snprintf(msg, sizeof(msg), "%s, regions to write", what);
-	ok = check(msg, scan(&arg), -EFAULT, &arg, addr(mem + 2 * psize));
+	ok = check(msg, scan(), -EFAULT, addr(mem + 2 * psize()));
 
 	/* Nothing matches: nothing is written, no error. */
-	arg_init(&arg, mem + psize, psize, bad, NR_VEC);
-	arg.category_mask = PAGE_IS_PRESENT;
+	init(mem + psize(), psize(), false);
+	arg->vec = addr(bad);
+	arg->category_mask = PAGE_IS_PRESENT;
 	snprintf(msg, sizeof(msg), "%s, nothing to write", what);
-	ok &= check(msg, scan(&arg), 0, &arg, addr(mem + 2 * psize));
-	munmap(mem, 2 * psize);
+	ok &= check(msg, scan(), 0, addr(mem + 2 * psize()));
 	if (readonly)
-		munmap(bad, psize);
+		munmap(bad, psize());
 	return result(ok);
-}
-
-static int test_vec_readonly(void)
-{
-	return vec_not_writable(true, "read-only vec");
-}
-
-static int test_vec_unmapped(void)
-{
-	return vec_not_writable(false, "unmapped vec");
 }
 
 /*
  * vec_len only bounds the output: a vec whose tail is unmapped works as
  * long as the regions found fit in the mapped part.
  */
-static int test_vec_tail_unmapped(void)
+static int test_vec_tail_unmapped(long unused)
 {
-	static const unsigned int present[] = { 1, 3 };
-	char *mem = map_pages(4, PROT_READ | PROT_WRITE);
 	char *two = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region *vec;
-	struct pm_scan_arg arg;
+	struct page_region *v;
 	bool ok;
 
-	munmap(two + psize, psize);
-	vec = (struct page_region *)(two + psize) - 2;
-	touch_pages(mem, present, ARRAY_SIZE(present));
-
-	arg_init(&arg, mem, 4 * psize, vec, NR_VEC);
-	arg.category_mask = PAGE_IS_PRESENT;
-	arg.return_mask = PAGE_IS_PRESENT;
-	ok = check("2 regions, room for 2", scan(&arg), 2, &arg,
-		   addr(mem + 4 * psize)) &&
-	     region_is(&vec[0], mem + psize, mem + 2 * psize,
-		       PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + 3 * psize, mem + 4 * psize,
-		       PAGE_IS_PRESENT);
-
-	arg_init(&arg, mem, 4 * psize, vec, NR_VEC);
-	arg.return_mask = PAGE_IS_PRESENT;
-	ok &= check("4 regions, room for 2", scan(&arg), -EFAULT, &arg,
-		    addr(mem + 4 * psize));
-	munmap(mem, 4 * psize);
-	munmap(two, psize);
+	munmap(two + psize(), psize());
+	v = (struct page_region *)(two + psize()) - 2;
+	touch(0xa);
+	init(mem, 4 * psize(), true);
+	arg->vec = addr(v);
+	ok = check("2 regions, room for 2", scan(), 2, addr(mem + 4 * psize())) &&
+	     regions_match(mem, psize(), v, 2, (const struct region_exp[]) {
+			   { 1, 2, PAGE_IS_PRESENT }, { 3, 4, PAGE_IS_PRESENT } }, 2);
+	arg->category_mask = 0;
+	ok &= check("4 regions, room for 2", scan(), -EFAULT,
+		    addr(mem + 4 * psize()));
+	munmap(two, psize());
 	return result(ok);
 }
 
 /* --- PM_SCAN_CHECK_WPASYNC ----------------------------------------------- */
 
 /* A VMA without async uffd-wp: EPERM, walk_end written back as the end. */
-static int test_check_wpasync_plain_vma(void)
+static int test_check_wpasync_plain_vma(long unused)
 {
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
+	const __u64 end = addr(mem + 2 * psize());
 	bool ok;
 
-	mem[0] = 1;
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
-	arg.flags = PM_SCAN_CHECK_WPASYNC;
-	ok = check("CHECK_WPASYNC", scan(&arg), -EPERM, &arg,
-		   addr(mem + 2 * psize));
-	arg.flags |= PM_SCAN_WP_MATCHING;
-	ok &= check("CHECK_WPASYNC | WP_MATCHING", scan(&arg), -EPERM, &arg,
-		    addr(mem + 2 * psize));
+	touch(0x1);
+	init(mem, 2 * psize(), false);
+	arg->flags = PM_SCAN_CHECK_WPASYNC;
+	ok = check("CHECK_WPASYNC", scan(), -EPERM, end);
+	arg->flags |= PM_SCAN_WP_MATCHING;
+	ok &= check("CHECK_WPASYNC | WP_MATCHING", scan(), -EPERM, end);
 	ok &= vec_untouched(vec, NR_VEC);
-
-	arg_init(&arg, mem, 2 * psize, NULL, 0);
-	arg.flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING;
-	ok &= check("CHECK_WPASYNC | WP_MATCHING, no vec", scan(&arg), -EPERM,
-		    &arg, addr(mem + 2 * psize));
-	munmap(mem, 2 * psize);
+	arg->vec = 0;
+	arg->vec_len = 0;
+	ok &= check("CHECK_WPASYNC | WP_MATCHING, no vec", scan(), -EPERM, end);
 	return result(ok);
 }
 
 /* An unmapped range has no VMA to complain about. */
-static int test_check_wpasync_no_vma(void)
+static int test_check_wpasync_no_vma(long unused)
 {
-	char *mem = unmapped_addr();
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
+	char *hole = unmapped_addr();
 
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, psize, vec, NR_VEC);
-	arg.flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING;
-	return result(check("CHECK_WPASYNC over a hole", scan(&arg), 0, &arg,
-			    addr(mem + psize)) && vec_untouched(vec, NR_VEC));
+	init(hole, psize(), false);
+	arg->flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING;
+	return result(check("CHECK_WPASYNC over a hole", scan(), 0,
+			    addr(hole + psize())) && vec_untouched(vec, NR_VEC));
 }
 
 /*
- * Map 8 pages; register the first 4 for async uffd-wp (splitting the VMA),
+ * Register the first 4 pages of mem for async uffd-wp (splitting the VMA),
  * touch pages 0 and 5. Returns the uffd, or -1 with the reason set (skip).
  */
-static int async_wp_area(char **memp)
+static int async_wp_area(void)
 {
 	int64_t features = uffd_api_features();
-	char *mem;
 	int uffd, ret;
 
-	if (features < 0) {
-		set_reason("userfaultfd unusable: %s", strerror(-features));
-		return -1;
-	}
-	if (!(features & UFFD_FEATURE_WP_ASYNC)) {
-		set_reason("UFFD_FEATURE_WP_ASYNC not advertised");
-		return -1;
-	}
-	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	if (features < 0)
+		return vmh_set_reason(-1, "userfaultfd unusable: %s",
+				      strerror(-features));
+	if (!(features & UFFD_FEATURE_WP_ASYNC))
+		return vmh_set_reason(-1, "UFFD_FEATURE_WP_ASYNC not advertised");
+	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	if (uffd < 0)
 		ksft_exit_fail_msg("userfaultfd with WP_ASYNC: %s\n",
 				   strerror(-uffd));
-	mem = map_pages(8, PROT_READ | PROT_WRITE);
-	ret = uffd_register(uffd, mem, 4 * psize, UFFDIO_REGISTER_MODE_WP,
+	ret = uffd_register(uffd, mem, 4 * psize(), UFFDIO_REGISTER_MODE_WP,
 			    NULL);
 	if (ret)
 		ksft_exit_fail_msg("UFFDIO_REGISTER_MODE_WP: %s\n",
 				   strerror(-ret));
-	mem[0] = 1;
-	mem[5 * psize] = 1;
-	*memp = mem;
+	touch(0x21);
 	return uffd;
 }
 
-static int test_check_wpasync_async_vma(void)
-{
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	int uffd;
-	char *mem;
-	bool ok;
-
-	uffd = async_wp_area(&mem);
-	if (uffd < 0)
-		return KSFT_SKIP;
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 4 * psize, vec, NR_VEC);
-	arg.flags = PM_SCAN_CHECK_WPASYNC;
-	arg.return_mask = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT;
-	ok = check("CHECK_WPASYNC on an async-WP VMA", scan(&arg), 2, &arg,
-		   addr(mem + 4 * psize)) &&
-	     region_is(&vec[0], mem, mem + psize,
-		       PAGE_IS_WPALLOWED | PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + psize, mem + 4 * psize,
-		       PAGE_IS_WPALLOWED) &&
-	     vec_untouched(&vec[2], NR_VEC - 2);
-	close(uffd);
-	munmap(mem, 8 * psize);
-	return result(ok);
-}
-
 /*
- * An async-WP VMA followed by a plain one: EPERM, but the regions found in
- * the first VMA are in vec, and walk_end is the end of the range, not the
- * start of the VMA that failed.
+ * CHECK_WPASYNC over the async-WP VMA alone, or (@mixed) on into the plain
+ * one after it: EPERM then, but the regions found in the first VMA are in
+ * vec, and walk_end is the end of the range, not the start of the VMA that
+ * failed.
  */
-static int test_check_wpasync_mixed(void)
+static int test_check_wpasync_async(long mixed)
 {
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	int uffd;
-	char *mem;
+	int uffd = async_wp_area();
 	bool ok;
 
-	uffd = async_wp_area(&mem);
 	if (uffd < 0)
 		return KSFT_SKIP;
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 8 * psize, vec, NR_VEC);
-	arg.flags = PM_SCAN_CHECK_WPASYNC;
-	arg.return_mask = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT;
-	ok = check("CHECK_WPASYNC, async then plain VMA", scan(&arg), -EPERM,
-		   &arg, addr(mem + 8 * psize)) &&
-	     region_is(&vec[0], mem, mem + psize,
-		       PAGE_IS_WPALLOWED | PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + psize, mem + 4 * psize,
-		       PAGE_IS_WPALLOWED) &&
-	     vec_untouched(&vec[2], NR_VEC - 2);
+	init(mem, (mixed ? 8 : 4) * psize(), false);
+	arg->flags = PM_SCAN_CHECK_WPASYNC;
+	arg->return_mask = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT;
+	ok = check(mixed ? "CHECK_WPASYNC, async then plain VMA" :
+		   "CHECK_WPASYNC on an async-WP VMA", scan(), mixed ? -EPERM : 2,
+		   addr(mem + (mixed ? 8 : 4) * psize())) &&
+	     VEC_IS({ 0, 1, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
+		    { 1, 4, PAGE_IS_WPALLOWED });
 	close(uffd);
-	munmap(mem, 8 * psize);
 	return result(ok);
 }
 
 /* Without CHECK_WPASYNC, WP_MATCHING skips a plain VMA: nothing reported. */
-static int test_wp_matching_plain_vma(void)
+static int test_wp_matching_plain_vma(long unused)
 {
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	bool ok;
-
-	mem[0] = 1;
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
-	arg.flags = PM_SCAN_WP_MATCHING;
-	ok = check("WP_MATCHING on a plain VMA", scan(&arg), 0, &arg,
-		   addr(mem + 2 * psize)) && vec_untouched(vec, NR_VEC);
-	munmap(mem, 2 * psize);
-	return result(ok);
+	touch(0x1);
+	init(mem, 2 * psize(), false);
+	arg->flags = PM_SCAN_WP_MATCHING;
+	return result(check("WP_MATCHING on a plain VMA", scan(), 0,
+			    addr(mem + 2 * psize())) && vec_untouched(vec, NR_VEC));
 }
 
 /* --- two errors at once: which one wins ---------------------------------- */
 
-static int test_order_copy_before_size(void)
-{
-	return partly_readable_arg(8, "arg partly readable, size 8");
-}
-
 /* Every EINVAL of the early checks comes before the range's EFAULT. */
-static int test_order_args_before_range(void)
+static int test_order_args_before_range(long unused)
 {
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
 	bool ok;
 
-	arg_init(&arg, mem + psize, 0, vec, NR_VEC);
-	arg.end = addr(mem);
-	arg.size = 88;
-	ok = check_rejected("size 88, end < start", &arg, -EINVAL);
-
-	arg.size = sizeof(arg);
-	arg.flags = 1ULL << 2;
-	ok &= check_rejected("flags bit 2, end < start", &arg, -EINVAL);
-
-	arg.flags = 0;
-	arg.return_mask = 1ULL << 9;
-	ok &= check_rejected("return_mask bit 9, end < start", &arg, -EINVAL);
-
-	arg.return_mask = PM_SCAN_KNOWN_CATEGORIES;
-	arg.start++;
-	ok &= check_rejected("start unaligned, end < start", &arg, -EINVAL);
-	munmap(mem, 2 * psize);
+	init(mem + psize(), 0, false);
+	arg->end = addr(mem);
+	arg->size = 88;
+	ok = rejected("size 88, end < start", -EINVAL);
+	arg->size = sizeof(*arg);
+	arg->flags = 1ULL << 2;
+	ok &= rejected("flags bit 2, end < start", -EINVAL);
+	arg->flags = 0;
+	arg->return_mask = 1ULL << 9;
+	ok &= rejected("return_mask bit 9, end < start", -EINVAL);
+	arg->return_mask = PM_SCAN_KNOWN_CATEGORIES;
+	arg->start++;
+	ok &= rejected("start unaligned, end < start", -EINVAL);
 	return result(ok);
 }
 
-static int test_order_range_before_vec(void)
+static int test_order_range_before_vec(long unused)
 {
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct pm_scan_arg arg;
-	bool ok;
-
-	arg_init(&arg, mem + psize, 0, NULL, 1);
-	arg.end = addr(mem);
-	ok = check_rejected("end < start, vec NULL with vec_len 1", &arg,
-			    -EFAULT);
-	munmap(mem, 2 * psize);
-	return result(ok);
+	init(mem + psize(), 0, false);
+	arg->end = addr(mem);
+	arg->vec = 0;
+	arg->vec_len = 1;
+	return result(rejected("end < start, vec NULL with vec_len 1", -EFAULT));
 }
 
-static int test_order_vec_null_before_vec_range(void)
+static int test_order_vec_null_before_vec_range(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct pm_scan_arg arg;
-	bool ok;
-
-	arg_init(&arg, mem, psize, NULL, 1ULL << 62);
-	ok = check_rejected("vec NULL, vec_len 1 << 62", &arg, -EINVAL);
-	munmap(mem, psize);
-	return result(ok);
+	init(mem, psize(), false);
+	arg->vec = 0;
+	arg->vec_len = 1ULL << 62;
+	return result(rejected("vec NULL, vec_len 1 << 62", -EINVAL));
 }
 
 /* The argument checks all come before the walk that finds EPERM. */
-static int test_order_args_before_eperm(void)
+static int test_order_args_before_eperm(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct pm_scan_arg arg;
 	bool ok;
 
-	mem[0] = 1;
-	arg_init(&arg, mem, psize, NULL, 1);
-	arg.flags = PM_SCAN_CHECK_WPASYNC;
-	ok = check_rejected("vec NULL with vec_len, CHECK_WPASYNC plain VMA",
-			    &arg, -EINVAL);
-	arg_init(&arg, mem, psize, (void *)KERNEL_ADDR, 1);
-	arg.flags = PM_SCAN_CHECK_WPASYNC;
-	ok &= check_rejected("vec kernel address, CHECK_WPASYNC plain VMA",
-			     &arg, -EFAULT);
-	munmap(mem, psize);
+	touch(0x1);
+	init(mem, psize(), false);
+	arg->flags = PM_SCAN_CHECK_WPASYNC;
+	arg->vec = 0;
+	arg->vec_len = 1;
+	ok = rejected("vec NULL with vec_len, CHECK_WPASYNC plain VMA", -EINVAL);
+	arg->vec = KERNEL_ADDR;
+	ok &= rejected("vec kernel address, CHECK_WPASYNC plain VMA", -EFAULT);
 	return result(ok);
 }
 
@@ -988,117 +746,82 @@ static int test_order_args_before_eperm(void)
  * walk that found nothing wins; with regions found before the EPERM, the
  * failed write (EFAULT) wins.
  */
-static int test_order_eperm_vs_vec_write(void)
+static int test_order_eperm_vs_vec_write(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	void *bad = unmapped_addr();
-	struct pm_scan_arg arg;
 	int uffd;
 	bool ok;
 
-	mem[0] = 1;
-	arg_init(&arg, mem, psize, bad, NR_VEC);
-	arg.flags = PM_SCAN_CHECK_WPASYNC;
-	ok = check("unmapped vec, CHECK_WPASYNC plain VMA", scan(&arg), -EPERM,
-		   &arg, addr(mem + psize));
-	munmap(mem, psize);
+	touch(0x1);
+	init(mem, psize(), false);
+	arg->vec = addr(unmapped_addr());
+	arg->flags = PM_SCAN_CHECK_WPASYNC;
+	ok = check("unmapped vec, CHECK_WPASYNC plain VMA", scan(), -EPERM,
+		   addr(mem + psize()));
 
-	uffd = async_wp_area(&mem);
+	uffd = async_wp_area();
 	if (uffd < 0) {
 		ksft_print_msg("regions found before EPERM not tested: %s\n",
-			       reason);
+			       vmh_reason);
 		return result(ok);
 	}
-	bad = unmapped_addr();
-	arg_init(&arg, mem, 8 * psize, bad, NR_VEC);
-	arg.flags = PM_SCAN_CHECK_WPASYNC;
-	ok &= check("unmapped vec, regions, then EPERM", scan(&arg), -EFAULT,
-		    &arg, addr(mem + 8 * psize));
+	init(mem, 8 * psize(), false);
+	arg->vec = addr(unmapped_addr());
+	arg->flags = PM_SCAN_CHECK_WPASYNC;
+	ok &= check("unmapped vec, regions, then EPERM", scan(), -EFAULT,
+		    addr(mem + 8 * psize()));
 	close(uffd);
-	munmap(mem, 8 * psize);
 	return result(ok);
 }
 
 /* --- results of valid calls ---------------------------------------------- */
 
-static int test_start_equals_end(void)
+static int test_start_equals_end(long unused)
 {
-	char *mem = map_pages(1, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
 	bool ok;
 
-	mem[0] = 1;
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 0, vec, NR_VEC);
-	ok = check("start == end", scan(&arg), 0, &arg, addr(mem));
-	arg_init(&arg, NULL, 0, vec, NR_VEC);
-	ok &= check("start == end == 0", scan(&arg), 0, &arg, 0);
-	ok &= vec_untouched(vec, NR_VEC);
-	munmap(mem, psize);
-	return result(ok);
+	touch(0x1);
+	init(mem, 0, false);
+	ok = check("start == end", scan(), 0, addr(mem));
+	init(NULL, 0, false);
+	ok &= check("start == end == 0", scan(), 0, 0);
+	return result(ok && vec_untouched(vec, NR_VEC));
 }
 
 /* walk_end is the page-aligned end, holes in the range included. */
-static int test_walk_end_success(void)
+static int test_walk_end_success(long unused)
 {
-	char *mem = map_pages(4, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
-	bool ok;
-
-	mem[0] = 1;
-	munmap(mem + 2 * psize, 2 * psize);
-	arg_init(&arg, mem, 4 * psize - 100, vec, NR_VEC);
-	ok = check("range ending in a hole", scan(&arg), 2, &arg,
-		   addr(mem + 4 * psize));
-	munmap(mem, 2 * psize);
-	return result(ok);
+	touch(0x1);
+	munmap(mem + 2 * psize(), 2 * psize());
+	init(mem, 4 * psize() - 100, false);
+	return result(check("range ending in a hole", scan(), 2,
+			    addr(mem + 4 * psize())));
 }
 
 /* The return value is the number of regions written, no more are written. */
-static int test_return_value(void)
+static int test_return_value(long unused)
 {
-	static const unsigned int present[] = { 0, 2, 3, 6 };
-	char *mem = map_pages(8, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
 	bool ok;
 
-	touch_pages(mem, present, ARRAY_SIZE(present));
-
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 8 * psize, vec, NR_VEC);
-	arg.category_mask = PAGE_IS_PRESENT;
-	arg.return_mask = PAGE_IS_PRESENT;
-	ok = check("3 regions", scan(&arg), 3, &arg, addr(mem + 8 * psize)) &&
-	     region_is(&vec[0], mem, mem + psize, PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + 2 * psize, mem + 4 * psize,
-		       PAGE_IS_PRESENT) &&
-	     region_is(&vec[2], mem + 6 * psize, mem + 7 * psize,
-		       PAGE_IS_PRESENT) &&
-	     vec_untouched(&vec[3], NR_VEC - 3);
-
+	touch(0x4d);
+	init(mem, 8 * psize(), true);
+	ok = check("3 regions", scan(), 3, addr(mem + 8 * psize())) &&
+	     VEC_IS({ 0, 1, PAGE_IS_PRESENT }, { 2, 4, PAGE_IS_PRESENT },
+		    { 6, 7, PAGE_IS_PRESENT });
 	/* A full vec stops the walk at the first page it could not report. */
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 8 * psize, vec, 2);
-	arg.category_mask = PAGE_IS_PRESENT;
-	arg.return_mask = PAGE_IS_PRESENT;
-	ok &= check("3 regions, vec_len 2", scan(&arg), 2, &arg,
-		    addr(mem + 6 * psize)) &&
+	init(mem, 8 * psize(), true);
+	arg->vec_len = 2;
+	ok &= check("3 regions, vec_len 2", scan(), 2, addr(mem + 6 * psize())) &&
 	      vec_untouched(&vec[2], NR_VEC - 2);
-	munmap(mem, 8 * psize);
 	return result(ok);
 }
 
 /* Mainline's pagemap ioctl handler answers other commands with EINVAL. */
-static int test_unknown_ioctl(void)
+static int test_unknown_ioctl(long unused)
 {
-	struct pm_scan_arg arg;
 	long ret;
 
-	arg_init(&arg, NULL, 0, NULL, 0);
-	ret = ioctl(pm_fd, _IOWR('f', 17, struct pm_scan_arg), &arg);
+	init(NULL, 0, false);
+	ret = ioctl(pm_fd, _IOWR('f', 17, struct pm_scan_arg), arg);
 	return result(check_ret("ioctl 'f' 17 on pagemap",
 				ret < 0 ? -errno : ret, -EINVAL));
 }
@@ -1108,17 +831,18 @@ static int test_unknown_ioctl(void)
 struct child {
 	pid_t pid;
 	int go;			/* parent writes: child may exit */
+	int fd;			/* the child's pagemap */
 };
 
 /*
- * Fork a child that touches @idx pages of @mem and waits until the parent
- * writes to the go pipe; returns once the pages are touched.
+ * Fork a child that touches @pages of mem (a bit a page) and waits until
+ * the parent closes the go pipe; returns once the pages are touched, with
+ * the child's pagemap open.
  */
-static void child_start(struct child *c, char *mem, const unsigned int *idx,
-			size_t n)
+static void child_start(struct child *c, unsigned int pages)
 {
 	int ready[2], go[2];
-	char b = 0;
+	char path[64], b = 0;
 
 	if (pipe(ready) || pipe(go))
 		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
@@ -1130,7 +854,7 @@ static void child_start(struct child *c, char *mem, const unsigned int *idx,
 		/* Only the parent may hold the write end: EOF is "go". */
 		close(go[1]);
 		close(ready[0]);
-		touch_pages(mem, idx, n);
+		touch(pages);
 		if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) < 0)
 			_exit(1);
 		_exit(0);
@@ -1141,18 +865,10 @@ static void child_start(struct child *c, char *mem, const unsigned int *idx,
 		ksft_exit_fail_msg("child %d died early\n", c->pid);
 	close(ready[0]);
 	c->go = go[1];
-}
-
-static int child_open_pagemap(const struct child *c)
-{
-	char path[64];
-	int fd;
-
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", c->pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
+	c->fd = open(path, O_RDONLY);
+	if (c->fd < 0)
 		ksft_exit_fail_msg("open %s: %s\n", path, strerror(errno));
-	return fd;
 }
 
 /* Let the child exit and reap it. */
@@ -1166,38 +882,19 @@ static void child_end(struct child *c)
 }
 
 /* The parent scans the child's pagemap and sees the child's pages. */
-static int test_other_process(void)
+static int test_other_process(long unused)
 {
-	static const unsigned int present[] = { 1, 3 };
-	char *mem = map_pages(4, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
 	struct child c;
 	bool ok;
-	int fd;
 
-	child_start(&c, mem, present, ARRAY_SIZE(present));
-	fd = child_open_pagemap(&c);
-
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 4 * psize, vec, NR_VEC);
-	arg.category_mask = PAGE_IS_PRESENT;
-	arg.return_mask = PAGE_IS_PRESENT;
-	ok = check("child's pagemap", scan_fd(fd, &arg), 2, &arg,
-		   addr(mem + 4 * psize)) &&
-	     region_is(&vec[0], mem + psize, mem + 2 * psize,
-		       PAGE_IS_PRESENT) &&
-	     region_is(&vec[1], mem + 3 * psize, mem + 4 * psize,
-		       PAGE_IS_PRESENT) &&
-	     vec_untouched(&vec[2], NR_VEC - 2);
-
+	child_start(&c, 0xa);
+	init(mem, 4 * psize(), true);
+	ok = check("child's pagemap", scan_fd(c.fd), 2, addr(mem + 4 * psize())) &&
+	     VEC_IS({ 1, 2, PAGE_IS_PRESENT }, { 3, 4, PAGE_IS_PRESENT });
 	/* The same range in the parent was never touched. */
-	ok &= check("own pagemap", scan(&arg), 0, &arg,
-		    addr(mem + 4 * psize));
-
+	ok &= check("own pagemap", scan(), 0, addr(mem + 4 * psize()));
 	child_end(&c);
-	close(fd);
-	munmap(mem, 4 * psize);
+	close(c.fd);
 	return result(ok);
 }
 
@@ -1206,127 +903,106 @@ static int test_other_process(void)
  * open: mainline answers ESRCH before looking at the argument at all, and
  * writes nothing.
  */
-static int test_exited_process(void)
+static int test_exited_process(long unused)
 {
-	static const unsigned int present[] = { 0, 1 };
-	char *mem = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region vec[NR_VEC];
-	struct pm_scan_arg arg;
 	struct child c;
 	bool ok;
-	int fd;
 
-	child_start(&c, mem, present, ARRAY_SIZE(present));
-	fd = child_open_pagemap(&c);
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
-	ok = check("child alive", scan_fd(fd, &arg), 1, &arg,
-		   addr(mem + 2 * psize));
+	child_start(&c, 0x3);
+	init(mem, 2 * psize(), false);
+	ok = check("child alive", scan_fd(c.fd), 1, addr(mem + 2 * psize()));
 	child_end(&c);
 
-	poison_vec(vec, NR_VEC);
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
-	ok &= check("child exited", scan_fd(fd, &arg), -ESRCH, &arg,
-		    WALK_END_UNSET) && vec_untouched(vec, NR_VEC);
-
-	arg_init(&arg, mem, 2 * psize, vec, NR_VEC);
-	arg.size = 0;
-	ok &= check("child exited, size 0", scan_fd(fd, &arg), -ESRCH, &arg,
+	init(mem, 2 * psize(), false);
+	ok &= check("child exited", scan_fd(c.fd), -ESRCH, WALK_END_UNSET) &&
+	      vec_untouched(vec, NR_VEC);
+	arg->size = 0;
+	ok &= check("child exited, size 0", scan_fd(c.fd), -ESRCH,
 		    WALK_END_UNSET);
-	ok &= check_ret("child exited, NULL arg", ioctl_raw(fd, NULL), -ESRCH);
-	close(fd);
-	munmap(mem, 2 * psize);
+	ok &= check_ret("child exited, NULL arg", ioctl_raw(c.fd, NULL), -ESRCH);
+	close(c.fd);
 	return result(ok);
 }
 
-static const struct test_case {
+/* The cases, in mainline's order of the checks; @arg goes to @fn. */
+static const struct {
 	const char *name;
-	int (*fn)(void);
-} tests[] = {
-	{ "arg_unmapped_efault", test_arg_unmapped },
-	{ "arg_null_efault", test_arg_null },
-	{ "arg_kernel_address_efault", test_arg_kernel_address },
-	{ "arg_partly_readable_efault", test_arg_partly_readable },
-	{ "size_smaller_einval", test_size_smaller },
-	{ "size_larger_einval", test_size_larger },
-	{ "flags_unknown_einval", test_flags_unknown },
-	{ "categories_known_accepted", test_categories_known },
-	{ "category_inverted_unknown_einval", test_category_inverted_unknown },
-	{ "category_mask_unknown_einval", test_category_mask_unknown },
-	{ "category_anyof_mask_unknown_einval",
-	  test_category_anyof_mask_unknown },
-	{ "return_mask_unknown_einval", test_return_mask_unknown },
-	{ "category_bit8_guard", test_category_bit8 },
-	{ "start_unaligned_einval", test_start_unaligned },
-	{ "end_unaligned_rounded_up", test_end_unaligned_rounded_up },
-	{ "end_before_start_efault", test_end_before_start },
-	{ "kernel_range_efault", test_kernel_range },
-	{ "end_huge_efault", test_end_huge },
-	{ "vec_null_len_nonzero_einval", test_vec_null_len_nonzero },
-	{ "vec_null_len_zero", test_vec_null_len_zero },
-	{ "vec_len_zero", test_vec_len_zero },
-	{ "vec_not_user_range_efault", test_vec_not_user_range },
-	{ "vec_readonly_efault", test_vec_readonly },
-	{ "vec_unmapped_efault", test_vec_unmapped },
-	{ "vec_tail_unmapped", test_vec_tail_unmapped },
-	{ "check_wpasync_plain_vma_eperm", test_check_wpasync_plain_vma },
-	{ "check_wpasync_no_vma", test_check_wpasync_no_vma },
-	{ "check_wpasync_async_vma", test_check_wpasync_async_vma },
-	{ "check_wpasync_mixed_eperm", test_check_wpasync_mixed },
-	{ "wp_matching_plain_vma_skipped", test_wp_matching_plain_vma },
-	{ "order_copy_before_size", test_order_copy_before_size },
-	{ "order_args_before_range", test_order_args_before_range },
-	{ "order_range_before_vec", test_order_range_before_vec },
+	int (*fn)(long arg);
+	long arg;
+} cases[] = {
+	{ "arg_unmapped_efault", test_arg_pointer, -1 },
+	{ "arg_null_efault", test_arg_pointer, 0 },
+	{ "arg_kernel_address_efault", test_arg_pointer, (long)KERNEL_ADDR },
+	{ "arg_partly_readable_efault",
+	  test_partly_readable, sizeof(struct pm_scan_arg) },
+	{ "size_smaller_einval", test_size_smaller, 0 },
+	{ "size_larger_einval", test_size_larger, 0 },
+	{ "flags_unknown_einval", test_flags_unknown, 0 },
+	{ "categories_known_accepted", test_categories_known, 0 },
+	{ "category_inverted_unknown_einval", test_category_unknown, 0 },
+	{ "category_mask_unknown_einval", test_category_unknown, 1 },
+	{ "category_anyof_mask_unknown_einval", test_category_unknown, 2 },
+	{ "return_mask_unknown_einval", test_category_unknown, 3 },
+	{ "category_bit8_guard", test_category_bit8, 0 },
+	{ "start_unaligned_einval", test_start_unaligned, 0 },
+	{ "end_unaligned_rounded_up", test_end_unaligned_rounded_up, 0 },
+	{ "end_before_start_efault", test_end_before_start, 0 },
+	{ "kernel_range_efault", test_kernel_range, 0 },
+	{ "end_huge_efault", test_end_huge, 0 },
+	{ "vec_null_len_nonzero_einval", test_vec_null_len_nonzero, 0 },
+	{ "vec_null_len_zero", test_vec_null_len_zero, 0 },
+	{ "vec_len_zero", test_vec_len_zero, 0 },
+	{ "vec_not_user_range_efault", test_vec_not_user_range, 0 },
+	{ "vec_readonly_efault", test_vec_not_writable, 1 },
+	{ "vec_unmapped_efault", test_vec_not_writable, 0 },
+	{ "vec_tail_unmapped", test_vec_tail_unmapped, 0 },
+	{ "check_wpasync_plain_vma_eperm", test_check_wpasync_plain_vma, 0 },
+	{ "check_wpasync_no_vma", test_check_wpasync_no_vma, 0 },
+	{ "check_wpasync_async_vma", test_check_wpasync_async, 0 },
+	{ "check_wpasync_mixed_eperm", test_check_wpasync_async, 1 },
+	{ "wp_matching_plain_vma_skipped", test_wp_matching_plain_vma, 0 },
+	{ "order_copy_before_size", test_partly_readable, 8 },
+	{ "order_args_before_range", test_order_args_before_range, 0 },
+	{ "order_range_before_vec", test_order_range_before_vec, 0 },
 	{ "order_vec_null_before_vec_range",
-	  test_order_vec_null_before_vec_range },
-	{ "order_args_before_eperm", test_order_args_before_eperm },
-	{ "order_eperm_vs_vec_write", test_order_eperm_vs_vec_write },
-	{ "start_equals_end", test_start_equals_end },
-	{ "walk_end_success", test_walk_end_success },
-	{ "return_value_is_region_count", test_return_value },
-	{ "unknown_ioctl_einval", test_unknown_ioctl },
-	{ "other_process", test_other_process },
-	{ "exited_process_esrch", test_exited_process },
+	  test_order_vec_null_before_vec_range, 0 },
+	{ "order_args_before_eperm", test_order_args_before_eperm, 0 },
+	{ "order_eperm_vs_vec_write", test_order_eperm_vs_vec_write, 0 },
+	{ "start_equals_end", test_start_equals_end, 0 },
+	{ "walk_end_success", test_walk_end_success, 0 },
+	{ "return_value_is_region_count", test_return_value, 0 },
+	{ "unknown_ioctl_einval", test_unknown_ioctl, 0 },
+	{ "other_process", test_other_process, 0 },
+	{ "exited_process_esrch", test_exited_process, 0 },
 };
+
+/* A case with NR_MEM fresh pages in mem, unmapped afterwards. */
+static int run_case(size_t i)
+{
+	int ret;
+
+	mem = map_pages(NR_MEM, PROT_READ | PROT_WRITE);
+	ret = cases[i].fn(cases[i].arg);
+	munmap(mem, NR_MEM * psize());
+	return ret;
+}
 
 int main(void)
 {
+	const char *missing;
 	size_t i;
-	int ret;
 
 	ksft_print_header();
-	psize = page_size();
-	pm_fd = open("/proc/self/pagemap", O_RDONLY);
-	if (pm_fd < 0)
-		ksft_exit_fail_msg("open /proc/self/pagemap: %s\n",
-				   strerror(errno));
-	ret = pagemap_scan_supported(pm_fd);
-	if (ret < 0)
-		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
-				   strerror(-ret));
-	ksft_set_plan(ARRAY_SIZE(tests));
-
-	if (!ret) {
-		for (i = 0; i < ARRAY_SIZE(tests); i++)
-			ksft_test_result_skip("%s: PAGEMAP_SCAN not supported (ENOTTY)\n",
-					      tests[i].name);
-		ksft_print_cnts();
-		return KSFT_SKIP;
-	}
-
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		reason[0] = '\0';
-		switch (tests[i].fn()) {
-		case KSFT_PASS:
-			ksft_test_result_pass("%s\n", tests[i].name);
-			break;
-		case KSFT_SKIP:
-			ksft_test_result_skip("%s: %s\n", tests[i].name,
-					      reason);
-			break;
-		default:
-			ksft_test_result_fail("%s\n", tests[i].name);
-			break;
-		}
+	ksft_set_plan(ARRAY_SIZE(cases));
+	pm_fd = pagemap_fd();
+	missing = series_missing(false);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		vmh_reason[0] = '\0';
+		if (missing)
+			ksft_test_result_skip("%s: kernel lacks %s\n",
+					      cases[i].name, missing);
+		else
+			vmh_report(cases[i].name, run_case(i));
 	}
 	vmh_finished();
 	return 0;

@@ -50,7 +50,7 @@
 #include <linux/capability.h>
 #include "../kselftest.h"
 #include "pagemap_scan.h"
-#include "vm_helpers.h"
+#include "vm_util.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE	0x100000
@@ -61,24 +61,13 @@
 #define NR_PAGES		4
 #define NR_VEC			8
 #define VEC_CANARY		0xc3
-/* PFN field of a pagemap entry, bits 0-54. */
-#define PME_PFN_MASK		((1ULL << 55) - 1)
 
 /* Hidden modes of this program, run through exec by the cases below. */
 #define MODE_SCAN_PASSED	"--scan-passed-fd"
 #define MODE_HOLD		"--hold"
 
-static unsigned long psize;
-static char reason[256];
-
-static void set_reason(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-}
+/* Each case gets NR_PAGES fresh anonymous pages here (main()). */
+static struct area a;
 
 static int result(bool ok)
 {
@@ -94,7 +83,7 @@ static void touch_mask(char *addr, unsigned int pages)
 
 	for (i = 0; i < NR_PAGES; i++)
 		if (pages & (1u << i))
-			addr[i * psize] = (char)(i + 1);
+			addr[i * psize()] = (char)(i + 1);
 }
 
 /*
@@ -108,13 +97,13 @@ static long present_mask(int fd, const char *addr)
 	long n, i, mask = 0;
 
 	n = pagemap_scan(fd, (unsigned long)addr,
-			 (unsigned long)addr + NR_PAGES * psize, vec, NR_VEC,
+			 (unsigned long)addr + NR_PAGES * psize(), vec, NR_VEC,
 			 0, 0, 0, PAGE_IS_PRESENT, 0, PAGE_IS_PRESENT, NULL);
 	if (n < 0)
 		return n;
 	for (i = 0; i < n; i++)
-		for (p = vec[i].start; p < vec[i].end; p += psize)
-			mask |= 1L << ((p - (unsigned long)addr) / psize);
+		for (p = vec[i].start; p < vec[i].end; p += psize())
+			mask |= 1L << ((p - (unsigned long)addr) / psize());
 	return mask;
 }
 
@@ -134,55 +123,51 @@ static bool expect_present(const char *what, int fd, const char *addr,
 	return false;
 }
 
-/* A NR_PAGES anonymous area of base pages, or a skip/fail with the reason. */
-static int map_area(struct area *a)
-{
-	int ret = area_alloc(a, MEM_ANON, NR_PAGES, false, 0);
-
-	if (ret)
-		set_reason("%s", vmh_reason);
-	return ret;
-}
-
 /* Map NR_PAGES fresh pages exactly at @addr, which must be free. */
 static char *map_at(unsigned long addr)
 {
-	char *p = mmap((void *)addr, NR_PAGES * psize, PROT_READ | PROT_WRITE,
+	char *p = mmap((void *)addr, NR_PAGES * psize(), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
 		       -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
 	if ((unsigned long)p != addr) {
-		munmap(p, NR_PAGES * psize);
+		munmap(p, NR_PAGES * psize());
 		return NULL;
 	}
-	madvise(p, NR_PAGES * psize, MADV_NOHUGEPAGE);
+	madvise(p, NR_PAGES * psize(), MADV_NOHUGEPAGE);
 	return p;
 }
 
-static int open_pagemap(pid_t pid, int flags)
+/* Open /proc/<pid>/<file>; pid 0: this process's, said when it fails. */
+static int open_proc(pid_t pid, const char *file, int flags)
 {
 	char path[64];
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	return open(path, flags);
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	else
+		snprintf(path, sizeof(path), "/proc/self/%s", file);
+	fd = open(path, flags);
+	if (fd < 0 && !pid)
+		ksft_print_msg("open %s: %s\n", path, strerror(errno));
+	return fd;
 }
 
-static int open_environ(pid_t pid)
+/* A pagemap entry read through @fd, which must be present with (or without) a PFN. */
+static bool read_pme_is(const char *who, int fd, const void *addr, bool pfn)
 {
-	char path[64];
+	off_t off = (unsigned long)addr / psize() * sizeof(uint64_t);
+	uint64_t e = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/environ", pid);
-	return open(path, O_RDONLY);
-}
-
-/* A pagemap entry read through @fd. */
-static bool read_pme(int fd, const void *addr, uint64_t *entry)
-{
-	off_t off = (unsigned long)addr / psize * sizeof(*entry);
-
-	return pread(fd, entry, sizeof(*entry), off) == sizeof(*entry);
+	if (pread(fd, &e, sizeof(e), off) == sizeof(e) && (e & PME_PRESENT) &&
+	    !!(e & PME_PFN_MASK) == pfn)
+		return true;
+	ksft_print_msg("%s: read() entry %#llx, expected present with %s\n",
+		       who, (unsigned long long)e, pfn ? "a PFN" : "PFN 0");
+	return false;
 }
 
 /* --- processes ------------------------------------------------------------ */
@@ -241,8 +226,60 @@ static void __attribute__((noreturn)) child_exit(int status)
 	_exit(status);
 }
 
-/* Close our ends and reap the child; its exit status, KSFT_FAIL if killed. */
-static int peer_wait(struct peer *p)
+/*
+ * Become an ordinary process of @uid: no supplementary groups, real,
+ * effective and saved ids all @uid. Changing the euid makes the process
+ * non-dumpable (fs.suid_dumpable); a program started by that user is
+ * dumpable, so that is put back.
+ */
+static bool become(uid_t uid)
+{
+	if (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
+	    setresuid(uid, uid, uid)) {
+		ksft_print_msg("switching to uid %u: %s\n", uid,
+			       strerror(errno));
+		return false;
+	}
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) {
+		ksft_print_msg("PR_SET_DUMPABLE: %s\n", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Fork @p; true in the child, which runs as @uid (0: stays root). */
+static bool child_as(struct peer *p, uid_t uid)
+{
+	peer_fork(p);
+	if (p->pid)
+		return false;
+	if (uid && !become(uid))
+		child_exit(KSFT_FAIL);
+	return true;
+}
+
+/*
+ * A process of @uid that writes @pages of the area, says 'r' and waits
+ * until the parent sends a byte or closes its end; returns once it is
+ * ready.
+ */
+static void holder(struct peer *p, uid_t uid, unsigned int pages)
+{
+	if (child_as(p, uid)) {
+		touch_mask(a.addr, pages);
+		peer_send(p, 'r');
+		peer_recv(p);
+		child_exit(KSFT_PASS);
+	}
+	if (peer_recv(p) != 'r')
+		ksft_exit_fail_msg("the uid %u process did not start\n", uid);
+}
+
+/*
+ * Close our ends and reap the child; its verdict (KSFT_PASS, _SKIP or
+ * _FAIL) from its exit status, KSFT_FAIL if it was killed.
+ */
+static int peer_wait(struct peer *p, const char *what)
 {
 	int status;
 
@@ -251,45 +288,12 @@ static int peer_wait(struct peer *p)
 	close(p->from);
 	if (waitpid(p->pid, &status, 0) != p->pid)
 		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	ksft_print_msg("child %d killed by signal %d\n", p->pid,
-		       WTERMSIG(status));
-	return KSFT_FAIL;
-}
-
-/*
- * Become an ordinary process of @uid: no supplementary groups, real,
- * effective and saved ids all @uid. Changing the euid makes the process
- * non-dumpable (fs.suid_dumpable); a program started by that user is
- * dumpable, so @dumpable puts that back.
- */
-static bool become(uid_t uid, bool dumpable)
-{
-	if (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
-	    setresuid(uid, uid, uid)) {
-		ksft_print_msg("switching to uid %u: %s\n", uid,
-			       strerror(errno));
-		return false;
+	if (!WIFEXITED(status)) {
+		ksft_print_msg("%s: child %d killed by signal %d\n", what,
+			       p->pid, WTERMSIG(status));
+		return KSFT_FAIL;
 	}
-	if (dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) {
-		ksft_print_msg("PR_SET_DUMPABLE: %s\n", strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-static bool need_root(void)
-{
-	if (geteuid() == 0)
-		return true;
-	set_reason("switching to other users needs root");
-	return false;
-}
-
-/* The child's verdict from an exit status: KSFT_PASS, _SKIP or _FAIL. */
-static int child_result(int status, const char *what)
-{
+	status = WEXITSTATUS(status);
 	if (status == KSFT_PASS || status == KSFT_SKIP)
 		return status;
 	if (status != KSFT_FAIL)
@@ -299,7 +303,11 @@ static int child_result(int status, const char *what)
 
 /* --- passing file descriptors ----------------------------------------------- */
 
-static bool send_fd(int sock, int fd)
+/*
+ * Send @fd over @sock with SCM_RIGHTS, or with @fd -1 receive one: the
+ * descriptor received (without close-on-exec), 0 once sent, -1 on failure.
+ */
+static int pass_fd(int sock, int fd)
 {
 	char byte = 'f';
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
@@ -314,44 +322,36 @@ static bool send_fd(int sock, int fd)
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
 	memset(&ctl, 0, sizeof(ctl));
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	if (sendmsg(sock, &msg, 0) == 1)
-		return true;
-	ksft_print_msg("sendmsg SCM_RIGHTS: %s\n", strerror(errno));
-	return false;
+	if (fd >= 0) {
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		if (sendmsg(sock, &msg, 0) == 1)
+			return 0;
+	} else if (recvmsg(sock, &msg, 0) == 1) {
+		c = CMSG_FIRSTHDR(&msg);
+		if (c && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int))) {
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+			return fd;
+		}
+		errno = EBADMSG;
+	}
+	ksft_print_msg("%s SCM_RIGHTS: %s\n", fd >= 0 ? "sendmsg" : "recvmsg",
+		       strerror(errno));
+	return -1;
 }
 
-/* The descriptor received on @sock (without close-on-exec), or -1. */
-static int recv_fd(int sock)
+/* Open our own pagemap now and send it over @sock. */
+static bool send_own_pagemap(int sock)
 {
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
-	};
-	struct cmsghdr *c;
-	int fd;
+	int fd = open_proc(0, "pagemap", O_RDONLY);
+	bool ok = fd >= 0 && !pass_fd(sock, fd);
 
-	if (recvmsg(sock, &msg, 0) != 1) {
-		ksft_print_msg("recvmsg: %s\n", strerror(errno));
-		return -1;
-	}
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(sizeof(int))) {
-		ksft_print_msg("recvmsg: no descriptor came\n");
-		return -1;
-	}
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 /* --- who may open ------------------------------------------------------------ */
@@ -365,7 +365,7 @@ static bool open_denied(const char *what, pid_t pid)
 	int fd;
 
 	for (i = 0; i < ARRAY_SIZE(modes); i++) {
-		fd = open_pagemap(pid, modes[i]);
+		fd = open_proc(pid, "pagemap", modes[i]);
 		if (fd >= 0) {
 			ksft_print_msg("%s: open(%s) succeeded\n", what,
 				       modes[i] == O_RDONLY ? "O_RDONLY" :
@@ -387,33 +387,16 @@ static bool open_denied(const char *what, pid_t pid)
  */
 static int test_own_pagemap_unprivileged(void)
 {
-	struct area a;
 	struct peer p;
-	bool ok;
-	int fd, ret;
 
-	if (!need_root())
-		return KSFT_SKIP;
-	ret = map_area(&a);
-	if (ret)
-		return ret;
-	peer_fork(&p);
-	if (!p.pid) {
-		if (!become(NOBODY, true))
-			child_exit(KSFT_FAIL);
-		fd = open("/proc/self/pagemap", O_RDONLY);
-		if (fd < 0) {
-			ksft_print_msg("nobody: open /proc/self/pagemap: %s\n",
-				       strerror(errno));
-			child_exit(KSFT_FAIL);
-		}
+	if (child_as(&p, NOBODY)) {
+		int fd = open_proc(0, "pagemap", O_RDONLY);
+
 		touch_mask(a.addr, 0x5);
-		ok = expect_present("nobody, own pagemap", fd, a.addr, 0x5);
-		child_exit(result(ok));
+		child_exit(result(expect_present("nobody, own pagemap", fd,
+						 a.addr, 0x5)));
 	}
-	ret = child_result(peer_wait(&p), "own pagemap");
-	area_free(&a);
-	return ret;
+	return peer_wait(&p, "own pagemap");
 }
 
 /*
@@ -424,45 +407,20 @@ static int test_own_pagemap_unprivileged(void)
 static int test_other_uid_denied(void)
 {
 	struct peer other, prober;
-	struct area a;
-	bool ok = true;
-	int ret;
+	bool ok;
 
-	if (!need_root())
-		return KSFT_SKIP;
-	ret = map_area(&a);
-	if (ret)
-		return ret;
 	touch_mask(a.addr, 0x3);
-
 	/* A process of another unprivileged user, holding still. */
-	peer_fork(&other);
-	if (!other.pid) {
-		if (!become(OTHER_USER, true))
-			child_exit(KSFT_FAIL);
-		peer_send(&other, 'r');
-		peer_recv(&other);
-		child_exit(KSFT_PASS);
-	}
-	if (peer_recv(&other) != 'r') {
-		ksft_print_msg("the uid %u process did not start\n",
-			       OTHER_USER);
-		ok = false;
-	}
-
-	peer_fork(&prober);
-	if (!prober.pid) {
-		if (!become(NOBODY, true))
-			child_exit(KSFT_FAIL);
+	holder(&other, OTHER_USER, 0);
+	if (child_as(&prober, NOBODY)) {
 		ok = open_denied("nobody -> root", getppid());
 		ok &= open_denied("nobody -> uid 65533", other.pid);
 		child_exit(result(ok));
 	}
-	ok &= child_result(peer_wait(&prober), "prober") == KSFT_PASS;
-	ok &= peer_wait(&other) == KSFT_PASS;
+	ok = peer_wait(&prober, "prober") == KSFT_PASS;
+	ok &= peer_wait(&other, "uid 65533") == KSFT_PASS;
 	ok &= expect_present("root's own pagemap afterwards", pagemap_fd(),
 			     a.addr, 0x3);
-	area_free(&a);
 	return result(ok);
 }
 
@@ -476,25 +434,12 @@ static int test_nondumpable_same_uid(void)
 {
 	struct peer target, prober;
 	bool ok = true;
-	struct area a;
-	int fd, ret;
-	long mask;
+	int fd;
 
-	if (!need_root())
-		return KSFT_SKIP;
-	ret = map_area(&a);
-	if (ret)
-		return ret;
-
-	peer_fork(&target);
-	if (!target.pid) {
-		if (!become(NOBODY, true))
-			child_exit(KSFT_FAIL);
+	if (child_as(&target, NOBODY)) {
 		touch_mask(a.addr, 0x9);
 		peer_send(&target, 'r');	/* dumpable, pages written */
-		if (peer_recv(&target) != 'd')
-			child_exit(KSFT_FAIL);
-		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		if (peer_recv(&target) != 'd' || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
 			child_exit(KSFT_FAIL);
 		peer_send(&target, 'n');	/* non-dumpable now */
 		peer_recv(&target);
@@ -503,13 +448,8 @@ static int test_nondumpable_same_uid(void)
 	if (peer_recv(&target) != 'r')
 		ksft_exit_fail_msg("the target process did not start\n");
 
-	peer_fork(&prober);
-	if (!prober.pid) {
-		uint64_t e = 0;
-
-		if (!become(NOBODY, true))
-			child_exit(KSFT_FAIL);
-		fd = open_pagemap(target.pid, O_RDONLY);
+	if (child_as(&prober, NOBODY)) {
+		fd = open_proc(target.pid, "pagemap", O_RDONLY);
 		if (fd < 0) {
 			ksft_print_msg("open of a dumpable same-uid process: %s\n",
 				       strerror(errno));
@@ -523,35 +463,25 @@ static int test_nondumpable_same_uid(void)
 		/* The file opened before still reads and scans. */
 		ok &= expect_present("file opened while dumpable", fd, a.addr,
 				     0x9);
-		if (!read_pme(fd, a.addr, &e) || !(e & PME_PRESENT)) {
-			ksft_print_msg("read() of the file opened while dumpable failed or differs\n");
-			ok = false;
-		}
+		ok &= read_pme_is("file opened while dumpable", fd, a.addr, false);
 		child_exit(result(ok));
 	}
 	ok &= peer_recv(&prober) == 'o';
 	peer_send(&target, 'd');
 	ok &= peer_recv(&target) == 'n';
 	peer_send(&prober, 'n');
-	ok &= child_result(peer_wait(&prober), "prober") == KSFT_PASS;
+	ok &= peer_wait(&prober, "prober") == KSFT_PASS;
 
 	/* Root (CAP_SYS_PTRACE) still may: the same rule as for read(). */
-	fd = open_pagemap(target.pid, O_RDONLY);
-	if (fd < 0) {
+	fd = open_proc(target.pid, "pagemap", O_RDONLY);
+	if (fd < 0)
 		ksft_print_msg("root: open of the non-dumpable process: %s\n",
 			       strerror(errno));
-		ok = false;
-	} else {
-		mask = present_mask(fd, a.addr);
-		if (mask != 0x9) {
-			ksft_print_msg("root scanning the non-dumpable process: %ld, expected 0x9\n",
-				       mask);
-			ok = false;
-		}
+	ok &= fd >= 0 && expect_present("root scanning the non-dumpable process",
+					fd, a.addr, 0x9);
+	if (fd >= 0)
 		close(fd);
-	}
-	ok &= peer_wait(&target) == KSFT_PASS;
-	area_free(&a);
+	ok &= peer_wait(&target, "target") == KSFT_PASS;
 	return result(ok);
 }
 
@@ -581,31 +511,12 @@ static bool drop_cap_sys_ptrace(void)
 static int test_no_cap_sys_ptrace(void)
 {
 	struct peer target, prober;
-	bool ok = true;
-	struct area a;
-	int ret;
+	int ret, before, env;
+	bool ok;
 
-	if (!need_root())
-		return KSFT_SKIP;
-	ret = map_area(&a);
-	if (ret)
-		return ret;
-	peer_fork(&target);
-	if (!target.pid) {
-		if (!become(NOBODY, true))
-			child_exit(KSFT_FAIL);
-		touch_mask(a.addr, 0x3);
-		peer_send(&target, 'r');
-		peer_recv(&target);
-		child_exit(KSFT_PASS);
-	}
-	if (peer_recv(&target) != 'r')
-		ksft_exit_fail_msg("the target process did not start\n");
-
-	peer_fork(&prober);
-	if (!prober.pid) {
-		int before = open_pagemap(target.pid, O_RDONLY), env;
-
+	holder(&target, NOBODY, 0x3);
+	if (child_as(&prober, 0)) {
+		before = open_proc(target.pid, "pagemap", O_RDONLY);
 		if (before < 0) {
 			ksft_print_msg("root with CAP_SYS_PTRACE: open: %s\n",
 				       strerror(errno));
@@ -621,16 +532,14 @@ static int test_no_cap_sys_ptrace(void)
 		 * the process in there, it is not mainline's rule, and the
 		 * pagemap must simply agree.
 		 */
-		env = open_environ(target.pid);
+		env = open_proc(target.pid, "environ", O_RDONLY);
 		if (env >= 0) {
 			close(env);
-			env = open_pagemap(target.pid, O_RDONLY);
-			if (env < 0) {
+			env = open_proc(target.pid, "pagemap", O_RDONLY);
+			if (env < 0)
 				ksft_print_msg("environ opens, pagemap does not: %s\n",
 					       strerror(errno));
-				child_exit(KSFT_FAIL);
-			}
-			child_exit(KSFT_SKIP);
+			child_exit(env < 0 ? KSFT_FAIL : KSFT_SKIP);
 		}
 		ok = open_denied("root without CAP_SYS_PTRACE -> nobody",
 				 target.pid);
@@ -638,33 +547,33 @@ static int test_no_cap_sys_ptrace(void)
 				     a.addr, 0x3);
 		child_exit(result(ok));
 	}
-	ret = child_result(peer_wait(&prober), "prober");
+	ret = peer_wait(&prober, "prober");
 	if (ret == KSFT_SKIP)
-		set_reason("this kernel lets root without CAP_SYS_PTRACE open another uid's /proc/<pid>/environ too (not mainline's ptrace rule); its pagemap agrees");
-	ok &= peer_wait(&target) == KSFT_PASS;
-	area_free(&a);
-	return ok ? ret : KSFT_FAIL;
+		vmh_set_reason(0, "this kernel lets root without CAP_SYS_PTRACE open another uid's /proc/<pid>/environ too (not mainline's ptrace rule); its pagemap agrees");
+	return peer_wait(&target, "target") == KSFT_PASS ? ret : KSFT_FAIL;
 }
 
 /* --- no page frame numbers ---------------------------------------------------- */
 
 /*
- * Scan @a (pages 0 and 2 written, page 3 read: the zero page) with every
- * category reported. The output must be exactly the expected regions, made
- * of addresses in the range and category bits PM_SCAN_KNOWN_CATEGORIES
- * defines, and nothing after the last region may be written: there is no
- * field a frame number could travel in.
+ * Scan the area (pages 0 and 2 written, page 3 read: the zero page) with
+ * every category reported. The output must be exactly the expected
+ * regions, made of addresses in the range and category bits
+ * PM_SCAN_KNOWN_CATEGORIES defines, and nothing after the last region may
+ * be written: there is no field a frame number could travel in.
  */
-static bool scan_has_no_pfn(const char *who, int fd, const struct area *a)
+static bool scan_has_no_pfn(const char *who, int fd)
 {
-	unsigned long start = (unsigned long)a->addr;
-	unsigned long end = start + a->size;
+	unsigned long start = (unsigned long)a.addr;
+	unsigned long end = start + a.size;
 	struct page_region vec[NR_VEC];
 	const unsigned char *b;
 	bool ok = true;
 	size_t i;
 	long n;
 
+	touch_mask(a.addr, 0x5);
+	touch_read(a.addr + 3 * psize(), psize());
 	memset(vec, VEC_CANARY, sizeof(vec));
 	n = pagemap_scan(fd, start, end, vec, NR_VEC, 0, 0, 0, 0, 0,
 			 PM_SCAN_KNOWN_CATEGORIES, NULL);
@@ -675,7 +584,7 @@ static bool scan_has_no_pfn(const char *who, int fd, const struct area *a)
 	for (i = 0; i < (size_t)n; i++) {
 		if (vec[i].start < start || vec[i].end > end ||
 		    vec[i].start >= vec[i].end ||
-		    (vec[i].start | vec[i].end) % psize) {
+		    (vec[i].start | vec[i].end) % psize()) {
 			ksft_print_msg("%s: region %zu [%#llx, %#llx) is not a page range inside [%#lx, %#lx)\n",
 				       who, i, (unsigned long long)vec[i].start,
 				       (unsigned long long)vec[i].end, start,
@@ -688,6 +597,8 @@ static bool scan_has_no_pfn(const char *who, int fd, const struct area *a)
 				       (unsigned long long)vec[i].categories);
 			ok = false;
 		}
+		/* Soft-dirty is config-dependent: leave it out of the match. */
+		vec[i].categories &= ~PAGE_IS_SOFT_DIRTY;
 	}
 	b = (const unsigned char *)&vec[n];
 	for (i = 0; i < (NR_VEC - (size_t)n) * sizeof(*vec); i++) {
@@ -700,28 +611,15 @@ static bool scan_has_no_pfn(const char *who, int fd, const struct area *a)
 	}
 	/* And it is the layout itself: written, written, zero page. */
 	if (ok) {
-		const uint64_t sd = PAGE_IS_SOFT_DIRTY;
 		const uint64_t w = PAGE_IS_WRITTEN | PAGE_IS_PRESENT;
 		struct region_exp e[] = {
 			{ 0, 1, w }, { 1, 2, PAGE_IS_WRITTEN },
 			{ 2, 3, w }, { 3, 4, w | PAGE_IS_PFNZERO },
 		};
-		struct page_region got[NR_VEC];
 
-		/* Soft-dirty is config-dependent: leave it out of the match. */
-		for (i = 0; i < (size_t)n; i++) {
-			got[i] = vec[i];
-			got[i].categories &= ~sd;
-		}
-		ok = regions_match(a->addr, psize, got, n, e, ARRAY_SIZE(e));
+		ok = regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
 	}
 	return ok;
-}
-
-static void no_pfn_layout(const struct area *a)
-{
-	touch_mask(a->addr, 0x5);
-	touch_read(a->addr + 3 * psize, psize);
 }
 
 /*
@@ -731,39 +629,15 @@ static void no_pfn_layout(const struct area *a)
  */
 static int test_no_pfn_unprivileged(void)
 {
-	struct area a;
 	struct peer p;
-	int ret;
 
-	if (!need_root())
-		return KSFT_SKIP;
-	ret = map_area(&a);
-	if (ret)
-		return ret;
-	peer_fork(&p);
-	if (!p.pid) {
-		uint64_t e = 0;
-		bool ok;
-		int fd;
+	if (child_as(&p, NOBODY)) {
+		int fd = open_proc(0, "pagemap", O_RDONLY);
+		bool ok = scan_has_no_pfn("nobody", fd);
 
-		if (!become(NOBODY, true))
-			child_exit(KSFT_FAIL);
-		fd = open("/proc/self/pagemap", O_RDONLY);
-		if (fd < 0)
-			child_exit(KSFT_FAIL);
-		no_pfn_layout(&a);
-		ok = scan_has_no_pfn("nobody", fd, &a);
-		if (!read_pme(fd, a.addr, &e) || !(e & PME_PRESENT) ||
-		    (e & PME_PFN_MASK)) {
-			ksft_print_msg("nobody: read() entry %#llx, expected present with PFN 0\n",
-				       (unsigned long long)e);
-			ok = false;
-		}
-		child_exit(result(ok));
+		child_exit(result(read_pme_is("nobody", fd, a.addr, false) && ok));
 	}
-	ret = child_result(peer_wait(&p), "nobody");
-	area_free(&a);
-	return ret;
+	return peer_wait(&p, "nobody");
 }
 
 /*
@@ -772,30 +646,11 @@ static int test_no_pfn_unprivileged(void)
  */
 static int test_no_pfn_root(void)
 {
-	struct area a;
-	uint64_t e = 0;
-	bool ok;
-	int fd, ret;
+	int fd = open_proc(0, "pagemap", O_RDONLY);
+	bool ok = scan_has_no_pfn("root", fd);
 
-	if (!need_root())
-		return KSFT_SKIP;
-	ret = map_area(&a);
-	if (ret)
-		return ret;
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0)
-		ksft_exit_fail_msg("open /proc/self/pagemap: %s\n",
-				   strerror(errno));
-	no_pfn_layout(&a);
-	ok = scan_has_no_pfn("root", fd, &a);
-	if (!read_pme(fd, a.addr, &e) || !(e & PME_PRESENT) ||
-	    !(e & PME_PFN_MASK)) {
-		ksft_print_msg("root: read() entry %#llx, expected present with a PFN\n",
-			       (unsigned long long)e);
-		ok = false;
-	}
+	ok &= read_pme_is("root", fd, a.addr, true);
 	close(fd);
-	area_free(&a);
 	return result(ok);
 }
 
@@ -812,7 +667,6 @@ static int receiver_check(int fd, unsigned long addr, const char *who)
 	char what[64];
 	char *mine;
 	bool ok;
-	int own;
 
 	mine = map_at(addr);
 	if (!mine) {
@@ -823,9 +677,8 @@ static int receiver_check(int fd, unsigned long addr, const char *who)
 	touch_mask(mine, 0xa);
 	snprintf(what, sizeof(what), "%s, passed file", who);
 	ok = expect_present(what, fd, mine, 0x5);
-	own = open("/proc/self/pagemap", O_RDONLY);
 	snprintf(what, sizeof(what), "%s, own pagemap", who);
-	ok &= own >= 0 && expect_present(what, own, mine, 0xa);
+	ok &= expect_present(what, open_proc(0, "pagemap", O_RDONLY), mine, 0xa);
 	return result(ok);
 }
 
@@ -835,7 +688,6 @@ static int receiver_check(int fd, unsigned long addr, const char *who)
  */
 static int scan_passed_main(int argc, char **argv)
 {
-	psize = page_size();
 	if (argc != 4)
 		return KSFT_FAIL;
 	return receiver_check(atoi(argv[2]), strtoul(argv[3], NULL, 0),
@@ -851,18 +703,13 @@ static int scan_passed_main(int argc, char **argv)
  */
 static int fd_passing(bool exec)
 {
-	int sv[2], fd, ret;
-	struct area a;
 	struct peer p;
-	bool ok = true;
+	int sv[2];
+	bool ok;
 
-	ret = map_area(&a);
-	if (ret)
-		return ret;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
-	peer_fork(&p);
-	if (!p.pid) {
+	if (child_as(&p, 0)) {
 		char fdarg[16], addrarg[32];
 		char *args[] = { "/proc/self/exe", MODE_SCAN_PASSED, fdarg,
 				 addrarg, NULL };
@@ -871,7 +718,7 @@ static int fd_passing(bool exec)
 		close(sv[0]);
 		/* Drop the inherited mapping: the address is reused below. */
 		munmap(a.map, a.map_size);
-		got = recv_fd(sv[1]);
+		got = pass_fd(sv[1], -1);
 		if (got < 0)
 			child_exit(KSFT_FAIL);
 		if (!exec)
@@ -888,15 +735,9 @@ static int fd_passing(bool exec)
 	close(sv[1]);
 	touch_mask(a.addr, 0x5);
 	/* Opened after the fork: the child gets it only through the socket. */
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0)
-		ksft_exit_fail_msg("open /proc/self/pagemap: %s\n",
-				   strerror(errno));
-	ok &= send_fd(sv[0], fd);
-	close(fd);
-	ok &= child_result(peer_wait(&p), "receiver") == KSFT_PASS;
+	ok = send_own_pagemap(sv[0]);
+	ok &= peer_wait(&p, "receiver") == KSFT_PASS;
 	close(sv[0]);
-	area_free(&a);
 	return result(ok);
 }
 
@@ -918,44 +759,26 @@ static int test_scm_rights_after_exec(void)
  */
 static int test_root_fd_handed_to_nobody(void)
 {
-	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
-	int64_t have = uffd_api_features();
-	int sv[2], fd, uffd, ret;
-	struct area a;
+	unsigned long start = (unsigned long)a.addr;
+	struct page_region vec[NR_VEC];
 	struct peer p;
-	bool ok = true;
+	int sv[2], uffd;
+	bool ok;
+	long n;
 
-	if (!need_root())
-		return KSFT_SKIP;
-	if (have < 0 || (have & features) != features) {
-		set_reason("kernel lacks UFFD_FEATURE_WP_ASYNC/WP_UNPOPULATED");
-		return KSFT_SKIP;
-	}
-	ret = map_area(&a);
-	if (ret)
-		return ret;
-	uffd = uffd_open(features);
-	if (uffd < 0 || uffd_register(uffd, a.addr, a.size,
-				      UFFDIO_REGISTER_MODE_WP, NULL)) {
-		ksft_print_msg("async uffd-wp set-up failed\n");
-		area_free(&a);
+	uffd = uffd_async_wp(MEM_ANON, a.addr, a.size, false);
+	if (uffd < 0) {
+		if (series_missing(true))
+			return vmh_set_reason(KSFT_SKIP, "kernel lacks UFFD_FEATURE_WP_ASYNC/WP_UNPOPULATED");
+		ksft_print_msg("%s\n", vmh_reason);
 		return KSFT_FAIL;
 	}
 	touch_mask(a.addr, 0xf);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
-	peer_fork(&p);
-	if (!p.pid) {
-		struct page_region vec[NR_VEC];
-		unsigned long start = (unsigned long)a.addr;
-		uint64_t e = 0;
-		long n;
-		int got;
+	if (child_as(&p, NOBODY)) {
+		int got = pass_fd(sv[1], -1);
 
-		close(sv[0]);
-		if (!become(NOBODY, true))
-			child_exit(KSFT_FAIL);
-		got = recv_fd(sv[1]);
 		if (got < 0)
 			child_exit(KSFT_FAIL);
 		/* Write-protect root's written pages, reporting them. */
@@ -973,40 +796,27 @@ static int test_root_fd_handed_to_nobody(void)
 		 * opened with: nobody sees root's PFNs through root's file.
 		 * The scan above had no field to carry them in.
 		 */
-		if (!read_pme(got, a.addr, &e) || !(e & PME_PRESENT) ||
-		    !(e & PME_PFN_MASK)) {
-			ksft_print_msg("nobody's read() through root's file: entry %#llx, expected present with a PFN\n",
-				       (unsigned long long)e);
-			ok = false;
-		}
+		ok &= read_pme_is("nobody's read() through root's file", got,
+				  a.addr, true);
 		peer_send(&p, 'w');
 		child_exit(result(ok));
 	}
 	close(sv[1]);
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0)
-		ksft_exit_fail_msg("open /proc/self/pagemap: %s\n",
-				   strerror(errno));
-	ok &= send_fd(sv[0], fd);
-	close(fd);
+	ok = send_own_pagemap(sv[0]);
 	ok &= peer_recv(&p) == 'w';
-	ok &= child_result(peer_wait(&p), "nobody") == KSFT_PASS;
+	ok &= peer_wait(&p, "nobody") == KSFT_PASS;
 	close(sv[0]);
 	/* Root's pages were really protected: a new write shows alone. */
 	if (ok) {
-		struct page_region vec[NR_VEC];
 		struct region_exp e[] = { { 2, 3, PAGE_IS_WRITTEN } };
-		long n;
 
-		a.addr[2 * psize] = 9;
-		n = pagemap_scan(pagemap_fd(), (unsigned long)a.addr,
-				 (unsigned long)a.addr + a.size, vec, NR_VEC,
-				 0, 0, 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN,
-				 NULL);
-		ok = regions_match(a.addr, psize, vec, n, e, ARRAY_SIZE(e));
+		a.addr[2 * psize()] = 9;
+		n = pagemap_scan(pagemap_fd(), start, start + a.size, vec,
+				 NR_VEC, 0, 0, 0, PAGE_IS_WRITTEN, 0,
+				 PAGE_IS_WRITTEN, NULL);
+		ok = regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
 	}
 	close(uffd);
-	area_free(&a);
 	return result(ok);
 }
 
@@ -1035,18 +845,13 @@ static int hold_main(int argc, char **argv)
  */
 static int test_target_exec(void)
 {
-	struct area a;
 	struct peer p;
-	bool ok = true;
 	uint64_t e = 0;
-	long ret;
 	int fd, fd2;
+	bool ok;
+	long ret;
 
-	ret = map_area(&a);
-	if (ret)
-		return ret;
-	peer_fork(&p);
-	if (!p.pid) {
+	if (child_as(&p, 0)) {
 		char rd[16], gofd[16];
 		char *args[] = { "/proc/self/exe", MODE_HOLD, rd, gofd, NULL };
 
@@ -1062,11 +867,11 @@ static int test_target_exec(void)
 	}
 	if (peer_recv(&p) != 'r')
 		ksft_exit_fail_msg("child did not start\n");
-	fd = open_pagemap(p.pid, O_RDONLY);
+	fd = open_proc(p.pid, "pagemap", O_RDONLY);
 	if (fd < 0)
 		ksft_exit_fail_msg("open the child's pagemap: %s\n",
 				   strerror(errno));
-	ok &= expect_present("before exec", fd, a.addr, 0x6);
+	ok = expect_present("before exec", fd, a.addr, 0x6);
 	peer_send(&p, 'x');
 	ok &= peer_recv(&p) == 'x';	/* the new program runs */
 
@@ -1082,7 +887,7 @@ static int test_target_exec(void)
 		ok = false;
 	}
 	/* ...while a file opened now reads the new program's pagemap. */
-	fd2 = open_pagemap(p.pid, O_RDONLY);
+	fd2 = open_proc(p.pid, "pagemap", O_RDONLY);
 	if (fd2 < 0 || pread(fd2, &e, sizeof(e), 0) != sizeof(e)) {
 		ksft_print_msg("open and read after exec: %s\n",
 			       strerror(errno));
@@ -1091,8 +896,7 @@ static int test_target_exec(void)
 	if (fd2 >= 0)
 		close(fd2);
 	close(fd);
-	ok &= peer_wait(&p) == KSFT_PASS;
-	area_free(&a);
+	ok &= peer_wait(&p, "exec'ed child") == KSFT_PASS;
 	return result(ok);
 }
 
@@ -1104,31 +908,19 @@ static int test_target_exec(void)
 static int test_zombie_target(void)
 {
 	struct page_region vec[NR_VEC];
-	struct area a;
 	struct peer p;
 	siginfo_t si;
 	__u64 walk_end;
-	bool ok = true;
+	bool ok;
 	long ret;
 	int fd;
 
-	ret = map_area(&a);
-	if (ret)
-		return ret;
-	peer_fork(&p);
-	if (!p.pid) {
-		touch_mask(a.addr, 0x1);
-		peer_send(&p, 'r');
-		peer_recv(&p);
-		child_exit(KSFT_PASS);
-	}
-	if (peer_recv(&p) != 'r')
-		ksft_exit_fail_msg("child did not start\n");
-	fd = open_pagemap(p.pid, O_RDONLY);
+	holder(&p, 0, 0x1);
+	fd = open_proc(p.pid, "pagemap", O_RDONLY);
 	if (fd < 0)
 		ksft_exit_fail_msg("open the child's pagemap: %s\n",
 				   strerror(errno));
-	ok &= expect_present("alive", fd, a.addr, 0x1);
+	ok = expect_present("alive", fd, a.addr, 0x1);
 	close(p.to);	/* let it exit */
 	p.to = -1;
 	memset(&si, 0, sizeof(si));
@@ -1149,32 +941,46 @@ static int test_zombie_target(void)
 		ok = false;
 	}
 	close(fd);
-	ok &= peer_wait(&p) == KSFT_PASS;
-	area_free(&a);
+	ok &= peer_wait(&p, "zombie") == KSFT_PASS;
 	return result(ok);
 }
 
-static const struct test_case {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
-	{ "own_pagemap_unprivileged", test_own_pagemap_unprivileged },
-	{ "other_uid_open_denied", test_other_uid_denied },
-	{ "nondumpable_same_uid", test_nondumpable_same_uid },
-	{ "no_cap_sys_ptrace_open_denied", test_no_cap_sys_ptrace },
-	{ "no_pfn_unprivileged", test_no_pfn_unprivileged },
-	{ "no_pfn_root", test_no_pfn_root },
-	{ "scm_rights_keeps_target", test_scm_rights_keeps_target },
-	{ "scm_rights_after_exec", test_scm_rights_after_exec },
-	{ "root_fd_handed_to_nobody", test_root_fd_handed_to_nobody },
-	{ "target_exec_esrch", test_target_exec },
-	{ "zombie_target_esrch", test_zombie_target },
+static const struct {
+	struct vm_case c;
+	bool root;		/* switches users: skipped unless run as root */
+} cases[] = {
+	{ { "own_pagemap_unprivileged", test_own_pagemap_unprivileged }, true },
+	{ { "other_uid_open_denied", test_other_uid_denied }, true },
+	{ { "nondumpable_same_uid", test_nondumpable_same_uid }, true },
+	{ { "no_cap_sys_ptrace_open_denied", test_no_cap_sys_ptrace }, true },
+	{ { "no_pfn_unprivileged", test_no_pfn_unprivileged }, true },
+	{ { "no_pfn_root", test_no_pfn_root }, true },
+	{ { "scm_rights_keeps_target", test_scm_rights_keeps_target }, false },
+	{ { "scm_rights_after_exec", test_scm_rights_after_exec }, false },
+	{ { "root_fd_handed_to_nobody", test_root_fd_handed_to_nobody }, true },
+	{ { "target_exec_esrch", test_target_exec }, false },
+	{ { "zombie_target_esrch", test_zombie_target }, false },
 };
+
+/* A case with a fresh area of NR_PAGES anonymous pages, freed afterwards. */
+static int run_case(size_t i)
+{
+	int ret;
+
+	if (cases[i].root && geteuid())
+		return vmh_set_reason(KSFT_SKIP, "switching to other users needs root");
+	ret = area_alloc(&a, MEM_ANON, NR_PAGES, false, 0);
+	if (ret)
+		return ret == VMH_SKIP ? KSFT_SKIP : KSFT_FAIL;
+	ret = cases[i].c.fn();
+	area_free(&a);
+	return ret;
+}
 
 int main(int argc, char **argv)
 {
+	const char *missing;
 	size_t i;
-	int ret;
 
 	if (argc > 1 && !strcmp(argv[1], MODE_SCAN_PASSED))
 		return scan_passed_main(argc, argv);
@@ -1182,34 +988,15 @@ int main(int argc, char **argv)
 		return hold_main(argc, argv);
 
 	ksft_print_header();
-	psize = page_size();
-	ret = pagemap_scan_supported(pagemap_fd());
-	if (ret < 0)
-		ksft_exit_fail_msg("PAGEMAP_SCAN probe failed: %s\n",
-				   strerror(-ret));
-	ksft_set_plan(ARRAY_SIZE(tests));
-	if (!ret) {
-		for (i = 0; i < ARRAY_SIZE(tests); i++)
-			ksft_test_result_skip("%s: PAGEMAP_SCAN not supported (ENOTTY)\n",
-					      tests[i].name);
-		ksft_print_cnts();
-		return KSFT_SKIP;
-	}
-
-	for (i = 0; i < ARRAY_SIZE(tests); i++) {
-		reason[0] = '\0';
-		switch (tests[i].fn()) {
-		case KSFT_PASS:
-			ksft_test_result_pass("%s\n", tests[i].name);
-			break;
-		case KSFT_SKIP:
-			ksft_test_result_skip("%s: %s\n", tests[i].name,
-					      reason);
-			break;
-		default:
-			ksft_test_result_fail("%s\n", tests[i].name);
-			break;
-		}
+	ksft_set_plan(ARRAY_SIZE(cases));
+	missing = series_missing(false);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		vmh_reason[0] = '\0';
+		if (missing)
+			ksft_test_result_skip("%s: kernel lacks %s\n",
+					      cases[i].c.name, missing);
+		else
+			vmh_report(cases[i].c.name, run_case(i));
 	}
 	vmh_finished();
 	return 0;

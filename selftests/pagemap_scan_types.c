@@ -21,7 +21,8 @@
 #include <sys/mman.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #define P	PAGE_IS_PRESENT
 #define W	PAGE_IS_WRITTEN
@@ -38,13 +39,35 @@
 #define RM	(A | W | F | P | S | Z | H)
 
 #define MAX_REGIONS	64
+#define MAX_EXP		6
 #define SEED		0x21
+/* A region end meaning "the end of the area". */
+#define END		((size_t)-1)
 
 struct masks {
 	__u64 inverted, mask, anyof, ret;
 };
 
 static const struct masks all_rm = { .ret = RM };
+
+/*
+ * A case: a function of its own, or (fn NULL) a layout scanned once: an
+ * area of @type, the pages touched as @ops says (a character a page: 'w'
+ * written, 'r' read, '.' left alone), uffd-wp as @wp says, then one scan
+ * with @m (all categories but soft-dirty when zero) that must give exactly
+ * @e, in base pages.
+ */
+struct tcase {
+	const char *name;
+	void (*fn)(const char *name, const struct tcase *c);
+	enum mem_type type;
+	size_t nr;		/* 0: a PMD's worth of base pages */
+	bool populate;
+	const char *ops;
+	enum { NO_WP, SYNC_WP, ASYNC_WP, ASYNC_WP_PROTECTED } wp;
+	struct masks m;
+	struct region_exp e[MAX_EXP];	/* up to the first with end 0 */
+};
 
 /*
  * Scan [base, base + len) with @m and check that the regions are exactly
@@ -105,7 +128,7 @@ static int wp_register(struct area *a, bool async)
 	int uffd, ret;
 
 	features |= uffd_wp_features_for(a->type);
-	uffd = uffd_open(features);
+	uffd = uffd_open(features, true);
 	if (uffd < 0)
 		return uffd;
 	ret = uffd_register(uffd, a->addr, a->size, UFFDIO_REGISTER_MODE_WP,
@@ -132,100 +155,63 @@ static bool async_wp_usable(const char *name, enum mem_type type)
 
 static void write_page(struct area *a, size_t i)
 {
-	a->addr[i * page_size()] = 0x5a;
+	a->addr[i * psize()] = 0x5a;
 }
 
 static void read_page(struct area *a, size_t i)
 {
-	touch_read(a->addr + i * page_size(), 1);
+	touch_read(a->addr + i * psize(), 1);
 }
 
-static void t_anon_written(const char *name)
+/* The layout case (fn NULL), as struct tcase says. */
+static void t_layout(const char *name, const struct tcase *c)
 {
+	size_t nr = c->nr ? c->nr : thp_size() ? thp_size() / psize() : 512;
+	const bool async = c->wp >= ASYNC_WP;
+	struct region_exp e[MAX_EXP];
 	struct area a;
+	size_t i, ne;
+	int uffd = -1;
 
-	if (!get_area(name, &a, MEM_ANON, 8, true))
+	if (async && !async_wp_usable(name, c->type))
 		return;
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, 8, P | W }),
-			 "%s\n", name);
-	area_free(&a);
-}
-
-static void t_anon_empty_pte(const char *name)
-{
-	struct area a;
-
-	if (!get_area(name, &a, MEM_ANON, 8, false))
+	if (!get_area(name, &a, c->type, nr, c->populate))
 		return;
-	write_page(&a, 0);
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
-				{ 0, 1, P | W }, { 1, 8, W }), "%s\n", name);
-	area_free(&a);
-}
-
-static void t_anon_zero_page(const char *name)
-{
-	struct area a;
-
-	if (!get_area(name, &a, MEM_ANON, 8, false))
-		return;
-	write_page(&a, 0);
-	read_page(&a, 1);
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
-				{ 0, 1, P | W }, { 1, 2, P | Z | W },
-				{ 2, 8, W }), "%s\n", name);
-	area_free(&a);
-}
-
-static void t_anon_no_table(const char *name)
-{
-	size_t nr = thp_size() ? thp_size() / page_size() : 512;
-	struct area a;
-
-	/* A whole PMD's worth, never touched: no page table below it. */
-	if (!get_area(name, &a, MEM_ANON, nr, false))
-		return;
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, nr, 0 }),
-			 "%s\n", name);
-	area_free(&a);
-}
-
-static void t_anon_no_table_registered(const char *name)
-{
-	size_t nr = thp_size() ? thp_size() / page_size() : 512;
-	struct area a;
-	int uffd;
-
-	if (!get_area(name, &a, MEM_ANON, nr, false))
-		return;
-	uffd = wp_register(&a, false);
-	if (uffd < 0)
-		ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
-				      name, strerror(-uffd));
-	else
-		ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, nr, W }),
-				 "%s\n", name);
+	if (c->wp != NO_WP) {
+		uffd = wp_register(&a, async);
+		if (uffd < 0 && !async) {
+			ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
+					      name, strerror(-uffd));
+			goto out;
+		}
+		if (uffd < 0 || (c->wp == ASYNC_WP_PROTECTED &&
+				 uffd_wp(uffd, a.addr, a.size, true))) {
+			ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n",
+					      name, strerror(uffd < 0 ? -uffd : errno));
+			goto out;
+		}
+	}
+	for (i = 0; c->ops && c->ops[i]; i++) {
+		if (c->ops[i] == 'w')
+			write_page(&a, i);
+		else if (c->ops[i] == 'r')
+			read_page(&a, i);
+	}
+	for (ne = 0; ne < MAX_EXP && c->e[ne].end; ne++) {
+		e[ne] = c->e[ne];
+		if (e[ne].end == END)
+			e[ne].end = a.size / psize();
+	}
+	ksft_test_result(scan_expect(a.addr, a.size, c->m.ret ? &c->m : &all_rm,
+				     psize(), e, ne), "%s\n", name);
+out:
 	if (uffd >= 0)
 		close(uffd);
 	area_free(&a);
 }
 
-static void t_thp(const char *name)
+static void t_thp_zero(const char *name, const struct tcase *c)
 {
-	struct area a;
-	size_t n;
-
-	if (!get_area(name, &a, MEM_THP, 2, true))
-		return;
-	n = a.size / page_size();
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(), { 0, n, P | W | H }),
-			 "%s\n", name);
-	area_free(&a);
-}
-
-static void t_thp_zero(const char *name)
-{
-	const uint64_t pfn_mask = (1ULL << 55) - 1;
 	size_t ts = thp_size(), nr;
 	uint64_t pfn0, pfn1;
 	char buf[16] = "";
@@ -248,7 +234,7 @@ static void t_thp_zero(const char *name)
 				      name);
 		return;
 	}
-	nr = ts / page_size();
+	nr = ts / psize();
 	if (!get_area(name, &a, MEM_ANON, nr, false))
 		return;
 	if (madvise(a.addr, a.size, MADV_HUGEPAGE)) {
@@ -258,31 +244,32 @@ static void t_thp_zero(const char *name)
 	}
 	read_page(&a, 0);
 	/* The huge zero page has distinct, consecutive PFNs (root only). */
-	pfn0 = pagemap_entry(a.addr) & pfn_mask;
-	pfn1 = pagemap_entry(a.addr + page_size()) & pfn_mask;
+	pfn0 = pagemap_entry(a.addr) & PME_PFN_MASK;
+	pfn1 = pagemap_entry(a.addr + psize()) & PME_PFN_MASK;
 	if (!pfn0 || pfn1 != pfn0 + 1) {
 		ksft_test_result_skip("%s: no huge zero page mapped (PFNs %#llx, %#llx)\n",
 				      name, (unsigned long long)pfn0,
 				      (unsigned long long)pfn1);
 		goto out;
 	}
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, nr, P | Z | H | W }), "%s\n", name);
 out:
 	area_free(&a);
 }
 
-static void t_hugetlb(const char *name, enum mem_type type, __u64 file)
+static void t_hugetlb(const char *name, const struct tcase *c)
 {
+	const __u64 file = c->type == MEM_HUGETLB_SHARED ? F : 0;
 	const struct masks none = { 0 };
 	struct area a;
 	bool ok;
 
-	if (!get_area(name, &a, type, 2, false))
+	if (!get_area(name, &a, c->type, 2, false))
 		return;
 	/* No PMD table yet: a hole at a higher level. */
 	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, 0 });
-	fill_bytes(a.addr, a.psize, 1);
+	memset(a.addr, 1, a.psize);
 	ok &= EXPECT(&a, &all_rm, a.psize, { 0, 1, H | P | W | file },
 		     { 1, 2, H });
 	/* With return_mask 0 the huge pages merge into one region. */
@@ -291,54 +278,17 @@ static void t_hugetlb(const char *name, enum mem_type type, __u64 file)
 	area_free(&a);
 }
 
-static void t_hugetlb_private(const char *name)
+static void t_swapped(const char *name, const struct tcase *c)
 {
-	t_hugetlb(name, MEM_HUGETLB, 0);
-}
-
-static void t_hugetlb_shared(const char *name)
-{
-	t_hugetlb(name, MEM_HUGETLB_SHARED, F);
-}
-
-static void t_shmem(const char *name)
-{
-	struct area a;
-
-	if (!get_area(name, &a, MEM_SHMEM, 8, false))
-		return;
-	write_page(&a, 0);
-	read_page(&a, 1);
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
-				{ 0, 2, P | W | F }, { 2, 8, W }),
-			 "%s\n", name);
-	area_free(&a);
-}
-
-static void t_private_file(const char *name)
-{
-	struct area a;
-
-	if (!get_area(name, &a, MEM_FILE, 8, true))
-		return;
-	write_page(&a, 1);
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
-				{ 0, 1, P | W | F }, { 1, 2, P | W },
-				{ 2, 8, P | W | F }), "%s\n", name);
-	area_free(&a);
-}
-
-static void t_swapped(const char *name, enum mem_type type)
-{
-	size_t ps = page_size(), n;
+	size_t ps = psize(), n;
 	struct area a;
 	bool ok;
 	int ret;
 
-	if (!get_area(name, &a, type, type == MEM_THP ? 1 : 8, true))
+	if (!get_area(name, &a, c->type, c->type == MEM_THP ? 1 : 8, true))
 		return;
 	n = a.size / ps;
-	if (type == MEM_THP)
+	if (c->type == MEM_THP)
 		ret = swap_out(a.addr, a.size);
 	else
 		ret = swap_out(a.addr + 2 * ps, 3 * ps);
@@ -349,7 +299,7 @@ static void t_swapped(const char *name, enum mem_type type)
 			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		goto out;
 	}
-	if (type == MEM_THP)
+	if (c->type == MEM_THP)
 		ok = EXPECT(&a, &all_rm, ps, { 0, n, S | W });
 	else
 		ok = EXPECT(&a, &all_rm, ps, { 0, 2, P | W }, { 2, 5, S | W },
@@ -359,42 +309,32 @@ out:
 	area_free(&a);
 }
 
-static void t_swapped_anon(const char *name)
-{
-	t_swapped(name, MEM_ANON);
-}
-
-static void t_swapped_thp(const char *name)
-{
-	t_swapped(name, MEM_THP);
-}
-
-static void t_soft_dirty(const char *name)
+static void t_soft_dirty(const char *name, const struct tcase *c)
 {
 	const struct masks sd = { .ret = SD };
 	struct area a;
 	bool ok;
 
-	if (!soft_dirty_supported()) {
+	if (!softdirty_supported()) {
 		ksft_test_result_skip("%s: kernel lacks soft-dirty tracking (pagemap bit 55 never set)\n",
 				      name);
 		return;
 	}
 	if (!get_area(name, &a, MEM_ANON, 8, true))
 		return;
-	clear_soft_dirty();
+	clear_softdirty();
 	write_page(&a, 2);
 	write_page(&a, 5);
-	ok = EXPECT(&a, &sd, page_size(), { 0, 2, 0 }, { 2, 3, SD },
+	ok = EXPECT(&a, &sd, psize(), { 0, 2, 0 }, { 2, 3, SD },
 		    { 3, 5, 0 }, { 5, 6, SD }, { 6, 8, 0 });
 	/* And the ioctl agrees with the pagemap bit. */
-	ok &= pagemap_has(a.addr + 2 * page_size(), PME_SOFT_DIRTY) &&
-	      !pagemap_has(a.addr + 3 * page_size(), PME_SOFT_DIRTY);
+	ok &= pagemap_has(a.addr + 2 * psize(), PME_SOFT_DIRTY) &&
+	      !pagemap_has(a.addr + 3 * psize(), PME_SOFT_DIRTY);
 	ksft_test_result(ok, "%s\n", name);
 	area_free(&a);
 }
 
-static void t_wpallowed(const char *name)
+static void t_wpallowed(const char *name, const struct tcase *c)
 {
 	struct area a, half;
 	int uffd;
@@ -405,14 +345,14 @@ static void t_wpallowed(const char *name)
 		return;
 	/* Register the first half only: the VMA splits. */
 	half = a;
-	half.size = 4 * page_size();
+	half.size = 4 * psize();
 	uffd = wp_register(&half, true);
 	if (uffd < 0) {
 		ksft_test_result_fail("%s: registration: %s\n", name,
 				      strerror(-uffd));
 		goto out;
 	}
-	ksft_test_result(EXPECT(&a, &all_rm, page_size(),
+	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, 4, A | P | W }, { 4, 8, P | W }),
 			 "%s\n", name);
 	close(uffd);
@@ -420,89 +360,7 @@ out:
 	area_free(&a);
 }
 
-static void t_sync_not_wpallowed(const char *name)
-{
-	struct area a;
-	int uffd;
-
-	if (!get_area(name, &a, MEM_ANON, 8, true))
-		return;
-	uffd = wp_register(&a, false);
-	if (uffd < 0)
-		ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
-				      name, strerror(-uffd));
-	else
-		ksft_test_result(EXPECT(&a, &all_rm, page_size(),
-					{ 0, 8, P | W }), "%s\n", name);
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
-}
-
-/* Never-touched pages of @type in an async VMA, protected, then touched. */
-static void t_markers(const char *name, enum mem_type type)
-{
-	struct area a;
-	bool ok;
-	int uffd;
-
-	if (!async_wp_usable(name, type))
-		return;
-	if (!get_area(name, &a, type, 8, false))
-		return;
-	uffd = wp_register(&a, true);
-	if (uffd < 0 || uffd_wp(uffd, a.addr, a.size, true)) {
-		ksft_test_result_fail("%s: uffd-wp set-up failed\n", name);
-		goto out;
-	}
-	write_page(&a, 0);
-	read_page(&a, 1);
-	if (type == MEM_ANON)
-		ok = EXPECT(&a, &all_rm, page_size(), { 0, 1, A | P | W },
-			    { 1, 2, A | P | Z }, { 2, 8, A | S });
-	else
-		ok = EXPECT(&a, &all_rm, page_size(), { 0, 1, A | P | W | F },
-			    { 1, 2, A | P | F }, { 2, 8, A | S });
-	ksft_test_result(ok, "%s\n", name);
-out:
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
-}
-
-static void t_markers_anon(const char *name)
-{
-	t_markers(name, MEM_ANON);
-}
-
-static void t_markers_shmem(const char *name)
-{
-	t_markers(name, MEM_SHMEM);
-}
-
-static void t_async_no_table(const char *name)
-{
-	size_t nr = thp_size() ? thp_size() / page_size() : 512;
-	struct area a;
-	int uffd;
-
-	if (!async_wp_usable(name, MEM_ANON))
-		return;
-	if (!get_area(name, &a, MEM_ANON, nr, false))
-		return;
-	uffd = wp_register(&a, true);
-	if (uffd < 0)
-		ksft_test_result_fail("%s: registration: %s\n", name,
-				      strerror(-uffd));
-	else
-		ksft_test_result(EXPECT(&a, &all_rm, page_size(),
-					{ 0, nr, A | W }), "%s\n", name);
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
-}
-
-static void t_hugetlb_markers(const char *name)
+static void t_hugetlb_markers(const char *name, const struct tcase *c)
 {
 	struct area a;
 	bool ok;
@@ -523,9 +381,29 @@ static void t_hugetlb_markers(const char *name)
 	ok &= !uffd_wp(uffd, a.addr, a.size, true);
 	ok &= EXPECT(&a, &all_rm, a.psize, { 0, 2, H | A | S });
 	ksft_test_result(ok, "%s\n", name);
+	close(uffd);
 out:
-	if (uffd >= 0)
-		close(uffd);
+	area_free(&a);
+}
+
+static void t_merge(const char *name, const struct tcase *c)
+{
+	const struct masks none = { 0 };
+	struct area a;
+	bool ok;
+
+	if (!get_area(name, &a, MEM_ANON, 8, false))
+		return;
+	write_page(&a, 0);
+	write_page(&a, 1);
+	write_page(&a, 2);
+	read_page(&a, 3);
+	read_page(&a, 4);
+	ok = EXPECT(&a, &all_rm, psize(), { 0, 3, P | W },
+		    { 3, 5, P | Z | W }, { 5, 8, W });
+	/* return_mask 0 still reports the pages, as one merged region. */
+	ok &= EXPECT(&a, &none, psize(), { 0, 8, 0 });
+	ksft_test_result(ok, "%s\n", name);
 	area_free(&a);
 }
 
@@ -533,135 +411,90 @@ out:
  * The mixed layout the mask cases share, 8 anon pages in one page table:
  * 0-2 written (P|W), 3-4 read, so zero page (P|Z|W), 5-7 empty PTEs (W).
  */
-static bool get_mixed(const char *name, struct area *a)
-{
-	if (!get_area(name, a, MEM_ANON, 8, false))
-		return false;
-	write_page(a, 0);
-	write_page(a, 1);
-	write_page(a, 2);
-	read_page(a, 3);
-	read_page(a, 4);
-	return true;
-}
+#define MIXED	.type = MEM_ANON, .nr = 8, .ops = "wwwrr"
+/* Never-touched pages of an async VMA, protected, then one written, one read. */
+#define MARKERS	.nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED
 
-static void t_merge(const char *name)
-{
-	const struct masks none = { 0 };
-	struct area a;
-	bool ok;
-
-	if (!get_mixed(name, &a))
-		return;
-	ok = EXPECT(&a, &all_rm, page_size(), { 0, 3, P | W },
-		    { 3, 5, P | Z | W }, { 5, 8, W });
-	/* return_mask 0 still reports the pages, as one merged region. */
-	ok &= EXPECT(&a, &none, page_size(), { 0, 8, 0 });
-	ksft_test_result(ok, "%s\n", name);
-	area_free(&a);
-}
-
-static void t_masks(const char *name, const struct masks *m,
-		    const struct region_exp *e, size_t ne)
-{
-	struct area a;
-
-	if (!get_mixed(name, &a))
-		return;
-	ksft_test_result(scan_expect(a.addr, a.size, m, page_size(), e, ne),
-			 "%s\n", name);
-	area_free(&a);
-}
-
-#define MASK_CASE(fn, ...)						\
-static void fn(const char *name)					\
-{									\
-	static const struct masks m = { __VA_ARGS__ };			\
-	t_masks(name, &m, fn##_exp, ARRAY_SIZE(fn##_exp));		\
-}
-
-static const struct region_exp t_mask_all_exp[] = { { 3, 5, P | Z | W } };
-MASK_CASE(t_mask_all, .mask = P | Z, .ret = RM)
-
-static const struct region_exp t_mask_inverted_exp[] = { { 5, 8, W } };
-MASK_CASE(t_mask_inverted, .inverted = P, .mask = P, .ret = RM)
-
-static const struct region_exp t_mask_anyof_exp[] = {
-	{ 0, 3, P | W }, { 3, 5, P | Z | W },
-};
-MASK_CASE(t_mask_anyof, .anyof = P | Z, .ret = RM)
-
-static const struct region_exp t_mask_inverted_anyof_exp[] = {
-	{ 3, 5, P | Z | W }, { 5, 8, W },
-};
-MASK_CASE(t_mask_inverted_anyof, .inverted = P, .anyof = P | Z, .ret = RM)
-
-static const struct region_exp t_mask_and_anyof_exp[] = { { 3, 5, P | Z | W } };
-MASK_CASE(t_mask_and_anyof, .mask = W, .anyof = Z | S, .ret = RM)
-
-static const struct region_exp t_return_mask_exp[] = { { 0, 5, P }, { 5, 8, 0 } };
-MASK_CASE(t_return_mask, .ret = P)
-
-static const struct region_exp t_mask_outside_return_exp[] = { { 3, 5, W } };
-MASK_CASE(t_mask_outside_return, .mask = Z, .ret = W)
-
-struct test_case {
-	const char *name;
-	void (*fn)(const char *name);
-};
-
-static const struct test_case cases[] = {
-	{ "anon: written pages are PRESENT|WRITTEN, not FILE", t_anon_written },
+static const struct tcase cases[] = {
+	{ "anon: written pages are PRESENT|WRITTEN, not FILE",
+	  .type = MEM_ANON, .nr = 8, .populate = true, .e = { { 0, 8, P | W } } },
 	{ "anon: an empty PTE in a populated page table is WRITTEN only",
-	  t_anon_empty_pte },
+	  .type = MEM_ANON, .nr = 8, .ops = "w", .e = { { 0, 1, P | W }, { 1, 8, W } } },
 	{ "anon: a read fault maps the zero page: PRESENT|PFNZERO|WRITTEN",
-	  t_anon_zero_page },
+	  .type = MEM_ANON, .nr = 8, .ops = "wr",
+	  .e = { { 0, 1, P | W }, { 1, 2, P | Z | W }, { 2, 8, W } } },
+	/* A whole PMD's worth, never touched: no page table below it. */
 	{ "anon: no page table in a VMA without uffd-wp: no category (as mainline)",
-	  t_anon_no_table },
+	  .type = MEM_ANON, .e = { { 0, END, 0 } } },
 	{ "anon: no page table in a sync uffd-wp VMA: WRITTEN (as mainline)",
-	  t_anon_no_table_registered },
-	{ "thp: a PMD-mapped THP is PRESENT|WRITTEN|HUGE", t_thp },
+	  .type = MEM_ANON, .wp = SYNC_WP, .e = { { 0, END, W } } },
+	{ "thp: a PMD-mapped THP is PRESENT|WRITTEN|HUGE",
+	  .type = MEM_THP, .nr = 2, .populate = true, .e = { { 0, END, P | W | H } } },
 	{ "thp: a read fault maps the huge zero page: PRESENT|PFNZERO|HUGE|WRITTEN",
-	  t_thp_zero },
+	  .fn = t_thp_zero },
 	{ "hugetlb: a private huge page is PRESENT|WRITTEN|HUGE, an untouched one HUGE, none without a page table (as mainline)",
-	  t_hugetlb_private },
+	  t_hugetlb, .type = MEM_HUGETLB },
 	{ "hugetlb: a shared huge page is PRESENT|WRITTEN|HUGE|FILE, an untouched one HUGE, none without a page table (as mainline)",
-	  t_hugetlb_shared },
+	  t_hugetlb, .type = MEM_HUGETLB_SHARED },
 	{ "shmem: mapped pages are PRESENT|WRITTEN|FILE, an empty PTE WRITTEN",
-	  t_shmem },
+	  .type = MEM_SHMEM, .nr = 8, .ops = "wr", .e = { { 0, 2, P | W | F }, { 2, 8, W } } },
 	{ "private file: page cache pages are FILE, a CoW copy is not",
-	  t_private_file },
+	  .type = MEM_FILE, .nr = 8, .populate = true, .ops = ".w",
+	  .e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } } },
 	{ "anon: swapped-out pages are SWAPPED|WRITTEN, not PRESENT",
-	  t_swapped_anon },
+	  t_swapped, .type = MEM_ANON },
 	{ "thp: a swapped-out THP is SWAPPED|WRITTEN, not HUGE",
-	  t_swapped_thp },
+	  t_swapped, .type = MEM_THP },
 	{ "soft-dirty: only pages written since clear_refs are SOFT_DIRTY",
-	  t_soft_dirty },
+	  .fn = t_soft_dirty },
 	{ "async uffd-wp: registered pages are WPALLOWED, the rest of the VMA not",
-	  t_wpallowed },
+	  .fn = t_wpallowed },
 	{ "sync uffd-wp: registered pages are not WPALLOWED",
-	  t_sync_not_wpallowed },
+	  .type = MEM_ANON, .nr = 8, .populate = true, .wp = SYNC_WP,
+	  .e = { { 0, 8, P | W } } },
 	{ "anon markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  t_markers_anon },
+	  .type = MEM_ANON, MARKERS,
+	  .e = { { 0, 1, A | P | W }, { 1, 2, A | P | Z }, { 2, 8, A | S } } },
 	{ "shmem markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  t_markers_shmem },
+	  .type = MEM_SHMEM, MARKERS,
+	  .e = { { 0, 1, A | P | W | F }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
 	{ "anon: no page table in an async uffd-wp VMA: WPALLOWED|WRITTEN (as mainline)",
-	  t_async_no_table },
+	  .type = MEM_ANON, .wp = ASYNC_WP, .e = { { 0, END, A | W } } },
 	{ "hugetlb: never-touched pages of an async VMA are WPALLOWED without a page table, HUGE|WPALLOWED|SWAPPED once protected",
-	  t_hugetlb_markers },
+	  .fn = t_hugetlb_markers },
 	{ "merging: equal neighbours merge, a change of categories splits",
-	  t_merge },
-	{ "category_mask: pages having every bit", t_mask_all },
+	  .fn = t_merge },
+	{ "category_mask: pages having every bit",
+	  MIXED, .m = { .mask = P | Z, .ret = RM }, .e = { { 3, 5, P | Z | W } } },
 	{ "category_inverted: pages lacking a bit, real categories reported",
-	  t_mask_inverted },
-	{ "category_anyof_mask: pages having any of the bits", t_mask_anyof },
+	  MIXED, .m = { .inverted = P, .mask = P, .ret = RM }, .e = { { 5, 8, W } } },
+	{ "category_anyof_mask: pages having any of the bits",
+	  MIXED, .m = { .anyof = P | Z, .ret = RM },
+	  .e = { { 0, 3, P | W }, { 3, 5, P | Z | W } } },
 	{ "category_inverted with category_anyof_mask",
-	  t_mask_inverted_anyof },
-	{ "category_mask with category_anyof_mask", t_mask_and_anyof },
+	  MIXED, .m = { .inverted = P, .anyof = P | Z, .ret = RM },
+	  .e = { { 3, 5, P | Z | W }, { 5, 8, W } } },
+	{ "category_mask with category_anyof_mask",
+	  MIXED, .m = { .mask = W, .anyof = Z | S, .ret = RM },
+	  .e = { { 3, 5, P | Z | W } } },
 	{ "return_mask: only its bits are reported, merging follows them",
-	  t_return_mask },
+	  MIXED, .m = { .ret = P }, .e = { { 0, 5, P }, { 5, 8, 0 } } },
 	{ "a category_mask bit outside return_mask still selects",
-	  t_mask_outside_return },
+	  MIXED, .m = { .mask = Z, .ret = W }, .e = { { 3, 5, W } } },
+	/* A file on a page-cache filesystem (PMSCAN_PAGECACHE_DIR). */
+	{ "page cache private: page cache pages are FILE, a CoW copy is not",
+	  .type = MEM_PAGECACHE, .nr = 8, .populate = true, .ops = ".w",
+	  .e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } } },
+	/* (Read faults map the neighbours too: every page is written here.) */
+	{ "page cache shared: mapped pages are PRESENT|WRITTEN|FILE",
+	  .type = MEM_PAGECACHE_SHARED, .nr = 8, .populate = true,
+	  .e = { { 0, 8, P | W | F } } },
+	{ "page cache private markers: protected never-touched pages are SWAPPED, a CoW copy is not FILE",
+	  .type = MEM_PAGECACHE, MARKERS,
+	  .e = { { 0, 1, A | P | W }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
+	{ "page cache shared markers: protected never-touched pages are SWAPPED, not WRITTEN",
+	  .type = MEM_PAGECACHE_SHARED, MARKERS,
+	  .e = { { 0, 1, A | P | W | F }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
 };
 
 int main(int argc, char **argv)
@@ -671,15 +504,15 @@ int main(int argc, char **argv)
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(cases));
-
 	missing = series_missing(false);
-
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		if (missing)
 			ksft_test_result_skip("%s: kernel lacks %s\n",
 					      cases[i].name, missing);
+		else if (cases[i].fn)
+			cases[i].fn(cases[i].name, &cases[i]);
 		else
-			cases[i].fn(cases[i].name);
+			t_layout(cases[i].name, &cases[i]);
 	}
 	vmh_finished();
 	return 0;

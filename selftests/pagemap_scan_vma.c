@@ -21,7 +21,8 @@
 #include <sys/mman.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #define W	PAGE_IS_WRITTEN
 #define WA	PAGE_IS_WPALLOWED
@@ -30,50 +31,37 @@
 
 static size_t ps;
 
+/* What a case works on (main() sets it up and tears it down). */
 struct watched {
-	char *addr;	/* NR pages, with NR more reserved after them */
+	char *addr;	/* NR pages, with NR more free after them */
+	size_t len;	/* what is mapped at addr when the case ends */
 	int uffd;
 };
 
 /*
  * NR written anonymous pages, registered for async uffd-wp and protected;
  * the NR pages after them are left free so that a mremap can grow there.
+ * NULL with vmh_reason set if that failed.
  */
-static bool watch(const char *name, struct watched *w)
+static char *watch(struct watched *w)
 {
 	char *p = mmap(NULL, 2 * NR * ps, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	size_t i;
-	int ret;
 
-	if (p == MAP_FAILED) {
-		ksft_test_result_fail("%s: mmap: %s\n", name, strerror(errno));
-		return false;
-	}
+	if (p == MAP_FAILED)
+		return vmh_set_reason(0, "mmap: %s", strerror(errno)), NULL;
 	munmap(p + NR * ps, NR * ps);
 	for (i = 0; i < NR; i++)
 		p[i * ps] = (char)(0x40 + i);
 	w->addr = p;
-	w->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
-	ret = w->uffd < 0 ? w->uffd :
-	      uffd_register(w->uffd, p, NR * ps, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(w->uffd, p, NR * ps, true);
-	if (ret) {
-		ksft_test_result_fail("%s: async uffd-wp set-up: %s\n", name,
-				      strerror(-ret));
-		if (w->uffd >= 0)
-			close(w->uffd);
+	w->len = NR * ps;
+	w->uffd = uffd_async_wp(MEM_ANON, p, NR * ps, true);
+	if (w->uffd < 0) {
 		munmap(p, NR * ps);
-		return false;
+		return NULL;
 	}
-	return true;
-}
-
-static void unwatch(struct watched *w, size_t len)
-{
-	close(w->uffd);
-	munmap(w->addr, len);
+	return p;
 }
 
 /* A get of [addr, addr + n pages) reporting WRITTEN and WPALLOWED. */
@@ -108,143 +96,118 @@ static bool data_intact(const struct watched *w, char *at, int skip)
 	return true;
 }
 
-static void t_mprotect_whole(const char *name)
+static bool t_mprotect_whole(struct watched *w)
 {
-	struct watched w;
 	bool ok;
 
-	if (!watch(name, &w))
-		return;
-	ok = !mprotect(w.addr, NR * ps, PROT_READ) &&
-	     !mprotect(w.addr, NR * ps, PROT_READ | PROT_WRITE);
-	ok &= pagemap_all(w.addr, NR * ps, PME_UFFD_WP, true);
-	ok &= SCAN_IS(w.addr, NR, { 0, NR, WA });
-	w.addr[2 * ps] = 1;
-	ok &= SCAN_IS(w.addr, NR, { 0, 2, WA }, { 2, 3, WA | W }, { 3, NR, WA });
-	ok &= data_intact(&w, w.addr, 2);
-	ksft_test_result(ok, "%s\n", name);
-	unwatch(&w, NR * ps);
+	ok = !mprotect(w->addr, NR * ps, PROT_READ) &&
+	     !mprotect(w->addr, NR * ps, PROT_READ | PROT_WRITE);
+	ok &= pagemap_all(w->addr, NR * ps, PME_UFFD_WP, true);
+	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
+	w->addr[2 * ps] = 1;
+	ok &= SCAN_IS(w->addr, NR, { 0, 2, WA }, { 2, 3, WA | W }, { 3, NR, WA });
+	ok &= data_intact(w, w->addr, 2);
+	return ok;
 }
 
-static void t_mprotect_split(const char *name)
+static bool t_mprotect_split(struct watched *w)
 {
-	struct watched w;
 	bool ok;
 
-	if (!watch(name, &w))
-		return;
 	/* Three VMAs: both sides of each split stay registered and protected. */
-	ok = !mprotect(w.addr + 2 * ps, 4 * ps, PROT_READ);
-	ok &= SCAN_IS(w.addr, NR, { 0, NR, WA });
-	ok &= pagemap_all(w.addr, NR * ps, PME_UFFD_WP, true);
-	w.addr[1 * ps] = 1;
-	w.addr[7 * ps] = 7;
-	ok &= !mprotect(w.addr + 2 * ps, 4 * ps, PROT_READ | PROT_WRITE);
-	w.addr[3 * ps] = 3;
-	ok &= SCAN_IS(w.addr, NR, { 0, 1, WA }, { 1, 2, WA | W }, { 2, 3, WA },
+	ok = !mprotect(w->addr + 2 * ps, 4 * ps, PROT_READ);
+	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
+	ok &= pagemap_all(w->addr, NR * ps, PME_UFFD_WP, true);
+	w->addr[1 * ps] = 1;
+	w->addr[7 * ps] = 7;
+	ok &= !mprotect(w->addr + 2 * ps, 4 * ps, PROT_READ | PROT_WRITE);
+	w->addr[3 * ps] = 3;
+	ok &= SCAN_IS(w->addr, NR, { 0, 1, WA }, { 1, 2, WA | W }, { 2, 3, WA },
 		      { 3, 4, WA | W }, { 4, 7, WA }, { 7, 8, WA | W });
-	ksft_test_result(ok, "%s\n", name);
-	unwatch(&w, NR * ps);
+	return ok;
 }
 
-static void t_mprotect_none(const char *name)
+static bool t_mprotect_none(struct watched *w)
 {
-	struct watched w;
 	bool ok;
 
-	if (!watch(name, &w))
-		return;
-	ok = !mprotect(w.addr, NR * ps, PROT_NONE);
-	ok &= SCAN_IS(w.addr, NR, { 0, NR, WA });
-	ok &= !mprotect(w.addr, NR * ps, PROT_READ | PROT_WRITE);
-	ok &= pagemap_all(w.addr, NR * ps, PME_UFFD_WP, true);
-	ok &= data_intact(&w, w.addr, -1);
-	ok &= SCAN_IS(w.addr, NR, { 0, NR, WA });
-	ksft_test_result(ok, "%s\n", name);
-	unwatch(&w, NR * ps);
+	ok = !mprotect(w->addr, NR * ps, PROT_NONE);
+	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
+	ok &= !mprotect(w->addr, NR * ps, PROT_READ | PROT_WRITE);
+	ok &= pagemap_all(w->addr, NR * ps, PME_UFFD_WP, true);
+	ok &= data_intact(w, w->addr, -1);
+	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
+	return ok;
 }
 
 /* Moved without EVENT_REMAP: unregistered, every page written, data kept. */
-static void t_mremap_move(const char *name)
+static bool t_mremap_move(struct watched *w)
 {
 	char *to = mmap(NULL, NR * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
 			-1, 0);
-	struct watched w;
 	char *moved;
 	bool ok;
 
 	if (to == MAP_FAILED) {
-		ksft_test_result_fail("%s: mmap: %s\n", name, strerror(errno));
-		return;
+		ksft_print_msg("mmap: %s\n", strerror(errno));
+		return false;
 	}
-	if (!watch(name, &w)) {
-		munmap(to, NR * ps);
-		return;
-	}
-	moved = mremap(w.addr, NR * ps, NR * ps, MREMAP_MAYMOVE | MREMAP_FIXED,
+	moved = mremap(w->addr, NR * ps, NR * ps, MREMAP_MAYMOVE | MREMAP_FIXED,
 		       to);
 	ok = moved == to;
 	if (ok) {
 		ok &= SCAN_IS(moved, NR, { 0, NR, W });
 		ok &= pagemap_all(moved, NR * ps, PME_UFFD_WP, false);
-		ok &= data_intact(&w, moved, -1);
-		w.addr = moved;
+		ok &= data_intact(w, moved, -1);
+		w->addr = moved;
 	} else {
 		ksft_print_msg("mremap: %s\n", strerror(errno));
+		munmap(to, NR * ps);
 	}
-	ksft_test_result(ok, "%s\n", name);
-	unwatch(&w, NR * ps);
+	return ok;
 }
 
 /* Grown in place: the old pages keep their state, the new ones are written. */
-static void t_mremap_grow(const char *name)
+static bool t_mremap_grow(struct watched *w)
 {
-	struct watched w;
 	char *grown;
 	bool ok;
 
-	if (!watch(name, &w))
-		return;
-	w.addr[5 * ps] = 5;
-	grown = mremap(w.addr, NR * ps, 2 * NR * ps, 0);
-	ok = grown == w.addr;
+	w->addr[5 * ps] = 5;
+	grown = mremap(w->addr, NR * ps, 2 * NR * ps, 0);
+	ok = grown == w->addr;
 	if (ok) {
-		ok &= SCAN_IS(w.addr, 2 * NR, { 0, 5, WA }, { 5, 6, WA | W },
+		w->len = 2 * NR * ps;
+		ok &= SCAN_IS(w->addr, 2 * NR, { 0, 5, WA }, { 5, 6, WA | W },
 			      { 6, NR, WA }, { NR, 2 * NR, WA | W });
-		ok &= data_intact(&w, w.addr, 5);
+		ok &= data_intact(w, w->addr, 5);
 	} else {
 		ksft_print_msg("mremap: %s\n", grown == MAP_FAILED ?
 			       strerror(errno) : "moved");
 	}
-	ksft_test_result(ok, "%s\n", name);
-	unwatch(&w, ok ? 2 * NR * ps : NR * ps);
+	return ok;
 }
 
-static void t_mremap_shrink(const char *name)
+static bool t_mremap_shrink(struct watched *w)
 {
-	struct watched w;
 	char *shrunk;
 	bool ok;
 
-	if (!watch(name, &w))
-		return;
-	shrunk = mremap(w.addr, NR * ps, NR / 2 * ps, 0);
-	ok = shrunk == w.addr;
-	ok &= SCAN_IS(w.addr, NR / 2, { 0, NR / 2, WA });
-	ok &= pagemap_all(w.addr, NR / 2 * ps, PME_UFFD_WP, true);
-	w.addr[ps] = 1;
-	ok &= SCAN_IS(w.addr, NR / 2, { 0, 1, WA }, { 1, 2, WA | W },
+	shrunk = mremap(w->addr, NR * ps, NR / 2 * ps, 0);
+	ok = shrunk == w->addr;
+	w->len = NR / 2 * ps;
+	ok &= SCAN_IS(w->addr, NR / 2, { 0, NR / 2, WA });
+	ok &= pagemap_all(w->addr, NR / 2 * ps, PME_UFFD_WP, true);
+	w->addr[ps] = 1;
+	ok &= SCAN_IS(w->addr, NR / 2, { 0, 1, WA }, { 1, 2, WA | W },
 		      { 2, NR / 2, WA });
-	ksft_test_result(ok, "%s\n", name);
-	unwatch(&w, NR / 2 * ps);
+	return ok;
 }
 
-struct test_case {
+static const struct {
 	const char *name;
-	void (*fn)(const char *name);
-};
-
-static const struct test_case cases[] = {
+	bool (*fn)(struct watched *w);
+} cases[] = {
 	{ "mprotect read-only and back keeps every protection, a later write is seen",
 	  t_mprotect_whole },
 	{ "mprotect of a part splits the VMA, both sides stay registered and protected",
@@ -261,19 +224,25 @@ static const struct test_case cases[] = {
 
 int main(void)
 {
+	struct watched w;
 	const char *missing;
 	size_t i;
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(cases));
-	ps = page_size();
+	ps = psize();
 	missing = series_missing(true);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (missing)
+		if (missing) {
 			ksft_test_result_skip("%s: kernel lacks %s\n",
 					      cases[i].name, missing);
-		else
-			cases[i].fn(cases[i].name);
+		} else if (!watch(&w)) {
+			ksft_test_result_fail("%s: %s\n", cases[i].name, vmh_reason);
+		} else {
+			ksft_test_result(cases[i].fn(&w), "%s\n", cases[i].name);
+			close(w.uffd);
+			munmap(w.addr, w.len);
+		}
 	}
 	vmh_finished();
 	return 0;

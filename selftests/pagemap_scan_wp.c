@@ -25,7 +25,8 @@
 #include <sys/wait.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
 #define MAX_REGIONS	64
@@ -41,7 +42,19 @@ struct tracked {
 	size_t n;		/* units in the area */
 };
 
-static bool async_supported;
+/*
+ * What a row of the case table gives its function: what main() sets up
+ * (an area of @nr pages of @type, populated or not, and tracked; or
+ * mixed_vmas(); or nothing), and a case-specific choice.
+ */
+struct variant {
+	enum { TRACK, MIXED, NOTHING } setup;
+	enum mem_type type;
+	size_t nr;		/* pages of the type's granule */
+	bool populate;
+	bool flag;
+	const struct hcut *cut;	/* t_hugetlb_cut()'s */
+};
 
 /*
  * Set up @t; on failure report the case (skip or fail) and return false.
@@ -68,9 +81,9 @@ static bool track(const char *name, struct tracked *t, enum mem_type type,
 			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return false;
 	}
-	t->unit = type == MEM_HUGETLB ? t->a.psize : page_size();
+	t->unit = type == MEM_HUGETLB ? t->a.psize : psize();
 	t->n = t->a.size / t->unit;
-	t->uffd = uffd_open(features);
+	t->uffd = uffd_open(features, true);
 	ret = t->uffd < 0 ? t->uffd :
 	      uffd_register(t->uffd, t->a.addr, t->a.size,
 			    UFFDIO_REGISTER_MODE_WP, NULL);
@@ -98,7 +111,7 @@ static char *unit_addr(const struct tracked *t, size_t i)
 
 static void write_unit(struct tracked *t, size_t i)
 {
-	fill_bytes(unit_addr(t, i), t->unit, (unsigned char)(0x80 + i));
+	memset(unit_addr(t, i), 0x80 + i, t->unit);
 }
 
 /* Every base page of units [from, to) has (or lacks) the uffd-wp bit. */
@@ -180,93 +193,60 @@ static bool nothing_written(struct tracked *t)
  * get+WP, write some units, get+WP again: the second scan reports exactly
  * the written units, merged where adjacent, and protects them again.
  */
-static void t_cycle(const char *name, enum mem_type type, size_t nr,
-		    bool populate)
+static bool t_cycle(struct tracked *t, const struct variant *v)
 {
-	struct tracked t;
+	const bool populate = v->populate;
 	size_t i, n;
 	bool ok;
 
-	if (!track(name, &t, type, nr, populate))
-		return;
-	n = t.n;
+	n = t->n;
 	/* Nothing is protected yet: everything is written. */
-	ok = GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
+	ok = GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
 			   { 0, n, W });
-	ok &= units_wp(&t, 0, n, true);
-	ok &= nothing_written(&t);
+	ok &= units_wp(t, 0, n, true);
+	ok &= nothing_written(t);
 
-	write_unit(&t, 1);
-	write_unit(&t, 3);
-	write_unit(&t, 4);
-	write_unit(&t, n - 1);
-	ok &= GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
+	write_unit(t, 1);
+	write_unit(t, 3);
+	write_unit(t, 4);
+	write_unit(t, n - 1);
+	ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
 			    { 1, 2, W }, { 3, 5, W }, { n - 1, n, W });
-	ok &= units_wp(&t, 0, n, true);
-	ok &= nothing_written(&t);
+	ok &= units_wp(t, 0, n, true);
+	ok &= nothing_written(t);
 
 	for (i = 0; i < n; i++) {
 		bool written = i == 1 || i == 3 || i == 4 || i == n - 1;
 		unsigned char want = written ? 0x80 + i :
 			!populate ? 0 :
-			(unsigned char)(SEED + i * t.unit / t.a.psize);
+			(unsigned char)(SEED + i * t->unit / t->a.psize);
 
-		if (!check_bytes(unit_addr(&t, i), t.unit, want)) {
+		if (!check_bytes(unit_addr(t, i), t->unit, want)) {
 			ksft_print_msg("unit %zu: data lost\n", i);
 			ok = false;
 			break;
 		}
 	}
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+	return ok;
 }
 
-static void t_cycle_anon(const char *name)
+static bool t_wp_only(struct tracked *t, const struct variant *v)
 {
-	t_cycle(name, MEM_ANON, 16, true);
-}
-
-static void t_cycle_anon_untouched(const char *name)
-{
-	t_cycle(name, MEM_ANON, 16, false);
-}
-
-static void t_cycle_thp(const char *name)
-{
-	t_cycle(name, MEM_THP, 1, true);
-}
-
-static void t_cycle_shmem(const char *name)
-{
-	t_cycle(name, MEM_SHMEM, 16, true);
-}
-
-static void t_cycle_hugetlb(const char *name)
-{
-	t_cycle(name, MEM_HUGETLB, 8, true);
-}
-
-static void t_wp_only(const char *name)
-{
-	struct tracked t;
 	struct scan_out o;
 	bool ok;
 	long n;
 
-	if (!track(name, &t, MEM_ANON, 16, true))
-		return;
-	n = get_wp(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
-	ok = n == 0 && units_wp(&t, 0, t.n, true);
-	write_unit(&t, 2);
-	write_unit(&t, 3);
-	ok &= units_wp(&t, 2, 4, false);
-	n = get_wp(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
-	ok &= n == 0 && units_wp(&t, 0, t.n, true);
+	n = get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
+	ok = n == 0 && units_wp(t, 0, t->n, true);
+	write_unit(t, 2);
+	write_unit(t, 3);
+	ok &= units_wp(t, 2, 4, false);
+	n = get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
+	ok &= n == 0 && units_wp(t, 0, t->n, true);
 	/* A plain get (no WP) finds nothing written. */
-	get_wp(&t, 0, t.n, 0, 0, MAX_REGIONS, &o);
-	ok &= get_wp_check(&t, &o, t.n, NULL, 0);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+	get_wp(t, 0, t->n, 0, 0, MAX_REGIONS, &o);
+	ok &= get_wp_check(t, &o, t->n, NULL, 0);
+	return ok;
 }
 
 static bool unit_wp_bit(const struct tracked *t, size_t i)
@@ -355,44 +335,30 @@ static bool setup_written(struct tracked *t, bool (*written)(size_t i))
 	return true;
 }
 
-static void t_max_pages_dense(const char *name)
+/* Every page written, or (flag) every third: max_pages cuts the walk. */
+static bool t_max_pages(struct tracked *t, const struct variant *v)
 {
-	static const struct call_exp calls[] = {
+	static const struct call_exp dense[] = {
 		{ 5, 1, { { 0, 5, W } } },
 		{ 10, 1, { { 5, 10, W } } },
 		{ 15, 1, { { 10, 15, W } } },
 		{ 16, 1, { { 15, 16, W } } },
 	};
-	struct tracked t;
-
-	if (!track(name, &t, MEM_ANON, 16, true))
-		return;
-	ksft_test_result(setup_written(&t, all_written) &&
-			 resume_calls(&t, 5, MAX_REGIONS, calls,
-				      ARRAY_SIZE(calls), all_written),
-			 "%s\n", name);
-	untrack(&t);
-}
-
-static void t_max_pages_sparse(const char *name)
-{
-	static const struct call_exp calls[] = {
+	static const struct call_exp sparse[] = {
 		{ 6, 2, { { 0, 1, W }, { 3, 4, W } } },
 		{ 12, 2, { { 6, 7, W }, { 9, 10, W } } },
 		{ 16, 2, { { 12, 13, W }, { 15, 16, W } } },
 	};
-	struct tracked t;
+	bool (*written)(size_t i) = v->flag ? every_third : all_written;
 
-	if (!track(name, &t, MEM_ANON, 16, true))
-		return;
-	ksft_test_result(setup_written(&t, every_third) &&
-			 resume_calls(&t, 2, MAX_REGIONS, calls,
-				      ARRAY_SIZE(calls), every_third),
-			 "%s\n", name);
-	untrack(&t);
+	return setup_written(t, written) &&
+	       resume_calls(t, v->flag ? 2 : 5, MAX_REGIONS,
+			    v->flag ? sparse : dense,
+			    v->flag ? ARRAY_SIZE(sparse) : ARRAY_SIZE(dense),
+			    written);
 }
 
-static void t_vec_len(const char *name)
+static bool t_vec_len(struct tracked *t, const struct variant *v)
 {
 	static const struct call_exp calls[] = {
 		{ 4, 1, { { 0, 2, W } } },
@@ -403,45 +369,39 @@ static void t_vec_len(const char *name)
 	static const struct call_exp one_region[] = {
 		{ 16, 1, { { 0, 16, W } } },
 	};
-	struct tracked t;
 	bool ok;
 
-	if (!track(name, &t, MEM_ANON, 16, true))
-		return;
 	/* Pages that merge into the last region never stop the walk. */
-	ok = resume_calls(&t, 0, 1, one_region, 1, all_written);
-	ok &= setup_written(&t, runs) &&
-	      resume_calls(&t, 0, 1, calls, ARRAY_SIZE(calls), runs);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+	ok = resume_calls(t, 0, 1, one_region, 1, all_written);
+	ok &= setup_written(t, runs) &&
+	      resume_calls(t, 0, 1, calls, ARRAY_SIZE(calls), runs);
+	return ok;
 }
 
-static void t_thp_partial(const char *name, bool by_max_pages)
+static bool t_thp_partial(struct tracked *t, const struct variant *var)
 {
+	const bool by_max_pages = var->flag;
 	const __u64 all = PAGE_IS_WPALLOWED | W | PAGE_IS_PRESENT | PAGE_IS_HUGE;
 	struct page_region v[MAX_REGIONS];
 	const size_t from = by_max_pages ? 0 : 2, to = by_max_pages ? 3 : 5;
-	struct tracked t;
 	__u64 walk_end;
 	size_t n;
 	long nr;
 	bool ok;
 
-	if (!track(name, &t, MEM_THP, 1, true))
-		return;
-	n = t.n;
+	n = t->n;
 	if (by_max_pages)
-		ok = GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 3,
+		ok = GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 3,
 				   MAX_REGIONS, 3, { 0, 3, W });
 	else
-		ok = GET_WP_EXPECT(&t, from, to, PM_SCAN_WP_MATCHING, 0,
+		ok = GET_WP_EXPECT(t, from, to, PM_SCAN_WP_MATCHING, 0,
 				   MAX_REGIONS, to, { from, to, W });
-	ok &= units_wp(&t, 0, from, false) && units_wp(&t, from, to, true) &&
-	      units_wp(&t, to, n, false);
+	ok &= units_wp(t, 0, from, false) && units_wp(t, from, to, true) &&
+	      units_wp(t, to, n, false);
 
 	/* Split: no page is HUGE any more, the rest is still written. */
-	nr = pagemap_scan(pagemap_fd(), (unsigned long)t.a.addr,
-			  (unsigned long)t.a.addr + t.a.size, v, MAX_REGIONS,
+	nr = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
+			  (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
 			  0, 0, 0, 0, 0, all, &walk_end);
 	if (from) {
 		const struct region_exp e[] = {
@@ -450,34 +410,23 @@ static void t_thp_partial(const char *name, bool by_max_pages)
 			{ to, n, all & ~PAGE_IS_HUGE },
 		};
 
-		ok &= regions_match(t.a.addr, t.unit, v, nr, e, ARRAY_SIZE(e));
+		ok &= regions_match(t->a.addr, t->unit, v, nr, e, ARRAY_SIZE(e));
 	} else {
 		const struct region_exp e[] = {
 			{ 0, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
 			{ to, n, all & ~PAGE_IS_HUGE },
 		};
 
-		ok &= regions_match(t.a.addr, t.unit, v, nr, e, ARRAY_SIZE(e));
+		ok &= regions_match(t->a.addr, t->unit, v, nr, e, ARRAY_SIZE(e));
 	}
 	/* The next get+WP reports the rest, once. */
 	if (from)
-		ok &= GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 0,
+		ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0,
 				    MAX_REGIONS, n, { 0, from, W }, { to, n, W });
 	else
-		ok &= GET_WP_EXPECT(&t, 0, n, PM_SCAN_WP_MATCHING, 0,
+		ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0,
 				    MAX_REGIONS, n, { to, n, W });
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
-}
-
-static void t_thp_partial_range(const char *name)
-{
-	t_thp_partial(name, false);
-}
-
-static void t_thp_partial_max_pages(const char *name)
-{
-	t_thp_partial(name, true);
+	return ok;
 }
 
 /* The uffd-wp bit of every base page of each huge page, as a bitmap. */
@@ -528,63 +477,38 @@ static bool hugetlb_get_wp(struct tracked *t, size_t from, size_t to,
 	return ok;
 }
 
-static void t_hugetlb_end_inside(const char *name)
-{
-	const struct region_exp e[] = { { 0, 1, W } };
-	struct tracked t;
-	bool ok;
+/* A place in a hugetlb area: @q quarters of a huge page and @p base pages. */
+struct hpos {
+	size_t q, p;
+};
 
-	if (!track(name, &t, MEM_HUGETLB, 2, true))
-		return;
-	ok = hugetlb_get_wp(&t, 0, t.unit + page_size(), 0, t.unit, e, 1);
-	ok &= hugetlb_wp_is(&t, 0x1);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+/*
+ * A get+WP of [from, to) of a hugetlb area, cut by @max_pages: it must
+ * report [r0, r1) (in huge pages; none when equal), stop at @walk_end, and
+ * leave the huge pages of @map (a bit each) protected.
+ */
+struct hcut {
+	struct hpos from, to, max_pages, walk_end;
+	size_t r0, r1;
+	unsigned int map;
+};
+
+static size_t hpos_bytes(const struct tracked *t, struct hpos h)
+{
+	return h.q * (t->unit / 4) + h.p * psize();
 }
 
-static void t_hugetlb_start_inside(const char *name)
+static bool t_hugetlb_cut(struct tracked *t, const struct variant *v)
 {
-	const struct region_exp e[] = { { 1, 2, W } };
-	struct tracked t;
+	const struct hcut *c = v->cut;
+	const struct region_exp e[] = { { c->r0, c->r1, W } };
 	bool ok;
 
-	if (!track(name, &t, MEM_HUGETLB, 2, true))
-		return;
-	ok = hugetlb_get_wp(&t, page_size(), 2 * t.unit, 0, page_size(), e, 1);
-	ok &= hugetlb_wp_is(&t, 0x2);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
-}
-
-static void t_hugetlb_max_pages(const char *name)
-{
-	struct tracked t;
-	bool ok;
-
-	if (!track(name, &t, MEM_HUGETLB, 1, true))
-		return;
-	ok = hugetlb_get_wp(&t, 0, t.unit, 3, 0, NULL, 0);
-	ok &= hugetlb_wp_is(&t, 0);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
-}
-
-static void t_hugetlb_max_pages_several(const char *name)
-{
-	const struct region_exp e[] = { { 0, 1, W } };
-	struct tracked t;
-	size_t per_huge;
-	bool ok;
-
-	if (!track(name, &t, MEM_HUGETLB, 3, true))
-		return;
-	/* Room for the first huge page and a part of the next. */
-	per_huge = t.unit / page_size();
-	ok = hugetlb_get_wp(&t, 0, t.a.size, per_huge + per_huge / 4,
-			    2 * t.unit, e, 1);
-	ok &= hugetlb_wp_is(&t, 0x1);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+	ok = hugetlb_get_wp(t, hpos_bytes(t, c->from), hpos_bytes(t, c->to),
+			    hpos_bytes(t, c->max_pages) / psize(),
+			    hpos_bytes(t, c->walk_end), e, c->r1 > c->r0);
+	ok &= hugetlb_wp_is(t, c->map);
+	return ok;
 }
 
 /* Map 4 plain anon pages, 4 async-registered ones, 4 plain ones. */
@@ -599,12 +523,12 @@ static bool mixed_vmas(const char *name, struct tracked *t)
 		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return false;
 	}
-	t->unit = page_size();
+	t->unit = psize();
 	t->n = 12;
 	async_part = t->a;
 	async_part.addr += 4 * t->unit;
 	async_part.size = 4 * t->unit;
-	t->uffd = uffd_open(features);
+	t->uffd = uffd_open(features, true);
 	ret = t->uffd < 0 ? t->uffd :
 	      uffd_register(t->uffd, async_part.addr, async_part.size,
 			    UFFDIO_REGISTER_MODE_WP, NULL);
@@ -618,91 +542,64 @@ static bool mixed_vmas(const char *name, struct tracked *t)
 	return true;
 }
 
-static void t_check_wpasync(const char *name)
+static bool t_check_wpasync(struct tracked *t, const struct variant *v)
 {
-	struct tracked t;
 	struct scan_out o;
 	bool ok;
 	int uffd;
 
-	if (!async_supported) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
-	if (!mixed_vmas(name, &t))
-		return;
 	/* Plain VMA alone: EPERM; walk_end is left at the end (mainline). */
-	ok = get_wp(&t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, &o) ==
+	ok = get_wp(t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, &o) ==
 	     -EPERM && o.walk_end == 4;
 	/* The async VMA alone: fine, with or without WP_MATCHING. */
-	ok &= GET_WP_EXPECT(&t, 4, 8, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, 8,
+	ok &= GET_WP_EXPECT(t, 4, 8, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, 8,
 			    { 4, 8, W });
-	ok &= GET_WP_EXPECT(&t, 4, 8, PM_SCAN_CHECK_WPASYNC |
+	ok &= GET_WP_EXPECT(t, 4, 8, PM_SCAN_CHECK_WPASYNC |
 			    PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
 			    { 4, 8, W });
 	/* A sync uffd-wp VMA is no better than a plain one. */
-	uffd = uffd_open(0);
-	if (uffd < 0 || uffd_register(uffd, t.a.addr, 4 * t.unit,
+	uffd = uffd_open(0, true);
+	if (uffd < 0 || uffd_register(uffd, t->a.addr, 4 * t->unit,
 				      UFFDIO_REGISTER_MODE_WP, NULL)) {
 		ksft_print_msg("sync registration failed\n");
 		ok = false;
 	} else {
-		ok &= get_wp(&t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS,
+		ok &= get_wp(t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS,
 			     &o) == -EPERM;
 	}
 	if (uffd >= 0)
 		close(uffd);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+	return ok;
 }
 
-static void t_check_wpasync_partial(const char *name)
+static bool t_check_wpasync_partial(struct tracked *t, const struct variant *v)
 {
-	struct tracked t;
 	struct scan_out o;
 	bool ok;
 
-	if (!async_supported) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
-	if (!mixed_vmas(name, &t))
-		return;
 	/*
 	 * From the async VMA into a plain one: the walk has protected the
 	 * async pages when it meets the plain VMA and fails; nothing undoes
 	 * that, and walk_end is left at the end.
 	 */
-	ok = get_wp(&t, 4, 12, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING, 0,
+	ok = get_wp(t, 4, 12, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING, 0,
 		    MAX_REGIONS, &o) == -EPERM && o.walk_end == 12;
-	ok &= units_wp(&t, 4, 8, true);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+	ok &= units_wp(t, 4, 8, true);
+	return ok;
 }
 
-static void t_wp_skips_plain(const char *name)
+static bool t_wp_skips_plain(struct tracked *t, const struct variant *v)
 {
-	struct tracked t;
 	bool ok;
 
-	if (!async_supported) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
-	if (!mixed_vmas(name, &t))
-		return;
-	ok = GET_WP_EXPECT(&t, 0, 12, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 12,
+	ok = GET_WP_EXPECT(t, 0, 12, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 12,
 			   { 4, 8, W });
-	ok &= units_wp(&t, 0, 4, false) && units_wp(&t, 4, 8, true) &&
-	      units_wp(&t, 8, 12, false);
+	ok &= units_wp(t, 0, 4, false) && units_wp(t, 4, 8, true) &&
+	      units_wp(t, 8, 12, false);
 	/* Without WP_MATCHING the plain VMAs are reported as usual. */
-	ok &= GET_WP_EXPECT(&t, 0, 12, 0, 0, MAX_REGIONS, 12,
+	ok &= GET_WP_EXPECT(t, 0, 12, 0, 0, MAX_REGIONS, 12,
 			    { 0, 4, W }, { 8, 12, W });
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
+	return ok;
 }
 
 /* The child's side: async-track 8 pages, write on request. */
@@ -714,9 +611,9 @@ static void child(int cmd, int reply)
 	t.a.addr = NULL;
 	if (area_alloc(&t.a, MEM_ANON, 8, true, SEED))
 		_exit(1);
-	t.unit = page_size();
+	t.unit = psize();
 	t.n = 8;
-	t.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	t.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	if (t.uffd < 0 || uffd_register(t.uffd, t.a.addr, t.a.size,
 					UFFDIO_REGISTER_MODE_WP, NULL) ||
 	    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
@@ -734,11 +631,12 @@ static void child(int cmd, int reply)
 	_exit(0);
 }
 
-static void t_child(const char *name, bool after_exit)
+static bool t_child(struct tracked *unused, const struct variant *var)
 {
+	const bool after_exit = var->flag;
 	int cmd[2] = { -1, -1 }, reply[2] = { -1, -1 }, fd = -1;
 	struct page_region v[MAX_REGIONS];
-	struct tracked t = { .unit = page_size() };
+	struct tracked t = { .unit = psize() };
 	char path[64], c = 'w';
 	unsigned long base;
 	bool ok = false;
@@ -746,19 +644,14 @@ static void t_child(const char *name, bool after_exit)
 	pid_t pid;
 	long n;
 
-	if (!async_supported) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
 	if (pipe(cmd) || pipe(reply)) {
-		ksft_test_result_fail("%s: pipe: %s\n", name, strerror(errno));
-		return;
+		ksft_print_msg("pipe: %s\n", strerror(errno));
+		return false;
 	}
 	pid = fork();
 	if (pid < 0) {
-		ksft_test_result_fail("%s: fork: %s\n", name, strerror(errno));
-		return;
+		ksft_print_msg("fork: %s\n", strerror(errno));
+		return false;
 	}
 	if (!pid) {
 		close(cmd[1]);
@@ -818,7 +711,7 @@ out:
 	close(reply[0]);
 	if (fd >= 0)
 		close(fd);
-	ksft_test_result(ok, "%s\n", name);
+	return ok;
 }
 
 /*
@@ -841,9 +734,9 @@ static int fork_child_check(const struct tracked *t)
 	fd = open("/proc/self/pagemap", O_RDONLY);
 	if (fd < 0)
 		return 2;
-	for (off = 0; off < t->a.size; off += page_size()) {
+	for (off = 0; off < t->a.size; off += psize()) {
 		if (pread(fd, &entry, sizeof(entry),
-			  (base + off) / page_size() * sizeof(entry)) !=
+			  (base + off) / psize() * sizeof(entry)) !=
 		    sizeof(entry))
 			return 2;
 		if (entry & PME_UFFD_WP) {
@@ -862,57 +755,32 @@ static int fork_child_check(const struct tracked *t)
  * copies drop the protection, present and huge entries included (6.1 kept
  * the uffd-wp bit of present hugetlb entries), the parent's stay.
  */
-static void t_fork_unregistered(const char *name, enum mem_type type)
+static bool t_fork_unregistered(struct tracked *t, const struct variant *v)
 {
-	struct tracked t;
 	int status;
 	pid_t pid;
 	bool ok;
 
-	if (!track(name, &t, type, 4, true))
-		return;
-	ok = GET_WP_EXPECT(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
-			   t.n, { 0, t.n, W });
-	write_unit(&t, 1);
+	ok = GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
+			   t->n, { 0, t->n, W });
+	write_unit(t, 1);
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0) {
-		ksft_test_result_fail("%s: fork: %s\n", name, strerror(errno));
-		untrack(&t);
-		return;
+		ksft_print_msg("fork: %s\n", strerror(errno));
+		return false;
 	}
 	if (!pid)
-		_exit(fork_child_check(&t));
+		_exit(fork_child_check(t));
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
 	    WEXITSTATUS(status)) {
 		ksft_print_msg("the child found its copy protected (status %#x)\n",
 			       status);
 		ok = false;
 	}
-	ok &= units_wp(&t, 0, 1, true) && units_wp(&t, 1, 2, false) &&
-	      units_wp(&t, 2, t.n, true);
-	ksft_test_result(ok, "%s\n", name);
-	untrack(&t);
-}
-
-static void t_fork_anon(const char *name)
-{
-	t_fork_unregistered(name, MEM_ANON);
-}
-
-static void t_fork_hugetlb(const char *name)
-{
-	t_fork_unregistered(name, MEM_HUGETLB);
-}
-
-static void t_child_live(const char *name)
-{
-	t_child(name, false);
-}
-
-static void t_child_exited(const char *name)
-{
-	t_child(name, true);
+	ok &= units_wp(t, 0, 1, true) && units_wp(t, 1, 2, false) &&
+	      units_wp(t, 2, t->n, true);
+	return ok;
 }
 
 struct racer {
@@ -943,26 +811,22 @@ static void *racer_fn(void *arg)
  * landed after its page was reported but was then not reported itself
  * (a write lost by get+WP) leaves a stale value behind.
  */
-static void t_race(const char *name)
+static bool t_race(struct tracked *t, const struct variant *v)
 {
 	unsigned long seen[RACE_PAGES] = { 0 }, scans = 0;
 	struct racer r = { 0 };
 	struct scan_out o;
 	struct timespec t0, now;
-	struct tracked t;
 	pthread_t thread;
 	bool ok = true, stop = false;
 	size_t i;
 	long k;
 
-	if (!track(name, &t, MEM_ANON, RACE_PAGES, true))
-		return;
-	memset(t.a.addr, 0, t.a.size);
-	r.t = &t;
+	memset(t->a.addr, 0, t->a.size);
+	r.t = t;
 	if (pthread_create(&thread, NULL, racer_fn, &r)) {
-		ksft_test_result_fail("%s: pthread_create\n", name);
-		untrack(&t);
-		return;
+		ksft_print_msg("pthread_create failed\n");
+		return false;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!stop) {
@@ -973,7 +837,7 @@ static void t_race(const char *name)
 			pthread_join(thread, NULL);
 			stop = true;
 		}
-		if (get_wp(&t, 0, t.n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
+		if (get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
 			   &o) < 0) {
 			ok = false;
 			break;
@@ -982,8 +846,8 @@ static void t_race(const char *name)
 		for (k = 0; k < o.n; k++) {
 			unsigned long a;
 
-			for (a = o.v[k].start; a < o.v[k].end; a += t.unit) {
-				i = (a - (unsigned long)t.a.addr) / t.unit;
+			for (a = o.v[k].start; a < o.v[k].end; a += t->unit) {
+				i = (a - (unsigned long)t->a.addr) / t->unit;
 				seen[i] = __atomic_load_n((unsigned long *)a,
 							  __ATOMIC_RELAXED);
 			}
@@ -993,8 +857,8 @@ static void t_race(const char *name)
 		__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
 		pthread_join(thread, NULL);
 	}
-	for (i = 0; ok && i < t.n; i++) {
-		unsigned long final = *(unsigned long *)unit_addr(&t, i);
+	for (i = 0; ok && i < t->n; i++) {
+		unsigned long final = *(unsigned long *)unit_addr(t, i);
 
 		if (seen[i] != final) {
 			ksft_print_msg("page %zu: last value seen %lu, final %lu\n",
@@ -1003,64 +867,89 @@ static void t_race(const char *name)
 		}
 	}
 	ksft_print_msg("%lu writes, %lu scans\n", r.writes, scans);
-	ok &= nothing_written(&t);
-	ksft_test_result(ok && r.writes > 0 && scans > 1, "%s\n", name);
-	untrack(&t);
+	ok &= nothing_written(t);
+	return ok && r.writes > 0 && scans > 1;
 }
 
-struct test_case {
+static const struct {
 	const char *name;
-	void (*fn)(const char *name);
+	bool (*fn)(struct tracked *t, const struct variant *v);
+	struct variant v;
+} cases[] = {
+	{ "anon: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	{ "anon never touched: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle, { .type = MEM_ANON, .nr = 16 } },
+	{ "thp: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle, { .type = MEM_THP, .nr = 1, .populate = true } },
+	{ "shmem: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle, { .type = MEM_SHMEM, .nr = 16, .populate = true } },
+	{ "hugetlb: get+WP, writes, get+WP reports exactly the written huge pages",
+	  t_cycle, { .type = MEM_HUGETLB, .nr = 8, .populate = true } },
+	{ "page cache private: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle, { .type = MEM_PAGECACHE, .nr = 16, .populate = true } },
+	{ "page cache shared: get+WP, writes, get+WP reports exactly the written pages",
+	  t_cycle, { .type = MEM_PAGECACHE_SHARED, .nr = 16, .populate = true } },
+	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
+	  t_wp_only, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
+	  t_max_pages, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	{ "max_pages with sparse pages: walk_end is the first unreported match",
+	  t_max_pages, { .type = MEM_ANON, .nr = 16, .populate = true, .flag = true } },
+	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
+	  t_vec_len, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
+	  t_thp_partial, { .type = MEM_THP, .nr = 1, .populate = true } },
+	{ "thp: a max_pages cut inside a THP splits it at the cut",
+	  t_thp_partial, { .type = MEM_THP, .nr = 1, .populate = true, .flag = true } },
+	{ "hugetlb: get+WP ending inside a huge page stops at its start and leaves it writable",
+	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 2, .populate = true, .cut = &(const struct hcut){
+		.to = { 4, 1 }, .walk_end = { 4, 0 }, .r1 = 1, .map = 0x1 } } },
+	{ "hugetlb: get+WP starting inside a huge page leaves it, walk_end at the range start, later ones protected (as mainline)",
+	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 2, .populate = true, .cut = &(const struct hcut){
+		.from = { 0, 1 }, .to = { 8, 0 }, .walk_end = { 0, 1 },
+		.r0 = 1, .r1 = 2, .map = 0x2 } } },
+	{ "hugetlb: a max_pages cut inside a huge page protects nothing, walk_end at its start",
+	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 1, .populate = true, .cut = &(const struct hcut){
+		.to = { 4, 0 }, .max_pages = { 0, 3 } } } },
+	/* Room for the first huge page and a quarter of the next. */
+	{ "hugetlb: max_pages cut in several huge pages: walk_end at the last one cut (as mainline)",
+	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 3, .populate = true, .cut = &(const struct hcut){
+		.to = { 12, 0 }, .max_pages = { 5, 0 }, .walk_end = { 8, 0 },
+		.r1 = 1, .map = 0x1 } } },
+	{ "CHECK_WPASYNC: EPERM on a plain or sync uffd-wp VMA, fine on an async one",
+	  t_check_wpasync, { .setup = MIXED } },
+	{ "CHECK_WPASYNC from an async into a plain VMA: EPERM, async pages stay protected (as mainline)",
+	  t_check_wpasync_partial, { .setup = MIXED } },
+	{ "WP_MATCHING skips VMAs without async uffd-wp",
+	  t_wp_skips_plain, { .setup = MIXED } },
+	{ "a child's pagemap: get+WP from the parent, a child write shows up next",
+	  t_child, { .setup = NOTHING } },
+	{ "an exited child's pagemap: ESRCH, nothing reported (as mainline)",
+	  t_child, { .setup = NOTHING, .flag = true } },
+	{ "anon: fork without EVENT_FORK, the child's copy is unprotected, the parent's stays",
+	  t_fork_unregistered, { .type = MEM_ANON, .nr = 4, .populate = true } },
+	{ "hugetlb: fork without EVENT_FORK, the child's copy is unprotected, the parent's stays",
+	  t_fork_unregistered, { .type = MEM_HUGETLB, .nr = 4, .populate = true } },
+	{ "a write racing with get+WP is never lost",
+	  t_race, { .type = MEM_ANON, .nr = RACE_PAGES, .populate = true } },
 };
 
-static const struct test_case cases[] = {
-	{ "anon: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle_anon },
-	{ "anon never touched: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle_anon_untouched },
-	{ "thp: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle_thp },
-	{ "shmem: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle_shmem },
-	{ "hugetlb: get+WP, writes, get+WP reports exactly the written huge pages",
-	  t_cycle_hugetlb },
-	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
-	  t_wp_only },
-	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
-	  t_max_pages_dense },
-	{ "max_pages with sparse pages: walk_end is the first unreported match",
-	  t_max_pages_sparse },
-	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
-	  t_vec_len },
-	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
-	  t_thp_partial_range },
-	{ "thp: a max_pages cut inside a THP splits it at the cut",
-	  t_thp_partial_max_pages },
-	{ "hugetlb: get+WP ending inside a huge page stops at its start and leaves it writable",
-	  t_hugetlb_end_inside },
-	{ "hugetlb: get+WP starting inside a huge page leaves it, walk_end at the range start, later ones protected (as mainline)",
-	  t_hugetlb_start_inside },
-	{ "hugetlb: a max_pages cut inside a huge page protects nothing, walk_end at its start",
-	  t_hugetlb_max_pages },
-	{ "hugetlb: max_pages cut in several huge pages: walk_end at the last one cut (as mainline)",
-	  t_hugetlb_max_pages_several },
-	{ "CHECK_WPASYNC: EPERM on a plain or sync uffd-wp VMA, fine on an async one",
-	  t_check_wpasync },
-	{ "CHECK_WPASYNC from an async into a plain VMA: EPERM, async pages stay protected (as mainline)",
-	  t_check_wpasync_partial },
-	{ "WP_MATCHING skips VMAs without async uffd-wp",
-	  t_wp_skips_plain },
-	{ "a child's pagemap: get+WP from the parent, a child write shows up next",
-	  t_child_live },
-	{ "an exited child's pagemap: ESRCH, nothing reported (as mainline)",
-	  t_child_exited },
-	{ "anon: fork without EVENT_FORK, the child's copy is unprotected, the parent's stays",
-	  t_fork_anon },
-	{ "hugetlb: fork without EVENT_FORK, the child's copy is unprotected, the parent's stays",
-	  t_fork_hugetlb },
-	{ "a write racing with get+WP is never lost",
-	  t_race },
-};
+/* Set up what case @i's row asks for, run it, report it, tear down. */
+static void run_case(size_t i)
+{
+	const struct variant *v = &cases[i].v;
+	const char *name = cases[i].name;
+	struct tracked t;
+
+	if (v->setup == TRACK && !track(name, &t, v->type, v->nr, v->populate))
+		return;
+	if (v->setup == MIXED && !mixed_vmas(name, &t))
+		return;
+	ksft_test_result(cases[i].fn(&t, v), "%s\n", name);
+	if (v->setup != NOTHING)
+		untrack(&t);
+}
 
 int main(int argc, char **argv)
 {
@@ -1069,16 +958,13 @@ int main(int argc, char **argv)
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(cases));
-
-	missing = series_missing(false);
-	async_supported = !missing && !series_missing(true);
-
+	missing = series_missing(true);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		if (missing)
 			ksft_test_result_skip("%s: kernel lacks %s\n",
 					      cases[i].name, missing);
 		else
-			cases[i].fn(cases[i].name);
+			run_case(i);
 	}
 	vmh_finished();
 	return 0;

@@ -16,9 +16,6 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,96 +23,23 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <linux/memfd.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED	(1 << 13)
-#endif
 #ifndef UFFDIO_CONTINUE_MODE_WP
 #define UFFDIO_CONTINUE_MODE_WP		((__u64)1 << 1)
 #endif
 
-#define PM_PRESENT		(1ULL << 63)
-#define PM_UFFD_WP		(1ULL << 57)
-#define FAULT_DEADLINE_MS	3000
 #define PATTERN			0x3c
 #define NR_CASES		3
 
 struct memtype {
 	const char *name;
-	unsigned int memfd_flags;
+	enum mem_type type;
 	__u64 minor_feature;
-	size_t psize;
 };
-
-static int pagemap_fd = -1;
-
-static size_t hugetlb_page_size(void)
-{
-	char line[128];
-	size_t kb = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Hugepagesize: %zu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb * 1024;
-}
-
-/* Raise nr_hugepages so that @nr more pages are free; 0 on success. */
-static int hugetlb_reserve(unsigned long nr)
-{
-	unsigned long total = 0, free_pages = 0;
-	char line[128];
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "HugePages_Total: %lu", &total);
-		sscanf(line, "HugePages_Free: %lu", &free_pages);
-	}
-	fclose(f);
-	if (free_pages >= nr)
-		return 0;
-	f = fopen("/proc/sys/vm/nr_hugepages", "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%lu\n", total + nr - free_pages);
-	return fclose(f) ? -1 : 0;
-}
-
-static uint64_t pagemap_entry(void *addr)
-{
-	uint64_t entry = 0;
-	off_t off = (uintptr_t)addr / getpagesize() * sizeof(entry);
-
-	if (pread(pagemap_fd, &entry, sizeof(entry), off) != sizeof(entry))
-		ksft_exit_fail_msg("pread(pagemap): %s\n", strerror(errno));
-	return entry;
-}
-
-static int uffd_open(__u64 features, __u64 *have)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-
-	if (uffd < 0)
-		return -1;
-	if (ioctl(uffd, UFFDIO_API, &api)) {
-		close(uffd);
-		return -1;
-	}
-	if (have)
-		*have = api.features;
-	return uffd;
-}
 
 static int uffd_continue(int uffd, char *addr, size_t len, __u64 mode)
 {
@@ -125,45 +49,6 @@ static int uffd_continue(int uffd, char *addr, size_t len, __u64 mode)
 	};
 
 	return ioctl(uffd, UFFDIO_CONTINUE, &cont) ? -errno : 0;
-}
-
-struct writer {
-	char *addr;
-};
-
-static void *write_page(void *arg)
-{
-	struct writer *w = arg;
-
-	*(volatile char *)w->addr = PATTERN + 1;
-	return NULL;
-}
-
-/* A write to @p must queue a write-protect message; resolve it either way. */
-static int write_is_trapped(int uffd, char *p, size_t psize)
-{
-	struct writer w = { .addr = p };
-	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (uintptr_t)p, .len = psize },
-	};
-	struct uffd_msg msg;
-	pthread_t thread;
-	int trapped = 0;
-
-	if (pthread_create(&thread, NULL, write_page, &w))
-		ksft_exit_fail_msg("pthread_create failed\n");
-	if (poll(&pfd, 1, FAULT_DEADLINE_MS) == 1 &&
-	    read(uffd, &msg, sizeof(msg)) == sizeof(msg))
-		trapped = msg.event == UFFD_EVENT_PAGEFAULT &&
-			  (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP);
-	else
-		ksft_print_msg("no write-protect message for the write\n");
-	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
-		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT(unprotect): %s\n",
-				   strerror(errno));
-	pthread_join(thread, NULL);
-	return trapped && p[0] == PATTERN + 1;
 }
 
 static void skip_all(const struct memtype *t, const char *why)
@@ -180,37 +65,39 @@ static void test_memtype(const struct memtype *t)
 {
 	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MINOR };
 	char *fill, *dst;
-	__u64 have;
-	int fd, uffd;
+	struct area a;
+	size_t psize;
+	int uffd, ret;
 
-	if (!t->psize) {
-		skip_all(t, "no hugetlbfs");
+	ret = area_alloc(&a, t->type, 2, false, 0);
+	if (ret) {
+		if (ret != VMH_SKIP)
+			ksft_exit_fail_msg("%s: %s\n", t->name, vmh_reason);
+		skip_all(t, vmh_reason);
 		return;
 	}
-	uffd = uffd_open(t->minor_feature, &have);
+	uffd = uffd_open(t->minor_feature, true);
 	if (uffd < 0) {
 		skip_all(t, "no minor fault support for this memory");
+		area_free(&a);
 		return;
 	}
-	fd = memfd_create(t->name, t->memfd_flags);
-	if (fd < 0 || ftruncate(fd, 2 * t->psize))
-		ksft_exit_fail_msg("memfd %s: %s\n", t->name, strerror(errno));
-	fill = mmap(NULL, 2 * t->psize, PROT_READ | PROT_WRITE, MAP_SHARED,
-		    fd, 0);
-	dst = mmap(NULL, 2 * t->psize, PROT_READ | PROT_WRITE, MAP_SHARED,
-		   fd, 0);
-	if (fill == MAP_FAILED || dst == MAP_FAILED)
+	/* Fill the file through a second mapping: dst only sees minor faults. */
+	psize = a.psize;
+	dst = a.addr;
+	fill = mmap(NULL, a.size, PROT_READ | PROT_WRITE, MAP_SHARED, a.fd, 0);
+	if (fill == MAP_FAILED)
 		ksft_exit_fail_msg("mmap %s: %s\n", t->name, strerror(errno));
-	memset(fill, PATTERN, 2 * t->psize);
+	memset(fill, PATTERN, a.size);
 
 	/* Page 0 in a range registered for minor faults and write-protect. */
 	reg.range.start = (uintptr_t)dst;
-	reg.range.len = t->psize;
+	reg.range.len = psize;
 	reg.mode |= UFFDIO_REGISTER_MODE_WP;
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		ksft_exit_fail_msg("UFFDIO_REGISTER(MINOR|WP) %s: %s\n", t->name,
 				   strerror(errno));
-	if (uffd_continue(uffd, dst, t->psize, UFFDIO_CONTINUE_MODE_WP)) {
+	if (uffd_continue(uffd, dst, psize, UFFDIO_CONTINUE_MODE_WP)) {
 		ksft_print_msg("UFFDIO_CONTINUE(MODE_WP): %s\n", strerror(errno));
 		ksft_test_result_fail("%s: CONTINUE with MODE_WP maps the page write-protected\n",
 				      t->name);
@@ -219,63 +106,54 @@ static void test_memtype(const struct memtype *t)
 	} else {
 		uint64_t e = pagemap_entry(dst);
 
-		ksft_test_result((e & PM_PRESENT) && (e & PM_UFFD_WP) &&
+		ksft_test_result((e & PME_PRESENT) && (e & PME_UFFD_WP) &&
 				 dst[0] == PATTERN &&
-				 dst[t->psize - 1] == PATTERN,
+				 dst[psize - 1] == PATTERN,
 				 "%s: CONTINUE with MODE_WP maps the page write-protected\n",
 				 t->name);
-		ksft_test_result(write_is_trapped(uffd, dst, t->psize),
+		ksft_test_result(uffd_write_trapped(uffd, dst, psize, PATTERN + 1) &&
+				 dst[0] == PATTERN + 1,
 				 "%s: the next write is a write-protect fault\n",
 				 t->name);
 	}
 
 	/* Page 1 registered for minor faults only. */
-	reg.range.start = (uintptr_t)dst + t->psize;
+	reg.range.start = (uintptr_t)dst + psize;
 	reg.mode = UFFDIO_REGISTER_MODE_MINOR;
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		ksft_exit_fail_msg("UFFDIO_REGISTER(MINOR) %s: %s\n", t->name,
 				   strerror(errno));
-	ksft_test_result(uffd_continue(uffd, dst + t->psize, t->psize,
+	ksft_test_result(uffd_continue(uffd, dst + psize, psize,
 				       UFFDIO_CONTINUE_MODE_WP) == -EINVAL &&
-			 !uffd_continue(uffd, dst + t->psize, t->psize, 0),
+			 !uffd_continue(uffd, dst + psize, psize, 0),
 			 "%s: MODE_WP on a range not registered for WP is EINVAL\n",
 			 t->name);
 
 	close(uffd);
-	munmap(fill, 2 * t->psize);
-	munmap(dst, 2 * t->psize);
-	close(fd);
+	munmap(fill, a.size);
+	area_free(&a);
 }
 
 int main(void)
 {
-	struct memtype types[] = {
-		{ "shmem", 0, UFFD_FEATURE_MINOR_SHMEM, getpagesize() },
-		{ "hugetlb", MFD_HUGETLB, UFFD_FEATURE_MINOR_HUGETLBFS,
-		  hugetlb_page_size() },
+	const struct memtype types[] = {
+		{ "shmem", MEM_SHMEM, UFFD_FEATURE_MINOR_SHMEM },
+		{ "hugetlb", MEM_HUGETLB_SHARED, UFFD_FEATURE_MINOR_HUGETLBFS },
 	};
-	__u64 have = 0;
-	int uffd;
+	int64_t have;
 
 	ksft_print_header();
 	ksft_set_plan(NR_CASES * 2);
 
-	uffd = uffd_open(0, &have);
-	if (uffd < 0 || !(have & UFFD_FEATURE_WP_UNPOPULATED)) {
-		const char *why = uffd < 0 ? "no userfaultfd" :
+	have = uffd_api_features();
+	if (have < 0 || !(have & UFFD_FEATURE_WP_UNPOPULATED)) {
+		const char *why = have < 0 ? "no userfaultfd" :
 			"no UFFDIO_CONTINUE_MODE_WP: the kernel lacks UFFD_FEATURE_WP_UNPOPULATED, which comes with it";
 
 		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 			skip_all(&types[i], why);
 		goto out;
 	}
-	close(uffd);
-	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
-	if (pagemap_fd < 0)
-		ksft_exit_fail_msg("open(/proc/self/pagemap): %s\n", strerror(errno));
-	if (types[1].psize && hugetlb_reserve(2))
-		types[1].psize = 0;
-
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		test_memtype(&types[i]);
 out:

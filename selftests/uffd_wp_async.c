@@ -27,7 +27,8 @@
 #include <sys/utsname.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #ifndef UFFD_FEATURE_POISON
 #define UFFD_FEATURE_POISON	(1 << 14)
@@ -78,6 +79,14 @@ static const struct scenario scenarios[] = {
 	{ .name = "hugetlb never touched", .type = MEM_HUGETLB, .nr = 4 },
 	{ .name = "anon swapped out", .type = MEM_ANON, .nr = 16,
 	  .populate = true, .swap = true },
+	{ .name = "page cache private", .type = MEM_PAGECACHE, .nr = 16,
+	  .populate = true },
+	{ .name = "page cache shared", .type = MEM_PAGECACHE_SHARED, .nr = 16,
+	  .populate = true },
+	{ .name = "page cache private never touched", .type = MEM_PAGECACHE,
+	  .nr = 16 },
+	{ .name = "page cache shared never touched",
+	  .type = MEM_PAGECACHE_SHARED, .nr = 16 },
 	{ .name = "shmem second mapping", .type = MEM_SHMEM, .nr = 16,
 	  .populate = true, .alias = true,
 	  .clears_name = "a write through the second mapping leaves the first protected, a write through the first clears its page only" },
@@ -90,7 +99,7 @@ static int64_t advertised;	/* UFFDIO_API features, or -errno */
 /* Unit of reads, writes and checks: the huge page for hugetlb, else 4K. */
 static size_t unit_of(const struct area *a)
 {
-	return a->type == MEM_HUGETLB ? a->psize : page_size();
+	return a->type == MEM_HUGETLB ? a->psize : psize();
 }
 
 /*
@@ -110,8 +119,11 @@ static bool is_written(size_t i)
 static unsigned char orig_val(const struct scenario *sc, const struct area *a,
 			      size_t unit_idx)
 {
-	/* area_alloc() fills each granule page with seed + its index. */
-	if (!sc->populate)
+	/*
+	 * area_alloc() fills each granule page with seed + its index; a
+	 * private file mapping's file has that data even when not touched.
+	 */
+	if (!sc->populate && sc->type != MEM_PAGECACHE)
 		return 0;
 	return (unsigned char)(SEED + unit_idx * unit_of(a) / a->psize);
 }
@@ -135,7 +147,7 @@ static void *writer_fn(void *arg)
 
 	for (i = 0; i < w->nr; i++)
 		if (w->pick(i))
-			fill_bytes(w->base + i * w->unit, w->unit, new_val(i));
+			memset(w->base + i * w->unit, new_val(i), w->unit);
 	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -291,17 +303,10 @@ static void run_scenario(const struct scenario *sc)
 	unit = unit_of(&a);
 	nunits = a.size / unit;
 
-	uffd = uffd_open(features);
+	uffd = uffd_async_wp(sc->type, a.addr, a.size, true);
 	if (uffd < 0) {
-		fail_rest(&r, "UFFDIO_API with WP_ASYNC failed");
+		fail_rest(&r, vmh_reason);
 		goto out_area;
-	}
-	ret = uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(uffd, a.addr, a.size, true);
-	if (ret) {
-		fail_rest(&r, strerror(-ret));
-		goto out_uffd;
 	}
 
 	if (sc->swap) {
@@ -422,7 +427,7 @@ static void test_api_bits(void)
 static void test_api_no_poison(void)
 {
 	const char *name = "UFFDIO_API advertises bit 14 (POISON) only with UFFDIO_POISON, never on 6.1";
-	size_t len = page_size();
+	size_t len = psize();
 	struct utsname uts;
 	uint64_t ioctls = 0;
 	bool ok = true;
@@ -435,7 +440,7 @@ static void test_api_no_poison(void)
 	}
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		 -1, 0);
-	uffd = uffd_open(0);
+	uffd = uffd_open(0, true);
 	if (p == MAP_FAILED || uffd < 0 ||
 	    uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_MISSING, &ioctls)) {
 		ksft_test_result_fail("%s: registration failed\n", name);
@@ -469,7 +474,7 @@ static void test_api_request(void)
 		ksft_test_result_skip("%s: userfaultfd unavailable\n", name);
 		return;
 	}
-	fd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	fd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	if (advertised & UFFD_FEATURE_WP_ASYNC) {
 		if (fd < 0)
 			ksft_print_msg("advertised but refused: %s\n",
@@ -508,7 +513,7 @@ static void test_async_implies_unpopulated(void)
 		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return;
 	}
-	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC);
+	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	ret = uffd < 0 ? uffd :
 	      uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (!ret)
@@ -520,7 +525,7 @@ static void test_async_implies_unpopulated(void)
 	if (ok) {
 		a.addr[0] = 1;
 		ok = !pagemap_has(a.addr, PME_UFFD_WP) &&
-		     pagemap_all(a.addr + page_size(), a.size - page_size(),
+		     pagemap_all(a.addr + psize(), a.size - psize(),
 				 PME_UFFD_WP, true) &&
 		     !uffd_has_message(uffd);
 	}
@@ -530,48 +535,16 @@ static void test_async_implies_unpopulated(void)
 	area_free(&a);
 }
 
-struct sync_handler {
-	int uffd;
-	char *addr;
-	size_t len;
-	int messages;
-	bool wp_flag;
-	int error;
-};
-
-/* Serve one synchronous wp fault: expect a message, then unprotect. */
-static void *sync_handler_fn(void *arg)
-{
-	struct sync_handler *h = arg;
-	struct pollfd pfd = { .fd = h->uffd, .events = POLLIN };
-	struct uffd_msg msg;
-
-	if (poll(&pfd, 1, WRITER_DEADLINE_MS) != 1) {
-		h->error = ETIMEDOUT;
-		return NULL;
-	}
-	if (read(h->uffd, &msg, sizeof(msg)) != sizeof(msg)) {
-		h->error = errno;
-		return NULL;
-	}
-	h->messages++;
-	h->wp_flag = msg.event == UFFD_EVENT_PAGEFAULT &&
-		     (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
-		     msg.arg.pagefault.address >= (unsigned long)h->addr &&
-		     msg.arg.pagefault.address < (unsigned long)h->addr + h->len;
-	/* Unprotecting wakes the faulting writer up. */
-	h->error = -uffd_wp(h->uffd, h->addr, h->len, false);
-	return NULL;
-}
-
-/* Global case 5: without WP_ASYNC, uffd-wp is synchronous as before. */
+/*
+ * Global case 5: without WP_ASYNC, uffd-wp is synchronous as before: a
+ * write queues one message, and only the page unprotected becomes writable.
+ */
 static void test_sync_still_works(void)
 {
 	const char *name = "without WP_ASYNC a wp fault is delivered as a message";
-	struct sync_handler h = { 0 };
-	pthread_t thread;
+	char *page1;
 	struct area a;
-	int ret;
+	int uffd, ret;
 
 	if (advertised < 0) {
 		ksft_test_result_skip("%s: userfaultfd unavailable\n", name);
@@ -581,28 +554,21 @@ static void test_sync_still_works(void)
 		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return;
 	}
-	h.uffd = uffd_open(0);
-	h.addr = a.addr;
-	h.len = a.size;
-	ret = h.uffd < 0 ? h.uffd :
-	      uffd_register(h.uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_WP, NULL);
+	page1 = a.addr + psize();
+	uffd = uffd_open(0, true);
+	ret = uffd < 0 ? uffd :
+	      uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (!ret)
-		ret = uffd_wp(h.uffd, a.addr, a.size, true);
-	if (ret || pthread_create(&thread, NULL, sync_handler_fn, &h)) {
-		ksft_test_result_fail("%s: set-up failed\n", name);
-		goto out;
-	}
-	/* Blocks until the handler has seen the message and unprotected. */
-	a.addr[page_size()] = 0x5a;
-	pthread_join(thread, NULL);
-	if (h.error)
-		ksft_print_msg("handler: %s\n", strerror(h.error));
-	ksft_test_result(!h.error && h.messages == 1 && h.wp_flag &&
-			 a.addr[page_size()] == 0x5a &&
-			 !pagemap_has(a.addr, PME_UFFD_WP), "%s\n", name);
-out:
-	if (h.uffd >= 0)
-		close(h.uffd);
+		ret = uffd_wp(uffd, a.addr, a.size, true);
+	if (ret)
+		ksft_test_result_fail("%s: set-up failed: %s\n", name, strerror(-ret));
+	else
+		ksft_test_result(uffd_write_trapped(uffd, page1, psize(), 0x5a) &&
+				 !uffd_has_message(uffd) && page1[0] == 0x5a &&
+				 !pagemap_has(page1, PME_UFFD_WP) &&
+				 pagemap_has(a.addr, PME_UFFD_WP), "%s\n", name);
+	if (uffd >= 0)
+		close(uffd);
 	area_free(&a);
 }
 

@@ -28,26 +28,21 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
-#define PM_SOFT_DIRTY		(1ULL << 55)
-#define PM_UFFD_WP		(1ULL << 57)
 #define CHILD_DEADLINE_S	10
-#define FAULT_DEADLINE_MS	3000
 
 #define T_FORK		"hugetlb fork without EVENT_FORK: the child's write completes"
 #define T_UNSHARE_BIT	"hugetlb unshare: a read-only pin keeps the uffd-wp bit"
@@ -55,89 +50,19 @@
 #define T_UNPROTECT	"shmem unprotect with soft-dirty tracking: the next write is soft-dirty"
 
 static size_t hpage;
-static int pagemap_fd = -1;
-
-/* The default hugetlb page size, 0 without hugetlbfs. */
-static size_t hugetlb_page_size(void)
-{
-	char line[128];
-	size_t kb = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Hugepagesize: %zu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb * 1024;
-}
-
-/* Whether @nr hugetlb pages are free, raising nr_hugepages if needed. */
-static int hugetlb_reserve(unsigned long nr)
-{
-	unsigned long total = 0, free_pages = 0;
-	char line[128];
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "HugePages_Total: %lu", &total);
-		sscanf(line, "HugePages_Free: %lu", &free_pages);
-	}
-	fclose(f);
-	if (free_pages >= nr)
-		return 0;
-	f = fopen("/proc/sys/vm/nr_hugepages", "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%lu\n", total + nr - free_pages);
-	if (fclose(f))
-		return -1;
-	return hugetlb_page_size() ? 0 : -1;
-}
-
-static uint64_t pagemap_entry(void *addr)
-{
-	uint64_t entry = 0;
-	off_t off = (uintptr_t)addr / getpagesize() * sizeof(entry);
-
-	if (pread(pagemap_fd, &entry, sizeof(entry), off) != sizeof(entry))
-		ksft_exit_fail_msg("pread(pagemap): %s\n", strerror(errno));
-	return entry;
-}
-
-static void clear_soft_dirty(void)
-{
-	int fd = open("/proc/self/clear_refs", O_WRONLY);
-
-	if (fd < 0 || write(fd, "4", 1) != 1)
-		ksft_exit_fail_msg("clear_refs: %s\n", strerror(errno));
-	close(fd);
-}
 
 /* A synchronous uffd-wp context with @addr registered and write-protected. */
 static int uffd_wp_protect(char *addr, size_t len)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)addr, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (uintptr_t)addr, .len = len },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
-	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int uffd = uffd_open(0, true), ret;
 
 	if (uffd < 0)
-		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(errno));
-	if (ioctl(uffd, UFFDIO_API, &api) ||
-	    ioctl(uffd, UFFDIO_REGISTER, &reg) ||
-	    ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
-		ksft_exit_fail_msg("uffd-wp set-up on hugetlb: %s\n",
-				   strerror(errno));
+		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(-uffd));
+	ret = uffd_register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!ret)
+		ret = uffd_wp(uffd, addr, len, true);
+	if (ret)
+		ksft_exit_fail_msg("uffd-wp set-up: %s\n", strerror(-ret));
 	return uffd;
 }
 
@@ -151,7 +76,7 @@ static char *protected_hugetlb_page(int *uffd)
 		ksft_exit_fail_msg("mmap(MAP_HUGETLB): %s\n", strerror(errno));
 	memset(p, 0x5a, hpage);
 	*uffd = uffd_wp_protect(p, hpage);
-	if (!(pagemap_entry(p) & PM_UFFD_WP))
+	if (!(pagemap_entry(p) & PME_UFFD_WP))
 		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT set no uffd-wp bit\n");
 	return p;
 }
@@ -182,58 +107,6 @@ static void test_fork_child_writes(void)
 	}
 	close(uffd);
 	munmap(p, hpage);
-}
-
-struct writer {
-	char *addr;
-	int done;
-};
-
-static void *write_page(void *arg)
-{
-	struct writer *w = arg;
-
-	*(volatile char *)w->addr = 2;
-	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/*
- * A write to @p must queue a write-protect message.  Resolve it
- * (unprotect and wake) so the writer finishes either way.
- */
-static int write_is_trapped(int uffd, char *p)
-{
-	struct writer w = { .addr = p };
-	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (uintptr_t)p, .len = hpage },
-	};
-	struct uffd_msg msg;
-	pthread_t thread;
-	int trapped = 0;
-
-	if (pthread_create(&thread, NULL, write_page, &w))
-		ksft_exit_fail_msg("pthread_create failed\n");
-	if (poll(&pfd, 1, FAULT_DEADLINE_MS) == 1 &&
-	    read(uffd, &msg, sizeof(msg)) == sizeof(msg)) {
-		trapped = msg.event == UFFD_EVENT_PAGEFAULT &&
-			  (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
-			  msg.arg.pagefault.address / hpage == (uintptr_t)p / hpage;
-		if (!trapped)
-			ksft_print_msg("unexpected message: event %u flags %llx\n",
-				       msg.event,
-				       (unsigned long long)msg.arg.pagefault.flags);
-	} else {
-		ksft_print_msg("no write-protect message (the writer %s)\n",
-			       __atomic_load_n(&w.done, __ATOMIC_ACQUIRE) ?
-			       "finished unhindered" : "is stuck");
-	}
-	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
-		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT(unprotect): %s\n",
-				   strerror(errno));
-	pthread_join(thread, NULL);
-	return trapped;
 }
 
 static void test_unshare_keeps_protection(void)
@@ -276,8 +149,8 @@ static void test_unshare_keeps_protection(void)
 	if (buf[0] != 0x5a || buf[sizeof(buf) - 1] != 0x5a)
 		ksft_exit_fail_msg("process_vm_readv read the wrong data\n");
 
-	ksft_test_result(pagemap_entry(p) & PM_UFFD_WP, "%s\n", kept);
-	ksft_test_result(write_is_trapped(uffd, p), "%s\n", trap);
+	ksft_test_result(pagemap_entry(p) & PME_UFFD_WP, "%s\n", kept);
+	ksft_test_result(uffd_write_trapped(uffd, p, hpage, 2), "%s\n", trap);
 out:
 	close(hold[1]);
 	waitpid(pid, &status, 0);
@@ -288,49 +161,43 @@ out:
 static void test_unprotect_keeps_write_notify(void)
 {
 	const char *name = T_UNPROTECT;
-	struct uffdio_writeprotect wp = { .mode = 0 };
-	size_t psize = getpagesize();
-	char *p = mmap(NULL, psize, PROT_READ | PROT_WRITE,
+	char *p = mmap(NULL, psize(), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int uffd;
 
 	if (p == MAP_FAILED)
 		ksft_exit_fail_msg("mmap(MAP_SHARED): %s\n", strerror(errno));
 	p[0] = 1;
-	if (!(pagemap_entry(p) & PM_SOFT_DIRTY)) {
+	if (!(pagemap_entry(p) & PME_SOFT_DIRTY)) {
 		ksft_test_result_skip("%s (no soft-dirty bits: CONFIG_MEM_SOFT_DIRTY is off)\n",
 				      name);
 		goto out;
 	}
-	clear_soft_dirty();
-	if (pagemap_entry(p) & PM_SOFT_DIRTY)
+	clear_softdirty();
+	if (pagemap_entry(p) & PME_SOFT_DIRTY)
 		ksft_exit_fail_msg("clear_refs left the soft-dirty bit set\n");
 
-	uffd = uffd_wp_protect(p, psize);
-	wp.range.start = (uintptr_t)p;
-	wp.range.len = psize;
-	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+	uffd = uffd_wp_protect(p, psize());
+	if (uffd_wp(uffd, p, psize(), false))
 		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT(unprotect): %s\n",
 				   strerror(errno));
 	p[0] = 2;
-	ksft_test_result(pagemap_entry(p) & PM_SOFT_DIRTY, "%s\n", name);
+	ksft_test_result(pagemap_entry(p) & PME_SOFT_DIRTY, "%s\n", name);
 	close(uffd);
 out:
-	munmap(p, psize);
+	munmap(p, psize());
 }
 
 int main(void)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	int uffd;
+	int64_t features;
 
 	ksft_print_header();
 	ksft_set_plan(4);
 
-	uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
-	    !(api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)) {
-		const char *why = uffd < 0 ? "no userfaultfd" :
+	features = uffd_api_features();
+	if (features < 0 || !(features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)) {
+		const char *why = features < 0 ? "no userfaultfd" :
 			"no uffd-wp for shmem and hugetlbfs (UFFD_FEATURE_WP_HUGETLBFS_SHMEM)";
 
 		ksft_test_result_skip("%s (%s)\n", T_FORK, why);
@@ -339,13 +206,8 @@ int main(void)
 		ksft_test_result_skip("%s (%s)\n", T_UNPROTECT, why);
 		goto out;
 	}
-	close(uffd);
-	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
-	if (pagemap_fd < 0)
-		ksft_exit_fail_msg("open(/proc/self/pagemap): %s\n", strerror(errno));
-
-	hpage = hugetlb_page_size();
-	if (hpage && !hugetlb_reserve(2)) {
+	hpage = hugetlb_size();
+	if (hpage && !hugetlb_ensure(2)) {
 		test_fork_child_writes();
 		test_unshare_keeps_protection();
 	} else {

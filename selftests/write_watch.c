@@ -21,7 +21,8 @@
 #include <sys/mman.h>
 #include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "vm_helpers.h"
+#include "pagemap_scan.h"
+#include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
 #define WW_RESET	1	/* as WRITE_WATCH_FLAG_RESET */
@@ -37,25 +38,13 @@ struct write_watch {
 /* Map @nr pages of @type and watch them: nothing counts as written yet. */
 static int ww_create(struct write_watch *ww, enum mem_type type, size_t nr)
 {
-	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
-			    uffd_wp_features_for(type);
-	int ret;
+	int ret = area_alloc(&ww->a, type, nr, false, 0);
 
-	ret = area_alloc(&ww->a, type, nr, false, 0);
 	if (ret)
 		return ret;
 	ww->psize = ww->a.psize;
-	ww->uffd = uffd_open(features);
-	ret = ww->uffd < 0 ? ww->uffd :
-	      uffd_register(ww->uffd, ww->a.addr, ww->a.size,
-			    UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(ww->uffd, ww->a.addr, ww->a.size, true);
-	if (ret) {
-		snprintf(vmh_reason, sizeof(vmh_reason), "async uffd-wp set-up: %s",
-			 strerror(-ret));
-		if (ww->uffd >= 0)
-			close(ww->uffd);
+	ww->uffd = uffd_async_wp(type, ww->a.addr, ww->a.size, true);
+	if (ww->uffd < 0) {
 		area_free(&ww->a);
 		return VMH_FAIL;
 	}
@@ -88,7 +77,7 @@ static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
 		n = pagemap_scan(pagemap_fd(), (unsigned long)pos,
 				 (unsigned long)end, vec, MAX_VEC,
 				 flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0,
-				 (*count - got) * (ww->psize / page_size()),
+				 (*count - got) * (ww->psize / psize()),
 				 0, W, 0, W, &walk_end);
 		if (n < 0)
 			return (int)n;
@@ -130,6 +119,15 @@ static void write_pg(struct write_watch *ww, size_t i)
 	pg(ww, i)[ww->psize / 2] = (char)(i + 1);
 }
 
+#define write_pgs(ww, ...)						\
+	do {								\
+		const size_t __p[] = { __VA_ARGS__ };			\
+		size_t __i;						\
+									\
+		for (__i = 0; __i < ARRAY_SIZE(__p); __i++)		\
+			write_pg(ww, __p[__i]);				\
+	} while (0)
+
 /* The addresses got are exactly the pages @want (indices), in order. */
 static bool got_pages(struct write_watch *ww, char **addrs, size_t count,
 		      const size_t *want, size_t nwant)
@@ -155,18 +153,6 @@ static bool got_pages(struct write_watch *ww, char **addrs, size_t count,
 	return true;
 }
 
-static bool start_watch(const char *name, struct write_watch *ww,
-			enum mem_type type, size_t nr)
-{
-	int ret = ww_create(ww, type, nr);
-
-	if (ret == VMH_SKIP)
-		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-	else if (ret)
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
-	return !ret;
-}
-
 #define GET_EXPECT(ww, flags, from, len, cap, ...)			\
 	({								\
 		const size_t __w[] = { __VA_ARGS__ };			\
@@ -177,6 +163,11 @@ static bool start_watch(const char *name, struct write_watch *ww,
 			ksft_print_msg("ww_get: %s\n", strerror(-__r));	\
 		!__r && got_pages(ww, __a, __n, __w, ARRAY_SIZE(__w));	\
 	})
+
+/* GET_EXPECT() and GET_NONE() over the whole watch. */
+#define GET_ALL(ww, flags, cap, ...)					\
+	GET_EXPECT(ww, flags, (ww)->a.addr, (ww)->a.size, cap, __VA_ARGS__)
+#define NONE_ALL(ww)	GET_NONE(ww, 0, (ww)->a.addr, (ww)->a.size)
 
 #define GET_NONE(ww, flags, from, len)					\
 	({								\
@@ -189,109 +180,79 @@ static bool start_watch(const char *name, struct write_watch *ww,
 		!__r && !__n;						\
 	})
 
-static void t_fresh(const char *name, enum mem_type type)
+static bool t_fresh(struct write_watch *ww)
 {
-	struct write_watch ww;
 	bool ok;
 
-	if (!start_watch(name, &ww, type, 8))
-		return;
-	touch_read(ww.a.addr, ww.a.size);
-	ok = GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
-	ksft_test_result(ok, "%s\n", name);
-	ww_destroy(&ww);
+	touch_read(ww->a.addr, ww->a.size);
+	ok = NONE_ALL(ww);
+	return ok;
 }
 
-static void t_get_keeps_reset_clears(const char *name, enum mem_type type)
+static bool t_get_keeps_reset_clears(struct write_watch *ww)
 {
-	struct write_watch ww;
 	bool ok;
 
-	if (!start_watch(name, &ww, type, 16))
-		return;
-	write_pg(&ww, 3);
-	write_pg(&ww, 7);
-	write_pg(&ww, 8);
-	ok = GET_EXPECT(&ww, 0, ww.a.addr, ww.a.size, NR_PAGES, 3, 7, 8);
+	write_pgs(ww, 3, 7, 8);
+	ok = GET_ALL(ww, 0, NR_PAGES, 3, 7, 8);
 	/* Without reset the same pages come back. */
-	ok &= GET_EXPECT(&ww, 0, ww.a.addr, ww.a.size, NR_PAGES, 3, 7, 8);
-	ok &= GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, NR_PAGES, 3, 7, 8);
-	ok &= GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
+	ok &= GET_ALL(ww, 0, NR_PAGES, 3, 7, 8);
+	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 3, 7, 8);
+	ok &= NONE_ALL(ww);
 	/* Written again after the reset: reported again. */
-	write_pg(&ww, 8);
-	ok &= GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, NR_PAGES, 8);
-	ok &= check_bytes(pg(&ww, 8) + ww.psize / 2, 1, 9);
-	ksft_test_result(ok, "%s\n", name);
-	ww_destroy(&ww);
+	write_pg(ww, 8);
+	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 8);
+	ok &= check_bytes(pg(ww, 8) + ww->psize / 2, 1, 9);
+	return ok;
 }
 
 /* A count smaller than the written pages: the first ones, and only those reset. */
-static void t_count_cut(const char *name, enum mem_type type)
+static bool t_count_cut(struct write_watch *ww)
 {
-	struct write_watch ww;
 	size_t i;
 	bool ok;
 
-	if (!start_watch(name, &ww, type, 16))
-		return;
 	for (i = 2; i < 12; i++)
-		write_pg(&ww, i);
-	ok = GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, 4, 2, 3, 4, 5);
-	ok &= GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, 3, 6, 7, 8);
-	ok &= GET_EXPECT(&ww, WW_RESET, ww.a.addr, ww.a.size, NR_PAGES,
+		write_pg(ww, i);
+	ok = GET_ALL(ww, WW_RESET, 4, 2, 3, 4, 5);
+	ok &= GET_ALL(ww, WW_RESET, 3, 6, 7, 8);
+	ok &= GET_ALL(ww, WW_RESET, NR_PAGES,
 			 9, 10, 11);
-	ok &= GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
-	ksft_test_result(ok, "%s\n", name);
-	ww_destroy(&ww);
+	ok &= NONE_ALL(ww);
+	return ok;
 }
 
-static void t_sub_range(const char *name, enum mem_type type)
+static bool t_sub_range(struct write_watch *ww)
 {
-	struct write_watch ww;
 	bool ok;
 
-	if (!start_watch(name, &ww, type, 16))
-		return;
-	write_pg(&ww, 1);
-	write_pg(&ww, 5);
-	write_pg(&ww, 6);
-	write_pg(&ww, 14);
-	ok = GET_EXPECT(&ww, WW_RESET, pg(&ww, 4), 8 * ww.psize, NR_PAGES, 5, 6);
+	write_pgs(ww, 1, 5, 6, 14);
+	ok = GET_EXPECT(ww, WW_RESET, pg(ww, 4), 8 * ww->psize, NR_PAGES, 5, 6);
 	/* Outside the sub-range nothing was reset. */
-	ok &= GET_EXPECT(&ww, 0, ww.a.addr, ww.a.size, NR_PAGES, 1, 14);
-	ksft_test_result(ok, "%s\n", name);
-	ww_destroy(&ww);
+	ok &= GET_ALL(ww, 0, NR_PAGES, 1, 14);
+	return ok;
 }
 
-static void t_reset_write_watch(const char *name, enum mem_type type)
+static bool t_reset_write_watch(struct write_watch *ww)
 {
-	struct write_watch ww;
 	bool ok;
 
-	if (!start_watch(name, &ww, type, 16))
-		return;
-	write_pg(&ww, 0);
-	write_pg(&ww, 15);
-	ok = !ww_reset(&ww, ww.a.addr, ww.a.size);
-	ok &= GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
-	ok &= check_bytes(pg(&ww, 0) + ww.psize / 2, 1, 1) &&
-	      check_bytes(pg(&ww, 15) + ww.psize / 2, 1, 16);
-	ksft_test_result(ok, "%s\n", name);
-	ww_destroy(&ww);
+	write_pgs(ww, 0, 15);
+	ok = !ww_reset(ww, ww->a.addr, ww->a.size);
+	ok &= NONE_ALL(ww);
+	ok &= check_bytes(pg(ww, 0) + ww->psize / 2, 1, 1) &&
+	      check_bytes(pg(ww, 15) + ww->psize / 2, 1, 16);
+	return ok;
 }
 
 /* Rounds of random writes against a bitmap of what was written. */
-static void t_random_rounds(const char *name, enum mem_type type)
+static bool t_random_rounds(struct write_watch *ww)
 {
-	/* hugetlb: as many huge pages as the guests reserve comfortably. */
-	size_t nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
+	size_t nr = ww->a.size / ww->psize;
 	unsigned int seed = 12345;
-	struct write_watch ww;
 	bool ok = true;
 	int round;
 
-	if (!start_watch(name, &ww, type, nr))
-		return;
 	for (round = 0; round < 8 && ok; round++) {
 		size_t want[NR_PAGES], nwant = 0, i, cap;
 		bool written[NR_PAGES] = { false };
@@ -301,7 +262,7 @@ static void t_random_rounds(const char *name, enum mem_type type)
 		for (i = 0; i < nr / 8; i++) {
 			size_t p = rand_r(&seed) % nr;
 
-			write_pg(&ww, p);
+			write_pg(ww, p);
 			written[p] = true;
 		}
 		for (i = 0; i < nr; i++)
@@ -315,7 +276,7 @@ static void t_random_rounds(const char *name, enum mem_type type)
 			if (cap > nr - got)
 				cap = nr - got;
 			n = cap;
-			if (ww_get(&ww, WW_RESET, ww.a.addr, ww.a.size,
+			if (ww_get(ww, WW_RESET, ww->a.addr, ww->a.size,
 				   addrs + got, &n)) {
 				ok = false;
 				break;
@@ -324,28 +285,54 @@ static void t_random_rounds(const char *name, enum mem_type type)
 			if (n < cap)
 				break;
 		}
-		ok &= got_pages(&ww, addrs, got, want, nwant);
-		ok &= GET_NONE(&ww, 0, ww.a.addr, ww.a.size);
+		ok &= got_pages(ww, addrs, got, want, nwant);
+		ok &= NONE_ALL(ww);
 	}
-	ksft_test_result(ok, "%s\n", name);
-	ww_destroy(&ww);
+	return ok;
 }
 
-struct test_case {
+/* The cases, each on a fresh watch of @nr pages (0: NR_PAGES). */
+static const struct {
 	const char *name;
-	void (*fn)(const char *name, enum mem_type type);
+	bool (*fn)(struct write_watch *ww);
+	size_t nr;
+} cases[] = {
+	{ "a fresh watch reports nothing, reads included", t_fresh, 8 },
+	{ "get keeps, get with reset clears, a new write is seen",
+	  t_get_keeps_reset_clears, 16 },
+	{ "a count cut returns and resets the first pages only, the rest next time",
+	  t_count_cut, 16 },
+	{ "a sub-range get reports and resets only inside it", t_sub_range, 16 },
+	{ "ResetWriteWatch forgets the writes, keeps the data",
+	  t_reset_write_watch, 16 },
+	{ "random writes in rounds, collected in random counts",
+	  t_random_rounds, 0 },
 };
 
-static const struct test_case cases[] = {
-	{ "a fresh watch reports nothing, reads included", t_fresh },
-	{ "get keeps, get with reset clears, a new write is seen", t_get_keeps_reset_clears },
-	{ "a count cut returns and resets the first pages only, the rest next time", t_count_cut },
-	{ "a sub-range get reports and resets only inside it", t_sub_range },
-	{ "ResetWriteWatch forgets the writes, keeps the data", t_reset_write_watch },
-	{ "random writes in rounds, collected in random counts", t_random_rounds },
+static const enum mem_type types[] = {
+	MEM_ANON, MEM_SHMEM, MEM_HUGETLB, MEM_PAGECACHE, MEM_PAGECACHE_SHARED,
 };
 
-static const enum mem_type types[] = { MEM_ANON, MEM_SHMEM, MEM_HUGETLB };
+static void run_case(const char *name, size_t i, enum mem_type type)
+{
+	size_t nr = cases[i].nr;
+	struct write_watch ww;
+	int ret;
+
+	/* hugetlb: as many huge pages as the guests reserve comfortably. */
+	if (!nr)
+		nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
+	ret = ww_create(&ww, type, nr);
+
+	if (ret == VMH_SKIP) {
+		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
+	} else if (ret) {
+		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+	} else {
+		ksft_test_result(cases[i].fn(&ww), "%s\n", name);
+		ww_destroy(&ww);
+	}
+}
 
 int main(void)
 {
@@ -364,7 +351,7 @@ int main(void)
 				ksft_test_result_skip("%s: kernel lacks %s\n", name,
 						      missing);
 			else
-				cases[i].fn(name, types[t]);
+				run_case(name, i, types[t]);
 		}
 	}
 	vmh_finished();

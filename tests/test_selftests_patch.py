@@ -83,6 +83,8 @@ exit $exitcode
 SELFTESTS_MAKEFILE = """\
 PROGS := {progs}
 HELPERS := vm_helpers.c
+VM_UTIL_ADD := vm_util.add.c vm_util.add.h
+include {vm_util_mk}
 
 list:
 \t@echo $(PROGS)
@@ -101,13 +103,42 @@ int main(void)
 """
 
 
+# 6.1's vm_util.c and what the series adds to it, cut down.
+VM_UTIL_C = """\
+// SPDX-License-Identifier: GPL-2.0
+#include <string.h>
+#include "vm_util.h"
+
+int pagemap_get_entry(void)
+{
+\treturn 0;
+}
+"""
+
+VM_UTIL_ADD_C = """\
+/*
+ * What the series adds: this comment is dropped.
+ */
+#include <errno.h>
+#include "pagemap_scan.h"
+
+int vmh_ok(void)
+{
+\treturn 1;
+}
+"""
+
+
 def write_selftests(d: Path, progs: list[str]) -> Path:
     d.mkdir(parents=True, exist_ok=True)
-    (d / "Makefile").write_text(SELFTESTS_MAKEFILE.format(progs=" ".join(progs)))
+    (d / "Makefile").write_text(SELFTESTS_MAKEFILE.format(
+        progs=" ".join(progs), vm_util_mk=layout().selftests / "vm_util.mk"))
     for n, p in enumerate(progs):
         (d / f"{p}.c").write_text(PROGRAM.format(value=n))
     (d / "vm_helpers.c").write_text('#include "vm_helpers.h"\n\nint vmh_ready;\n')
     (d / "vm_helpers.h").write_text('#include "pagemap_scan.h"\nextern int vmh_ready;\n')
+    (d / "vm_util.add.c").write_text(VM_UTIL_ADD_C)
+    (d / "vm_util.add.h").write_text("/* dropped */\n#include <stddef.h>\n\nint vmh_ok(void);\n")
     # No newline at the end: the patch says so, and verify must round-trip it.
     (d / "pagemap_scan.h").write_text("#ifndef PAGEMAP_SCAN\n#define PAGEMAP_SCAN 1\n#endif")
     return d
@@ -127,6 +158,8 @@ def tree(tmp_path: Path) -> Path:
     (vm / "Makefile").write_text(MAKEFILE)
     (vm / ".gitignore").write_text(GITIGNORE)
     (vm / "run_vmtests.sh").write_text(RUN_VMTESTS)
+    (vm / "vm_util.c").write_text(VM_UTIL_C)
+    (vm / "vm_util.h").write_text("#include <stdint.h>\n\nint pagemap_get_entry(void);\n")
     git(repo, "add", VM)
     git(repo, "commit", "-q", "-m", "vm selftests as in 6.1")
     git(repo, "tag", "-f", "baseline")
@@ -172,8 +205,8 @@ def test_generate_wires_programs_into_makefile_gitignore_and_run_vmtests(
                                  "TEST_GEN_PROGS += pagemap_scan_args"]
     # Linked with the helpers the way 6.1 links vm_util.c.
     at = mk.index("$(OUTPUT)/userfaultfd: vm_util.c")
-    assert mk[at + 1:at + 3] == ["$(OUTPUT)/uffd_wp_async: vm_helpers.c",
-                                 "$(OUTPUT)/pagemap_scan_args: vm_helpers.c"]
+    assert mk[at + 1:at + 3] == ["$(OUTPUT)/uffd_wp_async: vm_util.c vm_helpers.c",
+                                 "$(OUTPUT)/pagemap_scan_args: vm_util.c vm_helpers.c"]
     assert "LOCAL_HDRS += pagemap_scan.h vm_helpers.h" in mk
     ignore = (tree / VM / ".gitignore").read_text().splitlines()
     assert ignore[-2:] == ["uffd_wp_async", "pagemap_scan_args"]
@@ -182,6 +215,34 @@ def test_generate_wires_programs_into_makefile_gitignore_and_run_vmtests(
     assert sh.index('mount -t hugetlbfs none "$mnt"') < sh.index("run_test ./uffd_wp_async") \
         < sh.index("run_test ./pagemap_scan_args") < sh.index("#cleanup")
     assert (tree / VM / "run_vmtests.sh").read_text().count("run_test ./uffd_wp_async") == 1
+
+
+def test_generate_merges_the_additions_into_vm_util(tree: Path, selftests: Path) -> None:
+    sp.generate(tree, selftests)
+    assert (tree / VM / "vm_util.c").read_text() == (
+        "// SPDX-License-Identifier: GPL-2.0\n#include <string.h>\n#include \"vm_util.h\"\n"
+        "#include <errno.h>\n#include \"pagemap_scan.h\"\n\nint pagemap_get_entry(void)\n{\n"
+        "\treturn 0;\n}\n\nint vmh_ok(void)\n{\n\treturn 1;\n}\n")
+    assert (tree / VM / "vm_util.h").read_text() == (
+        "#include <stdint.h>\n#include <stddef.h>\n\nint pagemap_get_entry(void);\n\n"
+        "int vmh_ok(void);\n")
+    # The additions are not files of their own in vm/.
+    assert not (tree / VM / "vm_util.add.c").exists()
+    # Amending rebuilds from 6.1's vm_util.c: nothing is added twice.
+    (selftests / "vm_util.add.c").write_text(VM_UTIL_ADD_C + "\nint vmh_two;\n")
+    sp.generate(tree, selftests)
+    text = (tree / VM / "vm_util.c").read_text()
+    assert text.count("int vmh_ok(void)") == 1 and text.endswith("int vmh_two;\n")
+
+
+def test_verify_catches_a_changed_vm_util_addition(
+        tree: Path, selftests: Path, tmp_path: Path) -> None:
+    sp.generate(tree, selftests)
+    patch = export(tree, tmp_path)
+    assert sp.verify(patch, selftests) == []
+    (selftests / "vm_util.add.c").write_text(VM_UTIL_ADD_C.replace("return 1;", "return 2;"))
+    assert sp.verify(patch, selftests) == [
+        f"{VM}/vm_util.c: the patch does not add '\\treturn 2;'"]
 
 
 def test_generate_commit_message(tree: Path, selftests: Path) -> None:

@@ -1,28 +1,15 @@
-/* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by the PAGEMAP_SCAN and async uffd-wp selftests: sizes,
- * one allocator per memory type, /proc/self/pagemap entries, userfaultfd
- * set-up, swap-out.
- *
- * Functions that may meet a missing feature or resource return one of
- * VMH_OK, VMH_SKIP or VMH_FAIL and leave a sentence saying why in
- * vmh_reason, which the caller prints with its skip or fail result.
+ * What the PAGEMAP_SCAN and async uffd-wp selftests add to 6.1's
+ * vm/vm_util.h. Not a header of its own: the #include lines below join
+ * vm_util.h's, the rest is appended to it (selftests/Makefile does that for
+ * the out-of-tree build, patch 0005 in the tree). This comment is dropped.
  */
-#ifndef __SELFTESTS_VM_HELPERS_H
-#define __SELFTESTS_VM_HELPERS_H
-
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <sys/mman.h>
-#include "pagemap_scan.h"
+#include <stdio.h>
+#include <unistd.h>
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT		21
-#endif
-
-#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
-#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM	(1 << 12)
 #endif
 
 /* Bits of a /proc/<pid>/pagemap entry (Documentation/admin-guide/mm/pagemap.rst) */
@@ -31,7 +18,12 @@
 #define PME_FILE		(1ULL << 61)
 #define PME_UFFD_WP		(1ULL << 57)
 #define PME_SOFT_DIRTY		(1ULL << 55)
+#define PME_PFN_MASK		((1ULL << 55) - 1)
 
+/*
+ * Helpers that may meet a missing feature or resource return VMH_OK,
+ * VMH_SKIP or VMH_FAIL and leave a sentence saying why in vmh_reason.
+ */
 enum vmh_status {
 	VMH_OK = 0,
 	VMH_FAIL = -1,
@@ -39,6 +31,8 @@ enum vmh_status {
 };
 
 extern char vmh_reason[256];
+int vmh_set_reason(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* The memory types the tests run over. */
 enum mem_type {
@@ -48,6 +42,8 @@ enum mem_type {
 	MEM_HUGETLB_SHARED,	/* hugetlb memfd mapped MAP_SHARED */
 	MEM_SHMEM,		/* memfd mapped MAP_SHARED */
 	MEM_FILE,		/* memfd mapped MAP_PRIVATE (a private file mapping) */
+	MEM_PAGECACHE,		/* a file on a page-cache filesystem, MAP_PRIVATE */
+	MEM_PAGECACHE_SHARED,	/* the same, MAP_SHARED */
 	MEM_NR_TYPES
 };
 
@@ -58,12 +54,22 @@ struct area {
 	char *addr;		/* start of the usable range */
 	size_t size;		/* bytes, a multiple of psize */
 	size_t psize;		/* granule: base page, THP or hugetlb page size */
-	int fd;			/* backing memfd or -1 */
+	int fd;			/* backing file or -1 */
+	char *path;		/* the page-cache types' file, removed when freed */
 	char *map;		/* what area_free() unmaps */
 	size_t map_size;
 };
 
-size_t page_size(void);
+static inline size_t psize(void)
+{
+	return (size_t)getpagesize();
+}
+
+/* The value after @pattern in the smaps block of the VMA starting at @addr. */
+char *__get_smap_entry(void *addr, const char *pattern, char *buf, size_t len);
+
+/* The number on the "@name   N" line of @path (/proc/meminfo...), -1 if none. */
+long proc_field(const char *path, const char *name);
 /* PMD-sized THP size, 0 when THP is not available. */
 size_t thp_size(void);
 /* Default hugetlb page size from /proc/meminfo, 0 if hugetlb is absent. */
@@ -79,32 +85,39 @@ int hugetlb_ensure(unsigned long nr);
  * mapping: whether a never-touched page has an empty entry or no page table
  * at all depends only on the test.
  *
- * @populate: write every page (its index + @seed in every byte, see
- * area_fill()); a MEM_FILE area instead gets that data written into the file
- * and is read-faulted, so its pages stay the file's page cache pages. MEM_THP
- * is always populated: that is how it is checked to be really huge.
+ * @populate: write every page (its index + @seed in every byte); a private
+ * file mapping instead gets that data written into the file and is
+ * read-faulted, so its pages stay the file's page cache pages. MEM_THP is
+ * always populated: that is how it is checked to be really huge.
+ *
+ * The page-cache types use a file in $PMSCAN_PAGECACHE_DIR, or in the
+ * current directory when that is unset and not on tmpfs (else VMH_SKIP).
  */
 int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	       unsigned char seed);
 void area_free(struct area *a);
-size_t area_pages(const struct area *a);
-char *area_page(const struct area *a, size_t idx);
 
-/* Fill or check one page of @len bytes with byte @val. */
-void fill_bytes(void *p, size_t len, unsigned char val);
+/* Check one page of @len bytes against byte @val. */
 bool check_bytes(const void *p, size_t len, unsigned char val);
 /* Read every page of the range (one byte a page), returning a checksum. */
 unsigned long touch_read(const void *p, size_t len);
 
-/* kB value of @field ("AnonHugePages:") in the smaps block of @addr's VMA. */
-long smaps_field_kb(const void *addr, const char *field);
-
-/* /proc/self/pagemap */
+/* /proc/self/pagemap, opened once. */
 int pagemap_fd(void);
-uint64_t pagemap_entry(const void *addr);
-bool pagemap_has(const void *addr, uint64_t bits);
+static inline uint64_t pagemap_entry(const void *addr)
+{
+	return pagemap_get_entry(pagemap_fd(), (char *)addr);
+}
+
+static inline bool pagemap_has(const void *addr, uint64_t bits)
+{
+	return (pagemap_entry(addr) & bits) == bits;
+}
+
 /* True when every base page of [addr, addr+len) has (or lacks) @bit. */
 bool pagemap_all(const void *addr, size_t len, uint64_t bit, bool set);
+
+struct page_region;	/* pagemap_scan.h */
 
 /* PAGEMAP_SCAN output checks: an expected region, in caller-chosen units. */
 struct region_exp {
@@ -119,26 +132,35 @@ struct region_exp {
 bool regions_match(const char *base, size_t unit, const struct page_region *v,
 		   long n, const struct region_exp *e, size_t ne);
 
-/* Soft-dirty: true if the kernel tracks it (CONFIG_MEM_SOFT_DIRTY). */
-bool soft_dirty_supported(void);
-void clear_soft_dirty(void);
-
 /* userfaultfd */
 /* Features UFFDIO_API advertises; -errno if userfaultfd is unusable. */
 int64_t uffd_api_features(void);
 /* "PAGEMAP_SCAN" or "UFFD_FEATURE_WP_ASYNC" when the kernel lacks it, or NULL. */
 const char *series_missing(bool need_async);
-/* Open a non-blocking userfaultfd and enable @features: fd or -errno. */
-int uffd_open(uint64_t features);
-int uffd_register(int uffd, void *addr, size_t len, uint64_t mode,
+/* Open a userfaultfd and enable @features: fd or -errno. */
+int uffd_open(uint64_t features, bool nonblock);
+int uffd_register(int uffd, const void *addr, size_t len, uint64_t mode,
 		  uint64_t *ioctls);
-int uffd_unregister(int uffd, void *addr, size_t len);
-int uffd_wp(int uffd, void *addr, size_t len, bool protect);
+int uffd_unregister(int uffd, const void *addr, size_t len);
+int uffd_wp(int uffd, const void *addr, size_t len, bool protect);
 /* The features a WP registration of @type needs, on top of the caller's. */
 uint64_t uffd_wp_features_for(enum mem_type type);
+/*
+ * An async uffd-wp context (WP_ASYNC | WP_UNPOPULATED and what @type
+ * needs) with [addr, addr+len) registered and, with @protect,
+ * write-protected: the fd, or -errno with vmh_reason saying which step failed.
+ */
+int uffd_async_wp(enum mem_type type, const void *addr, size_t len,
+		  bool protect);
 
-/* swap */
-bool swap_enabled(void);
+/*
+ * Write @val to @p in a thread: with [p, p+len) write-protected by the
+ * synchronous context @uffd, the write must queue a write-protect fault
+ * for that range. The range is unprotected afterwards (which lets the
+ * writer finish) either way. True if the fault came.
+ */
+bool uffd_write_trapped(int uffd, char *p, size_t len, char val);
+
 /* MADV_PAGEOUT [addr, addr+len) and check every page became a swap entry. */
 int swap_out(void *addr, size_t len);
 
@@ -158,4 +180,19 @@ int swap_out(void *addr, size_t len);
 		ksft_finished();					\
 	} while (0)
 
-#endif /* __SELFTESTS_VM_HELPERS_H */
+/* A test case that returns KSFT_PASS, KSFT_FAIL or KSFT_SKIP (with vmh_reason). */
+struct vm_case {
+	const char *name;
+	int (*fn)(void);
+};
+
+/* Report case @name with @ret, a KSFT_ status. */
+#define vmh_report(name, ret)						\
+	do {								\
+		int __r = (ret);					\
+									\
+		if (__r == KSFT_SKIP)					\
+			ksft_test_result_skip("%s: %s\n", name, vmh_reason); \
+		else							\
+			ksft_test_result(__r == KSFT_PASS, "%s\n", name);	\
+	} while (0)

@@ -1,0 +1,623 @@
+/*
+ * What the PAGEMAP_SCAN and async uffd-wp selftests add to 6.1's
+ * vm/vm_util.c: one allocator per memory type, pagemap and PAGEMAP_SCAN
+ * checks, userfaultfd set-up, swap-out. Not a file of its own: the
+ * #include lines below join vm_util.c's, the rest is appended to it
+ * (selftests/Makefile does that for the out-of-tree build, patch 0005 in
+ * the tree). This comment is dropped.
+ *
+ * Nothing here reports test results: helpers return VMH_OK, VMH_SKIP or
+ * VMH_FAIL (with vmh_reason filled in) and the test program decides.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <time.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include <linux/memfd.h>
+#include "pagemap_scan.h"
+
+#define THP_ENABLED_PATH "/sys/kernel/mm/transparent_hugepage/enabled"
+#define NR_HUGEPAGES_PATH "/proc/sys/vm/nr_hugepages"
+
+char vmh_reason[256];
+
+int vmh_set_reason(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vmh_reason, sizeof(vmh_reason), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+const char *mem_type_name(enum mem_type type)
+{
+	static const char * const names[MEM_NR_TYPES] = {
+		[MEM_ANON] = "anon",
+		[MEM_THP] = "thp",
+		[MEM_HUGETLB] = "hugetlb",
+		[MEM_HUGETLB_SHARED] = "shared hugetlb",
+		[MEM_SHMEM] = "shmem",
+		[MEM_FILE] = "private file",
+		[MEM_PAGECACHE] = "page cache private",
+		[MEM_PAGECACHE_SHARED] = "page cache shared",
+	};
+
+	return type < MEM_NR_TYPES ? names[type] : "?";
+}
+
+size_t thp_size(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen(THP_ENABLED_PATH, "r");
+
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return strstr(buf, "[never]") || !buf[0] ? 0 : read_pmd_pagesize();
+}
+
+long proc_field(const char *path, const char *name)
+{
+	char line[256];
+	long val = -1;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (check_for_pattern(f, name, line, sizeof(line)))
+		val = strtol(line + strlen(name), NULL, 10);
+	fclose(f);
+	return val;
+}
+
+static long meminfo_value(const char *name)
+{
+	return proc_field("/proc/meminfo", name);
+}
+
+size_t hugetlb_size(void)
+{
+	long kb = meminfo_value("Hugepagesize:");
+
+	return kb > 0 ? (size_t)kb << 10 : 0;
+}
+
+int hugetlb_ensure(unsigned long nr)
+{
+	long free_pages = meminfo_value("HugePages_Free:");
+	long total = meminfo_value("HugePages_Total:");
+	FILE *f;
+
+	if (free_pages < 0)
+		return vmh_set_reason(VMH_SKIP, "no hugetlb support (no HugePages_Free in /proc/meminfo)");
+	if ((unsigned long)free_pages >= nr)
+		return VMH_OK;
+	/* Ask for the missing pages; this needs root and free memory. */
+	f = fopen(NR_HUGEPAGES_PATH, "w");
+	if (f) {
+		fprintf(f, "%ld\n", total + (long)nr - free_pages);
+		fclose(f);
+	}
+	free_pages = meminfo_value("HugePages_Free:");
+	if (free_pages < (long)nr)
+		return vmh_set_reason(VMH_SKIP, "need %lu free hugetlb pages, have %ld (set %s)",
+				      nr, free_pages, NR_HUGEPAGES_PATH);
+	return VMH_OK;
+}
+
+bool check_bytes(const void *p, size_t len, unsigned char val)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (c[i] != val)
+			return false;
+	return true;
+}
+
+unsigned long touch_read(const void *p, size_t len)
+{
+	const unsigned char *c = p;
+	unsigned long sum = 0;
+	size_t off;
+
+	/* An atomic load is never optimised away: each one is a real access. */
+	for (off = 0; off < len; off += psize())
+		sum += __atomic_load_n(c + off, __ATOMIC_RELAXED);
+	return sum;
+}
+
+/* Size a PMD maps: one page table's worth of pages. */
+static size_t pmd_size(void)
+{
+	return psize() / sizeof(uint64_t) * psize();
+}
+
+/*
+ * Reserve @size bytes of address space aligned to @align (a power of two)
+ * as an inaccessible mapping, for the caller to map over with MAP_FIXED.
+ */
+static char *reserve_aligned(size_t size, size_t align)
+{
+	char *raw, *addr;
+	size_t head;
+
+	raw = mmap(NULL, size + align, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	addr = (char *)(((unsigned long)raw + align - 1) & ~(align - 1));
+	head = addr - raw;
+	if (head)
+		munmap(raw, head);
+	munmap(addr + size, align - head);
+	return addr;
+}
+
+/* The directory of the page-cache types' files, or NULL with the reason. */
+static const char *pagecache_dir(void)
+{
+	const char *dir = getenv("PMSCAN_PAGECACHE_DIR");
+	struct statfs fs;
+
+	if (dir && *dir)
+		return dir;
+	if (statfs(".", &fs))
+		return vmh_set_reason(VMH_SKIP, "statfs(.): %s", strerror(errno)), NULL;
+	if (fs.f_type == TMPFS_MAGIC)
+		return vmh_set_reason(VMH_SKIP, "PMSCAN_PAGECACHE_DIR is not set and the current directory is on tmpfs, not a page-cache filesystem"),
+		       NULL;
+	return ".";
+}
+
+/* A sized file backing @a: a memfd, or an unlinked file in pagecache_dir(). */
+static int alloc_file(struct area *a, unsigned int memfd_flags)
+{
+	char path[4096];
+	const char *dir;
+
+	if (a->type != MEM_PAGECACHE && a->type != MEM_PAGECACHE_SHARED) {
+		a->fd = syscall(__NR_memfd_create, mem_type_name(a->type),
+				MFD_CLOEXEC | memfd_flags);
+		if (a->fd < 0)
+			return vmh_set_reason(VMH_SKIP, "memfd_create(%s): %s",
+					      mem_type_name(a->type), strerror(errno));
+	} else {
+		dir = pagecache_dir();
+		if (!dir)
+			return VMH_SKIP;
+		snprintf(path, sizeof(path), "%s/pmscan-XXXXXX", dir);
+		a->fd = mkstemp(path);
+		if (a->fd < 0)
+			return vmh_set_reason(VMH_SKIP, "creating a file in %s: %s",
+					      dir, strerror(errno));
+		/* Removed by area_free(): 9p cannot resize an unlinked file. */
+		a->path = strdup(path);
+	}
+	if (ftruncate(a->fd, a->size))
+		return vmh_set_reason(VMH_FAIL, "ftruncate: %s", strerror(errno));
+	return VMH_OK;
+}
+
+/* Give a private file mapping's file its data: page i holds seed + i. */
+static int fill_file(struct area *a, size_t nr, unsigned char seed)
+{
+	char buf[4096];
+	size_t i, off;
+
+	for (i = 0; i < nr; i++) {
+		memset(buf, (unsigned char)(seed + i), sizeof(buf));
+		for (off = 0; off < a->psize; off += sizeof(buf))
+			if (pwrite(a->fd, buf, sizeof(buf),
+				   i * a->psize + off) != sizeof(buf))
+				return vmh_set_reason(VMH_FAIL, "pwrite: %s",
+						      strerror(errno));
+	}
+	return VMH_OK;
+}
+
+static bool is_hugetlb(enum mem_type type)
+{
+	return type == MEM_HUGETLB || type == MEM_HUGETLB_SHARED;
+}
+
+static bool is_private_file(enum mem_type type)
+{
+	return type == MEM_FILE || type == MEM_PAGECACHE;
+}
+
+/* Pick the granule and the backing file of @a; map nothing yet. */
+static int area_prepare(struct area *a, size_t nr, unsigned char seed)
+{
+	int ret;
+
+	if (a->type >= MEM_NR_TYPES)
+		return vmh_set_reason(VMH_FAIL, "unknown memory type %d", a->type);
+	if (a->type == MEM_THP) {
+		a->psize = thp_size();
+		if (!a->psize)
+			return vmh_set_reason(VMH_SKIP, "transparent hugepages are not available");
+	} else if (is_hugetlb(a->type)) {
+		a->psize = hugetlb_size();
+		if (!a->psize)
+			return vmh_set_reason(VMH_SKIP, "hugetlb is not available");
+		ret = hugetlb_ensure(nr);
+		if (ret)
+			return ret;
+	}
+	a->size = nr * a->psize;
+	if (a->type == MEM_ANON || a->type == MEM_THP || a->type == MEM_HUGETLB)
+		return VMH_OK;
+	ret = alloc_file(a, a->type == MEM_HUGETLB_SHARED ? MFD_HUGETLB : 0);
+	/* The file has data, so read faults map its page cache pages. */
+	return ret || !is_private_file(a->type) ? ret : fill_file(a, nr, seed);
+}
+
+int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
+	       unsigned char seed)
+{
+	size_t i, align;
+	int flags, ret;
+	bool skip;
+	char *at;
+
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	a->fd = -1;
+	a->psize = psize();
+
+	ret = area_prepare(a, nr, seed);
+	if (ret)
+		goto err;
+	/*
+	 * hugetlb pages are PMD entries: give them a PMD table of their own
+	 * (a PUD-aligned start), for the same reason small areas get a page
+	 * table of their own.
+	 */
+	if (is_hugetlb(type))
+		align = pmd_size() / sizeof(uint64_t) * pmd_size();
+	else
+		align = a->psize > pmd_size() ? a->psize : pmd_size();
+	at = reserve_aligned(a->size, align);
+	if (!at) {
+		ret = vmh_set_reason(VMH_FAIL, "reserving address space: %s", strerror(errno));
+		goto err;
+	}
+	if (a->fd < 0)
+		flags = MAP_PRIVATE | MAP_ANONYMOUS | (is_hugetlb(type) ? MAP_HUGETLB : 0);
+	else
+		flags = is_private_file(type) ? MAP_PRIVATE : MAP_SHARED;
+	a->addr = mmap(at, a->size, PROT_READ | PROT_WRITE, flags | MAP_FIXED,
+		       a->fd, 0);
+	if (a->addr == MAP_FAILED) {
+		/*
+		 * No huge pages, or a filesystem without shared writable
+		 * mappings (9p without a page cache for mmap): a resource.
+		 */
+		skip = is_hugetlb(type) ||
+		       (type == MEM_PAGECACHE_SHARED && errno == EINVAL);
+		ret = vmh_set_reason(skip ? VMH_SKIP : VMH_FAIL, "mmap %s: %s%s",
+				     mem_type_name(type), strerror(errno),
+				     type == MEM_PAGECACHE_SHARED ?
+				     " (the directory's filesystem has no shared writable mappings: set PMSCAN_PAGECACHE_DIR to one that has)" : "");
+		munmap(at, a->size);
+		a->addr = NULL;
+		goto err;
+	}
+	a->map = a->addr;
+	a->map_size = a->size;
+
+	if (type == MEM_ANON) {
+		/* Keep THP=always and khugepaged from changing the layout. */
+		madvise(a->addr, a->size, MADV_NOHUGEPAGE);
+	} else if (type == MEM_THP) {
+		if (madvise(a->addr, a->size, MADV_HUGEPAGE)) {
+			ret = vmh_set_reason(VMH_SKIP, "MADV_HUGEPAGE: %s", strerror(errno));
+			goto err;
+		}
+		populate = true;
+	}
+	for (i = 0; populate && i < nr; i++) {
+		if (is_private_file(type))
+			touch_read(a->addr + i * a->psize, a->psize);
+		else
+			memset(a->addr + i * a->psize, (unsigned char)(seed + i), a->psize);
+	}
+	if (type == MEM_THP && !check_huge_anon(a->addr, nr, a->psize)) {
+		ret = vmh_set_reason(VMH_SKIP, "the kernel did not back the area with THPs (AnonHugePages in smaps)");
+		goto err;
+	}
+	return VMH_OK;
+err:
+	area_free(a);
+	return ret;
+}
+
+void area_free(struct area *a)
+{
+	if (a->map)
+		munmap(a->map, a->map_size);
+	if (a->fd >= 0)
+		close(a->fd);
+	if (a->path)
+		unlink(a->path);
+	free(a->path);
+	a->path = NULL;
+	a->map = NULL;
+	a->addr = NULL;
+	a->fd = -1;
+}
+
+int pagemap_fd(void)
+{
+	static int fd = -1;
+
+	if (fd < 0) {
+		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			ksft_exit_fail_msg("open /proc/self/pagemap: %s\n", strerror(errno));
+	}
+	return fd;
+}
+
+bool pagemap_all(const void *addr, size_t len, uint64_t bit, bool set)
+{
+	const char *p = addr;
+	size_t off;
+
+	for (off = 0; off < len; off += psize())
+		if (!!(pagemap_entry(p + off) & bit) != set)
+			return false;
+	return true;
+}
+
+bool regions_match(const char *base, size_t unit, const struct page_region *v,
+		   long n, const struct region_exp *e, size_t ne)
+{
+	unsigned long start = (unsigned long)base;
+	bool ok = n >= 0 && (size_t)n == ne;
+	long i;
+
+	for (i = 0; ok && i < (long)ne; i++)
+		ok = v[i].start == start + e[i].start * unit &&
+		     v[i].end == start + e[i].end * unit &&
+		     v[i].categories == e[i].categories;
+	if (ok)
+		return true;
+	ksft_print_msg("got (%ld):\n", n);
+	for (i = 0; i < n; i++)
+		ksft_print_msg("  [%llu, %llu) %#llx\n",
+			       (unsigned long long)((v[i].start - start) / unit),
+			       (unsigned long long)((v[i].end - start) / unit),
+			       (unsigned long long)v[i].categories);
+	ksft_print_msg("expected (%zu):\n", ne);
+	for (i = 0; i < (long)ne; i++)
+		ksft_print_msg("  [%zu, %zu) %#llx\n", e[i].start, e[i].end,
+			       (unsigned long long)e[i].categories);
+	return false;
+}
+
+/*
+ * What the tests of the series need and this kernel lacks, or NULL:
+ * PAGEMAP_SCAN, and with @need_async asynchronous uffd-wp too.  A probe
+ * failing otherwise than "not implemented" ends the program.
+ */
+const char *series_missing(bool need_async)
+{
+	int ret = pagemap_scan_supported(pagemap_fd());
+	int64_t features;
+
+	if (ret < 0)
+		ksft_exit_fail_msg("PAGEMAP_SCAN probe: %s\n", strerror(-ret));
+	if (!ret)
+		return "PAGEMAP_SCAN";
+	features = need_async ? uffd_api_features() : 0;
+	if (need_async && (features < 0 || !(features & UFFD_FEATURE_WP_ASYNC)))
+		return "UFFD_FEATURE_WP_ASYNC";
+	return NULL;
+}
+
+static int uffd_open_api(uint64_t features, bool nonblock, uint64_t *advertised)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int fd, err;
+
+	fd = syscall(__NR_userfaultfd, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	if (advertised)
+		*advertised = api.features;
+	return fd;
+}
+
+int64_t uffd_api_features(void)
+{
+	uint64_t features;
+	int fd;
+
+	fd = uffd_open_api(0, true, &features);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return (int64_t)features;
+}
+
+int uffd_open(uint64_t features, bool nonblock)
+{
+	return uffd_open_api(features, nonblock, NULL);
+}
+
+int uffd_register(int uffd, const void *addr, size_t len, uint64_t mode,
+		  uint64_t *ioctls)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)addr, .len = len },
+		.mode = mode,
+	};
+
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	if (ioctls)
+		*ioctls = reg.ioctls;
+	return 0;
+}
+
+int uffd_unregister(int uffd, const void *addr, size_t len)
+{
+	struct uffdio_range range = {
+		.start = (unsigned long)addr, .len = len,
+	};
+
+	return ioctl(uffd, UFFDIO_UNREGISTER, &range) ? -errno : 0;
+}
+
+int uffd_wp(int uffd, const void *addr, size_t len, bool protect)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (unsigned long)addr, .len = len },
+		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
+}
+
+uint64_t uffd_wp_features_for(enum mem_type type)
+{
+	return is_hugetlb(type) || type == MEM_SHMEM ?
+	       UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0;
+}
+
+int uffd_async_wp(enum mem_type type, const void *addr, size_t len,
+		  bool protect)
+{
+	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
+			    uffd_wp_features_for(type);
+	int uffd, ret;
+
+	uffd = uffd_open(features, true);
+	if (uffd < 0)
+		return vmh_set_reason(uffd, "UFFDIO_API with WP_ASYNC: %s", strerror(-uffd));
+	ret = uffd_register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (ret) {
+		vmh_set_reason(ret, "UFFDIO_REGISTER_MODE_WP of %s: %s",
+			       mem_type_name(type), strerror(-ret));
+	} else if (protect) {
+		ret = uffd_wp(uffd, addr, len, true);
+		if (ret)
+			vmh_set_reason(ret, "UFFDIO_WRITEPROTECT: %s", strerror(-ret));
+	}
+	if (ret)
+		close(uffd);
+	return ret ? ret : uffd;
+}
+
+struct trapped_writer {
+	char *p;
+	char val;
+	bool done;		/* __atomic */
+};
+
+static void *trapped_write(void *arg)
+{
+	struct trapped_writer *w = arg;
+
+	*(volatile char *)w->p = w->val;
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+bool uffd_write_trapped(int uffd, char *p, size_t len, char val)
+{
+	struct trapped_writer w = { .p = p, .val = val };
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	unsigned long at, start = (unsigned long)p;
+	struct uffd_msg msg;
+	bool trapped = false;
+	pthread_t thread;
+
+	if (pthread_create(&thread, NULL, trapped_write, &w))
+		ksft_exit_fail_msg("pthread_create failed\n");
+	if (poll(&pfd, 1, 3000) == 1 && read(uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+		at = msg.arg.pagefault.address;
+		trapped = msg.event == UFFD_EVENT_PAGEFAULT &&
+			  (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
+			  at >= start && at < start + len;
+		if (!trapped)
+			ksft_print_msg("unexpected message: event %u flags %llx\n",
+				       msg.event, (unsigned long long)msg.arg.pagefault.flags);
+	} else {
+		ksft_print_msg("no write-protect message (the writer %s)\n",
+			       __atomic_load_n(&w.done, __ATOMIC_ACQUIRE) ?
+			       "finished unhindered" : "is stuck");
+	}
+	if (uffd_wp(uffd, p, len, false))
+		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT(unprotect): %s\n", strerror(errno));
+	pthread_join(thread, NULL);
+	return trapped;
+}
+
+static bool swap_enabled(void)
+{
+	char line[256];
+	int lines = 0;
+	FILE *f;
+
+	f = fopen("/proc/swaps", "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		lines++;
+	fclose(f);
+	/* The first line is the header. */
+	return lines > 1;
+}
+
+int swap_out(void *addr, size_t len)
+{
+	const struct timespec pause = { .tv_nsec = 20 * 1000 * 1000 };
+	char *p = addr;
+	size_t off, left = 0;
+	int tries;
+
+	if (!swap_enabled())
+		return vmh_set_reason(VMH_SKIP, "no swap is enabled (/proc/swaps lists no device)");
+	/*
+	 * A page still sitting in a per-CPU LRU batch cannot be isolated
+	 * and is silently left in memory: ask again a few times.
+	 */
+	for (tries = 0; tries < 20; tries++) {
+		if (madvise(addr, len, MADV_PAGEOUT)) {
+			if (errno == EINVAL)
+				return vmh_set_reason(VMH_SKIP, "MADV_PAGEOUT is not supported");
+			return vmh_set_reason(VMH_FAIL, "MADV_PAGEOUT: %s", strerror(errno));
+		}
+		left = 0;
+		for (off = 0; off < len; off += psize()) {
+			uint64_t e = pagemap_entry(p + off);
+
+			if ((e & PME_PRESENT) || !(e & PME_SWAP))
+				left++;
+		}
+		if (!left)
+			return VMH_OK;
+		nanosleep(&pause, NULL);
+	}
+	return vmh_set_reason(VMH_SKIP, "MADV_PAGEOUT left %zu of %zu pages in memory",
+			      left, len / psize());
+}
