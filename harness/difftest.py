@@ -51,7 +51,7 @@ PROGRAM = "pmscan_fuzz_diff"
 TRACE_VERSION = 1
 SIDES = ("host", "ours", "reference")
 
-# Program exit statuses (difftest/pmscan_fuzz_diff.c).
+# Program exit statuses (difftest/fuzz.h).
 EXIT_UNSUPPORTED = 4
 
 # Hugetlb pages a seed may hold at once: two set-up mappings of up to three
