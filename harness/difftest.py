@@ -63,8 +63,8 @@ _HEADER = re.compile(r"^pmscan-fuzz-diff v(\d+) seed=(\d+) ")
 _SUMMARY = re.compile(r"summary seeds=(\d+) ops=(\d+) seconds=([\d.]+)")
 
 
-class DiffError(HarnessError):
-    stage = "difftest"
+class DiffError(HarnessError, stage="difftest"):
+    """The differential tester could not build, run or read its traces."""
 
 
 class FeatureMissing(DiffError):
