@@ -70,6 +70,8 @@ struct options {
 	bool hugetlb;
 	bool swap;
 	bool state;		/* a snapshot after every operation */
+	bool pagecache;		/* mappings of files in the page cache */
+	const char *pagecache_dir;	/* where those files are made */
 	unsigned int timeout;
 	const char *out;
 };
@@ -110,7 +112,8 @@ void random_scan(struct scan *sc, enum scan_kind kind);
 /* ---- mappings.c ---- */
 
 enum mtype {
-	T_ANON, T_THP, T_SHMEM, T_FILE, T_HUGETLB, T_HUGETLB_SHARED, T_NR
+	T_ANON, T_THP, T_SHMEM, T_FILE, T_HUGETLB, T_HUGETLB_SHARED,
+	T_PAGECACHE, T_PAGECACHE_SHARED, T_NR
 };
 
 /* What a kind of mapping is. */
@@ -120,6 +123,7 @@ enum mtype {
 #define MT_MEMFD	0x8	/* backed by a memfd */
 #define MT_SPARSE	0x10	/* only some of its file pages get data */
 #define MT_FILE		0x20	/* read faults map their neighbours (fault-around) */
+#define MT_PAGECACHE	0x40	/* a file in opt.pagecache_dir (--pagecache) */
 
 struct mtype_info {
 	const char *name;
@@ -156,6 +160,7 @@ void release_slot_if_empty(int s);
 bool fd_shared(int s);
 int map_slot(int s, enum mtype t, long npages);
 int register_slot(int s, long npages);
+bool type_on(enum mtype t);
 int setup(void);
 
 /* ---- kernel.c ---- */

@@ -43,9 +43,13 @@ static bool slot_free(int s)
 	return !slots[s].used;
 }
 
+/*
+ * MADV_PAGEOUT of a dirty page-cache page waits for writeback, which runs
+ * when the flusher decides: left out.
+ */
 static bool pageout_ok(int s)
 {
-	return slots[s].used && !has(s, MT_HUGETLB);
+	return slots[s].used && !has(s, MT_HUGETLB | MT_PAGECACHE);
 }
 
 static int pick_where(bool (*ok)(int s))

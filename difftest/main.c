@@ -26,8 +26,13 @@
  *   makes the host's THP policy (always or madvise) irrelevant;
  * - PAGE_IS_SOFT_DIRTY is never asked for nor returned (the host has no
  *   CONFIG_MEM_SOFT_DIRTY);
- * - hugetlb and swap are used only when the command line says so; their
- *   absence then is an environment error, never a difference;
+ * - hugetlb, swap and page-cache files (--pagecache: a private and a
+ *   shared mapping of files in $PMSCAN_PAGECACHE_DIR, which is not tmpfs)
+ *   are used only when the command line says so; their absence then is an
+ *   environment error, never a difference. Without them a seed does what
+ *   it did before they existed;
+ * - page-cache pages are never given to MADV_PAGEOUT: a dirty one waits
+ *   for writeback, whose timing is the flusher's;
  * - MADV_PAGEOUT is repeated until no page of the range is resident (or the
  *   seed ends with an environment error), so LRU batching does not leak in;
  * - MADV_DONTNEED never covers a whole 2M-aligned block: mainline 6.15+
@@ -101,9 +106,9 @@ static int run_seed(unsigned long seed)
 	catch_faults();
 	alarm(opt.timeout);
 	pin_cpu();
-	tr("pmscan-fuzz-diff v%d seed=%lu ops=%ld hugetlb=%d swap=%d%s\n",
+	tr("pmscan-fuzz-diff v%d seed=%lu ops=%ld hugetlb=%d swap=%d%s%s\n",
 	   TRACE_VERSION, seed, opt.ops, opt.hugetlb, opt.swap,
-	   opt.state ? " state=1" : "");
+	   opt.pagecache ? " pagecache=1" : "", opt.state ? " state=1" : "");
 	ret = setup();
 	if (ret)
 		return ret;
@@ -154,13 +159,17 @@ static int probe(void)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--ops N] [--hugetlb] [--swap] [--state] [--timeout S] [--out DIR]\n"
-		"          FIRST [COUNT] | S1,S2,...\n"
+		"usage: %s [--ops N] [--hugetlb] [--swap] [--pagecache] [--state]\n"
+		"          [--timeout S] [--out DIR] FIRST [COUNT] | S1,S2,...\n"
 		"       %s --probe\n"
 		"Runs seeds FIRST..FIRST+COUNT-1 (COUNT defaults to 1), or the listed\n"
 		"seeds, one process each; with --out, one trace file per seed\n"
 		"(DIR/seed-N.trace) and a summary on stdout, else the traces on stdout.\n"
-		"--state adds a scan of the whole arena after every operation.\n",
+		"--state adds a scan of the whole arena after every operation.\n"
+		"--pagecache adds private and shared mappings of files in\n"
+		"$PMSCAN_PAGECACHE_DIR (default: the current directory), which must\n"
+		"not be on tmpfs; without it a seed's trace is what it was before the\n"
+		"page-cache type existed.\n",
 		argv0, argv0);
 	exit(EXIT_BUG);
 }
@@ -203,6 +212,8 @@ static int parse_options(int argc, char **argv)
 			opt.swap = true;
 		else if (!strcmp(argv[ai], "--state"))
 			opt.state = true;
+		else if (!strcmp(argv[ai], "--pagecache"))
+			opt.pagecache = true;
 		else if (!strcmp(argv[ai], "--ops") && ai + 1 < argc)
 			opt.ops = strtol(argv[++ai], NULL, 10);
 		else if (!strcmp(argv[ai], "--timeout") && ai + 1 < argc)

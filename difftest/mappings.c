@@ -4,11 +4,14 @@
  * is mapped page by page, and the set-up of a seed's first mappings.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/vfs.h>
 #include <linux/userfaultfd.h>
 #include "fuzz.h"
 
@@ -19,6 +22,9 @@ const struct mtype_info mtypes[T_NR] = {
 	[T_FILE] = { "file", MT_MEMFD | MT_FILE },
 	[T_HUGETLB] = { "hugetlb", MT_HUGETLB },
 	[T_HUGETLB_SHARED] = { "hugetlb-shared", MT_HUGETLB | MT_MEMFD | MT_SHARED },
+	[T_PAGECACHE] = { "pagecache", MT_PAGECACHE | MT_FILE },
+	[T_PAGECACHE_SHARED] = { "pagecache-shared",
+				 MT_PAGECACHE | MT_SHARED | MT_SPARSE | MT_FILE },
 };
 
 struct slot slots[NR_SLOTS];
@@ -131,6 +137,31 @@ static int fill_file(int fd, long n, bool some)
 	return 0;
 }
 
+/*
+ * A new file of @pages in the page-cache directory, gone from it at once:
+ * O_TMPFILE where the filesystem has it, else a named file unlinked.
+ */
+static int new_pagecache_file(long pages)
+{
+	char path[4096];
+	int fd;
+
+	fd = open(opt.pagecache_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "%s/pmscan-fuzz-diff.XXXXXX",
+			 opt.pagecache_dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		unlink(path);
+	}
+	if (ftruncate(fd, pages * PAGE)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* The backing file of a new mapping of @t: an fd, or -EXIT_ENV/-EXIT_BUG. */
 static int backing_file(enum mtype t, long npages)
 {
@@ -142,9 +173,12 @@ static int backing_file(enum mtype t, long npages)
 		return fd < 0 ? -EXIT_ENV : fd;
 	}
 	/* Sized for the whole slot, so a mapping may grow in place. */
-	fd = new_memfd(m->name, 0, SLOT_PAGES);
+	if (m->flags & MT_PAGECACHE)
+		fd = new_pagecache_file(SLOT_PAGES);
+	else
+		fd = new_memfd(m->name, 0, SLOT_PAGES);
 	if (fd < 0)
-		return -EXIT_BUG;
+		return m->flags & MT_PAGECACHE ? -EXIT_ENV : -EXIT_BUG;
 	if (fill_file(fd, npages, m->flags & MT_SPARSE)) {
 		close(fd);
 		return -EXIT_BUG;
@@ -162,7 +196,7 @@ int map_slot(int s, enum mtype t, long npages)
 	int prot = PROT_READ | PROT_WRITE, flags = MAP_FIXED_NOREPLACE, fd = -1;
 	char *want = pa(s, 0), *got;
 
-	if (mt & MT_MEMFD) {
+	if (mt & (MT_MEMFD | MT_PAGECACHE)) {
 		fd = backing_file(t, npages);
 		if (fd < 0)
 			return fd;
@@ -243,11 +277,17 @@ static int reserve_arena(void)
 /* The first mappings of a seed, one slot each, in this order. */
 static const enum mtype first_types[] = {
 	T_ANON, T_ANON, T_THP, T_SHMEM, T_FILE, T_HUGETLB, T_HUGETLB_SHARED,
+	T_PAGECACHE, T_PAGECACHE_SHARED,
 };
 
-static bool type_on(enum mtype t)
+/* Does this run use mappings of type @t (--hugetlb, --pagecache)? */
+bool type_on(enum mtype t)
 {
-	return opt.hugetlb || !is_hugetlb(t);
+	if (is_hugetlb(t))
+		return opt.hugetlb;
+	if (mtypes[t].flags & MT_PAGECACHE)
+		return opt.pagecache;
+	return true;
 }
 
 static int map_first(int s, enum mtype t)
@@ -299,6 +339,30 @@ static int make_thps(void)
 	return 0;
 }
 
+#define TMPFS_MAGIC	0x01021994
+
+/*
+ * --pagecache: the directory for the page-cache files,
+ * $PMSCAN_PAGECACHE_DIR or else the current directory. It must not be on
+ * tmpfs (its files are shmem, the shmem type's business).
+ */
+static int find_pagecache_dir(void)
+{
+	const char *env = getenv("PMSCAN_PAGECACHE_DIR");
+	struct statfs sfs;
+
+	opt.pagecache_dir = env && *env ? env : ".";
+	if (statfs(opt.pagecache_dir, &sfs))
+		return fail_env("page-cache directory %s: %s", opt.pagecache_dir,
+				strerror(errno));
+	if (sfs.f_type == TMPFS_MAGIC)
+		return fail_env("page-cache directory %s is on tmpfs (%s): set "
+				"PMSCAN_PAGECACHE_DIR to a directory on a disk filesystem",
+				opt.pagecache_dir,
+				env && *env ? "PMSCAN_PAGECACHE_DIR" : "the current directory");
+	return 0;
+}
+
 int setup(void)
 {
 	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
@@ -314,6 +378,8 @@ int setup(void)
 		tr("end unsupported %s\n", why);
 	if (ret)
 		return ret == EXIT_UNSUPPORTED ? ret : fail_bug(why);
+	if (opt.pagecache && find_pagecache_dir())
+		return EXIT_ENV;
 	if (opt.swap && learn_zero_pfn())
 		return fail_bug("zero page");
 	if (opt.swap && !zero_pfn)

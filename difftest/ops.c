@@ -441,13 +441,13 @@ static int op_fork(void)
 
 static int op_newmap(void)
 {
-	static const enum mtype types[] = {
-		T_ANON, T_THP, T_SHMEM, T_FILE, T_HUGETLB, T_HUGETLB_SHARED,
-	};
-	int d, ret, nt = opt.hugetlb ? 6 : 4;
-	enum mtype t;
+	enum mtype types[T_NR], t;
+	int d, ret, nt = 0;
 	long n;
 
+	for (t = 0; t < T_NR; t++)
+		if (type_on(t))
+			types[nt++] = t;
 	d = pick_free_slot();
 	if (d < 0)
 		return SKIP;
