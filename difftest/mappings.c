@@ -11,9 +11,9 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/vfs.h>
 #include <linux/userfaultfd.h>
 #include "fuzz.h"
+#include "pagecache.h"
 
 const struct mtype_info mtypes[T_NR] = {
 	[T_ANON] = { "anon", 0 },
@@ -137,31 +137,6 @@ static int fill_file(int fd, long n, bool some)
 	return 0;
 }
 
-/*
- * A new file of @pages in the page-cache directory, gone from it at once:
- * O_TMPFILE where the filesystem has it, else a named file unlinked.
- */
-static int new_pagecache_file(long pages)
-{
-	char path[4096];
-	int fd;
-
-	fd = open(opt.pagecache_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(path, sizeof(path), "%s/pmscan-fuzz-diff.XXXXXX",
-			 opt.pagecache_dir);
-		fd = mkostemp(path, O_CLOEXEC);
-		if (fd < 0)
-			return -1;
-		unlink(path);
-	}
-	if (ftruncate(fd, pages * PAGE)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* The backing file of a new mapping of @t: an fd, or -EXIT_ENV/-EXIT_BUG. */
 static int backing_file(enum mtype t, long npages)
 {
@@ -174,7 +149,7 @@ static int backing_file(enum mtype t, long npages)
 	}
 	/* Sized for the whole slot, so a mapping may grow in place. */
 	if (m->flags & MT_PAGECACHE)
-		fd = new_pagecache_file(SLOT_PAGES);
+		fd = pagecache_file(opt.pagecache_dir, SLOT_PAGES * PAGE);
 	else
 		fd = new_memfd(m->name, 0, SLOT_PAGES);
 	if (fd < 0)
@@ -339,28 +314,13 @@ static int make_thps(void)
 	return 0;
 }
 
-#define TMPFS_MAGIC	0x01021994
-
-/*
- * --pagecache: the directory for the page-cache files,
- * $PMSCAN_PAGECACHE_DIR or else the current directory. It must not be on
- * tmpfs (its files are shmem, the shmem type's business).
- */
+/* --pagecache: where its files go (pagecache.h), or the seed ends "env". */
 static int find_pagecache_dir(void)
 {
-	const char *env = getenv("PMSCAN_PAGECACHE_DIR");
-	struct statfs sfs;
+	char why[512];
 
-	opt.pagecache_dir = env && *env ? env : ".";
-	if (statfs(opt.pagecache_dir, &sfs))
-		return fail_env("page-cache directory %s: %s", opt.pagecache_dir,
-				strerror(errno));
-	if (sfs.f_type == TMPFS_MAGIC)
-		return fail_env("page-cache directory %s is on tmpfs (%s): set "
-				"PMSCAN_PAGECACHE_DIR to a directory on a disk filesystem",
-				opt.pagecache_dir,
-				env && *env ? "PMSCAN_PAGECACHE_DIR" : "the current directory");
-	return 0;
+	opt.pagecache_dir = pagecache_dir(why, sizeof(why));
+	return opt.pagecache_dir ? 0 : fail_env("%s", why);
 }
 
 int setup(void)

@@ -450,8 +450,8 @@ def host_pagecache_dir() -> tuple[Path | None, str]:
     if not where.is_dir():
         return None, f"{named} is not a directory"
     kind = filesystem_type(where)
-    if kind == "tmpfs":
-        return None, (f"{named} is on tmpfs (set {PAGECACHE_ENV} to a directory "
+    if kind in ("tmpfs", "hugetlbfs"):  # as the program refuses (reliability/pagecache.h)
+        return None, (f"{named} is on {kind} (set {PAGECACHE_ENV} to a directory "
                       "on a disk filesystem)")
     return where, ""
 

@@ -73,11 +73,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include "../kselftest.h"
 #include "vm_helpers.h"
 #include "prng.h"
+#include "pagecache.h"
 
 #define PS		4096UL
 #define MAX_THREADS	64
@@ -94,8 +94,6 @@ static const char * const type_names[T_NR] = {
 static const enum mem_type type_mem[T_NR] = {
 	MEM_ANON, MEM_THP, MEM_SHMEM, MEM_HUGETLB, MEM_FILE, MEM_FILE,
 };
-
-#define TMPFS_MAGIC	0x01021994
 
 struct tracked {
 	bool on;
@@ -220,40 +218,21 @@ static bool is_pagecache(int t)
 }
 
 /*
- * @pages of a new file in $PMSCAN_PAGECACHE_DIR (else the current
- * directory), unlinked at once, mapped MAP_SHARED or MAP_PRIVATE. The file
- * is sparse: every page reads as zeroes, as the writers' slots start.
+ * @pages of a new page-cache file (pagecache.h), mapped MAP_SHARED or
+ * MAP_PRIVATE. The file is sparse: every page reads as zeroes, as the
+ * writers' slots start.
  */
 static int pagecache_area(struct area *a, bool shared, size_t pages, char *why,
 			  size_t len)
 {
-	const char *env = getenv("PMSCAN_PAGECACHE_DIR");
-	const char *dir = env && *env ? env : ".";
-	char path[4096];
-	struct statfs sfs;
+	const char *dir = pagecache_dir(why, len);
 	int fd;
 
-	if (statfs(dir, &sfs)) {
-		snprintf(why, len, "page-cache directory %s: %s", dir, strerror(errno));
+	if (!dir)
 		return VMH_SKIP;
-	}
-	if (sfs.f_type == TMPFS_MAGIC) {
-		snprintf(why, len, "page-cache directory %s (%s) is on tmpfs: set "
-			 "PMSCAN_PAGECACHE_DIR to a directory on a disk filesystem", dir,
-			 env && *env ? "PMSCAN_PAGECACHE_DIR" : "the current directory");
-		return VMH_SKIP;
-	}
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	fd = pagecache_file(dir, pages * PS);
 	if (fd < 0) {
-		snprintf(path, sizeof(path), "%s/nolostwrites.XXXXXX", dir);
-		fd = mkostemp(path, O_CLOEXEC);
-		if (fd >= 0)
-			unlink(path);
-	}
-	if (fd < 0 || ftruncate(fd, pages * PS)) {
 		snprintf(why, len, "a file in %s: %s", dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return VMH_SKIP;
 	}
 	a->map = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE,
