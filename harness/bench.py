@@ -81,22 +81,22 @@ def params_for(target: str, quick: bool, size: str | None = None,
     return Params(**{**base.__dict__, "size": chosen, "huge_size": chosen})
 
 
-def duration(ns: float | None) -> str:
-    if ns is None:
+def _scaled(value: float | None, units: tuple[tuple[str, float], ...], base: str) -> str:
+    """``value`` in the largest of ``units`` it reaches (else ``base``), 3 digits."""
+    if value is None:
         return "-"
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns:.3g} ns"
+    for unit, scale in units:
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.3g}{base}"
+
+
+def duration(ns: float | None) -> str:
+    return _scaled(ns, ((" s", 1e9), (" ms", 1e6), (" us", 1e3)), " ns")
 
 
 def rate(per_s: float | None) -> str:
-    if per_s is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if per_s >= scale:
-            return f"{per_s / scale:.3g}{unit}"
-    return f"{per_s:.3g}"
+    return _scaled(per_s, (("G", 1e9), ("M", 1e6), ("k", 1e3)), "")
 
 
 def times(x: float | None) -> str:

@@ -15,7 +15,7 @@ matplotlib is an optional dependency (pyproject's ``bench`` extra).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,11 +169,17 @@ def cycle_ratio(runs: Sequence[Run], outdir: Path) -> Path | None:
                    outdir / "cycle_ratio.png")
 
 
+def _series(figs: list[Figure], x: str) -> Iterator[tuple[str, list[tuple[float, Figure]]]]:
+    """Per implementation, in order of appearance: its figures sorted by ``x``."""
+    for impl in dict.fromkeys(f.impl for f in figs):
+        yield impl, sorted(((float(f.data[x]), f) for f in figs if f.impl == impl),
+                           key=lambda p: p[0])
+
+
 def _time_panel(ax: Axes, mine: list[Figure]) -> bool:
     if not mine:
         return False
-    for impl in dict.fromkeys(f.impl for f in mine):
-        pts = sorted((float(f.data["frac"]), f) for f in mine if f.impl == impl)
+    for impl, pts in _series(mine, "frac"):
         xs = [p[0] * 100 for p in pts]
         med = [(p[1].median_ns or 0) / 1e3 for p in pts]
         lo = [m - (p[1].min_ns or 0) / 1e3 for m, p in zip(med, pts, strict=True)]
@@ -209,8 +215,7 @@ def _scan_panel(ax: Axes, mine: list[Figure]) -> bool:
     if not mine:
         return False
     sizes = sorted({int(f.data["size"]) for f in mine})
-    for impl in dict.fromkeys(f.impl for f in mine):
-        pts = sorted((int(f.data["size"]), f) for f in mine if f.impl == impl)
+    for impl, pts in _series(mine, "size"):
         xs = [p[0] for p in pts]
         ys = [float(p[1].data.get("ns_per_page", 0)) for p in pts]
         ax.plot(xs, ys, marker="o", ms=3, label=impl, color=COLORS.get(impl))
