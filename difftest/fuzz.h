@@ -159,6 +159,7 @@ void mark_edges(int s, long a, long b);
 void release_slot_if_empty(int s);
 bool fd_shared(int s);
 int map_slot(int s, enum mtype t, long npages);
+extern char map_env_why[256];
 int register_slot(int s, long npages);
 bool type_on(enum mtype t);
 int setup(void);

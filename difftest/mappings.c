@@ -137,6 +137,9 @@ static int fill_file(int fd, long n, bool some)
 	return 0;
 }
 
+/* Why the last map_slot() of a page-cache file found no file, or "". */
+char map_env_why[256];
+
 /* The backing file of a new mapping of @t: an fd, or -EXIT_ENV/-EXIT_BUG. */
 static int backing_file(enum mtype t, long npages)
 {
@@ -152,8 +155,13 @@ static int backing_file(enum mtype t, long npages)
 		fd = pagecache_file(opt.pagecache_dir, SLOT_PAGES * PAGE);
 	else
 		fd = new_memfd(m->name, 0, SLOT_PAGES);
+	if (fd < 0 && (m->flags & MT_PAGECACHE)) {
+		snprintf(map_env_why, sizeof(map_env_why), ": a file in %s: %s",
+			 opt.pagecache_dir, strerror(errno));
+		return -EXIT_ENV;
+	}
 	if (fd < 0)
-		return m->flags & MT_PAGECACHE ? -EXIT_ENV : -EXIT_BUG;
+		return -EXIT_BUG;
 	if (fill_file(fd, npages, m->flags & MT_SPARSE)) {
 		close(fd);
 		return -EXIT_BUG;
@@ -281,7 +289,8 @@ static int map_first(int s, enum mtype t)
 	if (ret == -EXIT_ENV && is_hugetlb(t))
 		return fail_env("mmap %s of %ld hugetlb pages", name, n / HPAGE_PAGES);
 	if (ret)
-		return ret == -EXIT_ENV ? fail_env("mmap %s", name) : fail_bug(name);
+		return ret == -EXIT_ENV ? fail_env("mmap %s%s", name, map_env_why) :
+					  fail_bug(name);
 	tr("map %d %s pages=%ld\n", s, name, n);
 	return 0;
 }

@@ -457,7 +457,7 @@ static int op_newmap(void)
 	tr("op %d mmap %d %s pages=%ld -> %s\n", opno, d, mtypes[t].name, n,
 	   ret ? "failed" : "ok");
 	if (ret)
-		return ret == -EXIT_ENV ? fail_env("mmap %s", mtypes[t].name) :
+		return ret == -EXIT_ENV ? fail_env("mmap %s%s", mtypes[t].name, map_env_why) :
 					  fail_bug(mtypes[t].name);
 	if (chance(70)) {
 		ret = register_slot(d, n);
