@@ -158,8 +158,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     listed = tuple(int(x) for x in args.seed_list.split(",")) if args.seed_list else ()
     with difftest.host_hugepages(sides):
         hugetlb, swap, notes = difftest.decide_resources(sides, args.hugetlb, args.swap)
+        pagecache, more = difftest.decide_pagecache(sides, args.pagecache)
         opts = difftest.Options(start=args.start, seeds=args.seeds, ops=args.ops,
-                                hugetlb=hugetlb, swap=swap, seed_list=listed)
+                                hugetlb=hugetlb, swap=swap, pagecache=pagecache,
+                                seed_list=listed)
+        notes += more
         try:
             rep = difftest.differential(lay, opts, args.against, args.subject, notes,
                                         build_kernel=not args.no_build,
@@ -257,6 +260,10 @@ def parser() -> argparse.ArgumentParser:
                    help="use hugetlb mappings (default: when every side has the pages)")
     p.add_argument("--swap", action=argparse.BooleanOptionalAction, default=None,
                    help="use MADV_PAGEOUT (default: when every side has swap)")
+    p.add_argument("--pagecache", action=argparse.BooleanOptionalAction, default=None,
+                   help="map files in $PMSCAN_PAGECACHE_DIR or the current directory "
+                        "(not tmpfs) privately and shared (default: when the host has "
+                        "such a directory; off, old seeds' traces stay comparable)")
     p.add_argument("--no-build", action="store_true",
                    help="boot our kernel as built, without rebuilding it first")
     p.add_argument("--limit", type=int, default=20, help="differences to show (default: 20)")

@@ -11,7 +11,8 @@ other, so no run's timing suffers from another's load), reads the lines back,
 checks that all implementations gave the same answers, and writes what a
 reader needs: a table on the terminal, ``bench.json`` with every figure and
 the machine, kernel, date and commit it came from, ``summary.md``, and PNG
-plots of the ratios (``plot.py``).
+plots of the ratios (``plot.py``). The results' data types live in
+``benchdata.py``, which both import.
 """
 
 from __future__ import annotations
@@ -23,12 +24,24 @@ import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .benchdata import (
+    BenchError,
+    Cross,
+    Figure,
+    Gain,
+    Params,
+    Run,
+    cross_ratios,
+    gains,
+    parse,
+    ratios,
+)
 from .errors import HarnessError
 from .guest import Kernel
 from .paths import Layout
@@ -36,51 +49,12 @@ from .proc import require, run, say
 
 TARGETS = ("host", "ours", "reference")
 
-# The implementation every other one in a group is compared with.
-REFERENCE_IMPL = {
-    "cycle": "pagemap_scan",
-    "scan": "pagemap_scan_get",
-    "fault": "uffd_wp_async",
-}
-
 # What each target kind is, for the reader.
 TARGET_TITLE = {
     "host": "host kernel (mainline)",
     "ours": "our 6.1 (build-base guest)",
     "reference": "Debian 6.12 (reference guest)",
 }
-
-
-class BenchError(HarnessError):
-    stage = "bench"
-
-
-@dataclass(frozen=True)
-class Params:
-    """The options pagemap_bench runs with; None keeps the program's default."""
-
-    quick: bool = False
-    size: str | None = None
-    huge_size: str | None = None
-    fracs: str | None = None
-    runs: int | None = None
-    cycles: int | None = None
-    reps: int | None = None
-    scan_sizes: str | None = None
-    dense_sizes: str | None = None
-    fault_pages: int | None = None
-
-    def argv(self) -> list[str]:
-        args = ["--quick"] if self.quick else []
-        for name in ("size", "huge_size", "fracs", "runs", "cycles", "reps", "scan_sizes",
-                     "dense_sizes", "fault_pages"):
-            value = getattr(self, name)
-            if value is not None:
-                args += [f"--{name.replace('_', '-')}", str(value)]
-        return args
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 # The host: the program's own defaults (256 MiB, 5 runs of 20 cycles) or
@@ -107,292 +81,22 @@ def params_for(target: str, quick: bool, size: str | None = None,
     return Params(**{**base.__dict__, "size": chosen, "huge_size": chosen})
 
 
-# -- the program's output -------------------------------------------------
-
-
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One ``result`` line: one implementation measured in one setting."""
-
-    data: dict[str, Any]
-
-    @property
-    def bench(self) -> str:
-        return str(self.data.get("bench", "?"))
-
-    @property
-    def impl(self) -> str:
-        return str(self.data.get("impl", "?"))
-
-    @property
-    def status(self) -> str:
-        return str(self.data.get("status", "?"))
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def reason(self) -> str:
-        return str(self.data.get("reason", self.data.get("first_mismatch", "")))
-
-    @property
-    def median_ns(self) -> float | None:
-        return _num(self.data.get("median_ns"))
-
-    @property
-    def min_ns(self) -> float | None:
-        return _num(self.data.get("min_ns"))
-
-    @property
-    def max_ns(self) -> float | None:
-        return _num(self.data.get("max_ns"))
-
-    @property
-    def pages_per_s(self) -> float | None:
-        return _num(self.data.get("pages_per_s"))
-
-    @property
-    def ratio(self) -> float | None:
-        """The program's own ratio to the group's reference implementation."""
-        return _num(self.data.get("ratio"))
-
-    @property
-    def group(self) -> tuple[str | int | float, ...]:
-        """The setting: figures of one group are compared with each other."""
-        d = self.data
-        if self.bench == "cycle":
-            return ("cycle", str(d.get("mem")), int(d.get("size", 0)), float(d.get("frac", 0)))
-        if self.bench == "scan":
-            return ("scan", str(d.get("layout")), int(d.get("size", 0)))
-        if self.bench == "fault":
-            return ("fault", int(d.get("pages", 0)))
-        return (self.bench,)
-
-    @property
-    def key(self) -> tuple[str | int | float, ...]:
-        return (*self.group, self.impl)
-
-    def setting(self) -> str:
-        """The group in words: 'cycle anon 256 MiB 1%'."""
-        d = self.data
-        if self.bench == "cycle":
-            return (f"cycle {d.get('mem')} {mib(int(d.get('size', 0)))} "
-                    f"{percent(float(d.get('frac', 0)))}")
-        if self.bench == "scan":
-            return f"scan {d.get('layout')} {mib(int(d.get('size', 0)))}"
-        if self.bench == "fault":
-            return f"fault {d.get('pages')} pages"
-        return self.bench
-
-    def label(self) -> str:
-        return f"{self.setting()} {self.impl}"
-
-
-@dataclass
-class Run:
-    """What one target gave: its figures, or why there are none."""
-
-    target: str
-    status: str = "ok"  # ok | n/a | error
-    reason: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-    figures: list[Figure] = field(default_factory=list)
-    end: dict[str, Any] | None = None
-    exit_status: int | None = None
-    elapsed_s: float = 0.0
-    params: Params | None = None
-    provenance: dict[str, Any] = field(default_factory=dict)  # what the kernel was built from
-    boot_args: tuple[str, ...] = ()  # what a guest's command line had added
-
-    @property
-    def kernel(self) -> str:
-        return str(self.meta.get("kernel", ""))
-
-    def groups(self) -> dict[tuple[str | int | float, ...], list[Figure]]:
-        out: dict[tuple[str | int | float, ...], list[Figure]] = {}
-        for f in self.figures:
-            out.setdefault(f.group, []).append(f)
-        return out
-
-    def problems(self) -> list[str]:
-        """Everything that makes the figures untrustworthy, in words."""
-        if self.status != "ok":
-            return [f"{self.target}: {self.reason}"] if self.status == "error" else []
-        out: list[str] = []
-        if self.end is None:
-            out.append(f"{self.target}: pagemap_bench did not finish (no 'end' line)")
-        for f in self.figures:
-            if f.status == "wrong":
-                out.append(f"{self.target}: {f.label()}: wrong answers: {f.reason}")
-            elif f.status == "error":
-                out.append(f"{self.target}: {f.label()}: failed: {f.reason}")
-        out += [f"{self.target}: {p}" for p in disagreements(self.figures)]
-        return out
-
-
-def parse(text: str, target: str = "host") -> Run:
-    """pagemap_bench's stdout as a Run. Lines that are not JSON objects are ignored."""
-    result = Run(target=target)
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BenchError(f"{target}: line {number} of pagemap_bench's output is not "
-                             f"JSON ({e.msg}): {line[:120]}",
-                             "a truncated run: see its stderr") from None
-        if not isinstance(obj, dict):
-            continue
-        kind = obj.get("type")
-        if kind == "meta":
-            result.meta = obj
-        elif kind == "result":
-            result.figures.append(Figure(obj))
-        elif kind == "end":
-            result.end = obj
-    if not result.meta:
-        raise BenchError(f"{target}: pagemap_bench printed no 'meta' line",
-                         "it failed before measuring anything: see its stderr")
-    return result
-
-
-def disagreements(figures: Iterable[Figure]) -> list[str]:
-    """Cycle groups whose implementations did not all give the same answers."""
-    out = []
-    by_group: dict[tuple[str | int | float, ...], dict[str, str]] = {}
-    for f in figures:
-        if f.bench == "cycle" and f.ok and "answers" in f.data:
-            by_group.setdefault(f.group, {})[f.impl] = str(f.data["answers"])
-    for group, answers in by_group.items():
-        if len(set(answers.values())) > 1:
-            detail = ", ".join(f"{impl} {h}" for impl, h in sorted(answers.items()))
-            out.append(f"{' '.join(str(g) for g in group)}: answers differ ({detail})")
-    return out
-
-
-def ratios(figures: Iterable[Figure]) -> dict[tuple[str | int | float, ...], float | None]:
-    """Each figure's median over its group's reference implementation's median."""
-    figs = list(figures)
-    ref: dict[tuple[str | int | float, ...], float] = {}
-    for f in figs:
-        m = f.median_ns
-        if f.ok and f.impl == REFERENCE_IMPL.get(f.bench) and m:
-            ref[f.group] = m
-    out: dict[tuple[str | int | float, ...], float | None] = {}
-    for f in figs:
-        m, r = f.median_ns, ref.get(f.group)
-        out[f.key] = m / r if f.ok and m is not None and r else None
-    return out
-
-
-@dataclass(frozen=True)
-class Cross:
-    """One measurement on our kernel against the same on the reference kernel."""
-
-    label: str
-    ours_ns: float
-    reference_ns: float
-
-    @property
-    def ratio(self) -> float:
-        return self.ours_ns / self.reference_ns
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "ours_ns": self.ours_ns,
-                "reference_ns": self.reference_ns, "ratio": self.ratio}
-
-
-def cross_ratios(ours: Run, reference: Run) -> list[Cross]:
-    """Our kernel over mainline (the reference guest), wherever both measured the same."""
-    if ours.status != "ok" or reference.status != "ok":
-        return []
-    theirs = {f.key: f for f in reference.figures if f.ok and f.median_ns}
-    out = []
-    for f in ours.figures:
-        other = theirs.get(f.key)
-        if f.ok and f.median_ns and other is not None and other.median_ns:
-            out.append(Cross(f.label(), f.median_ns, other.median_ns))
-    return out
-
-
-@dataclass(frozen=True)
-class Gain:
-    """PAGEMAP_SCAN's speed-up over an old way, on our kernel and on mainline.
-
-    Issue 7's first target: ours / mainline >= 1, the series gains at least
-    as much over each old way as mainline's implementation does.
-    """
-
-    setting: str
-    impl: str
-    ours: float  # old way / PAGEMAP_SCAN, cycle times on our kernel
-    reference: float  # the same on the reference kernel
-
-    @property
-    def ratio(self) -> float:
-        return self.ours / self.reference
-
-    @property
-    def met(self) -> bool:
-        return self.ratio >= 1.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"setting": self.setting, "impl": self.impl, "ours": self.ours,
-                "reference": self.reference, "ratio_of_ratios": self.ratio,
-                "met": self.met}
-
-
-def gains(ours: Run, reference: Run) -> list[Gain]:
-    """Every write-watch cycle setting and old way both kernels measured."""
-    if ours.status != "ok" or reference.status != "ok":
-        return []
-    mine, theirs = ratios(ours.figures), ratios(reference.figures)
-    out = []
-    for f in ours.figures:
-        if f.bench != "cycle" or f.impl == REFERENCE_IMPL["cycle"]:
-            continue
-        a, b = mine.get(f.key), theirs.get(f.key)
-        if a and b:
-            out.append(Gain(f.setting(), f.impl, a, b))
-    return out
-
-
-# -- formatting ------------------------------------------------------------
-
-
-def mib(size: int) -> str:
-    if size >= 1 << 30 and size % (1 << 30) == 0:
-        return f"{size >> 30} GiB"
-    return f"{size / (1 << 20):g} MiB"
-
-
-def percent(frac: float) -> str:
-    return f"{frac * 100:g}%"
+def _scaled(value: float | None, units: tuple[tuple[str, float], ...], base: str) -> str:
+    """``value`` in the largest of ``units`` it reaches (else ``base``), 3 digits."""
+    if value is None:
+        return "-"
+    for unit, scale in units:
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.3g}{base}"
 
 
 def duration(ns: float | None) -> str:
-    if ns is None:
-        return "-"
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns:.3g} ns"
+    return _scaled(ns, ((" s", 1e9), (" ms", 1e6), (" us", 1e3)), " ns")
 
 
 def rate(per_s: float | None) -> str:
-    if per_s is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if per_s >= scale:
-            return f"{per_s / scale:.3g}{unit}"
-    return f"{per_s:.3g}"
+    return _scaled(per_s, (("G", 1e9), ("M", 1e6), ("k", 1e3)), "")
 
 
 def times(x: float | None) -> str:

@@ -13,8 +13,15 @@ Guests run all seeds in one boot; the program forks a process per seed and
 writes ``seed-N.trace`` into a directory shared with the host (``--rwdir``).
 
 A seed that could not run on one side for a reason outside the kernel's ABI
-(hugetlb pages or a THP could not be had, swap-out did not complete) ends with
-``end env ...`` and is counted as inconclusive, never as a difference.
+(hugetlb pages or a THP could not be had, swap-out did not complete, no
+page-cache directory) ends with ``end env ...`` and is counted as
+inconclusive, never as a difference.
+
+Optional memory: hugetlb, swap (MADV_PAGEOUT) and page-cache files
+(``--pagecache``: a private and a shared mapping of files in
+``$PMSCAN_PAGECACHE_DIR``, else the current directory, never tmpfs) are used
+when every side has them; off, a seed's trace is what it was before they
+existed, so old traces stay comparable.
 
 The first differing result may come long after the operation that parted
 the kernels (a state difference shows at the next scan that covers it), so
@@ -23,7 +30,7 @@ whole arena after every operation, and the report names the operation after
 which the states first differ. Traces stay in
 ``out/difftest/<oracle>-vs-<subject>/<seeds>/<side>/seed-N.trace``; one seed
 reruns alone with ``pmscan_fuzz_diff [--state] --ops N [--hugetlb] [--swap]
-SEED``, which prints its trace.
+[--pagecache] SEED``, which prints its trace.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ PROGRAM = "pmscan_fuzz_diff"
 TRACE_VERSION = 1
 SIDES = ("host", "ours", "reference")
 
-# Program exit statuses (difftest/pmscan_fuzz_diff.c).
+# Program exit statuses (difftest/fuzz.h).
 EXIT_UNSUPPORTED = 4
 
 # Hugetlb pages a seed may hold at once: two set-up mappings of up to three
@@ -63,8 +70,8 @@ _HEADER = re.compile(r"^pmscan-fuzz-diff v(\d+) seed=(\d+) ")
 _SUMMARY = re.compile(r"summary seeds=(\d+) ops=(\d+) seconds=([\d.]+)")
 
 
-class DiffError(HarnessError):
-    stage = "difftest"
+class DiffError(HarnessError, stage="difftest"):
+    """The differential tester could not build, run or read its traces."""
 
 
 class FeatureMissing(DiffError):
@@ -265,6 +272,7 @@ class Options:
     ops: int = 60
     hugetlb: bool = True
     swap: bool = True
+    pagecache: bool = False  # page-cache file mappings (off: old seeds' workloads)
     seed_timeout: int = 300
     seed_list: tuple[int, ...] = ()  # these seeds instead of the range
     state: bool = False  # a snapshot after every operation (localizing)
@@ -276,6 +284,8 @@ class Options:
             args.append("--hugetlb")
         if self.swap:
             args.append("--swap")
+        if self.pagecache:
+            args.append("--pagecache")
         if self.state:
             args.append("--state")
         if self.seed_list:
@@ -291,6 +301,11 @@ class Options:
     @property
     def count(self) -> int:
         return len(self.seed_range)
+
+    def flags(self) -> str:
+        """The resource flags of argv, for a command line in a message."""
+        return "".join(f"--{name} " for name in ("hugetlb", "swap", "pagecache")
+                       if getattr(self, name))
 
     def localizing(self, seeds: Sequence[int]) -> Options:
         """The same workloads for ``seeds``, with the state after every operation."""
@@ -406,6 +421,57 @@ def decide_resources(sides: Sequence[str], hugetlb: bool | None,
     return hugetlb, swap, notes
 
 
+PAGECACHE_ENV = "PMSCAN_PAGECACHE_DIR"
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem ``path`` is on (/proc/self/mounts), or None."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text()
+        real = path.resolve()
+    except OSError:
+        return None
+    best, kind = -1, None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(fields[1].replace("\\040", " "))
+        if (real == point or point in real.parents) and len(point.parts) > best:
+            best, kind = len(point.parts), fields[2]
+    return kind
+
+
+def host_pagecache_dir() -> tuple[Path | None, str]:
+    """Where the host's page-cache files go, as the program finds it, or why nowhere."""
+    env = os.environ.get(PAGECACHE_ENV)
+    where = Path(env) if env else Path.cwd()
+    named = f"{PAGECACHE_ENV}={env}" if env else f"the current directory {where}"
+    if not where.is_dir():
+        return None, f"{named} is not a directory"
+    kind = filesystem_type(where)
+    if kind in ("tmpfs", "hugetlbfs"):  # as the program refuses (reliability/pagecache.h)
+        return None, (f"{named} is on {kind} (set {PAGECACHE_ENV} to a directory "
+                      "on a disk filesystem)")
+    return where, ""
+
+
+def decide_pagecache(sides: Sequence[str], pagecache: bool | None) -> tuple[bool, list[str]]:
+    """Page-cache file mappings on or off, and a note saying why off.
+
+    Guests find their directory in the environment their set-up gives
+    them; a guest without one ends every seed with ``end env`` (inconclusive).
+    """
+    if pagecache is not None:
+        return pagecache, []
+    if "host" not in sides:
+        return True, []
+    where, why = host_pagecache_dir()
+    if where is None:
+        return False, [f"page-cache files off: {why}"]
+    return True, []
+
+
 def _fresh(directory: Path) -> Path:
     if directory.exists():
         shutil.rmtree(directory)
@@ -488,8 +554,7 @@ def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
         running = next((seed for seed in opts.seed_range
                         if not (outdir / f"seed-{seed}.trace").exists()), None)
         where = (f"while seed {running} ran (reproduce: {PROGRAM} --ops {opts.ops} "
-                 f"{'--hugetlb ' if opts.hugetlb else ''}{'--swap ' if opts.swap else ''}"
-                 f"{running})" if running is not None else "after the last seed")
+                 f"{opts.flags()}{running})" if running is not None else "after the last seed")
         raise type(e)(f"{e.message}\n{kernel.name}: the guest failed {where}", e.hint) from e
     ops, seconds = _summary(res.output)
     traces = read_traces(outdir, opts.seed_range)
@@ -530,7 +595,8 @@ class Report:
         o, s = self.oracle, self.subject
         out = [f"difftest: seeds {_seed_span(self.opts.seed_range)}, "
                f"{self.opts.ops} ops each, hugetlb {'on' if self.opts.hugetlb else 'off'}, "
-               f"swap {'on' if self.opts.swap else 'off'}"]
+               f"swap {'on' if self.opts.swap else 'off'}, "
+               f"page-cache files {'on' if self.opts.pagecache else 'off'}"]
         out += [f"  note: {n}" for n in self.notes]
         for side, role in ((o, "oracle"), (s, "subject")):
             out.append(f"  {role:<7} {side.name:<9} {side.kernel}: {side.ops} ops in "
@@ -583,10 +649,11 @@ def check_supported(side: SideRun) -> None:
 def run_name(opts: Options) -> str:
     """The directory of a run's traces: runs of other seeds do not overwrite it."""
     seeds = opts.seed_range
+    kinds = "-pagecache" if opts.pagecache else ""
     if isinstance(seeds, range):
-        return f"seeds-{seeds.start}-{seeds.stop - 1}-ops-{opts.ops}"
+        return f"seeds-{seeds.start}-{seeds.stop - 1}-ops-{opts.ops}{kinds}"
     shown = "_".join(str(x) for x in seeds[:4]) + ("_etc" if len(seeds) > 4 else "")
-    return f"list-{shown}-ops-{opts.ops}"
+    return f"list-{shown}-ops-{opts.ops}{kinds}"
 
 
 def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str = "ours",

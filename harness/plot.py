@@ -1,6 +1,6 @@
 """The benchmark's pictures: what a reader looks at first.
 
-Each function draws one PNG from the parsed runs (``bench.Run``) and returns
+Each function draws one PNG from the parsed runs (``benchdata.Run``) and returns
 its path, or None when no run has the figures it needs:
 
 - ``cycle_ratio.png``: how many times slower than PAGEMAP_SCAN each old way
@@ -15,11 +15,11 @@ matplotlib is an optional dependency (pyproject's ``bench`` extra).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bench import REFERENCE_IMPL, BenchError, Cross, Figure, Run, mib, percent
+from .benchdata import REFERENCE_IMPL, BenchError, Cross, Figure, Run, mib, percent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -101,47 +101,102 @@ def _grid(plt: Any, rows: int, cols: int, w: float, h: float) -> tuple[MplFigure
     return fig, [list(row) for row in axes]
 
 
+def _na(ax: Axes) -> None:
+    ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+# Draws one panel from its figures; False when they hold nothing to draw.
+Panel = Callable[["Axes", list[Figure]], bool]
+
+
+def _panels(data: Sequence[tuple[Run, list[Figure]]], field: str, values: Sequence[str],
+            size: tuple[float, float], panel: Panel, title: str, path: Path,
+            heading: Callable[[str, list[Figure]], str] = lambda value, _figs: value,
+            ) -> Path:
+    """One row of panels per run, one panel per value of ``field`` in its figures.
+
+    A panel's title is the run and ``heading``; a panel with nothing to draw
+    says n/a.
+    """
+    fig, axes = _grid(_pyplot(), len(data), len(values), *size)
+    for row, (r, figs) in zip(axes, data, strict=True):
+        for ax, value in zip(row, values, strict=True):
+            mine = [f for f in figs if f.data.get(field) == value]
+            ax.set_title(f"{_title(r)}\n{heading(value, mine)}", fontsize=9)
+            if not panel(ax, mine):
+                _na(ax)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def _ratio_panel(ax: Axes, mine: list[Figure]) -> bool:
+    fracs = sorted({float(f.data["frac"]) for f in mine})
+    impls = [i for i in dict.fromkeys(f.impl for f in mine) if i != "pagemap_scan"]
+    if not fracs or not impls:
+        return False
+    width = 0.8 / len(impls)
+    for k, impl in enumerate(impls):
+        xs, ys = [], []
+        for i, frac in enumerate(fracs):
+            for f in mine:
+                if f.impl == impl and float(f.data["frac"]) == frac and f.ratio:
+                    xs.append(i + (k - (len(impls) - 1) / 2) * width)
+                    ys.append(f.ratio)
+        bars = ax.bar(xs, ys, width, label=impl, color=COLORS.get(impl))
+        ax.bar_label(bars, labels=[f"{y:.2g}" if y < 100 else f"{y:.0f}" for y in ys],
+                     fontsize=7)
+    ax.axhline(1, color=COLORS["pagemap_scan"], lw=1.2, ls="--", label="PAGEMAP_SCAN = 1")
+    ax.set_yscale("log")
+    _plain_log(ax)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(min(lo, 0.5), hi * 4)  # room for the labels and the legend
+    ax.set_xticks(range(len(fracs)), [percent(x) for x in fracs])
+    ax.set_xlabel("pages written per cycle")
+    ax.set_ylabel("time / PAGEMAP_SCAN's")
+    ax.legend(fontsize=7, ncols=2, loc="upper left")
+    return True
+
+
 def cycle_ratio(runs: Sequence[Run], outdir: Path) -> Path | None:
     """Bars: cycle time of each old way over PAGEMAP_SCAN's (log scale, 1 = as fast)."""
     data = [(r, [f for f in figs if f.ratio is not None]) for r, figs in _ok(runs, "cycle")]
     data = [(r, figs) for r, figs in data if len(figs) > 1]
     if not data:
         return None
-    plt = _pyplot()
-    fig, axes = _grid(plt, len(data), len(MEMS), 4.6, 3.4)
-    for row, (r, figs) in zip(axes, data, strict=True):
-        for ax, mem in zip(row, MEMS, strict=True):
-            mine = [f for f in figs if f.data.get("mem") == mem]
-            fracs = sorted({float(f.data["frac"]) for f in mine})
-            impls = [i for i in dict.fromkeys(f.impl for f in mine) if i != "pagemap_scan"]
-            ax.set_title(f"{_title(r)}\n{mem}", fontsize=9)
-            if not fracs or not impls:
-                ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
-                ax.set_axis_off()
-                continue
-            width = 0.8 / len(impls)
-            for k, impl in enumerate(impls):
-                xs, ys = [], []
-                for i, frac in enumerate(fracs):
-                    for f in mine:
-                        if f.impl == impl and float(f.data["frac"]) == frac and f.ratio:
-                            xs.append(i + (k - (len(impls) - 1) / 2) * width)
-                            ys.append(f.ratio)
-                bars = ax.bar(xs, ys, width, label=impl, color=COLORS.get(impl))
-                ax.bar_label(bars, labels=[f"{y:.2g}" if y < 100 else f"{y:.0f}" for y in ys],
-                             fontsize=7)
-            ax.axhline(1, color=COLORS["pagemap_scan"], lw=1.2, ls="--",
-                       label="PAGEMAP_SCAN = 1")
-            ax.set_yscale("log")
-            _plain_log(ax)
-            lo, hi = ax.get_ylim()
-            ax.set_ylim(min(lo, 0.5), hi * 4)  # room for the labels and the legend
-            ax.set_xticks(range(len(fracs)), [percent(x) for x in fracs])
-            ax.set_xlabel("pages written per cycle")
-            ax.set_ylabel("time / PAGEMAP_SCAN's")
-            ax.legend(fontsize=7, ncols=2, loc="upper left")
-    fig.suptitle("Write-watch cycle: how many times slower than PAGEMAP_SCAN", fontsize=11)
-    return _save(fig, outdir / "cycle_ratio.png")
+    return _panels(data, "mem", MEMS, (4.6, 3.4), _ratio_panel,
+                   "Write-watch cycle: how many times slower than PAGEMAP_SCAN",
+                   outdir / "cycle_ratio.png")
+
+
+def _series(figs: list[Figure], x: str) -> Iterator[tuple[str, list[tuple[float, Figure]]]]:
+    """Per implementation, in order of appearance: its figures sorted by ``x``."""
+    for impl in dict.fromkeys(f.impl for f in figs):
+        yield impl, sorted(((float(f.data[x]), f) for f in figs if f.impl == impl),
+                           key=lambda p: p[0])
+
+
+def _time_panel(ax: Axes, mine: list[Figure]) -> bool:
+    if not mine:
+        return False
+    for impl, pts in _series(mine, "frac"):
+        xs = [p[0] * 100 for p in pts]
+        med = [(p[1].median_ns or 0) / 1e3 for p in pts]
+        lo = [m - (p[1].min_ns or 0) / 1e3 for m, p in zip(med, pts, strict=True)]
+        hi = [(p[1].max_ns or 0) / 1e3 - m for m, p in zip(med, pts, strict=True)]
+        ax.errorbar(xs, med, yerr=[lo, hi], marker="o", ms=3, capsize=2,
+                    label=impl, color=COLORS.get(impl))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("pages written per cycle (%)")
+    ax.set_ylabel("time per cycle (us)")
+    ax.legend(fontsize=7)
+    return True
+
+
+def _mem_and_size(mem: str, mine: list[Figure]) -> str:
+    size = int(mine[0].data.get("size", 0)) if mine else 0
+    return f"{mem} {mib(size) if size else ''}"
 
 
 def cycle_time(runs: Sequence[Run], outdir: Path) -> Path | None:
@@ -149,32 +204,30 @@ def cycle_time(runs: Sequence[Run], outdir: Path) -> Path | None:
     data = _ok(runs, "cycle")
     if not data:
         return None
-    plt = _pyplot()
-    fig, axes = _grid(plt, len(data), len(MEMS), 4.6, 3.4)
-    for row, (r, figs) in zip(axes, data, strict=True):
-        for ax, mem in zip(row, MEMS, strict=True):
-            mine = [f for f in figs if f.data.get("mem") == mem]
-            size = int(mine[0].data.get("size", 0)) if mine else 0
-            ax.set_title(f"{_title(r)}\n{mem} {mib(size) if size else ''}", fontsize=9)
-            if not mine:
-                ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
-                ax.set_axis_off()
-                continue
-            for impl in dict.fromkeys(f.impl for f in mine):
-                pts = sorted((float(f.data["frac"]), f) for f in mine if f.impl == impl)
-                xs = [p[0] * 100 for p in pts]
-                med = [(p[1].median_ns or 0) / 1e3 for p in pts]
-                lo = [m - (p[1].min_ns or 0) / 1e3 for m, p in zip(med, pts, strict=True)]
-                hi = [(p[1].max_ns or 0) / 1e3 - m for m, p in zip(med, pts, strict=True)]
-                ax.errorbar(xs, med, yerr=[lo, hi], marker="o", ms=3, capsize=2,
-                            label=impl, color=COLORS.get(impl))
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("pages written per cycle (%)")
-            ax.set_ylabel("time per cycle (us)")
-            ax.legend(fontsize=7)
-    fig.suptitle("Write-watch cycle: time per cycle (median, min-max)", fontsize=11)
-    return _save(fig, outdir / "cycle_time.png")
+    return _panels(data, "mem", MEMS, (4.6, 3.4), _time_panel,
+                   "Write-watch cycle: time per cycle (median, min-max)",
+                   outdir / "cycle_time.png", heading=_mem_and_size)
+
+
+def _scan_panel(ax: Axes, mine: list[Figure]) -> bool:
+    from matplotlib.ticker import NullLocator
+
+    if not mine:
+        return False
+    sizes = sorted({int(f.data["size"]) for f in mine})
+    for impl, pts in _series(mine, "size"):
+        xs = [p[0] for p in pts]
+        ys = [float(p[1].data.get("ns_per_page", 0)) for p in pts]
+        ax.plot(xs, ys, marker="o", ms=3, label=impl, color=COLORS.get(impl))
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    _plain_log(ax)
+    ax.set_xticks(sizes, [mib(s) for s in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("range")
+    ax.set_ylabel("ns per page")
+    ax.legend(fontsize=7)
+    return True
 
 
 def scan(runs: Sequence[Run], outdir: Path) -> Path | None:
@@ -182,35 +235,9 @@ def scan(runs: Sequence[Run], outdir: Path) -> Path | None:
     data = _ok(runs, "scan")
     if not data:
         return None
-    plt = _pyplot()
-    from matplotlib.ticker import NullLocator
-
-    fig, axes = _grid(plt, len(data), len(LAYOUTS), 4.4, 3.3)
-    for row, (r, figs) in zip(axes, data, strict=True):
-        for ax, lay in zip(row, LAYOUTS, strict=True):
-            mine = [f for f in figs if f.data.get("layout") == lay]
-            ax.set_title(f"{_title(r)}\n{lay}", fontsize=9)
-            if not mine:
-                ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
-                ax.set_axis_off()
-                continue
-            sizes = sorted({int(f.data["size"]) for f in mine})
-            for impl in dict.fromkeys(f.impl for f in mine):
-                pts = sorted((int(f.data["size"]), f) for f in mine if f.impl == impl)
-                xs = [p[0] for p in pts]
-                ys = [float(p[1].data.get("ns_per_page", 0)) for p in pts]
-                ax.plot(xs, ys, marker="o", ms=3, label=impl, color=COLORS.get(impl))
-            ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
-            _plain_log(ax)
-            ax.set_xticks(sizes, [mib(s) for s in sizes])
-            ax.xaxis.set_minor_locator(NullLocator())
-            ax.set_xlabel("range")
-            ax.set_ylabel("ns per page")
-            ax.legend(fontsize=7)
-    fig.suptitle("One look at a range: PAGEMAP_SCAN vs reading /proc/self/pagemap",
-                 fontsize=11)
-    return _save(fig, outdir / "scan.png")
+    return _panels(data, "layout", LAYOUTS, (4.4, 3.3), _scan_panel,
+                   "One look at a range: PAGEMAP_SCAN vs reading /proc/self/pagemap",
+                   outdir / "scan.png")
 
 
 def fault(runs: Sequence[Run], outdir: Path) -> Path | None:

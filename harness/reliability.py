@@ -44,8 +44,8 @@ _FUZZ_RATE = re.compile(r"^pmscan_fuzz: ([\d.]+) seconds, (\d+) calls/s", re.M)
 _FUZZ_FAIL = re.compile(r"^FAIL seed=(\d+) call=(\d+)", re.M)
 
 
-class ReliabilityError(HarnessError):
-    stage = "reliability"
+class ReliabilityError(HarnessError, stage="reliability"):
+    """A reliability program did not build or run, or lost a write."""
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
  * nolostwrites - PAGEMAP_SCAN get+WP must never lose a write, nor report one
  * that did not happen, while writers, a scanner and background chaos race.
  *
- * Memory of each type (anon 4K, THP, shmem, hugetlb) is registered with an
- * async userfaultfd (WP_ASYNC | WP_UNPOPULATED) and write-protected once.
+ * Memory of each type (anon 4K, THP, shmem, hugetlb, and a file in the page
+ * cache mapped privately and shared) is registered with an async
+ * userfaultfd (WP_ASYNC | WP_UNPOPULATED) and write-protected once.
  * Writer threads then store into random pages; a scanner thread runs
  * get+WP (WP_MATCHING | CHECK_WPASYNC, category_mask = return_mask =
  * PAGE_IS_WRITTEN) over random sub-ranges with random vec_len and max_pages,
@@ -44,7 +45,13 @@
  *
  * Usage: nolostwrites [--seed S] [--writes N | --seconds T] [--threads N]
  *                     [--pages N] [--hugetlb-pages N] [--no-chaos]
- *                     [--types anon,thp,shmem,hugetlb] [--verbose]
+ *                     [--types anon,thp,shmem,hugetlb,pagecache,pagecache-shared]
+ *                     [--verbose]
+ * The page-cache files are made in $PMSCAN_PAGECACHE_DIR, else the current
+ * directory; on tmpfs (shmem, not the page cache) those types are skipped
+ * with the reason. A kernel with async uffd-wp must register them: mainline
+ * lets a WP_ASYNC context register WP-only on any VMA, so a refusal fails
+ * that type.
  * Output: KTAP-ish, one result per memory type, then
  *   nolostwrites: seed S writes W lost L phantom P content-mismatch M ...
  * Exit status: 0 all good, 1 a check failed, 4 (KSFT_SKIP) unsupported.
@@ -71,6 +78,7 @@
 #include "pagemap_scan.h"
 #include "vm_util.h"
 #include "prng.h"
+#include "pagecache.h"
 
 #define PS		4096UL
 #define MAX_THREADS	64
@@ -78,13 +86,19 @@
 #define NO_TICK		UINT64_MAX
 #define SHOW_MAX	10
 
-enum { T_ANON, T_THP, T_SHMEM, T_HUGETLB, T_NR };
+enum { T_ANON, T_THP, T_SHMEM, T_HUGETLB, T_PAGECACHE, T_PAGECACHE_SHARED, T_NR };
 
-static const char * const type_names[T_NR] = { "anon", "thp", "shmem", "hugetlb" };
-static const enum mem_type type_mem[T_NR] = { MEM_ANON, MEM_THP, MEM_SHMEM, MEM_HUGETLB };
+static const char * const type_names[T_NR] = {
+	"anon", "thp", "shmem", "hugetlb", "pagecache", "pagecache-shared",
+};
+/* The types vm_util's area_alloc() makes; the page-cache ones are ours. */
+static const enum mem_type type_mem[T_NR] = {
+	MEM_ANON, MEM_THP, MEM_SHMEM, MEM_HUGETLB, MEM_FILE, MEM_FILE,
+};
 
 struct tracked {
 	bool on;
+	bool failed;		/* set-up failed where it must not: skip says why */
 	char skip[256];
 	struct area area;
 	char *base;
@@ -199,6 +213,44 @@ static uint64_t *slot(const struct tracked *tr, size_t local_page, int thread)
 
 /* ---- set-up ---------------------------------------------------------- */
 
+static bool is_pagecache(int t)
+{
+	return t == T_PAGECACHE || t == T_PAGECACHE_SHARED;
+}
+
+/*
+ * @pages of a new page-cache file (pagecache.h), mapped MAP_SHARED or
+ * MAP_PRIVATE. The file is sparse: every page reads as zeroes, as the
+ * writers' slots start.
+ */
+static int pagecache_area(struct area *a, bool shared, size_t pages, char *why,
+			  size_t len)
+{
+	const char *dir = pagecache_dir(why, len);
+	int fd;
+
+	if (!dir)
+		return VMH_SKIP;
+	fd = pagecache_file(dir, pages * PS);
+	if (fd < 0) {
+		snprintf(why, len, "a file in %s: %s", dir, strerror(errno));
+		return VMH_SKIP;
+	}
+	a->map = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE,
+		      shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+	if (a->map == MAP_FAILED) {
+		snprintf(why, len, "mmap of a file in %s: %s", dir, strerror(errno));
+		close(fd);
+		return VMH_FAIL;
+	}
+	a->type = MEM_FILE;
+	a->addr = a->map;
+	a->size = a->map_size = pages * PS;
+	a->psize = PS;
+	a->fd = fd;
+	return VMH_OK;
+}
+
 static int setup_type(int t)
 {
 	struct tracked *tr = &types[t];
@@ -223,10 +275,17 @@ static int setup_type(int t)
 	} else {
 		nr = opt_pages;
 	}
-	ret = area_alloc(&tr->area, type_mem[t], nr, false, 0);
-	if (ret) {
-		snprintf(tr->skip, sizeof(tr->skip), "%s", vmh_reason);
-		return ret;
+	if (is_pagecache(t)) {
+		ret = pagecache_area(&tr->area, t == T_PAGECACHE_SHARED, nr, tr->skip,
+				     sizeof(tr->skip));
+		if (ret)
+			return ret;
+	} else {
+		ret = area_alloc(&tr->area, type_mem[t], nr, false, 0);
+		if (ret) {
+			snprintf(tr->skip, sizeof(tr->skip), "%s", vmh_reason);
+			return ret;
+		}
 	}
 	tr->base = tr->area.addr;
 	tr->pages = tr->area.size / PS;
@@ -253,6 +312,15 @@ static int setup_type(int t)
 	}
 	ret = uffd_register(uffd, tr->base, tr->area.size,
 			    UFFDIO_REGISTER_MODE_WP, NULL);
+	if (ret && is_pagecache(t)) {
+		/* Async uffd-wp registers WP-only on any VMA (mainline 6.7+). */
+		snprintf(tr->skip, sizeof(tr->skip), "UFFDIO_REGISTER(WP) of a "
+			 "%s file mapping with UFFD_FEATURE_WP_ASYNC: %s (mainline "
+			 "registers any VMA)", t == T_PAGECACHE ? "private" : "shared",
+			 strerror(-ret));
+		tr->failed = true;
+		return VMH_SKIP;
+	}
 	if (ret) {
 		snprintf(tr->skip, sizeof(tr->skip), "UFFDIO_REGISTER(WP) %s: %s",
 			 type_names[t], strerror(-ret));
@@ -747,7 +815,8 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [--seed S] [--writes N | --seconds T] [--threads N]\n"
-		"       [--pages N] [--hugetlb-pages N] [--types anon,thp,shmem,hugetlb]\n"
+		"       [--pages N] [--hugetlb-pages N]\n"
+		"       [--types anon,thp,shmem,hugetlb,pagecache,pagecache-shared]\n"
 		"       [--no-chaos] [--verbose]\n", prog);
 	exit(2);
 }
@@ -819,7 +888,7 @@ int main(int argc, char **argv)
 	uint64_t features, total_writes = 0, lost = 0, phantom = 0, mismatch = 0, bad = 0;
 	struct wlog *all;
 	size_t nall = 0;
-	int t, i, failed = 0, nfail = 0, num = 0;
+	int t, i, failed = 0, nfail = 0, num = 0, skipped = 0;
 	int64_t adv;
 	double run_s;
 
@@ -879,9 +948,13 @@ int main(int argc, char **argv)
 	}
 	if (!nenabled) {
 		printf("# no memory type could be set up\n");
-		for (t = 0; t < T_NR; t++)
-			printf("ok %d %s # SKIP %s\n", t + 1, type_names[t], types[t].skip);
-		return KSFT_SKIP;
+		for (t = 0; t < T_NR; t++) {
+			printf("%s %d %s # %s%s\n", types[t].failed ? "not ok" : "ok",
+			       t + 1, type_names[t], types[t].failed ? "" : "SKIP ",
+			       types[t].skip);
+			failed |= types[t].failed;
+		}
+		return failed ? KSFT_FAIL : KSFT_SKIP;
 	}
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
@@ -952,8 +1025,15 @@ int main(int argc, char **argv)
 		bool ok;
 
 		num++;
+		if (tr->failed) {
+			printf("not ok %d %s # %s\n", num, type_names[t], tr->skip);
+			failed = 1;
+			nfail++;
+			continue;
+		}
 		if (!tr->on) {
 			printf("ok %d %s # SKIP %s\n", num, type_names[t], tr->skip);
+			skipped++;
 			continue;
 		}
 		ok = !tr->lost && !tr->phantom && !tr->mismatch && !tr->bad;
@@ -981,8 +1061,8 @@ int main(int argc, char **argv)
 	       " phantom %" PRIu64 " content-mismatch %" PRIu64 " bad-regions %" PRIu64
 	       " scan-errors %" PRIu64 "\n", seed, total_writes, lost, phantom,
 	       mismatch, bad, scan_errors);
-	printf("# Totals: pass:%d fail:%d skip:%d\n", nenabled - nfail, nfail,
-	       T_NR - nenabled);
+	printf("# Totals: pass:%d fail:%d skip:%d\n", num - nfail - skipped, nfail,
+	       skipped);
 	if (verbose)
 		printf("# ticks %" PRIu64 "\n", ticks);
 	return failed ? KSFT_FAIL : KSFT_PASS;

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import bench
+from harness import bench, benchdata
 from harness.__main__ import main
 
 DATA = Path(__file__).parent / "data" / "bench"
@@ -26,17 +26,17 @@ def recorded(name: str) -> str:
     return (DATA / name).read_text()
 
 
-def host_run() -> bench.Run:
-    r = bench.parse(recorded("host-quick.jsonl"), "host")
+def host_run() -> benchdata.Run:
+    r = benchdata.parse(recorded("host-quick.jsonl"), "host")
     r.params = bench.HOST_QUICK
     return r
 
 
-def with_figure(r: bench.Run, index: int, **changes: object) -> bench.Run:
+def with_figure(r: benchdata.Run, index: int, **changes: object) -> benchdata.Run:
     """A copy of ``r`` whose figure ``index`` has some fields changed."""
     figs = list(r.figures)
-    figs[index] = bench.Figure({**figs[index].data, **changes})
-    return bench.Run(target=r.target, meta=r.meta, figures=figs, end=r.end)
+    figs[index] = benchdata.Figure({**figs[index].data, **changes})
+    return benchdata.Run(target=r.target, meta=r.meta, figures=figs, end=r.end)
 
 
 # -- parsing ------------------------------------------------------------------
@@ -58,14 +58,14 @@ def test_parse_recorded_host_run() -> None:
 
 def test_parse_ignores_console_noise_but_not_broken_json() -> None:
     text = "[   12.3] random: crng init done\n" + recorded("host-quick.jsonl")
-    assert len(bench.parse(text).figures) == len(host_run().figures)
-    with pytest.raises(bench.BenchError, match=r"line 2 .* not JSON"):
-        bench.parse(recorded("host-quick.jsonl").splitlines()[0] + '\n{"type": "res')
+    assert len(benchdata.parse(text).figures) == len(host_run().figures)
+    with pytest.raises(benchdata.BenchError, match=r"line 2 .* not JSON"):
+        benchdata.parse(recorded("host-quick.jsonl").splitlines()[0] + '\n{"type": "res')
 
 
 def test_parse_without_meta_is_an_error() -> None:
-    with pytest.raises(bench.BenchError, match="no 'meta' line"):
-        bench.parse('{"type": "end", "errors": 0}\n', "ours")
+    with pytest.raises(benchdata.BenchError, match="no 'meta' line"):
+        benchdata.parse('{"type": "end", "errors": 0}\n', "ours")
 
 
 def test_na_figures_carry_their_reason() -> None:
@@ -79,7 +79,7 @@ def test_na_figures_carry_their_reason() -> None:
 
 def test_recomputed_ratios_match_the_programs() -> None:
     r = host_run()
-    rel = bench.ratios(r.figures)
+    rel = benchdata.ratios(r.figures)
     checked = 0
     for f in r.figures:
         if f.ok and f.ratio is not None:
@@ -90,16 +90,16 @@ def test_recomputed_ratios_match_the_programs() -> None:
     assert checked > 20
     # The reference implementation of every group is 1 against itself.
     for f in r.figures:
-        if f.ok and f.impl == bench.REFERENCE_IMPL[f.bench]:
+        if f.ok and f.impl == benchdata.REFERENCE_IMPL[f.bench]:
             assert rel[f.key] == pytest.approx(1.0)
 
 
 def test_ratios_without_a_reference_are_none() -> None:
     r = host_run()
     # PAGEMAP_SCAN n/a, as on a kernel without the series.
-    figs = [bench.Figure({**f.data, "status": "n/a", "reason": "ENOTTY"})
+    figs = [benchdata.Figure({**f.data, "status": "n/a", "reason": "ENOTTY"})
             if f.impl == "pagemap_scan" else f for f in r.figures]
-    rel = bench.ratios(figs)
+    rel = benchdata.ratios(figs)
     assert all(rel[f.key] is None for f in figs if f.bench == "cycle")
 
 
@@ -142,25 +142,25 @@ def test_finish_judges_exit_status_and_output() -> None:
 # -- our kernel against the reference kernel ---------------------------------------
 
 
-def guest_runs() -> tuple[bench.Run, bench.Run]:
-    return (bench.parse(recorded("ours-series-quick.jsonl"), "ours"),
-            bench.parse(recorded("reference-quick.jsonl"), "reference"))
+def guest_runs() -> tuple[benchdata.Run, benchdata.Run]:
+    return (benchdata.parse(recorded("ours-series-quick.jsonl"), "ours"),
+            benchdata.parse(recorded("reference-quick.jsonl"), "reference"))
 
 
 def test_a_kernel_without_the_series_is_na_not_an_error() -> None:
-    r = bench.parse(recorded("ours-quick.jsonl"), "ours")
+    r = benchdata.parse(recorded("ours-quick.jsonl"), "ours")
     assert r.meta["pagemap_scan"] is False and "ENOTTY" in r.meta["pagemap_scan_reason"]
     pms = [f for f in r.figures if f.impl.startswith("pagemap_scan")]
     assert pms and all(f.status == "n/a" and "ENOTTY" in f.reason for f in pms)
     # The old ways still ran, agreed with each other and have no ratio.
     assert any(f.ok and f.impl == "mprotect" for f in r.figures)
-    assert all(v is None for k, v in bench.ratios(r.figures).items() if k[0] == "cycle")
+    assert all(v is None for k, v in benchdata.ratios(r.figures).items() if k[0] == "cycle")
     assert r.problems() == []
 
 
 def test_cross_ratios_pair_the_same_measurements() -> None:
     ours, ref = guest_runs()
-    cross = bench.cross_ratios(ours, ref)
+    cross = benchdata.cross_ratios(ours, ref)
     assert cross
     mine = {f.label(): f for f in ours.figures}
     theirs = {f.label(): f for f in ref.figures}
@@ -176,27 +176,27 @@ def test_cross_ratios_pair_the_same_measurements() -> None:
 
 def test_gains_compare_speed_ups_over_each_old_way() -> None:
     ours, ref = guest_runs()
-    gain = bench.gains(ours, ref)
+    gain = benchdata.gains(ours, ref)
     assert gain and {g.impl for g in gain} <= {"mprotect", "soft_dirty", "uffd_wp_sync"}
-    mine, theirs = bench.ratios(ours.figures), bench.ratios(ref.figures)
+    mine, theirs = benchdata.ratios(ours.figures), benchdata.ratios(ref.figures)
     for g in gain:
         f = next(f for f in ours.figures if f.setting() == g.setting and f.impl == g.impl)
         assert g.ours == mine[f.key] and g.reference == theirs[f.key]
         assert g.ratio == pytest.approx(g.ours / g.reference) and g.met == (g.ratio >= 1)
-    text = bench.render_targets(gain, bench.cross_ratios(ours, ref))
+    text = bench.render_targets(gain, benchdata.cross_ratios(ours, ref))
     assert f"met in {sum(g.met for g in gain)} of {len(gain)}" in text
     assert "cycle time ours / mainline:" in text
     # Slow our PAGEMAP_SCAN down a thousandfold: every speed-up target is missed.
-    slow = [bench.Figure({**f.data, "median_ns": f.median_ns * 1000})
+    slow = [benchdata.Figure({**f.data, "median_ns": f.median_ns * 1000})
             if f.impl == "pagemap_scan" and f.median_ns else f for f in ours.figures]
-    worse = bench.gains(bench.Run(target="ours", meta=ours.meta, figures=slow), ref)
+    worse = benchdata.gains(benchdata.Run(target="ours", meta=ours.meta, figures=slow), ref)
     assert worse and not any(g.met for g in worse)
 
 
 def test_cross_ratios_need_both_runs() -> None:
     ours, ref = guest_runs()
     ref.status, ref.reason = "n/a", "not installed"
-    assert bench.cross_ratios(ours, ref) == []
+    assert benchdata.cross_ratios(ours, ref) == []
 
 
 # -- options -------------------------------------------------------------------
@@ -205,7 +205,7 @@ def test_cross_ratios_need_both_runs() -> None:
 def test_split_targets() -> None:
     assert bench.split_targets(["host,ours", "reference", "host"]) == ["host", "ours",
                                                                      "reference"]
-    with pytest.raises(bench.BenchError, match="unknown target 'guest'"):
+    with pytest.raises(benchdata.BenchError, match="unknown target 'guest'"):
         bench.split_targets(["host,guest"])
 
 
@@ -228,7 +228,7 @@ def test_render_gives_each_reason_once() -> None:
     assert text.count("CONFIG_MEM_SOFT_DIRTY") == 1
     # Mainline's stale walk_end (see bench/bench.h) is reported, not hidden.
     assert "16 PAGEMAP_SCAN calls returned fewer regions" in text
-    na = bench.Run(target="reference", status="n/a", reason="not installed")
+    na = benchdata.Run(target="reference", status="n/a", reason="not installed")
     assert "reference: Debian 6.12 (reference guest): n/a: not installed" in bench.render(
         [na], [])
 
@@ -241,7 +241,7 @@ def test_write_makes_json_summary_and_plots(tmp_path: Path) -> None:
 
     host = host_run()
     ours, ref = guest_runs()
-    cross = bench.cross_ratios(ours, ref)
+    cross = benchdata.cross_ratios(ours, ref)
     runs = [host, ours, ref]
     doc = bench.document(layout(), runs, cross, datetime.now(UTC), "1.00 1.00 1.00")
     files = bench.write(tmp_path, doc, runs, cross, bench.render(runs, cross))
@@ -280,11 +280,11 @@ def test_quick_benchmark_on_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert host["status"] == "ok" and host["problems"] == []
     assert host["kernel"] == os.uname().release
     assert host["end"]["errors"] == 0
-    figs = [bench.Figure(d) for d in host["figures"]]
+    figs = [benchdata.Figure(d) for d in host["figures"]]
     # Every implementation that could run gave the answers that were written,
     # and the same answers as the others.
     assert all(f.status in ("ok", "n/a") for f in figs)
-    assert bench.disagreements(figs) == []
+    assert benchdata.disagreements(figs) == []
     ran = {f.impl for f in figs if f.ok and f.bench == "cycle"}
     assert {"mprotect", "uffd_wp_sync"} <= ran
     if host["meta"]["pagemap_scan"] and host["meta"]["wp_async"]:

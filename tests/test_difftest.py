@@ -183,6 +183,33 @@ def test_resources_are_decided_once_for_both_sides(monkeypatch: pytest.MonkeyPat
     assert difftest.decide_resources(("host", "ours"), True, False)[:2] == (True, False)
 
 
+def test_page_cache_files_are_a_switch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    opts = Options(start=3, seeds=1, ops=5, hugetlb=False, swap=False, pagecache=True)
+    argv = opts.argv(Path("/bin/prog"), tmp_path)
+    assert "--pagecache" in argv and opts.flags() == "--pagecache "
+    off = Options(start=3, seeds=1, ops=5, hugetlb=False, swap=False)
+    assert "--pagecache" not in off.argv(Path("/bin/prog"), tmp_path)
+    # Traces with and without the type never share a directory.
+    assert difftest.run_name(opts) != difftest.run_name(off)
+
+    monkeypatch.setenv(difftest.PAGECACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(difftest, "filesystem_type", lambda path: "tmpfs")
+    on, notes = difftest.decide_pagecache(("host", "ours"), None)
+    assert not on and "is on tmpfs" in notes[0] and difftest.PAGECACHE_ENV in notes[0]
+    assert difftest.decide_pagecache(("reference", "ours"), None) == (True, [])
+    assert difftest.decide_pagecache(("host", "ours"), False) == (False, [])
+    monkeypatch.setattr(difftest, "filesystem_type", lambda path: "ext4")
+    assert difftest.decide_pagecache(("host", "ours"), None) == (True, [])
+    monkeypatch.setenv(difftest.PAGECACHE_ENV, str(tmp_path / "nowhere"))
+    on, notes = difftest.decide_pagecache(("host", "ours"), None)
+    assert not on and "is not a directory" in notes[0]
+
+
+def test_filesystem_type_reads_the_mount_table() -> None:
+    assert difftest.filesystem_type(Path("/proc/self")) == "proc"
+    assert difftest.filesystem_type(Path("/")) not in (None, "proc")
+
+
 def test_a_guest_that_dies_names_the_running_seed(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from harness import guest
@@ -241,7 +268,8 @@ def test_options_argv() -> None:
 @pytest.fixture(scope="module")
 def host_opts() -> Options:
     hugetlb, swap, _ = difftest.decide_resources(("host",), None, None)
-    return Options(start=0, seeds=40, ops=80, hugetlb=hugetlb, swap=swap)
+    pagecache, _ = difftest.decide_pagecache(("host",), None)
+    return Options(start=0, seeds=40, ops=80, hugetlb=hugetlb, swap=swap, pagecache=pagecache)
 
 
 @pytest.fixture(scope="module")
@@ -313,14 +341,21 @@ def test_planted_bug_is_pinpointed(host_run: SideRun, host_opts: Options) -> Non
 
 @pytest.mark.guest
 @pytest.mark.slow
-def test_host_and_our_kernel_agree() -> None:
+@pytest.mark.parametrize("pagecache", [False, True], ids=["", "pagecache"])
+def test_host_and_our_kernel_agree(pagecache: bool) -> None:
+    """200 seeds as before the page-cache type existed, and 200 with it."""
     lay = layout()
     if not difftest.kernel_built(lay):
         pytest.skip("our kernel is not built: run 'python -m harness build'")
     with difftest.host_hugepages(("host", "ours")):
         hugetlb, swap, notes = difftest.decide_resources(("host", "ours"), None, None)
+        if pagecache:
+            where, why = difftest.host_pagecache_dir()
+            if where is None:
+                pytest.skip(f"no page-cache directory on the host: {why}")
         # Short seeds: 200 of them take about a minute under TCG after the boot.
-        opts = Options(start=0, seeds=200, ops=25, hugetlb=hugetlb, swap=swap)
+        opts = Options(start=0, seeds=200, ops=25, hugetlb=hugetlb, swap=swap,
+                       pagecache=pagecache)
         try:
             rep = difftest.differential(lay, opts, "host", "ours", notes, build_kernel=False)
         except FeatureMissing as e:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import reliability, splat
+from harness import difftest, reliability, splat
 from harness.paths import layout
 from harness.reliability import Job, Outcome
 
@@ -98,6 +98,23 @@ def test_short_stress_run_passes_on_the_host() -> None:
     assert m and int(m.group(1)) > 10_000, out.output
     assert re.search(r"^ok 1 anon ", out.output, re.M), out.output
     assert re.search(r"^ok 3 shmem ", out.output, re.M), out.output
+
+
+@pytest.mark.host
+def test_page_cache_files_lose_no_write_on_the_host() -> None:
+    # The host's directory is the one the program finds: $PMSCAN_PAGECACHE_DIR,
+    # else the current directory; on tmpfs there is no page cache to test.
+    where, why = difftest.host_pagecache_dir()
+    if where is None:
+        pytest.skip(f"no page-cache directory: {why}")
+    job = Job(reliability.STRESS, ("--seed", "7", "--seconds", "3", "--types",
+                                   "pagecache,pagecache-shared"), seed=7)
+    out = _host(job)
+    assert out.ok, out.render()
+    for number, name in ((5, "pagecache"), (6, "pagecache-shared")):
+        m = re.search(rf"^ok {number} {name} # writes (\d+) lost 0 phantom 0 "
+                      r"content-mismatch 0 bad-regions 0$", out.output, re.M)
+        assert m and int(m.group(1)) > 1000, out.output
 
 
 @pytest.mark.host
