@@ -6,7 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import build, config, guest, pagecache, patches, pipeline, report, selftests_patch, source
+from . import (
+    build,
+    config,
+    guest,
+    hugepages,
+    pagecache,
+    patches,
+    pipeline,
+    report,
+    selftests_patch,
+    source,
+)
 from .errors import HarnessError, PatchError
 from .paths import layout
 
@@ -156,7 +167,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     lay = layout()
     sides = (args.against, args.subject)
     listed = tuple(int(x) for x in args.seed_list.split(",")) if args.seed_list else ()
-    with difftest.host_hugepages(sides):
+    with hugepages.host_hugepages(sides):
         hugetlb, swap, notes = difftest.decide_resources(sides, args.hugetlb, args.swap)
         pagecache, more = difftest.decide_pagecache(sides, args.pagecache)
         opts = difftest.Options(start=args.start, seeds=args.seeds, ops=args.ops,

@@ -41,9 +41,8 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -51,6 +50,7 @@ from pathlib import Path
 from . import build as build_mod
 from . import guest, pipeline, splat, targets
 from .errors import GuestError, HarnessError
+from .hugepages import HUGETLB_PAGES_NEEDED, host_hugetlb_available
 from .paths import Layout
 from .proc import require, run, say
 
@@ -63,7 +63,6 @@ EXIT_UNSUPPORTED = 4
 
 # Hugetlb pages a seed may hold at once: two set-up mappings of up to three
 # pages, two more from mmap operations, with room to spare.
-HUGETLB_PAGES_NEEDED = 16
 
 _OP_LINE = re.compile(r"^op (\d+) ")
 _HEADER = re.compile(r"^pmscan-fuzz-diff v(\d+) seed=(\d+) ")
@@ -344,49 +343,6 @@ def build(lay: Layout) -> Path:
         raise DiffError(f"building difftest/ failed:\n{res.stdout[-3000:]}",
                         "fix the compiler errors above")
     return bindir / PROGRAM
-
-
-def _meminfo(field_name: str) -> int | None:
-    try:
-        text = Path("/proc/meminfo").read_text()
-    except OSError:
-        return None
-    m = re.search(rf"^{re.escape(field_name)}:\s+(\d+)", text, re.M)
-    return int(m.group(1)) if m else None
-
-
-def host_hugetlb_available(needed: int = HUGETLB_PAGES_NEEDED) -> bool:
-    """Enough unreserved hugetlb pages on the host for every seed (or ``needed``)."""
-    free, rsvd = _meminfo("HugePages_Free"), _meminfo("HugePages_Rsvd")
-    size = _meminfo("Hugepagesize")
-    if free is None or rsvd is None or size != 2048:
-        return False
-    return free - rsvd >= needed
-
-
-NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
-
-
-@contextmanager
-def host_hugepages(sides: Sequence[str], needed: int = HUGETLB_PAGES_NEEDED) -> Iterator[None]:
-    """Reserve the host's hugetlb pages for the run (as root), then give them back.
-
-    Without them the hugetlb mappings would be left out of every seed on a
-    machine that has none reserved, as CI's has not.
-    """
-    old: int | None = None
-    if "host" in sides and os.geteuid() == 0 and not host_hugetlb_available(needed):
-        free, rsvd = _meminfo("HugePages_Free") or 0, _meminfo("HugePages_Rsvd") or 0
-        try:
-            old = int(NR_HUGEPAGES.read_text())
-            NR_HUGEPAGES.write_text(f"{old + needed - (free - rsvd)}\n")
-        except OSError:
-            old = None
-    try:
-        yield
-    finally:
-        if old is not None:
-            NR_HUGEPAGES.write_text(f"{old}\n")
 
 
 def host_swap_on() -> bool:

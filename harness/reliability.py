@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import difftest, guest, splat, targets
+from . import difftest, guest, hugepages, splat, targets
 from .errors import HarnessError
 from .paths import Layout
 from .proc import require, run, say
@@ -176,7 +176,7 @@ def run_host(job: Job, binary: Path, outdir: Path, timeout: float) -> Outcome:
     started = time.monotonic()
     try:
         # hugetlb pages for the run (as difftest reserves them), given back after.
-        with difftest.host_hugepages(("host",)):
+        with hugepages.host_hugepages(("host",)):
             res = subprocess.run([str(binary), *job.args], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, errors="replace",
                                  timeout=timeout)

@@ -30,6 +30,7 @@ from pathlib import Path
 from . import pagecache
 from .errors import GuestError, GuestTimeout, HarnessError
 from .guest import Kernel, Session
+from .hugepages import host_hugepages
 from .paths import Layout
 from .proc import say
 from .selftests import Program
@@ -130,8 +131,6 @@ def run_host(lay: Layout, programs: list[Program], outdir: Path) -> None:
     """Run the programs on the host kernel (root, as in the guest)."""
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "info.txt").write_text(f"host {platform.release()}\n")
-    # difftest imports this module: import its hugepage reservation here.
-    from .difftest import host_hugepages
 
     env = {**os.environ, pagecache.ENV: str(pagecache.host_dir(lay))}
     record_not_run(programs, "host", outdir)

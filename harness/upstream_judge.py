@@ -145,24 +145,6 @@ def ours_outcome(program: str, name: str, case: ktap.TestCase | None,
     return Outcome(name, "pass")
 
 
-def not_counted(prog: ProgramResult) -> ProgramResult:
-    """Plain 6.1: the run as one skipped case that says what happened, whatever it was."""
-    if prog.verdict is None:
-        said = prog.output.strip().splitlines()
-        what = f"{prog.problem}: {said[0]}" if said else prog.problem
-    else:
-        run = prog.verdict.run
-        what = f"{prog.verdict.exit.describe()}, " + (
-            "no plan (its uffd set-up failed)" if run.plan is None
-            else str(run.leaf_counts))
-    why = f"not counted on plain 6.1, which lacks the series (it ended: {what})"
-    case = ktap.TestCase(name="not counted", number=1, status=ktap.Status.SKIP, reason=why)
-    run = ktap.TestRun(version=None, plan=ktap.Plan(count=1), cases=(case,))
-    exit_status = prog.verdict.exit if prog.verdict is not None else ktap.ExitStatus()
-    return replace(prog, verdict=ktap.Verdict(ktap.Status.SKIP, (why,), run, exit_status),
-                   problem="")
-
-
 def outcomes(target: str, prog: ProgramResult,
              reference: tuple[ProgramResult, ...] | None) -> list[Outcome]:
     """The outcomes of one upstream run on ``target``; ``reference``: the reference
@@ -171,10 +153,10 @@ def outcomes(target: str, prog: ProgramResult,
     assert parts is not None, prog.name
     program = parts[0]
     if target == "plain":
-        if prog.verdict is None or prog.verdict.status is not ktap.Status.SKIP:
-            prog = not_counted(prog)
-        assert prog.verdict is not None
-        return [Outcome(prog.name, "skip", "; ".join(prog.verdict.reasons))]
+        # report.load_target() has already made the run one skipped case
+        # (report.not_counted()); whatever it is, it never counts as a pass.
+        why = "; ".join(prog.verdict.reasons) if prog.verdict is not None else prog.problem
+        return [Outcome(prog.name, "skip", why or "not counted on plain 6.1")]
     found = [program_outcome(prog)]
     mine = leaves(prog)
     if target != "ours":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import difftest
+from harness import difftest, hugepages
 from harness.difftest import (
     FeatureMissing,
     Options,
@@ -347,7 +347,7 @@ def test_host_and_our_kernel_agree(pagecache: bool) -> None:
     lay = layout()
     if not difftest.kernel_built(lay):
         pytest.skip("our kernel is not built: run 'python -m harness build'")
-    with difftest.host_hugepages(("host", "ours")):
+    with hugepages.host_hugepages(("host", "ours")):
         hugetlb, swap, notes = difftest.decide_resources(("host", "ours"), None, None)
         if pagecache:
             where, why = difftest.host_pagecache_dir()
