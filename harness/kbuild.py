@@ -109,13 +109,14 @@ class ObjBuild:
             cmd.append("KCFLAGS=-Werror")
         started = time.monotonic()
         status, lines = self.runner([*cmd, *objs])
-        compiled = [m.group(1) for ln in lines if (m := _OBJ.match(ln))]
+        wanted = set(objs)
+        compiled = [m.group(1) for ln in lines if (m := _OBJ.match(ln)) and m.group(1) in wanted]
         warnings = [ln for ln in lines if "warning:" in ln]
         if status != 0:
             raise BuildError(
                 f"make W=1{' KCFLAGS=-Werror' if werror else ''} failed in {self.objdir}:\n"
                 f"{first_problem(lines)}",
                 "fix the warning or error above in the patch that introduced it")
-        say(f"kbuild: {len(objs)} objects up to date, {len(compiled)} compiled, "
+        say(f"kbuild: {len(objs)} objects built ({len(compiled)} compiled, the rest up to date), "
             f"{time.monotonic() - started:.0f}s")
         return compiled, warnings

@@ -115,6 +115,7 @@ def run_config(src: Path, objdir: Path, cfg: MatrixConfig, frags: list[Path], fi
         dotconfig = configure(src, frags, objtree=objdir, make_vars=cfg.arch.make_vars())
         options = {n: o.value for n, o in config.parse(dotconfig.read_text()).items()}
         result.built, result.skipped = plan(src, files, cfg.arch, options)
+        say(f"matrix: {cfg.name}: make prepare, then W=1 on {' '.join(result.built)}")
         ob.prepare()
         result.compiled, result.warnings = ob.objects(result.built, werror)
         result.ok = True
