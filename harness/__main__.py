@@ -16,16 +16,20 @@ def _tree(args: argparse.Namespace) -> Path:
 
 
 def cmd_source(args: argparse.Namespace) -> int:
-    src = source.ensure(layout())
+    lay = layout()
+    with pipeline.cache_lock(lay, "source"):
+        src = source.ensure(lay)
     print(f"{src.tree} ({source.PACKAGE} {src.version})")
     return 0
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     lay = layout()
-    source.ensure(lay)
-    tree = patches.ensure_worktree(lay, args.profile)
-    applied = patches.apply(tree, patches.read_series(lay.patches))
+    with pipeline.cache_lock(lay, "source"):
+        source.ensure(lay)
+    with pipeline.cache_lock(lay, f"build-{args.profile}"):
+        tree = patches.ensure_worktree(lay, args.profile)
+        applied = patches.apply(tree, patches.read_series(lay.patches))
     print(f"{tree}: {'series applied' if applied else 'already up to date'}")
     return 0
 
@@ -41,7 +45,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     lay = layout()
     tree = _tree(args)
-    print(config.configure(tree, config.fragments_for(lay, args.profile)))
+    with pipeline.cache_lock(lay, f"build-{args.profile}"):
+        print(config.configure(tree, config.fragments_for(lay, args.profile)))
     return 0
 
 

@@ -140,11 +140,49 @@ def _hunk_lines(git_output: str) -> str:
     return "\n".join("  " + ln for ln in keep[:20])
 
 
+PLACEHOLDER_EMAIL = "harness@localhost"
+FIX_AUTHORS = ("git rebase --exec 'git commit --amend --no-edit --reset-author' "
+               "<base>, and give each commit your Signed-off-by")
+
+
+def identity(tree: Path) -> str:
+    """The developer's ``Name <email>`` from git's configuration, as format-patch uses it."""
+    fields = []
+    for key in ("user.name", "user.email"):
+        rc, out = _git(tree, "config", key)
+        fields.append(out.strip() if rc == 0 else "")
+    name, email = fields
+    if not name or not email or email == PLACEHOLDER_EMAIL:
+        raise PatchError(
+            "no author identity in git's configuration: a series is sent as someone",
+            "git config --global user.name 'Your Name' && "
+            "git config --global user.email you@example.org")
+    return f"{name} <{email}>"
+
+
+def check_authorship(tree: Path, base: str) -> None:
+    """Every commit to export has a real author who signed it off."""
+    rc, out = _git(tree, "log", "--format=%H%x00%an <%ae>%x00%B%x01", f"{base}..HEAD")
+    if rc != 0:
+        raise PatchError(f"git log {base}..HEAD failed in {tree}:\n{out}", "check the work tree")
+    for record in filter(str.strip, out.split("\x01")):
+        sha, author, body = record.strip().split("\x00", 2)
+        subject = body.splitlines()[0] if body.strip() else sha[:12]
+        if PLACEHOLDER_EMAIL in author:
+            raise PatchError(f"'{subject}' is authored by the placeholder {author}",
+                             FIX_AUTHORS.replace("<base>", base))
+        if f"Signed-off-by: {author}" not in body:
+            raise PatchError(f"'{subject}' has no Signed-off-by: {author}",
+                             FIX_AUTHORS.replace("<base>", base))
+
+
 def export(tree: Path, patches: Path, base: str = BASELINE_TAG) -> list[Path]:
     """``git format-patch`` the commits ``base..HEAD`` of ``tree`` into ``patches``.
 
     The cover letter keeps the subject and text of the existing one; the
     series file is rewritten; patch files no longer in the series are removed.
+    Refused without a git identity, or when a commit's author is the
+    placeholder identity or did not sign it off.
     """
     require("git")
     rc, out = _git(tree, "rev-list", "--count", f"{base}..HEAD")
@@ -154,6 +192,8 @@ def export(tree: Path, patches: Path, base: str = BASELINE_TAG) -> list[Path]:
     if int(out.strip()) == 0:
         raise PatchError(f"{tree} has no commits since {base}: nothing to export",
                          "commit your patches in the work tree first")
+    identity(tree)
+    check_authorship(tree, base)
     old_cover = _cover_text(patches / COVER)
     patches.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in patches.glob("*.patch")}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import build, config, patches, selftests, source, targets
@@ -16,13 +18,33 @@ from .proc import say
 TARGETS = ("host", "ours", "reference", "plain")
 
 
+@contextmanager
+def cache_lock(lay: Layout, what: str) -> Iterator[None]:
+    """Hold the cache's lock for ``what``; another process using it waits.
+
+    Several checkouts (work trees of the project, CI, a developer's shell)
+    share one cache: two of them unpacking the source or building the same
+    tree at once corrupt it.
+    """
+    lay.cache.mkdir(parents=True, exist_ok=True)
+    with open(lay.cache / f".{what}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"{what}: another process holds {lay.cache}/.{what}.lock; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def kernel_tree(lay: Layout, profile: str = "base") -> Path:
     """The patched, configured and built tree of ``profile``."""
-    source.ensure(lay)
-    tree = patches.ensure_worktree(lay, profile)
-    patches.apply(tree, patches.read_series(lay.patches))
-    config.configure(tree, config.fragments_for(lay, profile))
-    build.build(tree)
+    with cache_lock(lay, "source"):
+        source.ensure(lay)
+    with cache_lock(lay, f"build-{profile}"):
+        tree = patches.ensure_worktree(lay, profile)
+        patches.apply(tree, patches.read_series(lay.patches))
+        config.configure(tree, config.fragments_for(lay, profile))
+        build.build(tree)
     return tree
 
 

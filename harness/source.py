@@ -110,11 +110,12 @@ def make_baseline(tree: Path, version: str) -> None:
     git: list[str | Path] = ["git", "-C", tree]
     steps: list[list[str | Path]] = [
         [*git, "init", "-q", "-b", "pristine"],
-        [*git, "config", "user.name", "harness"],
-        [*git, "config", "user.email", "harness@localhost"],
         # Debian's tarball ignores everything at the top level: force.
         [*git, "add", "-f", "-A"],
-        [*git, "commit", "-q", "-m", f"{PACKAGE} {version} (pristine)"],
+        # The baseline's own identity is given for this commit only: work
+        # trees of this repository commit as the developer.
+        [*git, "-c", "user.name=pagemap-scan harness", "-c", "user.email=harness@localhost",
+         "commit", "-q", "-m", f"{PACKAGE} {version} (pristine)"],
         [*git, "tag", BASELINE_TAG],
     ]
     for cmd in steps:

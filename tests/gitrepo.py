@@ -27,4 +27,4 @@ def make_repo(path: Path) -> Path:
 def commit(repo: Path, name: str, text: str, subject: str) -> None:
     (repo / name).write_text(text)
     git(repo, "add", name)
-    git(repo, "commit", "-q", "-m", subject, "-m", "Why this change is needed.")
+    git(repo, "commit", "-q", "-s", "-m", subject, "-m", "Why this change is needed.")

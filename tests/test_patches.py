@@ -85,3 +85,30 @@ def test_series_naming_a_missing_patch(tmp_path: Path) -> None:
 
 def test_no_series_file_means_no_patches(tmp_path: Path) -> None:
     assert patches.read_series(tmp_path) == []
+
+
+def test_export_refuses_a_commit_without_signoff(work: Path, tmp_path: Path) -> None:
+    (work / "fs.c").write_text("int g;\n")
+    git(work, "commit", "-q", "-am", "fs: unsigned")
+    with pytest.raises(PatchError, match="'fs: unsigned' has no Signed-off-by: Test Author"):
+        patches.export(work, tmp_path / "patches")
+    assert not (tmp_path / "patches").exists()
+
+
+def test_export_refuses_the_placeholder_author(work: Path, tmp_path: Path) -> None:
+    (work / "fs.c").write_text("int g;\n")
+    git(work, "-c", "user.name=harness", "-c", "user.email=harness@localhost",
+        "commit", "-q", "-s", "-am", "fs: placeholder")
+    with pytest.raises(PatchError, match="placeholder") as e:
+        patches.export(work, tmp_path / "patches")
+    assert "--reset-author" in str(e.value)
+
+
+def test_export_needs_a_git_identity(work: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    git(work, "config", "--unset", "user.email")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.gitconfig either
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with pytest.raises(PatchError, match="no author identity") as e:
+        patches.export(work, tmp_path / "patches")
+    assert "git config --global user.email" in str(e.value)
