@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, matrix, patches, source, touched
+from . import config, matrix, patches, pipeline, source, touched
 from .errors import HarnessError, PatchError
 from .kbuild import ObjBuild, Runner
 from .paths import Layout
@@ -130,7 +130,12 @@ def run_bisect(lay: Layout, werror: bool, jobs: int, upto: int | None = None,
                              f"pass 1 to {len(series)}, or leave it out for all")
         series = series[:upto]
     cfg = matrix.select(matrix.load(lay.kernel_config / "matrix"), [matrix.BASE])[0]
-    source.ensure(lay)
+    with pipeline.cache_lock(lay, "bisect"):
+        return _bisect(lay, cfg, series, werror, jobs, runner)
+
+
+def _bisect(lay: Layout, cfg: matrix.MatrixConfig, series: list[Path], werror: bool, jobs: int,
+            runner: Runner | None) -> Outcome:
     tree = matrix.worktree(lay, bisect_root(lay) / "src")
     objdir = bisect_root(lay) / "obj"
     reset_to_baseline(tree)

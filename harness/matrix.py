@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, patches, source, touched
+from . import config, patches, pipeline, source, touched
 from .errors import ConfigError, HarnessError, PatchError
 from .kbuild import Arch, ObjBuild, Runner
 from .paths import Layout
@@ -131,15 +131,22 @@ def _git(tree: Path, *args: str | Path) -> tuple[int, str]:
 
 
 def worktree(lay: Layout, path: Path) -> Path:
-    """A clean git worktree of the baseline at ``path`` (created on first use)."""
-    if (path / ".git").exists():
-        return path
-    if path.exists():
-        raise PatchError(f"{path} exists but is not a git worktree",
-                         f"remove it ('rm -rf {path}') and run again")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _git(lay.source, "worktree", "prune")
-    rc, out = _git(lay.source, "worktree", "add", "-q", "--detach", path, source.BASELINE_TAG)
+    """A clean git worktree of the baseline at ``path`` (created on first use).
+
+    The source is made first if need be; both under the cache's source lock,
+    as other checkouts may be unpacking it or adding their worktrees.
+    """
+    with pipeline.cache_lock(lay, "source"):
+        source.ensure(lay)
+        if (path / ".git").exists():
+            return path
+        if path.exists():
+            raise PatchError(f"{path} exists but is not a git worktree",
+                             f"remove it ('rm -rf {path}') and run again")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _git(lay.source, "worktree", "prune")
+        rc, out = _git(lay.source, "worktree", "add", "-q", "--detach", path,
+                       source.BASELINE_TAG)
     if rc != 0:
         raise PatchError(f"git worktree add {path} failed:\n{out}",
                          f"run 'git -C {lay.source} worktree prune' and retry")
@@ -152,26 +159,27 @@ def matrix_root(lay: Layout) -> Path:
 
 def patched_tree(lay: Layout) -> Path:
     """The series applied on a worktree of the baseline that is only built out of tree."""
-    source.ensure(lay)
     tree = worktree(lay, matrix_root(lay) / "src")
     patches.apply(tree, patches.read_series(lay.patches))
     return tree
 
 
 def run_matrix(lay: Layout, names: list[str] | None, werror: bool, jobs: int) -> list[Result]:
+    """Every configuration (or those ``names``); a failing one does not stop the others."""
     configs = select(load(lay.kernel_config / "matrix"), names)
     series = patches.read_series(lay.patches)
     if not series:
         raise PatchError(f"{lay.patches}/series lists no patches", "export the series first")
     files = touched.changed_files(series)
-    src = patched_tree(lay)
     results = []
-    for cfg in configs:
-        say(f"matrix: {cfg.name}")
-        res = run_config(src, matrix_root(lay) / cfg.name, cfg, fragments(lay, cfg), files,
-                         werror=werror, jobs=jobs)
-        say(f"matrix: {cfg.name}: {'ok' if res.ok else 'FAILED'} ({res.seconds:.0f}s)")
-        results.append(res)
+    with pipeline.cache_lock(lay, "matrix"):
+        src = patched_tree(lay)
+        for cfg in configs:
+            say(f"matrix: {cfg.name}")
+            res = run_config(src, matrix_root(lay) / cfg.name, cfg, fragments(lay, cfg), files,
+                             werror=werror, jobs=jobs)
+            say(f"matrix: {cfg.name}: {'ok' if res.ok else 'FAILED'} ({res.seconds:.0f}s)")
+            results.append(res)
     return results
 
 

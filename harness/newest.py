@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import matrix, patches, source, touched
+from . import matrix, patches, pipeline, source, touched
 from .errors import PatchError, SourceError
 from .paths import Layout
 from .proc import say
@@ -80,12 +80,12 @@ def _tree(lay: Layout, version: str) -> tuple[Path, Path]:
     The pinned version is the matrix's own source tree and base directory.
     """
     if version == source.PINNED_VERSION:
-        source.ensure(lay)
         root = matrix.matrix_root(lay)
         return matrix.worktree(lay, root / "src"), root / matrix.BASE
     sub = sublayout(lay, version)
-    source.ensure(sub, pinned=version)
-    return patches.ensure_worktree(sub, matrix.BASE), sub.cache / "obj-base"
+    with pipeline.cache_lock(sub, "source"):
+        source.ensure(sub, pinned=version)
+        return patches.ensure_worktree(sub, matrix.BASE), sub.cache / "obj-base"
 
 
 def try_version(lay: Layout, version: str, build: Builder = _build_base) -> Trial:
@@ -93,6 +93,12 @@ def try_version(lay: Layout, version: str, build: Builder = _build_base) -> Tria
     series = patches.read_series(lay.patches)
     if not series:
         raise PatchError(f"{lay.patches}/series lists no patches", "export the series first")
+    with pipeline.cache_lock(lay, "matrix" if version == source.PINNED_VERSION else
+                             f"newest-{version}"):
+        return _try(lay, version, series, trial, build)
+
+
+def _try(lay: Layout, version: str, series: list[Path], trial: Trial, build: Builder) -> Trial:
     tree, objdir = _tree(lay, version)
     try:
         patches.apply(tree, series)
