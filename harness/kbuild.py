@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .build import make_env
+from .build import first_errors, make_env
 from .errors import BuildError
 from .proc import require, say, stream
 
@@ -51,11 +51,7 @@ class Arch:
 
 def first_problem(lines: list[str], limit: int = 20) -> str:
     """The compiler's first error or warning, with the lines that lead into it."""
-    hits = [i for i, ln in enumerate(lines) if _PROBLEM.search(ln)]
-    if not hits:
-        return "\n".join(lines[-limit:])
-    start = max(0, hits[0] - 3)
-    return "\n".join(lines[start:start + limit])
+    return first_errors(lines, limit, _PROBLEM, before=3)
 
 
 # A runner takes the command and returns (status, output lines); tests fake it.
