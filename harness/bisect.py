@@ -142,8 +142,7 @@ def _bisect(lay: Layout, cfg: matrix.MatrixConfig, series: list[Path], werror: b
     ob = ObjBuild(tree, objdir, cfg.arch, jobs) if runner is None else \
         ObjBuild(tree, objdir, cfg.arch, jobs, runner)
     ob.check_tools()
-    dotconfig = config.configure(tree, matrix.fragments(lay, cfg), objtree=objdir,
-                                 make_vars=cfg.arch.make_vars())
+    dotconfig = matrix.configured(tree, objdir, matrix.fragments(lay, cfg), cfg.arch)
     options = {n: o.value for n, o in config.parse(dotconfig.read_text()).items()}
 
     def objects_for(applied: list[Path]) -> list[str]:

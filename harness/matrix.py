@@ -10,6 +10,7 @@ series changes, with W=1 (and ``-Werror`` unless asked otherwise).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -100,6 +101,31 @@ def plan(src: Path, files: list[str], arch: Arch,
 
 
 Configure = Callable[..., Path]
+STAMP = ".pmscan-matrix-config"
+
+
+def _config_key(src: Path, frags: list[Path], arch: Arch) -> str:
+    h = hashlib.sha256(" ".join([str(src), *arch.make_vars()]).encode())
+    for f in frags:
+        h.update(b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def configured(src: Path, objdir: Path, frags: list[Path], arch: Arch,
+               configure: Configure = config.configure) -> Path:
+    """``objdir``'s checked .config; made again only when the fragments or the arch change.
+
+    tinyconfig and olddefconfig take tens of seconds a configuration; the
+    stamp records the inputs of the last configuration that passed the check.
+    """
+    key = _config_key(src, frags, arch)
+    stamp, dotconfig = objdir / STAMP, objdir / ".config"
+    if dotconfig.exists() and stamp.exists() and stamp.read_text().strip() == key:
+        return dotconfig
+    stamp.unlink(missing_ok=True)
+    dotconfig = configure(src, frags, objtree=objdir, make_vars=arch.make_vars())
+    stamp.write_text(key + "\n")
+    return dotconfig
 
 
 def run_config(src: Path, objdir: Path, cfg: MatrixConfig, frags: list[Path], files: list[str],
@@ -112,7 +138,7 @@ def run_config(src: Path, objdir: Path, cfg: MatrixConfig, frags: list[Path], fi
         ObjBuild(src, objdir, cfg.arch, jobs, runner)
     try:
         ob.check_tools()
-        dotconfig = configure(src, frags, objtree=objdir, make_vars=cfg.arch.make_vars())
+        dotconfig = configured(src, objdir, frags, cfg.arch, configure)
         options = {n: o.value for n, o in config.parse(dotconfig.read_text()).items()}
         result.built, result.skipped = plan(src, files, cfg.arch, options)
         say(f"matrix: {cfg.name}: make prepare, then W=1 on {' '.join(result.built)}")

@@ -176,3 +176,25 @@ def test_render_lists_warnings_without_werror() -> None:
                         warnings=["a.c:1:1: warning: unused"])
     out = matrix.render([res])
     assert "WARN" in out and "a.c:1:1: warning: unused" in out
+
+
+def test_configuration_is_made_again_only_when_its_inputs_change(tmp_path: Path,
+                                                                 src: Path) -> None:
+    frag = _frag(tmp_path / "m", "base", "CONFIG_HUGETLBFS=y\n")
+    fake = FakeConfigure()
+    obj = tmp_path / "obj"
+    matrix.configured(src, obj, [frag], Arch(), fake)
+    matrix.configured(src, obj, [frag], Arch(), fake)
+    assert len(fake.calls) == 1
+    matrix.configured(src, obj, [frag], Arch("i386"), fake)
+    assert len(fake.calls) == 2
+    frag.write_text("# CONFIG_HUGETLBFS is not set\n")
+    matrix.configured(src, obj, [frag], Arch("i386"), fake)
+    assert len(fake.calls) == 3
+    # A configuration that failed its check leaves no stamp: the next run checks again.
+    frag.write_text("CONFIG_X=y\n")
+    with pytest.raises(ConfigError):
+        matrix.configured(src, obj, [frag], Arch(), FakeConfigure(fail=True))
+    again = FakeConfigure()
+    matrix.configured(src, obj, [frag], Arch(), again)
+    assert len(again.calls) == 1
