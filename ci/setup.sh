@@ -8,9 +8,11 @@ cd "$(dirname "$0")/.."
 
 # The build and guest toolchain. udev: virtme-ng's guest uses the host's udev
 # to create the /dev/virtio-ports links its script I/O needs.
+# gcc-aarch64-linux-gnu: the config matrix's arm64 cross build.
 PACKAGES=(
 	git make gcc flex bison bc libelf-dev libssl-dev ccache rsync cpio xz-utils
 	dwarves kmod qemu-system-x86 udev busybox-static python3-venv util-linux
+	gcc-aarch64-linux-gnu
 )
 # The reference kernel (mainline 6.12 as Debian builds it). Pinned here;
 # the newest 6.12 generic image is used when this one is no longer served.

@@ -129,6 +129,31 @@ def cmd_selftests_patch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from . import matrix
+
+    names = [n for n in args.configs.split(",") if n] if args.configs else None
+    results = matrix.run_matrix(layout(), names, args.werror, args.jobs)
+    print(matrix.render(results), end="")
+    return 0 if all(r.ok and not r.warnings for r in results) else 1
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    from . import bisect
+
+    outcome = bisect.run_bisect(layout(), args.werror, args.jobs, upto=args.upto)
+    print(outcome.render(), end="")
+    return 0 if outcome.first_bad is None else 1
+
+
+def cmd_newest(args: argparse.Namespace) -> int:
+    from . import newest
+
+    trial = newest.run_newest(layout(), args.version)
+    print(trial.render(), end="")
+    return 0 if trial.ok else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     lay = layout()
     tree = pipeline.kernel_tree(lay, args.profile)
@@ -304,6 +329,29 @@ def parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--calls", type=int, default=100_000,
                            help="PAGEMAP_SCAN calls (default: 100,000)")
+    for name, fn, text in (
+            ("matrix", cmd_matrix, "build the series' objects in each configuration of "
+                                   "kernel-config/matrix/ (W=1)"),
+            ("bisect", cmd_bisect, "build the series one patch at a time (base config, W=1); "
+                                   "name the first patch that does not build"),
+            ("newest", cmd_newest, "apply and build the series on the newest linux-source-6.1 "
+                                   "Debian serves")):
+        p = sub.add_parser(name, help=text)
+        p.set_defaults(fn=fn)
+        if name == "newest":
+            p.add_argument("--version", default=None,
+                           help="try this served version instead of the newest")
+            continue
+        if name == "matrix":
+            p.add_argument("--configs", default=None, metavar="A,B,...",
+                           help="only these configurations (default: all)")
+        else:
+            p.add_argument("--upto", type=int, default=None, metavar="N",
+                           help="stop after the first N patches (default: all)")
+        p.add_argument("--werror", action=argparse.BooleanOptionalAction, default=True,
+                       help="fail on the first warning (KCFLAGS=-Werror; default: on)")
+        p.add_argument("-j", "--jobs", type=int, default=2,
+                       help="parallel compile jobs (default: 2)")
     for name, fn, text in (("run", cmd_run, "the whole validation, with a summary table"),
                            ("report", cmd_report, "the summary table of the last run")):
         p = verb(name, fn, text)

@@ -24,12 +24,13 @@ def bzimage(tree: Path) -> Path:
     return tree / "arch" / "x86" / "boot" / "bzImage"
 
 
-def first_errors(lines: list[str], limit: int = 25) -> str:
-    """The first compiler errors, with the lines that lead into them."""
-    hits = [i for i, ln in enumerate(lines) if _ERROR.search(ln)]
+def first_errors(lines: list[str], limit: int = 25, pattern: re.Pattern[str] = _ERROR,
+                 before: int = 5) -> str:
+    """The first compiler errors (lines matching ``pattern``), with ``before`` lines ahead."""
+    hits = [i for i, ln in enumerate(lines) if pattern.search(ln)]
     if not hits:
         return "\n".join(lines[-limit:])
-    start = max(0, hits[0] - 5)
+    start = max(0, hits[0] - before)
     return "\n".join(lines[start:start + limit])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +96,13 @@ def fragments_for(lay: Layout, profile: str) -> list[Path]:
     return paths
 
 
-def configure(tree: Path, fragments: list[Path], objtree: Path | None = None) -> Path:
+def configure(tree: Path, fragments: list[Path], objtree: Path | None = None,
+              make_vars: Sequence[str] = ()) -> Path:
     """Write ``.config`` from tinyconfig plus ``fragments``; verify it.
 
     The config goes into ``tree`` itself, or into ``objtree`` for an
-    out-of-tree (``O=``) build of a clean source tree. An unchanged result
+    out-of-tree (``O=``) build of a clean source tree; ``make_vars`` (such
+    as ``ARCH=i386``) go on every make command line. An unchanged result
     keeps the old file and its timestamp, so the next build is incremental.
     """
     require("make", "flex", "bison")
@@ -113,6 +116,7 @@ def configure(tree: Path, fragments: list[Path], objtree: Path | None = None) ->
     make: list[str | Path] = ["make", "-C", tree, "-s"]
     if objtree is not None:
         make.append(f"O={objtree}")
+    make += make_vars
     steps: list[list[str | Path]] = [
         [*make, "tinyconfig"],
         ["bash", merge_script, "-m", "-O", out, config, *fragments],
