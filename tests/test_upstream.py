@@ -336,3 +336,10 @@ def test_recorded_timeout_in_the_reference_guest() -> None:
     last = list(verdict.run.walk())[-1]
     assert "/".join(last[0]) == "poison/shmem-private"
     assert last[1].status is ktap.Status.CRASHED
+
+
+def test_uffd_unit_tests_run_the_wp_tests_unless_asked_for_all() -> None:
+    binary = Path("/x/uffd-unit-tests")
+    assert upstream.argv_for("uffd-unit-tests", binary, full=False) == (str(binary), "-f", "wp")
+    assert upstream.argv_for("uffd-unit-tests", binary, full=True) == (str(binary),)
+    assert upstream.argv_for("pagemap_ioctl", Path("/x/p"), full=False) == ("/x/p",)
