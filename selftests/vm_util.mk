@@ -8,11 +8,13 @@
 
 # merge BASE ADD: BASE, with ADD's #include lines after BASE's last one and
 # the rest of ADD (after its includes) appended. ADD's lines before its
-# first #include (its own comment) are dropped.
+# first #include (its own comment) are dropped. A BASE that holds the rest
+# of ADD already (a tree with the selftests patch applied) is kept as is.
 MERGE = awk 'FNR == NR { if (/^\#include/) { inc = inc $$0 "\n"; seen = 1 } \
 		else if (seen) body = body $$0 "\n"; next } \
-	{ line[++n] = $$0; if (/^\#include/) last = n } \
-	END { for (i = 1; i <= n; i++) { print line[i]; \
+	{ line[++n] = $$0; all = all $$0 "\n"; if (/^\#include/) last = n } \
+	END { if (body != "" && index(all, body)) { printf "%s", all; exit } \
+		for (i = 1; i <= n; i++) { print line[i]; \
 		if (i == last) printf "%s", inc } printf "%s", body }'
 
 $(O)/vm_util.c $(O)/vm_util.h: $(O)/vm_util.%: $(VM_BASE)/vm_util.% vm_util.add.%
