@@ -28,11 +28,13 @@ SEED``, which prints its trace.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -350,6 +352,7 @@ def host_hugetlb_available(needed: int = HUGETLB_PAGES_NEEDED) -> bool:
 
 
 NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
+HOST_HUGEPAGES_LOCK = Path(tempfile.gettempdir()) / "pmscan-host-hugepages.lock"
 
 
 @contextmanager
@@ -357,10 +360,27 @@ def host_hugepages(sides: Sequence[str], needed: int = HUGETLB_PAGES_NEEDED) -> 
     """Reserve the host's hugetlb pages for the run (as root), then give them back.
 
     Without them the hugetlb mappings would be left out of every seed on a
-    machine that has none reserved, as CI's has not.
+    machine that has none reserved, as CI's has not. One run at a time on
+    the machine holds them (test files run in parallel under xdist): one
+    giving the pages back must not take them from another in the middle.
     """
+    if "host" not in sides:
+        yield
+        return
+    with open(HOST_HUGEPAGES_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("host: waiting for another run using the host's hugetlb pages")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _reserved_hugepages(needed):
+            yield
+
+
+@contextmanager
+def _reserved_hugepages(needed: int) -> Iterator[None]:
     old: int | None = None
-    if "host" in sides and os.geteuid() == 0 and not host_hugetlb_available(needed):
+    if os.geteuid() == 0 and not host_hugetlb_available(needed):
         free, rsvd = _meminfo("HugePages_Free") or 0, _meminfo("HugePages_Rsvd") or 0
         try:
             old = int(NR_HUGEPAGES.read_text())

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from . import config, ktap, patches, source, splat
+from .errors import HarnessError
 from .paths import Layout
 from .report import ProgramResult, Summary, TargetResult
 
-ORIGIN = "pmscan"
+DEFAULT_ORIGIN = "pmscan"  # KCIDB assigns a submitting CI its own: PMSCAN_KCIDB_ORIGIN
 VERSION = {"major": 5, "minor": 3}
 EXCERPT = 16384  # the schema's maxLength of a log excerpt
 SERIES_FILE = "checkout.json"  # in out/results/: the series state a run used
@@ -56,6 +58,16 @@ _STATUS = {
     ktap.Status.TIMEOUT: "ERROR",
     ktap.Status.CRASHED: "ERROR",
 }
+
+
+def origin_name() -> str:
+    """The submitting CI's name, which prefixes every ID (``PMSCAN_KCIDB_ORIGIN``)."""
+    name = os.environ.get("PMSCAN_KCIDB_ORIGIN", DEFAULT_ORIGIN)
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise HarnessError(f"PMSCAN_KCIDB_ORIGIN={name!r} is not a KCIDB origin name",
+                           "use lowercase letters, digits and '_' only (the name KCIDB "
+                           "gave your CI), or unset it for 'pmscan'")
+    return name
 
 
 def patchset_hash(files: list[Path]) -> str:
@@ -119,12 +131,12 @@ def _results_digest(directory: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _checkout(t: TargetResult, series: Json) -> Json:
+def _checkout(t: TargetResult, series: Json, origin: str) -> Json:
     version = series["version"]
     if t.name == "ours":
         state = series["patchset_hash"]
         obj: Json = {
-            "id": f"{ORIGIN}:{series['package']}-{version}+{state[:16] or 'none'}",
+            "id": f"{origin}:{series['package']}-{version}+{state[:16] or 'none'}",
             "tree_name": "linux-6.1.y-debian",
             "patchset_hash": state,
             "comment": f"{series['package']} {version} with patches/ "
@@ -135,27 +147,28 @@ def _checkout(t: TargetResult, series: Json) -> Json:
                      else "the working tree's at report time"},
         }
     elif t.name == "plain":
-        obj = {"id": f"{ORIGIN}:debian-{t.kernel or 'unknown'}",
+        obj = {"id": f"{origin}:debian-{t.kernel or 'unknown'}",
                "tree_name": "linux-6.1.y-debian", "patchset_hash": "",
                "comment": f"Debian's build of {series['package']} {version}, "
                           "without the series",
                "misc": {"package": series["package"], "version": version}}
     elif t.name == "reference":
-        obj = {"id": f"{ORIGIN}:debian-{t.kernel or 'unknown'}", "patchset_hash": "",
+        obj = {"id": f"{origin}:debian-{t.kernel or 'unknown'}", "patchset_hash": "",
                "comment": "Debian's 6.12 kernel (mainline's PAGEMAP_SCAN), as packaged"}
     else:
-        obj = {"id": f"{ORIGIN}:{t.name}-{t.kernel or 'unknown'}", "patchset_hash": "",
+        obj = {"id": f"{origin}:{t.name}-{t.kernel or 'unknown'}", "patchset_hash": "",
                "comment": f"the {t.name} machine's own kernel"}
-    obj.update(origin=ORIGIN, valid=True)
+    obj.update(origin=origin, valid=True)
     return obj
 
 
-def _build(lay: Layout, t: TargetResult, checkout_id: str, profile: str) -> Json:
+def _build(lay: Layout, t: TargetResult, checkout_id: str, profile: str,
+           origin: str) -> Json:
     misc: Json = {"target": t.name}
-    obj: Json = {"checkout_id": checkout_id, "origin": ORIGIN, "architecture": "x86_64",
+    obj: Json = {"checkout_id": checkout_id, "origin": origin, "architecture": "x86_64",
                  "misc": misc}
     if t.unavailable:
-        obj.update(id=f"{ORIGIN}:{t.name}-unavailable", status="SKIP",
+        obj.update(id=f"{origin}:{t.name}-unavailable", status="SKIP",
                    comment=f"{t.name}: not run here: {t.unavailable}")
         return obj
     if t.name == "ours":
@@ -170,16 +183,16 @@ def _build(lay: Layout, t: TargetResult, checkout_id: str, profile: str) -> Json
         if compiler:
             obj["compiler"] = compiler
         obj.update(
-            id=f"{ORIGIN}:{t.name}-{t.kernel}-{_digest(checkout_id, *texts.values())}",
+            id=f"{origin}:{t.name}-{t.kernel}-{_digest(checkout_id, *texts.values())}",
             config_name="tinyconfig+" + "+".join(texts),
             command="make tinyconfig; merge_config.sh " + " ".join(
                 f"kernel-config/{n}" for n in texts) + "; make olddefconfig; make bzImage",
             comment=f"our patched kernel {t.kernel}")
     elif t.name == "host":
-        obj.update(id=f"{ORIGIN}:host-{t.kernel}", config_name="host",
+        obj.update(id=f"{origin}:host-{t.kernel}", config_name="host",
                    comment=f"the host's kernel {t.kernel}, as installed")
     else:
-        obj.update(id=f"{ORIGIN}:debian-{t.kernel}", config_name="debian-amd64",
+        obj.update(id=f"{origin}:debian-{t.kernel}", config_name="debian-amd64",
                    comment=f"Debian's linux-image-{t.kernel}, as packaged")
         misc["config_file"] = f"/boot/config-{t.kernel}"
     obj["status"] = "PASS"  # it booted or ran: the tests below say the rest
@@ -231,14 +244,14 @@ def _case_excerpt(case: ktap.TestCase) -> str:
     return _excerpt("\n".join([*case.diagnostics, result]) + "\n")
 
 
-def _tests(t: TargetResult, build_id: str, lay: Layout) -> Iterator[Json]:
+def _tests(t: TargetResult, build_id: str, lay: Layout, origin: str) -> Iterator[Json]:
     run = _results_digest(lay.results(t.name))
     env = _environment(t)
 
     def test(path: str, status: str, comment: str, excerpt: str = "",
              when: str | None = None, **misc: Any) -> Json:
-        obj: Json = {"id": f"{ORIGIN}:{build_id.split(':', 1)[1]}:{run}:{path or 'all'}",
-                     "build_id": build_id, "origin": ORIGIN, "path": path,
+        obj: Json = {"id": f"{origin}:{build_id.split(':', 1)[1]}:{run}:{path or 'all'}",
+                     "build_id": build_id, "origin": origin, "path": path,
                      "status": status, "comment": comment, "environment": env}
         if excerpt:
             obj["log_excerpt"] = _excerpt(excerpt)
@@ -295,15 +308,16 @@ def document(lay: Layout, names: list[str], profile: str = "base") -> Json:
     """The KCIDB document of the results in ``out/results/`` for ``names``."""
     summary = Summary.load(lay, names)
     series = _recorded_series(lay)
+    origin = origin_name()
     checkouts: dict[str, Json] = {}
     builds: dict[str, Json] = {}
     tests: list[Json] = []
     for t in summary.targets:
-        co = _checkout(t, series)
+        co = _checkout(t, series, origin)
         checkouts.setdefault(co["id"], co)
-        b = _build(lay, t, co["id"], profile)
+        b = _build(lay, t, co["id"], profile, origin)
         builds.setdefault(b["id"], b)
-        tests.extend(_tests(t, b["id"], lay))
+        tests.extend(_tests(t, b["id"], lay, origin))
     return {"version": dict(VERSION), "checkouts": list(checkouts.values()),
             "builds": list(builds.values()), "tests": tests}
 

@@ -109,6 +109,11 @@ def pytest_configure(config: pytest.Config) -> None:
                  "host: runs selftests on the host kernel"):
         config.addinivalue_line("markers", line)
     config.stash[_SINK] = proc.set_sink(_sink_for(config))
+    if config.getoption("--kcidb"):
+        try:
+            kcidb.origin_name()
+        except HarnessError as e:
+            raise pytest.UsageError(str(e)) from e
     if _is_controller(config) and config.option.testrunuid is None:
         # The workers get this id too: the pipeline's results are this run's.
         config.option.testrunuid = uuid.uuid4().hex
@@ -160,6 +165,13 @@ def pytest_collection(session: pytest.Session) -> Any:
         return (yield)
     finally:
         session.config.stash[_COLLECTING] = False
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A test that boots a guest runs for minutes: the heartbeat names it meanwhile."""
+    with proc.activity(label=item.nodeid):
+        return (yield)
 
 
 @pytest.hookimpl(optionalhook=True)

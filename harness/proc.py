@@ -108,6 +108,7 @@ HEARTBEAT = 15.0
 class _Activity:
     status: Callable[[], str] | None
     since: float
+    label: str = ""
     last: str = ""  # the last line its thread said
     said: float = 0.0  # when
 
@@ -143,10 +144,12 @@ class _Progress:
                 act = stack[-1]
                 if act.status is not None:
                     parts.append(act.status())
-                elif act.last:
-                    parts.append(f"{act.last} ({now - act.said:.0f}s ago)")
-                else:
-                    parts.append(f"working ({now - act.since:.0f}s)")
+                    continue
+                part = f"{act.label} ({now - act.since:.0f}s)" if act.label else ""
+                if act.last:
+                    last = f"{act.last} ({now - act.said:.0f}s ago)"
+                    part = f"{part}, last: {last}" if part else last
+                parts.append(part or f"working ({now - act.since:.0f}s)")
             if not parts:
                 return None
             return "still working: " + "; ".join(parts)
@@ -175,14 +178,15 @@ def set_sink(sink: Sink | None) -> Sink | None:
 
 
 @contextmanager
-def activity(status: Callable[[], str] | None = None) -> Iterator[None]:
+def activity(status: Callable[[], str] | None = None, label: str = "") -> Iterator[None]:
     """Mark a long step of this thread: the heartbeat reports on it while it runs.
 
     ``status`` says how far the step is ("812 objects", "57 of 200 seeds");
-    without it the heartbeat repeats the thread's last line and its age.
+    without it the heartbeat names ``label`` and how long it has run, and
+    repeats the thread's last line and its age.
     """
     ident = threading.get_ident()
-    act = _Activity(status, time.monotonic())
+    act = _Activity(status, time.monotonic(), label)
     with _progress.lock:
         _progress.activities.setdefault(ident, []).append(act)
         if not _progress.beating:

@@ -20,6 +20,7 @@ import kcidb_io
 import pytest
 
 from harness import kcidb, patches
+from harness.errors import HarnessError
 from harness.paths import REPO, Layout
 
 OURS_WP = """TAP version 13
@@ -192,3 +193,15 @@ def test_pytest_run_writes_kcidb(lay: Layout, pytester: pytest.Pytester,
     failed = {t["path"] for t in doc["tests"] if t["status"] == "FAIL"}
     assert failed == {"pagemap_scan_wp", "pagemap_scan_wp.thp_partial_WP",
                       "kernel_reports"}, failed
+
+
+def test_origin_names_every_object(lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMSCAN_KCIDB_ORIGIN", "someci")
+    doc = kcidb.document(lay, ["ours"])
+    kcidb_io.schema.LATEST.validate(doc)
+    objs = [*doc["checkouts"], *doc["builds"], *doc["tests"]]
+    assert all(o["origin"] == "someci" and o["id"].startswith("someci:") for o in objs)
+    monkeypatch.setenv("PMSCAN_KCIDB_ORIGIN", "Some CI")
+    with pytest.raises(HarnessError, match="not a KCIDB origin name") as e:
+        kcidb.document(lay, ["ours"])
+    assert "lowercase letters" in e.value.hint
