@@ -114,6 +114,10 @@ def pytest_configure(config: pytest.Config) -> None:
             kcidb.origin_name()
         except HarnessError as e:
             raise pytest.UsageError(str(e)) from e
+        if not _is_worker(config):
+            # Written again at the end if this session collects the selftests:
+            # never a previous run's results under this run's name.
+            Path(config.getoption("--kcidb")).unlink(missing_ok=True)
     if _is_controller(config) and config.option.testrunuid is None:
         # The workers get this id too: the pipeline's results are this run's.
         config.option.testrunuid = uuid.uuid4().hex

@@ -205,3 +205,15 @@ def test_origin_names_every_object(lay: Layout, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(HarnessError, match="not a KCIDB origin name") as e:
         kcidb.document(lay, ["ours"])
     assert "lowercase letters" in e.value.hint
+
+
+def test_a_session_without_the_selftests_leaves_no_stale_file(
+        lay: Layout, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMSCAN_OUT", str(lay.out))
+    pytester.makeconftest('pytest_plugins = ["harness.plugin"]\n')
+    pytester.makepyfile(test_unit="def test_unit():\n    pass\n")
+    dest = pytester.path / "kcidb.json"
+    dest.write_text("{}")
+    res = pytester.runpytest("-p", "no:cacheprovider", f"--kcidb={dest}", "test_unit.py")
+    assert res.ret == 0
+    assert not dest.exists()
