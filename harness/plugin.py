@@ -35,6 +35,7 @@ results in KernelCI's KCIDB format at the end of the session (`kcidb`).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import uuid
@@ -142,7 +143,7 @@ def _sink_for(config: pytest.Config) -> proc.Sink | None:
     def sink(line: str) -> None:
         capman = config.pluginmanager.getplugin("capturemanager")
         tr = config.pluginmanager.getplugin("terminalreporter")
-        with capman.global_and_fixture_disabled() if capman else _nothing():
+        with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
             if worker is not None or tr is None:
                 # A worker's terminal is not shown; its stderr is the controller's.
                 prefix = f"[{worker['workerid']}] " if worker is not None else ""
@@ -152,14 +153,6 @@ def _sink_for(config: pytest.Config) -> proc.Sink | None:
                 tr.rewrite("", erase=True)  # over the "collecting ..." line
             tr.write_line(line)
     return sink
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -202,7 +195,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not names:
         return
     path = Path(dest)
-    kcidb.write(layout(), names, path)
+    kcidb.write(layout(), names, path, config.getoption("--profile"))
     tr = config.pluginmanager.getplugin("terminalreporter")
     if tr is not None and config.option.verbose > -2:
         tr.write_line(f"KCIDB results: {path}")

@@ -98,7 +98,8 @@ def _check_progress(res: pytest.RunResult) -> None:
     assert out.index(STAGE_LINES[-1]) < out.index("passed")
 
 
-@pytest.mark.parametrize("args", [(), ("-q",), ("-n", "2")], ids=["default", "quiet", "xdist"])
+@pytest.mark.parametrize("args", [(), ("-q",), ("-n", "2", "-v")],
+                         ids=["default", "quiet", "xdist"])
 def test_stage_progress_shows_during_collection(project: pytest.Pytester,
                                                 args: tuple[str, ...]) -> None:
     junit = project.path / "junit.xml"
@@ -106,6 +107,9 @@ def test_stage_progress_shows_during_collection(project: pytest.Pytester,
                                        f"--junitxml={junit}")
     assert res.ret == 0, res.stdout.str() + res.stderr.str()
     _check_progress(res)
+    if "-n" in args:
+        # A test file goes to one worker whole: its module fixtures run once.
+        res.stdout.fnmatch_lines(["scheduling tests via LoadFileScheduling"])
     # The program's item and its two cases, each collected and run once.
     res.assert_outcomes(passed=2, skipped=1)
     cases = ET.parse(junit).getroot().iter("testcase")
@@ -173,3 +177,9 @@ def test_the_heartbeat_is_rare_enough_and_often_enough() -> None:
     # A line at least every 30 s on a fresh machine: the heartbeat speaks
     # after HEARTBEAT seconds of silence, checked once a second.
     assert 5 <= proc.HEARTBEAT <= 29
+
+
+def test_workers_by_themselves_from_four_cores() -> None:
+    from harness import plugin
+
+    assert [plugin.auto_workers(n) for n in (1, 2, 3, 4, 8, 16)] == [0, 0, 0, 2, 4, 8]
