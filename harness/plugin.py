@@ -151,6 +151,7 @@ def _sink_for(config: pytest.Config) -> proc.Sink | None:
                 return
             if config.stash.get(_COLLECTING, False) and tr.isatty():
                 tr.rewrite("", erase=True)  # over the "collecting ..." line
+                tr.write("\r")
             tr.write_line(line)
     return sink
 
