@@ -18,7 +18,8 @@ holds, for the targets of a run:
   target's environment, plus ``kernel_reports`` for a guest's dmesg.
 
 Statuses follow the schema: a failed case is FAIL, a skipped one SKIP (on
-plain 6.1 the expected outcome: ``misc.expected`` says so), a case or
+plain 6.1 the expected outcome: ``misc.expected`` says so, as it does for
+the reproducers of 6.1's bugs, which fail there as they should), a case or
 program that could not finish (timeout, crash) ERROR, a program that never
 ran MISS; a target this machine cannot run gives one SKIP test with why.
 IDs are derived from the results' content, so submitting the same results
@@ -39,12 +40,13 @@ from typing import Any
 from . import config, ktap, patches, source, splat
 from .errors import HarnessError
 from .paths import Layout
-from .report import ProgramResult, Summary, TargetResult
+from .report import REPRODUCERS, ProgramResult, Summary, TargetResult
 
 DEFAULT_ORIGIN = "pmscan"  # KCIDB assigns a submitting CI its own: PMSCAN_KCIDB_ORIGIN
 VERSION = {"major": 5, "minor": 3}
 EXCERPT = 16384  # the schema's maxLength of a log excerpt
 SERIES_FILE = "checkout.json"  # in out/results/: the series state a run used
+REPRODUCER_FAILS = "fails on 6.1 without the series' fixes: it reproduces the bug"
 
 Json = dict[str, Any]
 
@@ -267,15 +269,19 @@ def _tests(t: TargetResult, build_id: str, lay: Layout, origin: str) -> Iterator
     if t.error and not t.programs:
         yield test("", "FAIL", t.error.splitlines()[0], t.error)
         return
-    expect_skips = t.name == "plain"
+    plain = t.name == "plain"
     for prog in t.programs:
         base = path_part(prog.name)
         out_file = lay.results(t.name) / f"{prog.name}.out"
         when = _time(out_file)
+        reproducer = plain and prog.name in REPRODUCERS
+        expect_skips = plain and not reproducer
         status, why = program_status(prog, expect_skips)
+        notes: Json = {"exit": prog.status_text, "log_file": str(out_file)}
+        if reproducer:
+            notes["expected"] = REPRODUCER_FAILS
         tail = "\n".join(prog.output.rstrip().splitlines()[-60:])
-        yield test(base, status, f"{prog.name}: {why}", tail, when,
-                   exit=prog.status_text, log_file=str(out_file))
+        yield test(base, status, f"{prog.name}: {why}", tail, when, **notes)
         if prog.verdict is None:
             continue
         seen: set[str] = set()
@@ -291,6 +297,8 @@ def _tests(t: TargetResult, build_id: str, lay: Layout, origin: str) -> Iterator
             extra: Json = {"ktap_name": "/".join(parts)}
             if expect_skips and case.status is ktap.Status.SKIP:
                 extra["expected"] = "skips without the series"
+            elif reproducer:
+                extra["expected"] = REPRODUCER_FAILS
             yield test(unique, case_status(case, expect_skips), comment,
                        _case_excerpt(case), when, **extra)
     if t.name != "host":

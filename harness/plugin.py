@@ -48,10 +48,9 @@ import pytest
 from . import kcidb, ktap, pagecache, pipeline, proc, report, splat, upstream, upstream_judge
 from .errors import HarnessError
 from .paths import REPO, Layout, layout
+from .report import REPRODUCERS
 
 TARGETS_FILE = "selftests.targets"
-# Programs that reproduce 6.1 bugs fixed by the series' stable patches.
-REPRODUCERS = frozenset({"uffd_wp_fixes"})
 # Cores from which `make test` spreads over xdist workers by itself: one
 # worker per two cores, as a TCG guest keeps two busy.
 AUTO_PARALLEL_CORES = 4
