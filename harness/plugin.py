@@ -152,6 +152,7 @@ def _sink_for(config: pytest.Config) -> proc.Sink | None:
                 tr.rewrite("", erase=True)  # over the "collecting ..." line
                 tr.write("\r")
             tr.write_line(line)
+            tr.flush()  # a CI log is a pipe: show the line now, not at the end
     return sink
 
 

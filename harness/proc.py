@@ -145,11 +145,15 @@ class _Progress:
                 if act.status is not None:
                     parts.append(act.status())
                     continue
-                part = f"{act.label} ({now - act.since:.0f}s)" if act.label else ""
-                if act.last:
-                    last = f"{act.last} ({now - act.said:.0f}s ago)"
-                    part = f"{part}, last: {last}" if part else last
-                parts.append(part or f"working ({now - act.since:.0f}s)")
+                last = f"{act.last} ({now - act.said:.0f}s ago)" if act.last else ""
+                if act.label:
+                    # What it said since it began, if anything.
+                    part = f"{act.label} ({now - act.since:.0f}s)"
+                    if act.last and act.said >= act.since:
+                        part += f", last: {last}"
+                    parts.append(part)
+                else:
+                    parts.append(last or f"working ({now - act.since:.0f}s)")
             if not parts:
                 return None
             return "still working: " + "; ".join(parts)
@@ -188,7 +192,10 @@ def activity(status: Callable[[], str] | None = None, label: str = "") -> Iterat
     ident = threading.get_ident()
     act = _Activity(status, time.monotonic(), label)
     with _progress.lock:
-        _progress.activities.setdefault(ident, []).append(act)
+        stack = _progress.activities.setdefault(ident, [])
+        if stack:  # a step inside a step: what the thread said last still holds
+            act.last, act.said = stack[-1].last, stack[-1].said
+        stack.append(act)
         if not _progress.beating:
             _progress.beating = True
             threading.Thread(target=_progress.heartbeat, name="pmscan-heartbeat",

@@ -127,7 +127,7 @@ def unpack(deb: Path, dest: Path) -> None:
         status, _ = stream(
             ["tar", "xf", tarballs[0], "-C", tmpdir, "--checkpoint=20000",
              "--checkpoint-action=echo=source: unpacked %u records"],
-            on_line=say,
+            on_line=lambda line: say(line.removeprefix("tar: ")),
         )
         if status != 0:
             raise SourceError(f"unpacking {tarballs[0].name} failed", f"delete {deb} and retry")
@@ -152,7 +152,7 @@ def make_baseline(tree: Path, version: str, package: Package = LINUX_6_1) -> Non
         [*git, "tag", BASELINE_TAG],
     ]
     for cmd in steps:
-        with activity():
+        with activity(label=f"source: git {cmd[3]} of the pristine tree"):
             res = run(cmd)
         if res.returncode != 0:
             raise SourceError(f"{' '.join(map(str, cmd))} failed: {res.stdout}",

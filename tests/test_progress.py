@@ -11,6 +11,9 @@ xdist workers, and leave the JUnit file whole.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -183,3 +186,20 @@ def test_workers_by_themselves_from_four_cores() -> None:
     from harness import plugin
 
     assert [plugin.auto_workers(n) for n in (1, 2, 3, 4, 8, 16)] == [0, 0, 0, 2, 4, 8]
+
+
+def test_lines_arrive_while_the_stage_runs_through_a_pipe(project: pytest.Pytester) -> None:
+    """A CI log is a pipe: each line must come when said, not when pytest ends."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                          cwd=project.path, stdout=subprocess.PIPE, text=True, env=env) as p:
+        assert p.stdout is not None
+        for line in p.stdout:
+            if line.startswith("source: unpacked 20000 records"):
+                # The stand-in build is still sleeping: the line came early.
+                assert p.poll() is None, "the line arrived only after pytest ended"
+                break
+        else:
+            pytest.fail("the stage's line never came")
+        p.stdout.read()
+    assert p.returncode == 0
