@@ -25,7 +25,7 @@ from harness import proc
 CONFTEST = '''
 import time
 
-from harness import pipeline, proc, selftests
+from harness import pipeline, proc
 
 pytest_plugins = ["harness.plugin"]
 proc.HEARTBEAT = 1.0
@@ -47,7 +47,7 @@ def fake_kernel_tree(lay, profile="base"):
     return lay.out
 
 
-def fake_selftests_build(lay, tree):
+def fake_all_programs(lay, tree):
     proc.say("selftests: built 1 programs")
     return []
 
@@ -63,7 +63,7 @@ def fake_run_targets(lay, tree, names, profile="base", programs=None):
 
 
 pipeline.kernel_tree = fake_kernel_tree
-selftests.build = fake_selftests_build
+pipeline.all_programs = fake_all_programs
 pipeline.run_targets = fake_run_targets
 '''
 
