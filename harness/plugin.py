@@ -131,6 +131,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _SINK = pytest.StashKey[proc.Sink | None]()
 _COLLECTING = pytest.StashKey[bool]()
 _REPORTED = pytest.StashKey[list[str]]()
+_WROTE = pytest.StashKey[Path]()
 
 
 def _sink_for(config: pytest.Config) -> proc.Sink | None:
@@ -197,9 +198,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     path = Path(dest)
     kcidb.write(layout(), names, path, config.getoption("--profile"))
-    tr = config.pluginmanager.getplugin("terminalreporter")
-    if tr is not None and config.option.verbose > -2:
-        tr.write_line(f"KCIDB results: {path}")
+    config.stash[_WROTE] = path
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    path = config.stash.get(_WROTE, None)
+    if path is not None and config.option.verbose > -2:
+        terminalreporter.write_line(f"KCIDB results: {path}")
 
 
 def targets_file(config: pytest.Config) -> Path | None:
