@@ -11,6 +11,7 @@ from . import (
     config,
     guest,
     hugepages,
+    kcidb,
     pagecache,
     patches,
     pipeline,
@@ -164,8 +165,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    table = report.Summary.load(layout(), args.targets)
+    lay = layout()
+    table = report.Summary.load(lay, args.targets)
     print(table.render())
+    if args.kcidb:
+        dest = kcidb.write(lay, args.targets, Path(args.kcidb), args.profile)
+        print(f"KCIDB results: {dest} (submit with kcidb-submit, see the README)")
     return 0 if table.ok() else 1
 
 
@@ -357,6 +362,8 @@ def parser() -> argparse.ArgumentParser:
         p = verb(name, fn, text)
         p.add_argument("--targets", nargs="+", default=list(pipeline.TARGETS),
                        choices=pipeline.TARGETS)
+    p.add_argument("--kcidb", metavar="FILE", default=None,
+                   help="also write the results to FILE in KernelCI's KCIDB format")
     return ap
 
 

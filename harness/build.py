@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .errors import BuildError
-from .proc import require, say, stream
+from .proc import activity, require, say, stream
 
 _OBJ = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC|OBJCOPY)\s")
 _ERROR = re.compile(r"(error:|Error \d+|undefined reference|\*\*\*)")
@@ -52,14 +52,18 @@ def _make(tree: Path, targets: list[str], what: str, jobs: int) -> None:
     count = 0
     started = time.monotonic()
 
+    def status_line() -> str:
+        return f"build: {what}: {count} objects, {time.monotonic() - started:.0f}s"
+
     def progress(line: str) -> None:
         nonlocal count
         if _OBJ.match(line):
             count += 1
             if count % 200 == 0:
-                say(f"build: {what}: {count} objects, {time.monotonic() - started:.0f}s")
+                say(status_line())
 
-    status, lines = stream(cmd, env=make_env(), on_line=progress)
+    with activity(status_line):
+        status, lines = stream(cmd, env=make_env(), on_line=progress)
     if status != 0:
         raise BuildError(
             f"make {' '.join(targets)} failed in {tree}:\n{first_errors(lines)}",

@@ -41,7 +41,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -52,7 +52,7 @@ from . import guest, pipeline, splat, targets
 from .errors import GuestError, HarnessError
 from .hugepages import HUGETLB_PAGES_NEEDED, host_hugetlb_available
 from .paths import Layout
-from .proc import require, run, say
+from .proc import activity, require, run, say
 
 PROGRAM = "pmscan_fuzz_diff"
 TRACE_VERSION = 1
@@ -448,14 +448,26 @@ def _unsupported_reason(traces: dict[int, Trace], output: str) -> str | None:
     return m.group(1) if m else None
 
 
+def seeds_run(side: str, opts: Options, outdir: Path) -> Callable[[], str]:
+    """How far a side is, for the progress heartbeat: its traces written so far."""
+    started = time.monotonic()
+
+    def status() -> str:
+        done = sum(1 for _ in outdir.glob("seed-*.trace"))
+        return (f"difftest: {side}: {done} of {opts.count} seeds run, "
+                f"{time.monotonic() - started:.0f}s")
+    return status
+
+
 def run_host(binary: Path, opts: Options, outdir: Path) -> SideRun:
     """Run the seeds on the host kernel."""
     _fresh(outdir)
     argv = opts.argv(binary, outdir)
     timeout = 60 + opts.count * opts.seed_timeout
     try:
-        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, errors="replace", timeout=timeout)
+        with activity(seeds_run("host", opts, outdir)):
+            res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired as e:
         raise DiffError(f"host: {PROGRAM} did not finish within {timeout}s",
                         "a hung seed: its trace in " + str(outdir) + " shows how far it got") \
@@ -503,8 +515,9 @@ def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
               f"{argv}\nst=$?\ndmesg > {dmesg} 2>&1\nexit $st\n")
     say(f"difftest: {kernel.name}: booting {kernel.image} for {opts.count} seeds")
     try:
-        res = guest.run(kernel, script, lay.cache, timeout=guest_timeout(opts),
-                        rwdirs=(outdir,))
+        with activity(seeds_run(kernel.name, opts, outdir)):
+            res = guest.run(kernel, script, lay.cache, timeout=guest_timeout(opts),
+                            rwdirs=(outdir,))
     except GuestError as e:
         # Name the seed that was running: the first one without a trace.
         running = next((seed for seed in opts.seed_range

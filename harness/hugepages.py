@@ -6,11 +6,15 @@ pages on the host; a machine (CI's) may have none reserved.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from .proc import say
 
 # What one differential-test seed can map at once.
 HUGETLB_PAGES_NEEDED = 16
@@ -38,15 +42,35 @@ def host_hugetlb_available(needed: int = HUGETLB_PAGES_NEEDED) -> bool:
 NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
 
 
+HOST_HUGEPAGES_LOCK = Path(tempfile.gettempdir()) / "pmscan-host-hugepages.lock"
+
+
 @contextmanager
 def host_hugepages(sides: Sequence[str], needed: int = HUGETLB_PAGES_NEEDED) -> Iterator[None]:
     """Reserve the host's hugetlb pages for the run (as root), then give them back.
 
     Without them the hugetlb mappings would be left out of every seed on a
-    machine that has none reserved, as CI's has not.
+    machine that has none reserved, as CI's has not. One run at a time on
+    the machine holds them (test files run in parallel under xdist): one
+    giving the pages back must not take them from another in the middle.
     """
+    if "host" not in sides:
+        yield
+        return
+    with open(HOST_HUGEPAGES_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("host: waiting for another run using the host's hugetlb pages")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _reserved_hugepages(needed):
+            yield
+
+
+@contextmanager
+def _reserved_hugepages(needed: int) -> Iterator[None]:
     old: int | None = None
-    if "host" in sides and os.geteuid() == 0 and not host_hugetlb_available(needed):
+    if os.geteuid() == 0 and not host_hugetlb_available(needed):
         free, rsvd = _meminfo("HugePages_Free") or 0, _meminfo("HugePages_Rsvd") or 0
         try:
             old = int(NR_HUGEPAGES.read_text())

@@ -68,7 +68,8 @@ def ensure_worktree(lay: Layout, profile: str) -> Path:
 
 def _stamp_path(tree: Path) -> Path:
     rc, gitdir = _git(tree, "rev-parse", "--git-dir")
-    return Path(gitdir.strip()) / STAMP if rc == 0 else tree / f".{STAMP}"
+    # --git-dir may be relative to the tree (".git"), not to our working directory.
+    return tree / gitdir.strip() / STAMP if rc == 0 else tree / f".{STAMP}"
 
 
 def _scratch(tree: Path) -> Path:

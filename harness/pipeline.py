@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import build, config, patches, selftests, source, targets, upstream
+from . import build, config, kcidb, patches, selftests, source, targets, upstream
 from .errors import HarnessError
 from .guest import Kernel
 from .paths import Layout
-from .proc import say
+from .proc import activity, say
 
 TARGETS = ("host", "ours", "reference", "plain")
 
@@ -32,15 +32,16 @@ def cache_lock(lay: Layout, what: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             say(f"{what}: another process holds {lay.cache}/.{what}.lock; waiting for it")
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            with activity(lambda: f"{what}: still waiting for {lay.cache}/.{what}.lock"):
+                fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
 def kernel_tree(lay: Layout, profile: str = "base") -> Path:
     """The patched, configured and built tree of ``profile``."""
-    with cache_lock(lay, "source"):
+    with activity(), cache_lock(lay, "source"):
         source.ensure(lay)
-    with cache_lock(lay, f"build-{profile}"):
+    with activity(), cache_lock(lay, f"build-{profile}"):
         tree = patches.ensure_worktree(lay, profile)
         patches.apply(tree, patches.read_series(lay.patches))
         config.configure(tree, config.fragments_for(lay, profile))
@@ -82,9 +83,14 @@ def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "b
                 programs: list[selftests.Program] | None = None) -> dict[str, str | None]:
     """Run the selftests on each target (guests in parallel); return errors by target."""
     progs = programs if programs is not None else all_programs(lay, tree)
+    kcidb.record_series(lay)
     errors: dict[str, str | None] = {}
 
     def one(name: str) -> str | None:
+        with activity():
+            return run_one(name)
+
+    def run_one(name: str) -> str | None:
         outdir = lay.results(name)
         targets.clear(outdir)
         why = unavailable(name)

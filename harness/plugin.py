@@ -18,27 +18,42 @@ exception: there every case must fail, cleanly, or the reproducer no longer
 shows the bug.
 
 A target this machine cannot run gives one item that skips with the reason.
-With pytest-xdist every worker collects the same items: the first worker to
-get the lock runs the pipeline, the others read its results.
+The items are marked ``slow`` and ``host`` or ``guest``: ``-m 'not slow'``
+deselects them before the pipeline would run, ``-m guest`` runs the guests only.
+
+The pipeline's progress lines (`proc.say`) reach the terminal while it runs,
+through the terminal reporter and past pytest's output capture. With
+pytest-xdist (``-n N``; automatic on 4 or more cores) the controller runs
+the pipeline before the workers start, where its progress can be seen, and
+every worker collects the same items from its results; the test files are
+spread over the workers a file at a time (``--dist loadfile``), so a
+module's fixtures (a guest boot, a build) run once.
+
+``--kcidb FILE`` (``make test``: ``out/kcidb.json``) writes the selftests'
+results in KernelCI's KCIDB format at the end of the session (`kcidb`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import ktap, pagecache, pipeline, report, splat, upstream, upstream_judge
+from . import kcidb, ktap, pagecache, pipeline, proc, report, splat, upstream, upstream_judge
 from .errors import HarnessError
-from .paths import Layout, layout
+from .paths import REPO, Layout, layout
+from .report import REPRODUCERS
 
 TARGETS_FILE = "selftests.targets"
-# Programs that reproduce 6.1 bugs fixed by the series' stable patches.
-REPRODUCERS = frozenset({"uffd_wp_fixes"})
+# Cores from which `make test` spreads over xdist workers by itself: one
+# worker per two cores, as a TCG guest keeps two busy.
+AUTO_PARALLEL_CORES = 4
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,11 +63,183 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default="base", help="kernel profile (base or debug)")
     group.addoption("--reuse-results", action="store_true",
                     help="do not build or boot: collect the results of the last run in out/")
+    group.addoption("--kcidb", default=None, metavar="FILE",
+                    help="write the selftests' results to FILE in KernelCI's KCIDB format")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    """The xdist process that hands out the tests (it collects nothing itself)."""
+    return (not _is_worker(config) and bool(getattr(config.option, "tx", None))
+            and getattr(config.option, "dist", "no") != "no"
+            and not config.getoption("collectonly"))
+
+
+def auto_workers(cores: int) -> int:
+    """How many xdist workers ``make test`` starts by itself (0: none)."""
+    return cores // 2 if cores >= AUTO_PARALLEL_CORES else 0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """xdist: a file per worker at a time by default, and workers on 4+ cores.
+
+    Only the project's own runs go parallel by themselves (not a pytest the
+    tests start on a small project); ``PMSCAN_PARALLEL=0`` or ``-n 0`` keeps
+    one process.
+    """
+    if not config.pluginmanager.hasplugin("xdist") or _is_worker(config):
+        return
+    if (config.option.numprocesses is None and config.inipath == REPO / "pyproject.toml"
+            and not config.getoption("collectonly") and not config.option.usepdb
+            and os.environ.get("PMSCAN_PARALLEL", "1") != "0"):
+        config.option.numprocesses = auto_workers(os.cpu_count() or 1) or None
+    if config.option.numprocesses and config.option.dist == "no":
+        config.option.dist = "loadfile"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Every program a test starts on the host finds its page-cache directory.
     pagecache.export_host(layout())
+    for line in ("slow: takes tens of seconds (a real kernel config, build or boot)",
+                 "guest: boots a kernel under QEMU (slow)",
+                 "host: runs selftests on the host kernel"):
+        config.addinivalue_line("markers", line)
+    config.stash[_SINK] = proc.set_sink(_sink_for(config))
+    if config.getoption("--kcidb"):
+        try:
+            kcidb.origin_name()
+        except HarnessError as e:
+            raise pytest.UsageError(str(e)) from e
+        if not _is_worker(config):
+            # Written again at the end if this session collects the selftests:
+            # never a previous run's results under this run's name.
+            Path(config.getoption("--kcidb")).unlink(missing_ok=True)
+    if _is_controller(config) and config.option.testrunuid is None:
+        # The workers get this id too: the pipeline's results are this run's.
+        config.option.testrunuid = uuid.uuid4().hex
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SINK in config.stash:
+        proc.set_sink(config.stash[_SINK])
+
+
+_SINK = pytest.StashKey[proc.Sink | None]()
+_COLLECTING = pytest.StashKey[bool]()
+_REPORTED = pytest.StashKey[list[str]]()
+_WROTE = pytest.StashKey[Path]()
+
+
+def _sink_for(config: pytest.Config) -> proc.Sink | None:
+    """Progress lines to the terminal, past pytest's capture of the pipeline's output."""
+    if config.option.verbose <= -2:
+        return lambda line: None
+    worker = getattr(config, "workerinput", None)
+
+    def sink(line: str) -> None:
+        capman = config.pluginmanager.getplugin("capturemanager")
+        tr = config.pluginmanager.getplugin("terminalreporter")
+        with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+            if worker is not None or tr is None:
+                # A worker's terminal is not shown; its stderr is the controller's.
+                prefix = f"[{worker['workerid']}] " if worker is not None else ""
+                os.write(2, f"{prefix}{line}\n".encode(errors="replace"))
+                return
+            if config.stash.get(_COLLECTING, False) and tr.isatty():
+                tr.rewrite("", erase=True)  # over the "collecting ..." line
+                tr.write("\r")
+            tr.write_line(line)
+            tr.flush()  # a CI log is a pipe: show the line now, not at the end
+    return sink
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Any:
+    session.config.stash[_COLLECTING] = True
+    try:
+        return (yield)
+    finally:
+        session.config.stash[_COLLECTING] = False
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A test that boots a guest runs for minutes: the heartbeat names it meanwhile."""
+    with proc.activity(label=item.nodeid):
+        return (yield)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """On an xdist controller, run the pipeline before the workers start collecting."""
+    file = targets_file(config)
+    if file is None or config.getoption("--reuse-results"):
+        return
+    names = selected_targets(config, file)
+    if names:
+        prepare(config, layout(), names)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the KCIDB file for the targets this session collected (never on a worker)."""
+    config = session.config
+    dest = config.getoption("--kcidb")
+    if not dest or _is_worker(config):
+        return
+    names = config.stash.get(_REPORTED, None)
+    if names is None and _is_controller(config):
+        file = targets_file(config)
+        names = selected_targets(config, file) if file is not None else None
+    if not names:
+        return
+    path = Path(dest)
+    kcidb.write(layout(), names, path, config.getoption("--profile"))
+    config.stash[_WROTE] = path
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    path = config.stash.get(_WROTE, None)
+    if path is not None and config.option.verbose > -2:
+        terminalreporter.write_line(f"KCIDB results: {path}")
+
+
+def targets_file(config: pytest.Config) -> Path | None:
+    """The targets file this session collects, judged from its arguments."""
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        for candidate in (path, path / TARGETS_FILE, path / "tests" / TARGETS_FILE):
+            if candidate.name == TARGETS_FILE and candidate.is_file():
+                return candidate
+    return None
+
+
+def _marks(target: str) -> set[str]:
+    return {"slow", "host" if target == "host" else "guest"}
+
+
+def _chosen(config: pytest.Config, marks: set[str]) -> bool:
+    """Whether ``-m`` keeps items with these marks."""
+    expr = config.option.markexpr
+    if not expr:
+        return True
+    try:
+        from _pytest.mark.expression import Expression
+    except ImportError:  # another pytest: run the pipeline, -m decides later
+        return True
+    return Expression.compile(expr).evaluate(lambda name, /, **kw: name in marks and not kw)
+
+
+def selected_targets(config: pytest.Config, file: Path) -> list[str]:
+    """The targets of ``file`` (or ``--targets``) whose items ``-m`` keeps."""
+    wanted = config.getoption("--targets")
+    listed = [ln.strip() for ln in file.read_text().splitlines()
+              if ln.strip() and not ln.startswith("#")]
+    names = wanted.split(",") if wanted else listed
+    return [n for n in names if _chosen(config, _marks(n))]
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -65,6 +252,8 @@ def _run_id(config: pytest.Config) -> str:
     worker: dict[str, Any] | None = getattr(config, "workerinput", None)
     if worker is not None:
         return str(worker["testrunuid"])
+    if _is_controller(config):
+        return str(config.option.testrunuid)
     return f"{os.getpid()}"
 
 
@@ -81,12 +270,15 @@ def prepare(config: pytest.Config, lay: Layout, names: list[str]) -> dict[str, s
             return {line.split("\t")[0]: line.split("\t")[1] or None
                     for line in errors.splitlines() if "\t" in line}
         profile = config.getoption("--profile")
+        proc.say(f"pipeline: preparing {', '.join(names)} (the kernel, the selftests, "
+                 "then the targets' runs; progress follows)")
         try:
             tree = pipeline.kernel_tree(lay, profile)
             programs = pipeline.all_programs(lay, tree)
         except HarnessError as e:
             raise pytest.UsageError(f"the pipeline failed before any test ran:\n{e}") from e
         errs = pipeline.run_targets(lay, tree, names, profile, programs)
+        proc.say("pipeline: done; collecting the results")
         body = "".join(f"{k}\t{(v or '').replace(chr(10), ' ')}\n" for k, v in errs.items())
         stamp.write_text(f"{run_id}\n{body}")
         return errs
@@ -94,19 +286,22 @@ def prepare(config: pytest.Config, lay: Layout, names: list[str]) -> dict[str, s
 
 class TargetsFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        wanted = self.config.getoption("--targets")
-        listed = [ln.strip() for ln in self.path.read_text().splitlines()
-                  if ln.strip() and not ln.startswith("#")]
-        names = wanted.split(",") if wanted else listed
+        names = selected_targets(self.config, self.path)
+        if not names:
+            return  # -m left none of them: no need to build or boot
         lay = layout()
         if not self.config.getoption("--reuse-results"):
             prepare(self.config, lay, names)
+        self.config.stash[_REPORTED] = names
         summary = report.Summary.load(lay, names)
         ref = next((t for t in summary.targets if t.name == "reference"), None)
         reference = ref.programs if ref is not None and ref.programs else None
         for target in summary.targets:
-            yield TargetCollector.from_parent(self, name=target.name, result=target,
-                                              reference=reference)
+            collector = TargetCollector.from_parent(self, name=target.name, result=target,
+                                                    reference=reference)
+            for mark in sorted(_marks(target.name)):
+                collector.add_marker(mark)
+            yield collector
 
 
 class TargetCollector(pytest.Collector):

@@ -14,6 +14,10 @@ from pathlib import Path
 from . import ktap, splat, uffd_unit, upstream
 from .paths import Layout
 
+# Programs that reproduce 6.1 bugs fixed by the series' stable patches: on
+# plain 6.1 every case fails (the pytest plugin and the KCIDB file say so).
+REPRODUCERS = frozenset({"uffd_wp_fixes"})
+
 
 @dataclass(frozen=True)
 class ProgramResult:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import SelftestError
 from .paths import Layout
-from .proc import require, run, say
+from .proc import activity, require, run, say
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,16 @@ def build(lay: Layout, tree: Path) -> list[Program]:
         raise SelftestError(f"{tree}/usr/include has no uapi headers",
                             "run the build stage first (it runs 'make headers_install')")
     out = build_dir(lay)
-    res = run(["make", "-C", lay.selftests, f"KSRC={tree}", f"O={out}", "-j2"])
+    say(f"selftests: building {lay.selftests} against {tree}/usr/include")
+    with activity():
+        res = run(["make", "-C", lay.selftests, f"KSRC={tree}", f"O={out}", "-j2"])
     if res.returncode != 0:
         raise SelftestError(f"building selftests/ failed:\n{res.stdout[-3000:]}",
                             "fix the compiler errors above")
     names = run(["make", "-s", "-C", lay.selftests, "list"]).stdout.split()
     programs = [Program(n, (str(out / n),), needs=("hugepages", "swap")) for n in names]
-    programs += _upstream_userfaultfd(tree, out)
+    with activity(lambda: "selftests: building 6.1's vm/userfaultfd"):
+        programs += _upstream_userfaultfd(tree, out)
     say(f"selftests: built {len(programs)} programs into {out}")
     return programs
 

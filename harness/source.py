@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import SourceError
 from .paths import Layout
-from .proc import require, run, say, stream
+from .proc import activity, require, run, say, stream
 
 BASELINE_TAG = "baseline"
 STAMP = ".pmscan-source-version"
@@ -91,7 +91,9 @@ def download(lay: Layout, version: str, package: Package = LINUX_6_1) -> Path:
         return deb
     require("apt-get")
     say(f"source: downloading {package.name}={version} (about 150 MB)")
-    status, lines = stream(["apt-get", "download", f"{package.name}={version}"], cwd=lay.debs)
+    with activity(lambda: f"source: downloading: {_megabytes(lay.debs)} MB so far"):
+        status, lines = stream(["apt-get", "download", f"{package.name}={version}"],
+                               cwd=lay.debs)
     if status != 0 or not deb.exists():
         raise SourceError(
             f"apt-get download {package.name}={version} failed:\n  " + "\n  ".join(lines[-10:]),
@@ -100,13 +102,21 @@ def download(lay: Layout, version: str, package: Package = LINUX_6_1) -> Path:
     return deb
 
 
+def _megabytes(directory: Path) -> int:
+    """What a download has written so far (apt may keep it under partial/)."""
+    total = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    return total // 1_000_000
+
+
 def unpack(deb: Path, dest: Path) -> None:
     """Extract the source tarball from the .deb and unpack it as ``dest``."""
     require("dpkg-deb", "tar", "xz")
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         tmpdir = Path(tmp)
         say(f"source: unpacking {deb.name}")
-        res = run(["dpkg-deb", "-x", deb, tmpdir / "pkg"])
+        with activity(lambda: f"source: extracting the tarball from {deb.name}: "
+                              f"{_megabytes(tmpdir)} MB so far"):
+            res = run(["dpkg-deb", "-x", deb, tmpdir / "pkg"])
         if res.returncode != 0:
             raise SourceError(f"dpkg-deb -x {deb} failed: {res.stdout}", f"delete {deb} and retry")
         tarballs = list((tmpdir / "pkg" / "usr" / "src").glob("linux-source-*.tar.*"))
@@ -117,7 +127,7 @@ def unpack(deb: Path, dest: Path) -> None:
         status, _ = stream(
             ["tar", "xf", tarballs[0], "-C", tmpdir, "--checkpoint=20000",
              "--checkpoint-action=echo=source: unpacked %u records"],
-            on_line=say,
+            on_line=lambda line: say(line.removeprefix("tar: ")),
         )
         if status != 0:
             raise SourceError(f"unpacking {tarballs[0].name} failed", f"delete {deb} and retry")
@@ -142,7 +152,8 @@ def make_baseline(tree: Path, version: str, package: Package = LINUX_6_1) -> Non
         [*git, "tag", BASELINE_TAG],
     ]
     for cmd in steps:
-        res = run(cmd)
+        with activity(label=f"source: git {cmd[3]} of the pristine tree"):
+            res = run(cmd)
         if res.returncode != 0:
             raise SourceError(f"{' '.join(map(str, cmd))} failed: {res.stdout}",
                               f"delete {tree} and retry")

@@ -7,7 +7,11 @@ against our kernel in a guest (slow).
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -365,3 +369,34 @@ def test_host_and_our_kernel_agree(pagecache: bool) -> None:
     assert len(rep.by(Verdict.SAME)) >= opts.seeds * 3 // 4, rep.render()
     assert rep.ok(), rep.render()
 
+
+
+def test_one_run_at_a_time_holds_the_host_hugepages(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    """Parallel test files: one giving the pages back must not take another's."""
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def reserve(needed: int) -> Iterator[None]:
+        events.append("reserve")
+        yield
+        events.append("give back")
+
+    monkeypatch.setattr(difftest, "_reserved_hugepages", reserve)
+    monkeypatch.setattr(difftest, "HOST_HUGEPAGES_LOCK", tmp_path / "lock")
+
+    def second() -> None:
+        with difftest.host_hugepages(("host", "ours")):
+            events.append("second runs")
+
+    with difftest.host_hugepages(("host",)):
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.5)
+        events.append("first runs")
+    t.join(10)
+    assert events == ["reserve", "first runs", "give back", "reserve", "second runs",
+                      "give back"]
+    with difftest.host_hugepages(("reference", "ours")):
+        events.append("no host: nothing reserved")
+    assert events[-1] == "no host: nothing reserved"
