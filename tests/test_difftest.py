@@ -382,14 +382,14 @@ def test_one_run_at_a_time_holds_the_host_hugepages(monkeypatch: pytest.MonkeyPa
         yield
         events.append("give back")
 
-    monkeypatch.setattr(difftest, "_reserved_hugepages", reserve)
-    monkeypatch.setattr(difftest, "HOST_HUGEPAGES_LOCK", tmp_path / "lock")
+    monkeypatch.setattr(hugepages, "_reserved_hugepages", reserve)
+    monkeypatch.setattr(hugepages, "HOST_HUGEPAGES_LOCK", tmp_path / "lock")
 
     def second() -> None:
-        with difftest.host_hugepages(("host", "ours")):
+        with hugepages.host_hugepages(("host", "ours")):
             events.append("second runs")
 
-    with difftest.host_hugepages(("host",)):
+    with hugepages.host_hugepages(("host",)):
         t = threading.Thread(target=second)
         t.start()
         time.sleep(0.5)
@@ -397,6 +397,6 @@ def test_one_run_at_a_time_holds_the_host_hugepages(monkeypatch: pytest.MonkeyPa
     t.join(10)
     assert events == ["reserve", "first runs", "give back", "reserve", "second runs",
                       "give back"]
-    with difftest.host_hugepages(("reference", "ours")):
+    with hugepages.host_hugepages(("reference", "ours")):
         events.append("no host: nothing reserved")
     assert events[-1] == "no host: nothing reserved"
