@@ -49,10 +49,12 @@ static inline const char *pagecache_dir(char *why, size_t len)
 /*
  * A new file of @bytes in @dir, gone from the directory at once
  * (O_TMPFILE, else a named file unlinked); an fd or -1 with errno set.
+ * The named file is sized before it is unlinked: QEMU's 9p server
+ * resolves a truncate by path, so an unlinked file there cannot be sized.
  */
 static inline int pagecache_file(const char *dir, size_t bytes)
 {
-	char path[4096];
+	char path[4096] = "";
 	int fd, err;
 
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -61,14 +63,17 @@ static inline int pagecache_file(const char *dir, size_t bytes)
 		fd = mkostemp(path, O_CLOEXEC);
 		if (fd < 0)
 			return -1;
-		unlink(path);
 	}
 	if (ftruncate(fd, bytes)) {
 		err = errno;
 		close(fd);
+		if (path[0])
+			unlink(path);
 		errno = err;
 		return -1;
 	}
+	if (path[0])
+		unlink(path);
 	return fd;
 }
 

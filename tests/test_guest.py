@@ -37,6 +37,21 @@ def test_status_comes_back_from_the_sentinel(tmp_path: Path, monkeypatch: pytest
     assert res.output == "hello\n"
 
 
+def test_a_long_script_stays_off_the_kernel_command_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: guest.Kernel) -> None:
+    """vng passes the command on the kernel command line (2048 bytes on 6.1)."""
+    argv = tmp_path / "argv"
+    fake_vng(tmp_path, monkeypatch, f'echo "$*" > {argv}; eval "${{@: -1}}"')
+    long_script = "".join(f"echo line{i} >/dev/null\n" for i in range(300)) + "echo done\n"
+    assert len(long_script) > 4096
+    res = guest.run(kernel, long_script, tmp_path)
+    assert res.status == 0 and res.output == "done\n"
+    passed = argv.read_text()
+    assert "line299" not in passed
+    # What is left (paths, the share's remount) leaves room for vng's own arguments.
+    assert len(passed) < 1500, passed
+
+
 def test_status_over_the_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  kernel: guest.Kernel) -> None:
     # Without script I/O ports, output and status arrive on the console (stderr).
