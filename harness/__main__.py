@@ -200,10 +200,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     with hugepages.host_hugepages(sides):
         hugetlb, swap, notes = difftest.decide_resources(sides, args.hugetlb, args.swap)
         pagecache, more = difftest.decide_pagecache(sides, args.pagecache)
+        notes += more
+        kernels = {n: difftest.guest_kernel(n, lay, args.profile, build_kernel=False)
+                   for n in sides if n != "host"}
+        soft_dirty, more = difftest.decide_soft_dirty(sides, args.soft_dirty, kernels)
+        notes += more
         opts = difftest.Options(start=args.start, seeds=args.seeds, ops=args.ops,
                                 hugetlb=hugetlb, swap=swap, pagecache=pagecache,
-                                seed_list=listed)
-        notes += more
+                                soft_dirty=soft_dirty, seed_list=listed, plant=args.plant)
         try:
             rep = difftest.differential(lay, opts, args.against, args.subject, notes,
                                         build_kernel=not args.no_build,
@@ -305,6 +309,12 @@ def parser() -> argparse.ArgumentParser:
                    help="map files in $PMSCAN_PAGECACHE_DIR or the current directory "
                         "(not tmpfs) privately and shared (default: when the host has "
                         "such a directory; off, old seeds' traces stay comparable)")
+    p.add_argument("--soft-dirty", action=argparse.BooleanOptionalAction, default=None,
+                   help="clear_refs, PAGE_IS_SOFT_DIRTY and pagemap's bits (default: when "
+                        "both kernels have CONFIG_MEM_SOFT_DIRTY; the host has not)")
+    p.add_argument("--plant", default="", metavar="soft-dirty:N",
+                   help="a planted bug in the subject only: its Nth scan returning "
+                        "soft-dirty misreports it (shows the comparison catches one)")
     p.add_argument("--no-build", action="store_true",
                    help="boot our kernel as built, without rebuilding it first")
     p.add_argument("--limit", type=int, default=20, help="differences to show (default: 20)")
