@@ -64,6 +64,9 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     lay = layout()
+    if args.kernel == "mainline":
+        print(build.bzimage(pipeline.mainline_build(lay, args.profile)))
+        return 0
     tree = pipeline.kernel_tree(lay, args.profile)
     print(build.bzimage(tree))
     return 0
@@ -251,7 +254,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tree", required=True, help="the kernel work tree")
     p.add_argument("--base", default=source.BASELINE_TAG, help="the commit the series sits on")
     verb("config", cmd_config, "configure the build tree (tinyconfig + fragments), verify it")
-    verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
+    p = verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
+    p.add_argument("--kernel", default="ours", choices=("ours", "mainline"),
+                   help="ours (6.1 + the series, the default) or mainline "
+                   "(linux-source-6.12 configured like ours, no patches)")
     p = verb("boot", cmd_boot, "boot a kernel and run a command in it")
     p.add_argument("--kernel", default="ours",
                    help="ours, reference (6.12), plain (Debian's 6.1), a bzImage path "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from .paths import Layout
 from .proc import activity, say
 
 TARGETS = ("host", "ours", "reference", "plain")
+# In the object tree of a mainline build: what it was built from (see mainline_build).
+MAINLINE_STAMP = ".pmscan-mainline-build"
 
 
 @contextmanager
@@ -61,9 +64,51 @@ def mainline_tree(lay: Layout) -> Path:
         return source.ensure(lay, package=source.LINUX_6_12).tree
 
 
+def _mainline_fingerprint(version: str, fragments: list[Path]) -> str:
+    h = hashlib.sha256(f"linux-source-6.12 {version}\0".encode())
+    for p in fragments:
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def mainline_build(lay: Layout, profile: str = "base") -> Path:
+    """linux-source-6.12, unpatched, configured and built like our kernel: the
+    object tree (``make O=``, the source stays pristine for upstream.py).
+
+    tinyconfig + the profile's fragments + ``kernel-config/mainline.config``.
+    The build is skipped when the tree was built from the same source version
+    and fragments (a stamp in the object tree), as CI runs it every time.
+    """
+    with activity(), cache_lock(lay, "source-6.12"):
+        src = source.ensure(lay, package=source.LINUX_6_12)
+    objtree = lay.mainline_build_tree(profile)
+    fragments = config.mainline_fragments_for(lay, profile)
+    with activity(), cache_lock(lay, f"build-mainline-{profile}"):
+        stamp = objtree / MAINLINE_STAMP
+        fingerprint = _mainline_fingerprint(src.version, fragments)
+        fresh = stamp.exists() and stamp.read_text().strip() == fingerprint
+        if fresh and build.bzimage(objtree).is_file():
+            say(f"mainline: {objtree} is built from the same source and fragments")
+            return objtree
+        stamp.unlink(missing_ok=True)
+        config.configure(src.tree, fragments, objtree=objtree)
+        build.build(src.tree, objtree=objtree)
+        stamp.write_text(fingerprint + "\n")
+    return objtree
+
+
+def mainline_kernel(objtree: Path, profile: str = "base") -> Kernel:
+    """The same-config mainline as a guest: the same memory as ours."""
+    return Kernel(name="mainline", image=str(build.bzimage(objtree)),
+                  memory=_memory(profile))
+
+
+def _memory(profile: str) -> str:
+    return "4G" if profile == "debug" else "2G"
+
+
 def our_kernel(tree: Path, profile: str = "base") -> Kernel:
-    memory = "4G" if profile == "debug" else "2G"
-    return Kernel(name="ours", image=str(build.bzimage(tree)), memory=memory)
+    return Kernel(name="ours", image=str(build.bzimage(tree)), memory=_memory(profile))
 
 
 def unavailable(name: str) -> str | None:
