@@ -56,6 +56,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     lay = layout()
+    if args.kernel == "mainline":
+        objtree = pipeline.mainline_build(lay, args.profile, built=False)
+        print(objtree / ".config")
+        return 0
     tree = _tree(args)
     with pipeline.cache_lock(lay, f"build-{args.profile}"):
         print(config.configure(tree, config.fragments_for(lay, args.profile)))
@@ -253,7 +257,11 @@ def parser() -> argparse.ArgumentParser:
     p = verb("export", cmd_export, "turn a kernel work tree's commits into patches/")
     p.add_argument("--tree", required=True, help="the kernel work tree")
     p.add_argument("--base", default=source.BASELINE_TAG, help="the commit the series sits on")
-    verb("config", cmd_config, "configure the build tree (tinyconfig + fragments), verify it")
+    p = verb("config", cmd_config, "configure the build tree (tinyconfig + fragments), verify "
+             "it; for mainline, compare it with ours")
+    p.add_argument("--kernel", default="ours", choices=("ours", "mainline"),
+                   help="ours (the default) or mainline (linux-source-6.12 configured like "
+                   "ours, then compared with ours' .config)")
     p = verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
     p.add_argument("--kernel", default="ours", choices=("ours", "mainline"),
                    help="ours (6.1 + the series, the default) or mainline "

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import build, config, kcidb, patches, selftests, source, targets, upstream
+from . import build, config, configdiff, kcidb, patches, selftests, source, targets, upstream
 from .errors import HarnessError
 from .guest import Kernel
 from .paths import Layout
@@ -40,15 +40,16 @@ def cache_lock(lay: Layout, what: str) -> Iterator[None]:
         yield
 
 
-def kernel_tree(lay: Layout, profile: str = "base") -> Path:
-    """The patched, configured and built tree of ``profile``."""
+def kernel_tree(lay: Layout, profile: str = "base", built: bool = True) -> Path:
+    """The patched, configured and (unless ``built`` is false) built tree of ``profile``."""
     with activity(), cache_lock(lay, "source"):
         source.ensure(lay)
     with activity(), cache_lock(lay, f"build-{profile}"):
         tree = patches.ensure_worktree(lay, profile)
         patches.apply(tree, patches.read_series(lay.patches))
         config.configure(tree, config.fragments_for(lay, profile))
-        build.build(tree)
+        if built:
+            build.build(tree)
     return tree
 
 
@@ -71,30 +72,52 @@ def _mainline_fingerprint(version: str, fragments: list[Path]) -> str:
     return h.hexdigest()
 
 
-def mainline_build(lay: Layout, profile: str = "base") -> Path:
-    """linux-source-6.12, unpatched, configured and built like our kernel: the
-    object tree (``make O=``, the source stays pristine for upstream.py).
+def mainline_build(lay: Layout, profile: str = "base", built: bool = True) -> Path:
+    """linux-source-6.12, unpatched, configured and (unless ``built`` is false)
+    built like our kernel: the object tree (``make O=``, the source stays
+    pristine for upstream.py).
 
-    tinyconfig + the profile's fragments + ``kernel-config/mainline.config``.
-    The build is skipped when the tree was built from the same source version
-    and fragments (a stamp in the object tree), as CI runs it every time.
+    tinyconfig + the profile's fragments + ``kernel-config/mainline.config``;
+    then its .config is compared with ours (``configdiff``), which fails on a
+    difference that changes the comparison. The config and build are skipped
+    when the tree was built from the same source version and fragments (a
+    stamp in the object tree), as CI runs it every time.
     """
     with activity(), cache_lock(lay, "source-6.12"):
         src = source.ensure(lay, package=source.LINUX_6_12)
     objtree = lay.mainline_build_tree(profile)
     fragments = config.mainline_fragments_for(lay, profile)
+    ours = lay.build_tree(profile) / ".config"
+    if not ours.is_file():
+        kernel_tree(lay, profile, built=False)
     with activity(), cache_lock(lay, f"build-mainline-{profile}"):
         stamp = objtree / MAINLINE_STAMP
         fingerprint = _mainline_fingerprint(src.version, fragments)
         fresh = stamp.exists() and stamp.read_text().strip() == fingerprint
         if fresh and build.bzimage(objtree).is_file():
             say(f"mainline: {objtree} is built from the same source and fragments")
+            compare_configs(lay, profile)
             return objtree
         stamp.unlink(missing_ok=True)
         config.configure(src.tree, fragments, objtree=objtree)
-        build.build(src.tree, objtree=objtree)
-        stamp.write_text(fingerprint + "\n")
+        compare_configs(lay, profile)
+        if built:
+            build.build(src.tree, objtree=objtree)
+            stamp.write_text(fingerprint + "\n")
     return objtree
+
+
+def compare_configs(lay: Layout, profile: str) -> configdiff.Comparison:
+    """Our final .config against the mainline build's; raises on a difference
+    that changes the comparison. The whole list goes to ``config-diff.txt``
+    in the mainline object tree."""
+    objtree = lay.mainline_build_tree(profile)
+    listing = objtree / "config-diff.txt"
+    result = configdiff.check(lay.build_tree(profile) / ".config", objtree / ".config", listing)
+    say(f"config: mainline ({profile}) matches ours where it matters: "
+        f"{len(result.accepted)} accepted version differences, {len(result.listed)} "
+        f"others (drivers, toolchain, renamed symbols); all listed in {listing}")
+    return result
 
 
 def mainline_kernel(objtree: Path, profile: str = "base") -> Kernel:
