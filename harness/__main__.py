@@ -310,9 +310,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-list", default="", metavar="S1,S2,...",
                    help="run these seeds instead of --start/--seeds")
     p.add_argument("--ops", type=int, default=60, help="operations per seed (default: 60)")
-    p.add_argument("--against", default="host", choices=("host", "reference"),
-                   help="the oracle: the host kernel or Debian's 6.12 in a guest")
-    p.add_argument("--subject", default="ours", choices=("ours", "host", "reference"),
+    p.add_argument("--against", default="host", choices=("host", "reference", "mainline"),
+                   help="the oracle: the host kernel, Debian's 6.12 in a guest, or 6.12 "
+                        "built like ours (the one with soft-dirty and swap like ours)")
+    p.add_argument("--subject", default="ours",
+                   choices=("ours", "host", "reference", "mainline"),
                    help="the kernel under test (default: ours; host or reference "
                         "checks that the two oracles agree)")
     p.add_argument("--hugetlb", action=argparse.BooleanOptionalAction, default=None,
@@ -330,7 +332,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a planted bug in the subject only: its Nth scan returning "
                         "soft-dirty misreports it (shows the comparison catches one)")
     p.add_argument("--no-build", action="store_true",
-                   help="boot our kernel as built, without rebuilding it first")
+                   help="boot our kernel and the same-config mainline as built, without "
+                        "building them first")
     p.add_argument("--limit", type=int, default=20, help="differences to show (default: 20)")
     p.add_argument("--localize", type=int, default=5,
                    help="run up to this many differing seeds again with the state after "

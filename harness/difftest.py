@@ -62,7 +62,7 @@ from .proc import activity, require, run, say
 
 PROGRAM = "pmscan_fuzz_diff"
 TRACE_VERSION = 1
-SIDES = ("host", "ours", "reference")
+SIDES = ("host", "ours", "reference", "mainline")
 
 # Program exit statuses (difftest/fuzz.h).
 EXIT_UNSUPPORTED = 4
@@ -513,9 +513,11 @@ def run_host(binary: Path, opts: Options, outdir: Path, plant: str = "") -> Side
                    res.stdout, directory=outdir)
 
 
-def kernel_built(lay: Layout, profile: str = "base") -> bool:
-    """Whether our kernel's image exists (built by 'python -m harness build')."""
-    return build_mod.bzimage(lay.build_tree(profile)).exists()
+def kernel_built(lay: Layout, profile: str = "base", side: str = "ours") -> bool:
+    """Whether a side's kernel image exists: ours (built by 'python -m harness
+    build') or the same-config mainline (built by the pipeline)."""
+    tree = lay.mainline_build_tree(profile) if side == "mainline" else lay.build_tree(profile)
+    return build_mod.bzimage(tree).exists()
 
 
 def guest_kernel(name: str, lay: Layout, profile: str = "base",
@@ -531,6 +533,10 @@ def guest_kernel(name: str, lay: Layout, profile: str = "base",
         tree = (pipeline.kernel_tree(lay, profile) if build_kernel
                 else lay.build_tree(profile))
         return pipeline.our_kernel(tree, profile)
+    if name == "mainline":
+        objtree = (pipeline.mainline_build(lay, profile) if build_kernel
+                   else lay.mainline_build_tree(profile))
+        return pipeline.mainline_kernel(objtree, profile)
     raise DiffError(f"unknown side {name!r}", f"use one of {', '.join(SIDES)}")
 
 
