@@ -285,6 +285,9 @@ static int op_swap_wp(void)
  * a bit was cleared: so before the first clear_refs of a process, its
  * THP slots lose their memory (MADV_DONTNEED of every mapped page; no new
  * THP is made after the set-up), and no large folio is left to split.
+ * This MADV_DONTNEED covers whole 2M blocks, which op_dontneed() avoids
+ * for mainline 6.15+'s page-table reclaim: fine against 6.12, and the
+ * host (6.18) has no soft-dirty to compare.
  */
 static bool thps_dropped;
 
