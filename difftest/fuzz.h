@@ -48,12 +48,19 @@
 #define VEC_MAX		512
 #define TRACE_CAP	(32UL << 20)
 
-/* The categories a trace may use: everything but PAGE_IS_SOFT_DIRTY. */
+/*
+ * The categories a trace may use: everything but PAGE_IS_SOFT_DIRTY, which
+ * joins them with --soft-dirty (cats()).
+ */
 #define CATS		(PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN | PAGE_IS_FILE | \
 			 PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | \
 			 PAGE_IS_HUGE)
+#define NR_CATS		7
 
 #define PME_PRESENT	(1ULL << 63)
+#define PME_SWAP	(1ULL << 62)
+#define PME_UFFD_WP	(1ULL << 57)
+#define PME_SOFT_DIRTY	(1ULL << 55)
 #define PME_PFN_MASK	((1ULL << 55) - 1)
 
 enum {
@@ -71,9 +78,12 @@ struct options {
 	bool swap;
 	bool state;		/* a snapshot after every operation */
 	bool pagecache;		/* mappings of files in the page cache */
+	bool soft_dirty;	/* clear_refs, PAGE_IS_SOFT_DIRTY, pagemap bits */
 	const char *pagecache_dir;	/* where those files are made */
 	unsigned int timeout;
 	const char *out;
+	/* PMSCAN_DIFF_PLANT: a deliberately wrong reading, for the tests */
+	const char *plant;
 };
 
 extern struct options opt;
@@ -82,6 +92,7 @@ extern struct options opt;
 
 void __printf(1, 2) tr(const char *fmt, ...);
 void trace_reset(void);
+long trace_tick(void);
 int trace_setup(void);
 int write_trace(unsigned long seed, const char *end);
 long count_ops(void);
@@ -97,6 +108,7 @@ enum scan_kind { SCAN_GET, SCAN_GET_WP, SCAN_WP_ONLY };
 
 struct scan;
 
+uint64_t cats(void);
 void rng_seed(unsigned long seed);
 long below(long n);
 bool chance(int pct);
@@ -189,6 +201,8 @@ int uffd_register(char *addr, unsigned long len);
 int uffd_unregister(char *addr, unsigned long len);
 int uffd_protect(char *addr, unsigned long len, bool wp);
 uint64_t pagemap_entry(const void *addr);
+int clear_soft_dirty(void);
+void plant_scan(struct page_region *v, long ret, const struct scan *sc);
 int learn_zero_pfn(void);
 long anon_huge_kb(const void *addr);
 int access_pages(int s, long a, long b, int write, unsigned char val, long *at,

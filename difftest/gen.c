@@ -31,6 +31,12 @@ unsigned char wval(void)
 	return (unsigned char)(1 + below(255));
 }
 
+/* The categories of this run: CATS, with PAGE_IS_SOFT_DIRTY if --soft-dirty. */
+uint64_t cats(void)
+{
+	return opt.soft_dirty ? CATS | PAGE_IS_SOFT_DIRTY : CATS;
+}
+
 /* ---- what to operate on ---- */
 
 static bool slot_used(int s)
@@ -156,18 +162,22 @@ static void pick_span(int s, long *a, long *b)
 
 /* ---- scans ---- */
 
-/* A category set for a mask: mostly one or two bits, so scans match. */
+/*
+ * A category set for a mask: mostly one or two bits, so scans match. Without
+ * --soft-dirty the draws are what they were before it existed.
+ */
 static uint64_t random_cats(void)
 {
-	uint64_t c = 1ULL << below(7);
+	int n = opt.soft_dirty ? NR_CATS + 1 : NR_CATS;
+	uint64_t c = 1ULL << below(n);
 
 	switch (below(10)) {
 	case 0 ... 4:
 		return c;
 	case 5 ... 7:
-		return c | 1ULL << below(7);
+		return c | 1ULL << below(n);
 	default:
-		return splitmix(&rng) & CATS;
+		return splitmix(&rng) & cats();
 	}
 }
 
@@ -298,7 +308,7 @@ void random_scan(struct scan *sc, enum scan_kind kind)
 		sc->anyof = random_cats();
 	switch (below(10)) {
 	case 0 ... 1:
-		sc->ret_mask = CATS;
+		sc->ret_mask = cats();
 		break;
 	case 2:
 		sc->ret_mask = 0;

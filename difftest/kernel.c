@@ -83,6 +83,8 @@ long do_scan_fd(int fd, const char *what, const struct scan *sc)
 	ret = pagemap_scan(fd, sc->start, sc->end, v, sc->vec_len,
 			   sc->flags, sc->max_pages, sc->inv, sc->mask,
 			   sc->anyof, sc->ret_mask, &walk_end);
+	if (opt.plant)
+		plant_scan(v, ret, sc);
 	tr("op %d %s %s-%s f=%llu inv=%#llx m=%#llx any=%#llx ret=%#llx len=%llu",
 	   opno, what, A(sc->start), A(sc->end),
 	   (unsigned long long)sc->flags, (unsigned long long)sc->inv,
@@ -124,7 +126,7 @@ void check_scan_fd(int fd, const char *what, uint64_t start, uint64_t end)
 {
 	struct scan sc = {
 		.start = start, .end = end, .vec_len = VEC_MAX,
-		.ret_mask = CATS,
+		.ret_mask = cats(),
 	};
 
 	do_scan_fd(fd, what, &sc);
@@ -139,6 +141,39 @@ void check_scan(const char *what, uint64_t start, uint64_t end)
 void check_arena(const char *what)
 {
 	check_scan(what, (unsigned long)arena, (unsigned long)arena + ARENA_SIZE);
+}
+
+/*
+ * PMSCAN_DIFF_PLANT=soft-dirty:N makes this program a kernel with a
+ * soft-dirty bug, to show that the comparison catches one: the Nth scan of
+ * the seed (counted from 1, fork children included) that returns regions
+ * with PAGE_IS_SOFT_DIRTY in its return mask gets that bit of its first
+ * region flipped. Nothing but the trace changes.
+ */
+void plant_scan(struct page_region *v, long ret, const struct scan *sc)
+{
+	long n;
+
+	if (sscanf(opt.plant, "soft-dirty:%ld", &n) != 1 || ret < 1 || !v ||
+	    !(sc->ret_mask & PAGE_IS_SOFT_DIRTY))
+		return;
+	if (trace_tick() == n)
+		v[0].categories ^= PAGE_IS_SOFT_DIRTY;
+}
+
+/* ---- soft-dirty ---- */
+
+/* Clear the soft-dirty bits of the whole process (clear_refs "4"). */
+int clear_soft_dirty(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, "4", 1) != 1)
+		ret = -1;
+	close(fd);
+	return ret;
 }
 
 /* ---- userfaultfd ---- */

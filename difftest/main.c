@@ -24,8 +24,10 @@
  *   run: from then on a THP only ever splits, and only because of an
  *   operation in the trace. Every other mapping is MADV_NOHUGEPAGE, which
  *   makes the host's THP policy (always or madvise) irrelevant;
- * - PAGE_IS_SOFT_DIRTY is never asked for nor returned (the host has no
- *   CONFIG_MEM_SOFT_DIRTY);
+ * - soft-dirty (--soft-dirty: clear_refs "4", PAGE_IS_SOFT_DIRTY in masks
+ *   and results, pagemap's bits) needs CONFIG_MEM_SOFT_DIRTY, which the
+ *   host lacks: without the flag the category is never asked for nor
+ *   returned, and its operations weigh nothing (one_op());
  * - hugetlb, swap and page-cache files (--pagecache: a private and a
  *   shared mapping of files in $PMSCAN_PAGECACHE_DIR, which is not tmpfs)
  *   are used only when the command line says so; their absence then is an
@@ -59,7 +61,10 @@
  * max_pages, an output array that runs into an inaccessible page, unknown
  * flag and category bits; snapshots of the whole arena; UFFDIO_WRITEPROTECT
  * on and off; UFFDIO_REGISTER and UNREGISTER of sub-ranges; MADV_DONTNEED;
- * MADV_PAGEOUT (with --swap); mprotect; munmap; mremap (move, shrink, grow);
+ * MADV_PAGEOUT and swap entries with and without uffd-wp, swapped in again
+ * by a read or a write (with --swap); clear_refs, soft-dirty after fork and
+ * mremap, pagemap's present/swap/uffd-wp/soft-dirty bits (with
+ * --soft-dirty); mprotect; munmap; mremap (move, shrink, grow);
  * fork (the child scans itself and, through the inherited descriptor, the
  * parent; the parent then scans the exited child); new mappings.
  *
@@ -106,9 +111,10 @@ static int run_seed(unsigned long seed)
 	catch_faults();
 	alarm(opt.timeout);
 	pin_cpu();
-	tr("pmscan-fuzz-diff v%d seed=%lu ops=%ld hugetlb=%d swap=%d%s%s\n",
+	tr("pmscan-fuzz-diff v%d seed=%lu ops=%ld hugetlb=%d swap=%d%s%s%s\n",
 	   TRACE_VERSION, seed, opt.ops, opt.hugetlb, opt.swap,
-	   opt.pagecache ? " pagecache=1" : "", opt.state ? " state=1" : "");
+	   opt.pagecache ? " pagecache=1" : "",
+	   opt.soft_dirty ? " soft-dirty=1" : "", opt.state ? " state=1" : "");
 	ret = setup();
 	if (ret)
 		return ret;
@@ -159,7 +165,8 @@ static int probe(void)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--ops N] [--hugetlb] [--swap] [--pagecache] [--state]\n"
+		"usage: %s [--ops N] [--hugetlb] [--swap] [--pagecache] [--soft-dirty]\n"
+		"          [--state]\n"
 		"          [--timeout S] [--out DIR] FIRST [COUNT] | S1,S2,...\n"
 		"       %s --probe\n"
 		"Runs seeds FIRST..FIRST+COUNT-1 (COUNT defaults to 1), or the listed\n"
@@ -169,7 +176,12 @@ static void usage(const char *argv0)
 		"--pagecache adds private and shared mappings of files in\n"
 		"$PMSCAN_PAGECACHE_DIR (default: the current directory), which must\n"
 		"not be on tmpfs; without it a seed's trace is what it was before the\n"
-		"page-cache type existed.\n",
+		"page-cache type existed.\n"
+		"--soft-dirty adds clear_refs, PAGE_IS_SOFT_DIRTY and pagemap reads\n"
+		"(the kernel needs CONFIG_MEM_SOFT_DIRTY); --swap adds MADV_PAGEOUT and\n"
+		"swap entries with and without uffd-wp (the kernel needs swap).\n"
+		"PMSCAN_DIFF_PLANT=soft-dirty:N flips PAGE_IS_SOFT_DIRTY in the first\n"
+		"region of the Nth scan that returns it: a planted bug, for tests.\n",
 		argv0, argv0);
 	exit(EXIT_BUG);
 }
@@ -201,6 +213,7 @@ static unsigned long parse_seeds(int argc, char **argv, int ai, unsigned long *l
 /* The options; returns the index of the first seed argument. */
 static int parse_options(int argc, char **argv)
 {
+	long n;
 	int ai;
 
 	for (ai = 1; ai < argc && !strncmp(argv[ai], "--", 2); ai++) {
@@ -214,6 +227,8 @@ static int parse_options(int argc, char **argv)
 			opt.state = true;
 		else if (!strcmp(argv[ai], "--pagecache"))
 			opt.pagecache = true;
+		else if (!strcmp(argv[ai], "--soft-dirty"))
+			opt.soft_dirty = true;
 		else if (!strcmp(argv[ai], "--ops") && ai + 1 < argc)
 			opt.ops = strtol(argv[++ai], NULL, 10);
 		else if (!strcmp(argv[ai], "--timeout") && ai + 1 < argc)
@@ -225,6 +240,13 @@ static int parse_options(int argc, char **argv)
 	}
 	if (ai >= argc || ai + 2 < argc)
 		usage(argv[0]);
+	opt.plant = getenv("PMSCAN_DIFF_PLANT");
+	if (opt.plant && !*opt.plant)
+		opt.plant = NULL;
+	if (opt.plant && sscanf(opt.plant, "soft-dirty:%ld", &n) != 1) {
+		fprintf(stderr, "PMSCAN_DIFF_PLANT=%s: expected soft-dirty:N\n", opt.plant);
+		exit(EXIT_BUG);
+	}
 	return ai;
 }
 

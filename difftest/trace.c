@@ -15,6 +15,7 @@
 struct trace {
 	size_t len;
 	bool truncated;
+	long ticks;		/* trace_tick(): shared by a seed's processes */
 	char data[];
 };
 
@@ -31,6 +32,17 @@ void trace_reset(void)
 {
 	trace->len = 0;
 	trace->truncated = false;
+	trace->ticks = 0;
+}
+
+/*
+ * Count an event of the seed, in trace order: fork children share the
+ * counter, and the parent waits for them, so the Nth event is the Nth in
+ * the trace.
+ */
+long trace_tick(void)
+{
+	return ++trace->ticks;
 }
 
 void tr(const char *fmt, ...)

@@ -56,6 +56,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     lay = layout()
+    if args.kernel == "mainline":
+        objtree = pipeline.mainline_build(lay, args.profile, built=False)
+        print(objtree / ".config")
+        return 0
     tree = _tree(args)
     with pipeline.cache_lock(lay, f"build-{args.profile}"):
         print(config.configure(tree, config.fragments_for(lay, args.profile)))
@@ -64,6 +68,9 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     lay = layout()
+    if args.kernel == "mainline":
+        print(build.bzimage(pipeline.mainline_build(lay, args.profile)))
+        return 0
     tree = pipeline.kernel_tree(lay, args.profile)
     print(build.bzimage(tree))
     return 0
@@ -73,6 +80,12 @@ def cmd_boot(args: argparse.Namespace) -> int:
     lay = layout()
     if args.kernel == "ours":
         kernel = pipeline.our_kernel(_tree(args), args.profile)
+    elif args.kernel == "mainline":
+        kernel = pipeline.mainline_kernel(lay.mainline_build_tree(args.profile), args.profile)
+        if not kernel.exists():
+            raise HarnessError(f"the mainline kernel {kernel.image} is not built",
+                               "build it: python -m harness build --kernel mainline "
+                               f"--profile {args.profile}")
     elif args.kernel in ("reference", "plain"):
         from .targets import plain_kernel, reference_kernel
 
@@ -200,10 +213,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     with hugepages.host_hugepages(sides):
         hugetlb, swap, notes = difftest.decide_resources(sides, args.hugetlb, args.swap)
         pagecache, more = difftest.decide_pagecache(sides, args.pagecache)
+        notes += more
+        kernels = {n: difftest.guest_kernel(n, lay, args.profile, build_kernel=False)
+                   for n in sides if n != "host"}
+        soft_dirty, more = difftest.decide_soft_dirty(sides, args.soft_dirty, kernels)
+        notes += more
         opts = difftest.Options(start=args.start, seeds=args.seeds, ops=args.ops,
                                 hugetlb=hugetlb, swap=swap, pagecache=pagecache,
-                                seed_list=listed)
-        notes += more
+                                soft_dirty=soft_dirty, seed_list=listed, plant=args.plant)
         try:
             rep = difftest.differential(lay, opts, args.against, args.subject, notes,
                                         build_kernel=not args.no_build,
@@ -250,12 +267,19 @@ def parser() -> argparse.ArgumentParser:
     p = verb("export", cmd_export, "turn a kernel work tree's commits into patches/")
     p.add_argument("--tree", required=True, help="the kernel work tree")
     p.add_argument("--base", default=source.BASELINE_TAG, help="the commit the series sits on")
-    verb("config", cmd_config, "configure the build tree (tinyconfig + fragments), verify it")
-    verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
+    p = verb("config", cmd_config, "configure the build tree (tinyconfig + fragments), verify "
+             "it; for mainline, compare it with ours")
+    p.add_argument("--kernel", default="ours", choices=("ours", "mainline"),
+                   help="ours (the default) or mainline (linux-source-6.12 configured like "
+                   "ours, then compared with ours' .config)")
+    p = verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
+    p.add_argument("--kernel", default="ours", choices=("ours", "mainline"),
+                   help="ours (6.1 + the series, the default) or mainline "
+                   "(linux-source-6.12 configured like ours, no patches)")
     p = verb("boot", cmd_boot, "boot a kernel and run a command in it")
     p.add_argument("--kernel", default="ours",
-                   help="ours, reference (6.12), plain (Debian's 6.1), a bzImage path "
-                   "or an installed release")
+                   help="ours, mainline (6.12 built like ours), reference (Debian's "
+                   "6.12), plain (Debian's 6.1), a bzImage path or an installed release")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("command", nargs="*", help="shell command (default: uname -a)")
     verb("selftests", cmd_selftests, "build the selftests against the build tree")
@@ -292,9 +316,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-list", default="", metavar="S1,S2,...",
                    help="run these seeds instead of --start/--seeds")
     p.add_argument("--ops", type=int, default=60, help="operations per seed (default: 60)")
-    p.add_argument("--against", default="host", choices=("host", "reference"),
-                   help="the oracle: the host kernel or Debian's 6.12 in a guest")
-    p.add_argument("--subject", default="ours", choices=("ours", "host", "reference"),
+    p.add_argument("--against", default="host", choices=("host", "reference", "mainline"),
+                   help="the oracle: the host kernel, Debian's 6.12 or the same-config "
+                        "mainline (6.12 built like ours) in a guest")
+    p.add_argument("--subject", default="ours",
+                   choices=("ours", "host", "reference", "mainline"),
                    help="the kernel under test (default: ours; host or reference "
                         "checks that the two oracles agree)")
     p.add_argument("--hugetlb", action=argparse.BooleanOptionalAction, default=None,
@@ -305,8 +331,15 @@ def parser() -> argparse.ArgumentParser:
                    help="map files in $PMSCAN_PAGECACHE_DIR or the current directory "
                         "(not tmpfs) privately and shared (default: when the host has "
                         "such a directory; off, old seeds' traces stay comparable)")
+    p.add_argument("--soft-dirty", action=argparse.BooleanOptionalAction, default=None,
+                   help="clear_refs, PAGE_IS_SOFT_DIRTY and pagemap's bits (default: when "
+                        "both kernels have CONFIG_MEM_SOFT_DIRTY; the host has not)")
+    p.add_argument("--plant", default="", metavar="soft-dirty:N",
+                   help="a planted bug in the subject only: its Nth scan returning "
+                        "soft-dirty misreports it (shows the comparison catches one)")
     p.add_argument("--no-build", action="store_true",
-                   help="boot our kernel as built, without rebuilding it first")
+                   help="boot our kernel and the same-config mainline as built, without "
+                        "building them first")
     p.add_argument("--limit", type=int, default=20, help="differences to show (default: 20)")
     p.add_argument("--localize", type=int, default=5,
                    help="run up to this many differing seeds again with the state after "
@@ -318,7 +351,8 @@ def parser() -> argparse.ArgumentParser:
             ("fuzz", cmd_fuzz, "pmscan_fuzz: seeded PAGEMAP_SCAN arguments against the "
                                "spec's error table (issue 6)")):
         p = verb(name, fn, text)
-        p.add_argument("--kernel", default="host", choices=("host", "ours", "reference"),
+        p.add_argument("--kernel", default="host",
+                       choices=("host", "ours", "reference", "mainline"),
                        help="where to run: the host kernel or a guest (default: host)")
         p.add_argument("--seed", type=int, default=1, help="the seed (default: 1)")
         p.add_argument("--timeout", type=float, default=None,

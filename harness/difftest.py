@@ -17,11 +17,17 @@ A seed that could not run on one side for a reason outside the kernel's ABI
 page-cache directory) ends with ``end env ...`` and is counted as
 inconclusive, never as a difference.
 
-Optional memory: hugetlb, swap (MADV_PAGEOUT) and page-cache files
-(``--pagecache``: a private and a shared mapping of files in
-``$PMSCAN_PAGECACHE_DIR``, else the current directory, never tmpfs) are used
-when every side has them; off, a seed's trace is what it was before they
-existed, so old traces stay comparable.
+Optional memory: hugetlb, swap (MADV_PAGEOUT, swap entries with and
+without uffd-wp) and page-cache files (``--pagecache``: a private and a
+shared mapping of files in ``$PMSCAN_PAGECACHE_DIR``, else the current
+directory, never tmpfs) are used when every side has them; so is soft-dirty
+(``--soft-dirty``: clear_refs, PAGE_IS_SOFT_DIRTY, pagemap's bits), which
+the host lacks. Off, a seed's trace is what it was before they existed, so
+old traces stay comparable.
+
+``Options.plant`` (``PMSCAN_DIFF_PLANT`` in the subject's environment only)
+makes the subject's program misreport one soft-dirty reading: a planted bug
+the comparison must catch.
 
 The first differing result may come long after the operation that parted
 the kernels (a state difference shows at the next scan that covers it), so
@@ -30,7 +36,7 @@ whole arena after every operation, and the report names the operation after
 which the states first differ. Traces stay in
 ``out/difftest/<oracle>-vs-<subject>/<seeds>/<side>/seed-N.trace``; one seed
 reruns alone with ``pmscan_fuzz_diff [--state] --ops N [--hugetlb] [--swap]
-[--pagecache] SEED``, which prints its trace.
+[--pagecache] [--soft-dirty] SEED``, which prints its trace.
 """
 
 from __future__ import annotations
@@ -41,14 +47,14 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
 from . import build as build_mod
-from . import guest, pipeline, splat, targets
+from . import guest, pipeline, softdirty, splat, targets
 from .errors import GuestError, HarnessError
 from .hugepages import HUGETLB_PAGES_NEEDED, host_hugetlb_available
 from .paths import Layout
@@ -56,7 +62,7 @@ from .proc import activity, require, run, say
 
 PROGRAM = "pmscan_fuzz_diff"
 TRACE_VERSION = 1
-SIDES = ("host", "ours", "reference")
+SIDES = ("host", "ours", "reference", "mainline")
 
 # Program exit statuses (difftest/fuzz.h).
 EXIT_UNSUPPORTED = 4
@@ -272,9 +278,11 @@ class Options:
     hugetlb: bool = True
     swap: bool = True
     pagecache: bool = False  # page-cache file mappings (off: old seeds' workloads)
+    soft_dirty: bool = False  # clear_refs, PAGE_IS_SOFT_DIRTY (off: old seeds' workloads)
     seed_timeout: int = 300
     seed_list: tuple[int, ...] = ()  # these seeds instead of the range
     state: bool = False  # a snapshot after every operation (localizing)
+    plant: str = ""  # PMSCAN_DIFF_PLANT for the subject only ("soft-dirty:N")
 
     def argv(self, binary: Path, outdir: Path) -> list[str]:
         args = [str(binary), "--ops", str(self.ops), "--timeout", str(self.seed_timeout),
@@ -285,6 +293,8 @@ class Options:
             args.append("--swap")
         if self.pagecache:
             args.append("--pagecache")
+        if self.soft_dirty:
+            args.append("--soft-dirty")
         if self.state:
             args.append("--state")
         if self.seed_list:
@@ -303,7 +313,8 @@ class Options:
 
     def flags(self) -> str:
         """The resource flags of argv, for a command line in a message."""
-        return "".join(f"--{name} " for name in ("hugetlb", "swap", "pagecache")
+        return "".join(f"--{name.replace('_', '-')} "
+                       for name in ("hugetlb", "swap", "pagecache", "soft_dirty")
                        if getattr(self, name))
 
     def localizing(self, seeds: Sequence[int]) -> Options:
@@ -377,7 +388,28 @@ def decide_resources(sides: Sequence[str], hugetlb: bool | None,
     return hugetlb, swap, notes
 
 
+def decide_soft_dirty(sides: Sequence[str], soft_dirty: bool | None,
+                      kernels: Mapping[str, guest.Kernel]) -> tuple[bool, list[str]]:
+    """Soft-dirty operations on or off for both sides, and a note saying why off.
+
+    ``kernels`` are the guest sides' kernels; the host is asked at run time.
+    """
+    if soft_dirty is not None:
+        return soft_dirty, []
+    for side in sides:
+        if side == "host":
+            if not softdirty.host_soft_dirty():
+                return False, [f"soft-dirty off: the host ({os.uname().release}) does not "
+                               f"track it ({softdirty.OPTION})"]
+            continue
+        has, why = softdirty.guest_soft_dirty(kernels[side])
+        if not has:
+            return False, [f"soft-dirty off: {why}"]
+    return True, []
+
+
 PAGECACHE_ENV = "PMSCAN_PAGECACHE_DIR"
+PLANT_ENV = "PMSCAN_DIFF_PLANT"
 
 
 def filesystem_type(path: Path) -> str | None:
@@ -459,15 +491,18 @@ def seeds_run(side: str, opts: Options, outdir: Path) -> Callable[[], str]:
     return status
 
 
-def run_host(binary: Path, opts: Options, outdir: Path) -> SideRun:
-    """Run the seeds on the host kernel."""
+def run_host(binary: Path, opts: Options, outdir: Path, plant: str = "") -> SideRun:
+    """Run the seeds on the host kernel (``plant``: PMSCAN_DIFF_PLANT)."""
     _fresh(outdir)
     argv = opts.argv(binary, outdir)
     timeout = 60 + opts.count * opts.seed_timeout
+    env = {k: v for k, v in os.environ.items() if k != PLANT_ENV}
+    if plant:
+        env[PLANT_ENV] = plant
     try:
         with activity(seeds_run("host", opts, outdir)):
             res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True, errors="replace", timeout=timeout)
+                                 text=True, errors="replace", timeout=timeout, env=env)
     except subprocess.TimeoutExpired as e:
         raise DiffError(f"host: {PROGRAM} did not finish within {timeout}s",
                         "a hung seed: its trace in " + str(outdir) + " shows how far it got") \
@@ -478,9 +513,11 @@ def run_host(binary: Path, opts: Options, outdir: Path) -> SideRun:
                    res.stdout, directory=outdir)
 
 
-def kernel_built(lay: Layout, profile: str = "base") -> bool:
-    """Whether our kernel's image exists (built by 'python -m harness build')."""
-    return build_mod.bzimage(lay.build_tree(profile)).exists()
+def kernel_built(lay: Layout, profile: str = "base", side: str = "ours") -> bool:
+    """Whether a side's kernel image exists: ours (built by 'python -m harness
+    build') or the same-config mainline (built by the pipeline)."""
+    tree = lay.mainline_build_tree(profile) if side == "mainline" else lay.build_tree(profile)
+    return build_mod.bzimage(tree).exists()
 
 
 def guest_kernel(name: str, lay: Layout, profile: str = "base",
@@ -496,20 +533,31 @@ def guest_kernel(name: str, lay: Layout, profile: str = "base",
         tree = (pipeline.kernel_tree(lay, profile) if build_kernel
                 else lay.build_tree(profile))
         return pipeline.our_kernel(tree, profile)
+    if name == "mainline":
+        objtree = (pipeline.mainline_build(lay, profile) if build_kernel
+                   else lay.mainline_build_tree(profile))
+        return pipeline.mainline_kernel(objtree, profile)
     raise DiffError(f"unknown side {name!r}", f"use one of {', '.join(SIDES)}")
 
 
 def guest_timeout(opts: Options) -> float:
-    """Boot under TCG plus a generous 20 ms per operation."""
+    """A boot under TCG plus a generous 20 ms per operation (120 with swap-out).
+
+    Debian's 6.12 took more than 345 s to boot on this 2-core machine at a
+    load of 17, and ran the seeds at a fifth of our kernel's speed there.
+    """
     factor = 3 if opts.state else 1  # a scan of the arena after each operation
-    return 300 + opts.count * (opts.ops + 10) * 0.02 * factor
+    per_op = 0.12 if opts.swap else 0.02
+    return 600 + opts.count * (opts.ops + 10) * per_op * factor
 
 
 def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
-              lay: Layout) -> SideRun:
-    """Boot ``kernel`` once and run every seed in it."""
+              lay: Layout, plant: str = "") -> SideRun:
+    """Boot ``kernel`` once and run every seed in it (``plant``: PMSCAN_DIFF_PLANT)."""
     _fresh(outdir)
     argv = " ".join(shlex.quote(a) for a in opts.argv(binary, outdir))
+    if plant:
+        argv = f"{PLANT_ENV}={shlex.quote(plant)} {argv}"
     dmesg = shlex.quote(str(outdir / "dmesg.txt"))
     script = (f"{targets.GUEST_SETUP}\nuname -r > {shlex.quote(str(outdir / 'release'))}\n"
               f"{argv}\nst=$?\ndmesg > {dmesg} 2>&1\nexit $st\n")
@@ -565,7 +613,10 @@ class Report:
         out = [f"difftest: seeds {_seed_span(self.opts.seed_range)}, "
                f"{self.opts.ops} ops each, hugetlb {'on' if self.opts.hugetlb else 'off'}, "
                f"swap {'on' if self.opts.swap else 'off'}, "
-               f"page-cache files {'on' if self.opts.pagecache else 'off'}"]
+               f"page-cache files {'on' if self.opts.pagecache else 'off'}, "
+               f"soft-dirty {'on' if self.opts.soft_dirty else 'off'}"]
+        if self.opts.plant:
+            out.append(f"  planted in the subject: {PLANT_ENV}={self.opts.plant}")
         out += [f"  note: {n}" for n in self.notes]
         for side, role in ((o, "oracle"), (s, "subject")):
             out.append(f"  {role:<7} {side.name:<9} {side.kernel}: {side.ops} ops in "
@@ -618,11 +669,23 @@ def check_supported(side: SideRun) -> None:
 def run_name(opts: Options) -> str:
     """The directory of a run's traces: runs of other seeds do not overwrite it."""
     seeds = opts.seed_range
-    kinds = "-pagecache" if opts.pagecache else ""
+    kinds = ("-pagecache" if opts.pagecache else "") + ("-softdirty" if opts.soft_dirty else "")
     if isinstance(seeds, range):
         return f"seeds-{seeds.start}-{seeds.stop - 1}-ops-{opts.ops}{kinds}"
     shown = "_".join(str(x) for x in seeds[:4]) + ("_etc" if len(seeds) > 4 else "")
     return f"list-{shown}-ops-{opts.ops}{kinds}"
+
+
+def check_plant(opts: Options) -> None:
+    """A planted bug the program understands, in a run where it can show."""
+    if not opts.plant:
+        return
+    if not re.fullmatch(r"soft-dirty:[1-9]\d*", opts.plant):
+        raise DiffError(f"unknown plant {opts.plant!r}",
+                        "use soft-dirty:N, N >= 1: the Nth scan returning PAGE_IS_SOFT_DIRTY")
+    if not opts.soft_dirty:
+        raise DiffError("a soft-dirty plant in a run without soft-dirty operations",
+                        "add --soft-dirty")
 
 
 def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str = "ours",
@@ -637,6 +700,7 @@ def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str 
     """
     if oracle == subject:
         raise DiffError(f"oracle and subject are both {oracle!r}", "pick two different sides")
+    check_plant(opts)
     for name in (oracle, subject):
         if name not in SIDES:
             raise DiffError(f"unknown side {name!r}", f"use one of {', '.join(SIDES)}")
@@ -647,9 +711,10 @@ def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str 
 
     def both(o: Options, where: Path) -> tuple[SideRun, SideRun]:
         def side(name: str) -> SideRun:
+            plant = o.plant if name == subject else ""
             if name == "host":
-                return run_host(binary, o, where / name)
-            return run_guest(kernels[name], binary, o, where / name, lay)
+                return run_host(binary, o, where / name, plant)
+            return run_guest(kernels[name], binary, o, where / name, lay, plant)
 
         started = time.monotonic()
         if "host" in (oracle, subject):

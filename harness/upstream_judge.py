@@ -4,8 +4,8 @@ Every upstream run (program x working directory) becomes one outcome for how
 the program ended and one per test case (per test and memory type for
 uffd-unit-tests). How a case is judged depends on the target:
 
-- host, reference: by its own result (pass, skip with the program's reason,
-  or fail);
+- host, reference, mainline (6.12 built like ours): by its own result (pass,
+  skip with the program's reason, or fail);
 - ours: against the reference guest of the same run (mainline 6.12). A
   failure fails. A skip passes only when `EXPECTED_SKIPS` names it (a feature
   6.1 or our config does not have), with the reason the program printed;
@@ -118,7 +118,7 @@ def program_outcome(prog: ProgramResult) -> Outcome:
 
 
 def own_outcome(name: str, case: ktap.TestCase) -> Outcome:
-    """A case judged by its own result (host, reference)."""
+    """A case judged by its own result (host, reference, mainline)."""
     if case.status is ktap.Status.SKIP:
         return Outcome(name, "skip", case.reason or "skipped without a reason")
     if not case.ok:

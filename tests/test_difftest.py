@@ -8,15 +8,18 @@ against our kernel in a guest (slow).
 from __future__ import annotations
 
 import contextlib
+import gzip
+import os
 import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from harness import difftest, hugepages
+from harness import difftest, guest, hugepages, softdirty
 from harness.difftest import (
     FeatureMissing,
     Options,
@@ -27,6 +30,7 @@ from harness.difftest import (
     normalize,
     parse_trace,
 )
+from harness.errors import GuestPanic
 from harness.paths import layout
 
 HEADER = "pmscan-fuzz-diff v1 seed={seed} ops=3 hugetlb=0 swap=0"
@@ -209,6 +213,92 @@ def test_page_cache_files_are_a_switch(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert not on and "is not a directory" in notes[0]
 
 
+def test_soft_dirty_is_a_switch(tmp_path: Path) -> None:
+    opts = Options(start=3, seeds=1, ops=5, hugetlb=False, swap=True, soft_dirty=True)
+    assert "--soft-dirty" in opts.argv(Path("/bin/prog"), tmp_path)
+    assert opts.flags() == "--swap --soft-dirty "
+    off = replace(opts, soft_dirty=False)
+    assert "--soft-dirty" not in off.argv(Path("/bin/prog"), tmp_path)
+    assert difftest.run_name(opts) != difftest.run_name(off)
+    # The plant is the subject's environment, never an argument of both sides.
+    planted = replace(opts, plant="soft-dirty:2")
+    assert planted.argv(Path("/bin/prog"), tmp_path) == opts.argv(Path("/bin/prog"), tmp_path)
+
+
+def _built_kernel(tree: Path, name: str, config: str) -> guest.Kernel:
+    image = tree / "arch" / "x86" / "boot" / "bzImage"
+    image.parent.mkdir(parents=True)
+    image.write_text("")
+    (tree / ".config").write_text(config)
+    return guest.Kernel(name=name, image=str(image))
+
+
+def test_soft_dirty_only_when_both_kernels_have_it(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    with_sd = _built_kernel(tmp_path / "a", "ours", "CONFIG_SWAP=y\nCONFIG_MEM_SOFT_DIRTY=y\n")
+    without = _built_kernel(tmp_path / "b", "mainline",
+                            "# CONFIG_MEM_SOFT_DIRTY is not set\n")
+    kernels = {"ours": with_sd, "mainline": without, "reference": with_sd}
+    assert difftest.decide_soft_dirty(("reference", "ours"), None, kernels) == (True, [])
+    on, notes = difftest.decide_soft_dirty(("mainline", "ours"), None, kernels)
+    assert not on and "mainline is built without CONFIG_MEM_SOFT_DIRTY" in notes[0]
+    monkeypatch.setattr(softdirty, "host_soft_dirty", lambda: False)
+    on, notes = difftest.decide_soft_dirty(("host", "ours"), None, kernels)
+    assert not on and "the host" in notes[0]
+    assert difftest.decide_soft_dirty(("host", "ours"), True, kernels) == (True, [])
+    missing = guest.Kernel(name="ours", image=str(tmp_path / "c" / "arch/x86/boot/bzImage"))
+    on, notes = difftest.decide_soft_dirty(("reference", "ours"), None,
+                                           {**kernels, "ours": missing})
+    assert not on and "build the kernel first" in notes[0]
+    # An installed kernel: its configuration is in /boot.
+    assert softdirty.kernel_config(guest.Kernel(name="reference", image="6.12.1-amd64")) == \
+        Path("/boot/config-6.12.1-amd64")
+
+
+def test_host_soft_dirty_reads_pagemap() -> None:
+    """The host's answer is what its configuration says."""
+    boot = Path(f"/boot/config-{os.uname().release}")
+    proc = Path("/proc/config.gz")
+    if boot.exists():
+        config = boot.read_text()
+    elif proc.exists():
+        config = gzip.decompress(proc.read_bytes()).decode()
+    else:
+        pytest.skip("the host's kernel configuration is neither in /boot nor /proc/config.gz")
+    assert softdirty.host_soft_dirty() == ("CONFIG_MEM_SOFT_DIRTY=y" in config.splitlines())
+
+
+def test_a_plant_must_be_understood_and_able_to_show() -> None:
+    opts = Options(start=0, seeds=1, ops=5, hugetlb=False, swap=False, soft_dirty=True)
+    difftest.check_plant(opts)
+    difftest.check_plant(replace(opts, plant="soft-dirty:4"))
+    with pytest.raises(difftest.DiffError, match="unknown plant 'soft-dirty:0'"):
+        difftest.check_plant(replace(opts, plant="soft-dirty:0"))
+    with pytest.raises(difftest.DiffError, match="unknown plant 'written:1'"):
+        difftest.check_plant(replace(opts, plant="written:1"))
+    with pytest.raises(difftest.DiffError, match="without soft-dirty"):
+        difftest.check_plant(replace(opts, plant="soft-dirty:1", soft_dirty=False))
+
+
+def test_the_plant_goes_into_the_guest_script(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    scripts: list[str] = []
+
+    def booting(kernel: guest.Kernel, script: str, cache: Path, timeout: float = 600,
+                rwdirs: tuple[Path, ...] = ()) -> guest.Result:
+        scripts.append(script)
+        raise GuestPanic("stop here")
+
+    monkeypatch.setattr(guest, "run", booting)
+    opts = Options(start=1, seeds=1, ops=9, hugetlb=False, swap=False, soft_dirty=True)
+    kernel = guest.Kernel(name="ours", image="/nonexistent/bzImage")
+    for plant in ("soft-dirty:3", ""):
+        with pytest.raises(GuestPanic):
+            difftest.run_guest(kernel, Path("/x/prog"), opts, tmp_path / "o", layout(), plant)
+    assert "PMSCAN_DIFF_PLANT=soft-dirty:3 /x/prog --ops 9" in scripts[0]
+    assert "PMSCAN_DIFF_PLANT" not in scripts[1]
+
+
 def test_filesystem_type_reads_the_mount_table() -> None:
     assert difftest.filesystem_type(Path("/proc/self")) == "proc"
     assert difftest.filesystem_type(Path("/")) not in (None, "proc")
@@ -216,9 +306,6 @@ def test_filesystem_type_reads_the_mount_table() -> None:
 
 def test_a_guest_that_dies_names_the_running_seed(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import guest
-    from harness.errors import GuestPanic
-
     def panicking(kernel: guest.Kernel, script: str, cache: Path, timeout: float = 600,
                   rwdirs: tuple[Path, ...] = ()) -> guest.Result:
         (rwdirs[0] / "seed-7.trace").write_text(trace_text("", seed=7))
@@ -340,6 +427,62 @@ def test_planted_bug_is_pinpointed(host_run: SideRun, host_opts: Options) -> Non
     assert not rep.ok()
 
 
+_SCAN_RESULT = re.compile(r" ret=(0x[0-9a-f]+|0) len=.* -> (\d+) we=\S+ "
+                          r"\[(\S+-\S+) (0x[0-9a-f]+|0)")
+PLANTED_SCAN = 3
+
+
+def planted_line(trace: difftest.Trace, n: int) -> tuple[difftest.Line, str] | None:
+    """Where PMSCAN_DIFF_PLANT=soft-dirty:n lands in a good trace, and what it writes.
+
+    Worked out from the trace alone: the nth scan whose return mask has
+    PAGE_IS_SOFT_DIRTY and that returned regions, its first region's
+    categories with that bit flipped.
+    """
+    seen = 0
+    for ln in trace.lines:
+        m = _SCAN_RESULT.search(ln.text)
+        if not m or not int(m.group(1), 16) & 0x80 or int(m.group(2)) < 1:
+            continue
+        seen += 1
+        if seen == n:
+            flipped = hex(int(m.group(4), 16) ^ 0x80)
+            return ln, ln.text[:m.start(4)] + flipped + ln.text[m.end(4):]
+    return None
+
+
+@pytest.mark.host
+def test_planted_soft_dirty_bug_is_caught(tmp_path: Path) -> None:
+    """A subject that misreads one soft-dirty bit differs there, and only there.
+
+    The host has no soft-dirty tracking, but with --soft-dirty the seeds ask
+    for and return PAGE_IS_SOFT_DIRTY all the same (always clear there), so
+    the subject's wrong reading is a real difference the comparison must
+    find, at the operation the plant picked.
+    """
+    binary = difftest.build(layout())
+    opts = Options(start=0, seeds=30, ops=60, hugetlb=False, swap=False, soft_dirty=True,
+                   plant=f"soft-dirty:{PLANTED_SCAN}")
+    oracle = difftest.run_host(binary, opts, tmp_path / "oracle")
+    try:
+        difftest.check_supported(oracle)
+    except FeatureMissing as e:
+        pytest.skip(f"the host cannot run the seeds: {e}")
+    subject = difftest.run_host(binary, opts, tmp_path / "subject", plant=opts.plant)
+    rep = difftest.diff_runs(oracle, replace(subject, name="ours"), opts)
+    expected = {seed: planted_line(t, PLANTED_SCAN) for seed, t in oracle.traces.items()
+                if t.status is Status.OK}
+    expected = {seed: where for seed, where in expected.items() if where is not None}
+    assert len(expected) >= opts.seeds // 2, "too few seeds scan soft-dirty three times"
+    assert {d.seed for d in rep.differences} == set(expected), rep.render()
+    for d in rep.differences:
+        line, wrong = expected[d.seed]
+        assert (d.op, d.line, d.where) == (line.op, line.number, f"op {line.op}")
+        assert (d.oracle, d.subject) == (line.text, wrong)
+    assert "planted in the subject: PMSCAN_DIFF_PLANT=soft-dirty:3" in rep.render()
+    assert not rep.ok()
+
+
 # ---- (d) the real thing: oracle vs our kernel in a guest ------------------
 
 
@@ -369,6 +512,52 @@ def test_host_and_our_kernel_agree(pagecache: bool) -> None:
     assert len(rep.by(Verdict.SAME)) >= opts.seeds * 3 // 4, rep.render()
     assert rep.ok(), rep.render()
 
+
+
+def reports(line: str, category: int) -> bool:
+    """Does a scan's trace line return a region with ``category``?"""
+    return any(int(m.group(2), 16) & category for m in _REGION.finditer(line))
+
+
+def test_reports_reads_the_regions_of_a_scan() -> None:
+    line = "op 3 swapped 2:1-2:5 f=0 inv=0 m=0 any=0 ret=0xff len=512 max=0 -> 2 we=2:5 " \
+           "[2:1-2:2 0x13 2:2-2:5 0x8a]"
+    assert reports(line, 0x10) and reports(line, 0x80) and not reports(line, 0x40)
+    assert not reports("op 3 swapped 2:1-2:5 f=0 inv=0 m=0 any=0 ret=0x10 len=0 max=0 -> 0", 0x10)
+
+
+@pytest.mark.guest
+@pytest.mark.slow
+def test_mainline_and_our_kernel_agree_on_soft_dirty_and_swap() -> None:
+    """200 seeds against 6.12 built like ours, with what the host cannot answer.
+
+    Soft-dirty (clear_refs, PAGE_IS_SOFT_DIRTY, pagemap's bits) and swap
+    (MADV_PAGEOUT on zram, swap entries with and without uffd-wp) on, next
+    to hugetlb and page-cache files; one boot per side, side by side.
+    """
+    lay = layout()
+    sides = ("mainline", "ours")
+    for side in sides:
+        if not difftest.kernel_built(lay, side=side):
+            pytest.skip(f"the {side} kernel is not built: run 'python -m harness run' "
+                        "(or 'build' for ours)")
+    kernels = {n: difftest.guest_kernel(n, lay, build_kernel=False) for n in sides}
+    soft_dirty, notes = difftest.decide_soft_dirty(sides, None, kernels)
+    hugetlb, swap, more = difftest.decide_resources(sides, None, None)
+    assert soft_dirty and swap, notes + more
+    opts = Options(start=0, seeds=200, ops=25, hugetlb=hugetlb, swap=swap, pagecache=True,
+                   soft_dirty=True)
+    rep = difftest.differential(lay, opts, "mainline", "ours", notes + more,
+                                build_kernel=False, localize=3)
+    print(rep.render())
+    assert len(rep.by(Verdict.SAME)) >= opts.seeds * 3 // 4, rep.render()
+    assert rep.ok(), rep.render()
+    # The agreement is about the new operations: they ran, and showed something.
+    lines = [ln.text for t in rep.oracle.traces.values() for ln in t.lines]
+    cleared = sum(" clear-refs -> ok" in ln for ln in lines)
+    soft = sum(reports(ln, 0x80) for ln in lines)
+    swapped = sum(reports(ln, 0x10) for ln in lines if " swapped " in ln)
+    assert cleared >= 50 and soft >= 200 and swapped >= 20, (cleared, soft, swapped)
 
 
 def test_one_run_at_a_time_holds_the_host_hugepages(monkeypatch: pytest.MonkeyPatch,
