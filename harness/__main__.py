@@ -56,6 +56,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     lay = layout()
+    if args.kernel == "mainline":
+        objtree = pipeline.mainline_build(lay, args.profile, built=False)
+        print(objtree / ".config")
+        return 0
     tree = _tree(args)
     with pipeline.cache_lock(lay, f"build-{args.profile}"):
         print(config.configure(tree, config.fragments_for(lay, args.profile)))
@@ -64,6 +68,9 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     lay = layout()
+    if args.kernel == "mainline":
+        print(build.bzimage(pipeline.mainline_build(lay, args.profile)))
+        return 0
     tree = pipeline.kernel_tree(lay, args.profile)
     print(build.bzimage(tree))
     return 0
@@ -250,8 +257,15 @@ def parser() -> argparse.ArgumentParser:
     p = verb("export", cmd_export, "turn a kernel work tree's commits into patches/")
     p.add_argument("--tree", required=True, help="the kernel work tree")
     p.add_argument("--base", default=source.BASELINE_TAG, help="the commit the series sits on")
-    verb("config", cmd_config, "configure the build tree (tinyconfig + fragments), verify it")
-    verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
+    p = verb("config", cmd_config, "configure the build tree (tinyconfig + fragments), verify "
+             "it; for mainline, compare it with ours")
+    p.add_argument("--kernel", default="ours", choices=("ours", "mainline"),
+                   help="ours (the default) or mainline (linux-source-6.12 configured like "
+                   "ours, then compared with ours' .config)")
+    p = verb("build", cmd_build, "source + apply + config + build bzImage and uapi headers")
+    p.add_argument("--kernel", default="ours", choices=("ours", "mainline"),
+                   help="ours (6.1 + the series, the default) or mainline "
+                   "(linux-source-6.12 configured like ours, no patches)")
     p = verb("boot", cmd_boot, "boot a kernel and run a command in it")
     p.add_argument("--kernel", default="ours",
                    help="ours, reference (6.12), plain (Debian's 6.1), a bzImage path "

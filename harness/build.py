@@ -21,6 +21,7 @@ _ERROR = re.compile(r"(error:|Error \d+|undefined reference|\*\*\*)")
 
 
 def bzimage(tree: Path) -> Path:
+    """The image of a tree built in place, or of an object tree (``O=``)."""
     return tree / "arch" / "x86" / "boot" / "bzImage"
 
 
@@ -43,9 +44,12 @@ def make_env() -> dict[str, str]:
     return env
 
 
-def _make(tree: Path, targets: list[str], what: str, jobs: int) -> None:
+def _make(tree: Path, targets: list[str], what: str, jobs: int,
+          objtree: Path | None = None) -> None:
     use_ccache = shutil.which("ccache") is not None
     cmd: list[str | Path] = ["make", "-C", tree, f"-j{jobs}"]
+    if objtree is not None:
+        cmd.append(f"O={objtree}")
     if use_ccache:
         cmd.append("CC=ccache gcc")
     cmd += targets
@@ -66,21 +70,26 @@ def _make(tree: Path, targets: list[str], what: str, jobs: int) -> None:
         status, lines = stream(cmd, env=make_env(), on_line=progress)
     if status != 0:
         raise BuildError(
-            f"make {' '.join(targets)} failed in {tree}:\n{first_errors(lines)}",
+            f"make {' '.join(targets)} failed in {objtree or tree}:\n{first_errors(lines)}",
             "fix the error above in the patch that introduced it, re-export, run again",
         )
     say(f"build: {what}: done ({count} objects, {time.monotonic() - started:.0f}s)")
 
 
-def build(tree: Path, jobs: int | None = None) -> Path:
-    """Build ``bzImage`` and install the uapi headers; return the image."""
+def build(tree: Path, jobs: int | None = None, objtree: Path | None = None) -> Path:
+    """Build ``bzImage`` and install the uapi headers; return the image.
+
+    With ``objtree`` the clean source ``tree`` is built out of tree
+    (``make O=``): the objects, the image and the headers go there.
+    """
     require("make", "gcc", "flex", "bison", "bc", "rsync")
-    if not (tree / ".config").exists():
-        raise BuildError(f"{tree} has no .config", "run the config stage first")
+    out = objtree or tree
+    if not (out / ".config").exists():
+        raise BuildError(f"{out} has no .config", "run the config stage first")
     n = jobs or os.cpu_count() or 1
-    _make(tree, ["bzImage"], "bzImage", n)
-    _make(tree, ["headers_install"], "uapi headers", n)
-    image = bzimage(tree)
+    _make(tree, ["bzImage"], "bzImage", n, objtree)
+    _make(tree, ["headers_install"], "uapi headers", n, objtree)
+    image = bzimage(out)
     if not image.exists():
         raise BuildError(f"make succeeded but {image} is missing", "report this")
     return image

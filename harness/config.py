@@ -24,6 +24,10 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "debug": ("base.config", "debug.config"),
 }
 
+# What the same-config mainline (linux-source-6.12) adds to a profile's
+# fragments: the options where its tinyconfig lands elsewhere than 6.1's.
+MAINLINE_FRAGMENT = "mainline.config"
+
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 
@@ -94,6 +98,14 @@ def fragments_for(lay: Layout, profile: str) -> list[Path]:
         if not p.exists():
             raise ConfigError(f"config fragment {p} does not exist", "restore it from git")
     return paths
+
+
+def mainline_fragments_for(lay: Layout, profile: str) -> list[Path]:
+    """The fragments of ``profile`` for linux-source-6.12: the same, then mainline's own."""
+    extra = lay.kernel_config / MAINLINE_FRAGMENT
+    if not extra.exists():
+        raise ConfigError(f"config fragment {extra} does not exist", "restore it from git")
+    return [*fragments_for(lay, profile), extra]
 
 
 def configure(tree: Path, fragments: list[Path], objtree: Path | None = None,

@@ -33,6 +33,10 @@ class Layout:
         """The worktree a profile's patched kernel is built in."""
         return self.cache / f"build-{profile}"
 
+    def mainline_build_tree(self, profile: str) -> Path:
+        """The object tree (``make O=``) of a profile's same-config mainline kernel."""
+        return self.cache / f"build-mainline-{profile}"
+
     @property
     def patches(self) -> Path:
         return self.repo / "patches"

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import build, config, kcidb, patches, selftests, source, targets, upstream
+from . import build, config, configdiff, kcidb, patches, selftests, source, targets, upstream
 from .errors import HarnessError
 from .guest import Kernel
 from .paths import Layout
 from .proc import activity, say
 
 TARGETS = ("host", "ours", "reference", "plain")
+# In the object tree of a mainline build: what it was built from (see mainline_build).
+MAINLINE_STAMP = ".pmscan-mainline-build"
 
 
 @contextmanager
@@ -37,15 +40,16 @@ def cache_lock(lay: Layout, what: str) -> Iterator[None]:
         yield
 
 
-def kernel_tree(lay: Layout, profile: str = "base") -> Path:
-    """The patched, configured and built tree of ``profile``."""
+def kernel_tree(lay: Layout, profile: str = "base", built: bool = True) -> Path:
+    """The patched, configured and (unless ``built`` is false) built tree of ``profile``."""
     with activity(), cache_lock(lay, "source"):
         source.ensure(lay)
     with activity(), cache_lock(lay, f"build-{profile}"):
         tree = patches.ensure_worktree(lay, profile)
         patches.apply(tree, patches.read_series(lay.patches))
         config.configure(tree, config.fragments_for(lay, profile))
-        build.build(tree)
+        if built:
+            build.build(tree)
     return tree
 
 
@@ -61,9 +65,73 @@ def mainline_tree(lay: Layout) -> Path:
         return source.ensure(lay, package=source.LINUX_6_12).tree
 
 
+def _mainline_fingerprint(version: str, fragments: list[Path]) -> str:
+    h = hashlib.sha256(f"linux-source-6.12 {version}\0".encode())
+    for p in fragments:
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def mainline_build(lay: Layout, profile: str = "base", built: bool = True) -> Path:
+    """linux-source-6.12, unpatched, configured and (unless ``built`` is false)
+    built like our kernel: the object tree (``make O=``, the source stays
+    pristine for upstream.py).
+
+    tinyconfig + the profile's fragments + ``kernel-config/mainline.config``;
+    then its .config is compared with ours (``configdiff``), which fails on a
+    difference that changes the comparison. The config and build are skipped
+    when the tree was built from the same source version and fragments (a
+    stamp in the object tree), as CI runs it every time.
+    """
+    with activity(), cache_lock(lay, "source-6.12"):
+        src = source.ensure(lay, package=source.LINUX_6_12)
+    objtree = lay.mainline_build_tree(profile)
+    fragments = config.mainline_fragments_for(lay, profile)
+    ours = lay.build_tree(profile) / ".config"
+    if not ours.is_file():
+        kernel_tree(lay, profile, built=False)
+    with activity(), cache_lock(lay, f"build-mainline-{profile}"):
+        stamp = objtree / MAINLINE_STAMP
+        fingerprint = _mainline_fingerprint(src.version, fragments)
+        fresh = stamp.exists() and stamp.read_text().strip() == fingerprint
+        if fresh and build.bzimage(objtree).is_file():
+            say(f"mainline: {objtree} is built from the same source and fragments")
+            compare_configs(lay, profile)
+            return objtree
+        stamp.unlink(missing_ok=True)
+        config.configure(src.tree, fragments, objtree=objtree)
+        compare_configs(lay, profile)
+        if built:
+            build.build(src.tree, objtree=objtree)
+            stamp.write_text(fingerprint + "\n")
+    return objtree
+
+
+def compare_configs(lay: Layout, profile: str) -> configdiff.Comparison:
+    """Our final .config against the mainline build's; raises on a difference
+    that changes the comparison. The whole list goes to ``config-diff.txt``
+    in the mainline object tree."""
+    objtree = lay.mainline_build_tree(profile)
+    listing = objtree / "config-diff.txt"
+    result = configdiff.check(lay.build_tree(profile) / ".config", objtree / ".config", listing)
+    say(f"config: mainline ({profile}) matches ours where it matters: "
+        f"{len(result.accepted)} accepted version differences, {len(result.listed)} "
+        f"others (drivers, toolchain, renamed symbols); all listed in {listing}")
+    return result
+
+
+def mainline_kernel(objtree: Path, profile: str = "base") -> Kernel:
+    """The same-config mainline as a guest: the same memory as ours."""
+    return Kernel(name="mainline", image=str(build.bzimage(objtree)),
+                  memory=_memory(profile))
+
+
+def _memory(profile: str) -> str:
+    return "4G" if profile == "debug" else "2G"
+
+
 def our_kernel(tree: Path, profile: str = "base") -> Kernel:
-    memory = "4G" if profile == "debug" else "2G"
-    return Kernel(name="ours", image=str(build.bzimage(tree)), memory=memory)
+    return Kernel(name="ours", image=str(build.bzimage(tree)), memory=_memory(profile))
 
 
 def unavailable(name: str) -> str | None:
