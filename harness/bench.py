@@ -427,13 +427,13 @@ def unavailable(lay: Layout, target: str) -> tuple[Kernel | None, str]:
                           "the benchmark does not build kernels")
         return ours, ""
     if target == "mainline":
-        from .build import bzimage
+        from .pipeline import mainline_kernel
 
-        image = bzimage(lay.cache / "build-mainline-base")
-        if not image.is_file():
-            return None, (f"{image} is not built (run 'python -m harness run --targets "
-                          "mainline' once); the benchmark does not build kernels")
-        return Kernel(name="mainline", image=str(image)), ""
+        same = mainline_kernel(lay.mainline_build_tree("base"))
+        if not same.exists():
+            return None, (f"{same.image} is not built (run 'python -m harness build "
+                          "--kernel mainline'); the benchmark does not build kernels")
+        return same, ""
     raise BenchError(f"unknown target {target!r}", f"use {', '.join(TARGETS)}")
 
 

@@ -194,3 +194,11 @@ def test_guests_take_turns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_every_guest_boots_on_the_tsc() -> None:
     assert "tsc=reliable" in bench.SAME_CLOCK
+
+
+def test_an_unbuilt_mainline_is_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.paths import layout
+
+    monkeypatch.setenv("PMSCAN_CACHE", str(tmp_path))
+    kernel, why = bench.unavailable(layout(), "mainline")
+    assert kernel is None and "build --kernel mainline" in why
