@@ -290,7 +290,7 @@ def parser() -> argparse.ArgumentParser:
                    "reference (Debian's 6.12) (default: host,ours,mainline)")
     p.add_argument("--rounds", type=int, default=None,
                    help="runs of pagemap_bench in each guest, the guests taking turns "
-                   "(default 5, quick 2): the A/B's intervals are over these")
+                   "(default 5, quick 3): the A/B's intervals are over these")
     p.add_argument("--out", default=None,
                    help="where bench.json, summary.md and the PNGs go (default: out/bench)")
     p.add_argument("--size", default=None, help="host region size (default 256M, quick 32M)")

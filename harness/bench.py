@@ -587,7 +587,7 @@ SAME_FOOTING = ("mitigations=off",)
 # while 6.12 keeps the TSC. Timings through two clocks are not comparable.
 SAME_CLOCK = ("tsc=reliable",)
 ROUNDS_FULL = 5
-ROUNDS_QUICK = 2
+ROUNDS_QUICK = 3
 
 
 def bench(lay: Layout, targets: Sequence[str], quick: bool, outdir: Path,

@@ -36,6 +36,9 @@ Key = tuple[str | int | float, ...]
 
 RESAMPLES = 2000
 LEVEL = 0.95
+# Fewer rounds than this on a side give an interval too coarse to judge by:
+# with two values a side, the bootstrap only tells which values are smaller.
+MIN_ROUNDS = 3
 SEED = 20261207
 
 # The measurements of one figure: its name in the table, and the field it reads.
@@ -130,6 +133,8 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """For a time, "faster" when the whole interval is below 1."""
+        if min(len(self.ours), len(self.theirs)) < MIN_ROUNDS:
+            return f"too few rounds (< {MIN_ROUNDS})"
         if self.lo <= 1 <= self.hi:
             return "no difference measurable"
         better = self.lo > 1 if self.higher_is_better else self.hi < 1

@@ -127,6 +127,12 @@ def test_a_slower_pagemap_scan_loses_its_speed_up() -> None:
     assert "speed-up" in text and "smaller" in text and "slower" in text
 
 
+def test_two_rounds_give_no_verdict() -> None:
+    ours = recorded("ours-series-quick.jsonl", "ours")
+    rows = compare(rounds(ours, 1.0, (1.0, 1.01)), rounds(ours, 2.0, (1.0, 1.01)))
+    assert rows and {c.verdict for c in rows} == {"too few rounds (< 3)"}
+
+
 def test_the_interval_is_reproducible() -> None:
     ours = recorded("ours-series-quick.jsonl", "ours")
     a = compare(rounds(ours), rounds(ours, 1.5))
