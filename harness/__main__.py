@@ -80,6 +80,12 @@ def cmd_boot(args: argparse.Namespace) -> int:
     lay = layout()
     if args.kernel == "ours":
         kernel = pipeline.our_kernel(_tree(args), args.profile)
+    elif args.kernel == "mainline":
+        kernel = pipeline.mainline_kernel(lay.mainline_build_tree(args.profile), args.profile)
+        if not kernel.exists():
+            raise HarnessError(f"the mainline kernel {kernel.image} is not built",
+                               "build it: python -m harness build --kernel mainline "
+                               f"--profile {args.profile}")
     elif args.kernel in ("reference", "plain"):
         from .targets import plain_kernel, reference_kernel
 
@@ -268,8 +274,8 @@ def parser() -> argparse.ArgumentParser:
                    "(linux-source-6.12 configured like ours, no patches)")
     p = verb("boot", cmd_boot, "boot a kernel and run a command in it")
     p.add_argument("--kernel", default="ours",
-                   help="ours, reference (6.12), plain (Debian's 6.1), a bzImage path "
-                   "or an installed release")
+                   help="ours, mainline (6.12 built like ours), reference (Debian's "
+                   "6.12), plain (Debian's 6.1), a bzImage path or an installed release")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("command", nargs="*", help="shell command (default: uname -a)")
     verb("selftests", cmd_selftests, "build the selftests against the build tree")
@@ -310,9 +316,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-list", default="", metavar="S1,S2,...",
                    help="run these seeds instead of --start/--seeds")
     p.add_argument("--ops", type=int, default=60, help="operations per seed (default: 60)")
-    p.add_argument("--against", default="host", choices=("host", "reference"),
-                   help="the oracle: the host kernel or Debian's 6.12 in a guest")
-    p.add_argument("--subject", default="ours", choices=("ours", "host", "reference"),
+    p.add_argument("--against", default="host", choices=("host", "reference", "mainline"),
+                   help="the oracle: the host kernel, Debian's 6.12 or the same-config "
+                        "mainline (6.12 built like ours) in a guest")
+    p.add_argument("--subject", default="ours",
+                   choices=("ours", "host", "reference", "mainline"),
                    help="the kernel under test (default: ours; host or reference "
                         "checks that the two oracles agree)")
     p.add_argument("--hugetlb", action=argparse.BooleanOptionalAction, default=None,
@@ -336,7 +344,8 @@ def parser() -> argparse.ArgumentParser:
             ("fuzz", cmd_fuzz, "pmscan_fuzz: seeded PAGEMAP_SCAN arguments against the "
                                "spec's error table (issue 6)")):
         p = verb(name, fn, text)
-        p.add_argument("--kernel", default="host", choices=("host", "ours", "reference"),
+        p.add_argument("--kernel", default="host",
+                       choices=("host", "ours", "reference", "mainline"),
                        help="where to run: the host kernel or a guest (default: host)")
         p.add_argument("--seed", type=int, default=1, help="the seed (default: 1)")
         p.add_argument("--timeout", type=float, default=None,

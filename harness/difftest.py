@@ -56,7 +56,7 @@ from .proc import activity, require, run, say
 
 PROGRAM = "pmscan_fuzz_diff"
 TRACE_VERSION = 1
-SIDES = ("host", "ours", "reference")
+SIDES = ("host", "ours", "reference", "mainline")
 
 # Program exit statuses (difftest/fuzz.h).
 EXIT_UNSUPPORTED = 4
@@ -496,6 +496,10 @@ def guest_kernel(name: str, lay: Layout, profile: str = "base",
         tree = (pipeline.kernel_tree(lay, profile) if build_kernel
                 else lay.build_tree(profile))
         return pipeline.our_kernel(tree, profile)
+    if name == "mainline":
+        objtree = (pipeline.mainline_build(lay, profile) if build_kernel
+                   else lay.mainline_build_tree(profile))
+        return pipeline.mainline_kernel(objtree, profile)
     raise DiffError(f"unknown side {name!r}", f"use one of {', '.join(SIDES)}")
 
 

@@ -6,12 +6,13 @@ holds, for the targets of a run:
 
 - a **checkout** per kernel source and series state: the pinned
   ``linux-source-6.1`` with ``patches/`` applied (``ours``), the same source
-  without them (``plain``: Debian's build), Debian's 6.12 (``reference``) and
-  the machine's own kernel (``host``). Ours carries ``patchset_hash``, the
+  without them (``plain``: Debian's build), Debian's 6.12 (``reference``),
+  ``linux-source-6.12`` built like ours (``mainline``) and the machine's own
+  kernel (``host``). Ours carries ``patchset_hash``, the
   schema's sha256 over the sha256 of each patch in series order;
 - a **build** per target kernel, with its configuration
-  (``tinyconfig`` + ``kernel-config/`` fragments for ours, Debian's for the
-  others);
+  (``tinyconfig`` + ``kernel-config/`` fragments for ours and mainline,
+  Debian's for the others);
 - a **test** per program (``pagemap_scan_wp``) and per KTAP case
   (``pagemap_scan_wp.anon_get_WP_cycle``: each part of the path reduced to
   the schema's ``[a-zA-Z0-9_-]``), with its status, a log excerpt and the
@@ -157,6 +158,12 @@ def _checkout(t: TargetResult, series: Json, origin: str) -> Json:
     elif t.name == "reference":
         obj = {"id": f"{origin}:debian-{t.kernel or 'unknown'}", "patchset_hash": "",
                "comment": "Debian's 6.12 kernel (mainline's PAGEMAP_SCAN), as packaged"}
+    elif t.name == "mainline":
+        pkg = source.LINUX_6_12
+        obj = {"id": f"{origin}:{pkg.name}-{pkg.pinned}", "tree_name": "linux-6.12.y-debian",
+               "patchset_hash": "",
+               "comment": f"{pkg.name} {pkg.pinned} (mainline's PAGEMAP_SCAN), unpatched",
+               "misc": {"package": pkg.name, "version": pkg.pinned}}
     else:
         obj = {"id": f"{origin}:{t.name}-{t.kernel or 'unknown'}", "patchset_hash": "",
                "comment": f"the {t.name} machine's own kernel"}
@@ -173,9 +180,11 @@ def _build(lay: Layout, t: TargetResult, checkout_id: str, profile: str,
         obj.update(id=f"{origin}:{t.name}-unavailable", status="SKIP",
                    comment=f"{t.name}: not run here: {t.unavailable}")
         return obj
-    if t.name == "ours":
-        frags = config.fragments_for(lay, profile)
-        tree = lay.build_tree(profile)
+    if t.name in ("ours", "mainline"):
+        mainline = t.name == "mainline"
+        frags = (config.mainline_fragments_for(lay, profile) if mainline
+                 else config.fragments_for(lay, profile))
+        tree = lay.mainline_build_tree(profile) if mainline else lay.build_tree(profile)
         texts = {f.name: f.read_text() for f in frags}
         misc.update(profile=profile, fragments=texts)
         dot = tree / ".config"
@@ -189,7 +198,8 @@ def _build(lay: Layout, t: TargetResult, checkout_id: str, profile: str,
             config_name="tinyconfig+" + "+".join(texts),
             command="make tinyconfig; merge_config.sh " + " ".join(
                 f"kernel-config/{n}" for n in texts) + "; make olddefconfig; make bzImage",
-            comment=f"our patched kernel {t.kernel}")
+            comment=(f"linux-source-6.12 configured like ours, {t.kernel}" if mainline
+                     else f"our patched kernel {t.kernel}"))
     elif t.name == "host":
         obj.update(id=f"{origin}:host-{t.kernel}", config_name="host",
                    comment=f"the host's kernel {t.kernel}, as installed")

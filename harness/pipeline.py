@@ -16,7 +16,7 @@ from .guest import Kernel
 from .paths import Layout
 from .proc import activity, say
 
-TARGETS = ("host", "ours", "reference", "plain")
+TARGETS = ("host", "ours", "reference", "plain", "mainline")
 # In the object tree of a mainline build: what it was built from (see mainline_build).
 MAINLINE_STAMP = ".pmscan-mainline-build"
 
@@ -179,6 +179,9 @@ def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "b
                 plain = targets.plain_kernel()
                 assert plain is not None
                 targets.run_guest(lay, plain, progs, outdir)
+            elif name == "mainline":
+                objtree = mainline_build(lay, profile)
+                targets.run_guest(lay, mainline_kernel(objtree, profile), progs, outdir)
             else:
                 raise HarnessError(f"unknown target {name!r}", f"use {', '.join(TARGETS)}")
         except HarnessError as e:

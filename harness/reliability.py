@@ -30,7 +30,7 @@ from .proc import require, run, say
 
 STRESS = "nolostwrites"
 FUZZ = "pmscan_fuzz"
-KERNELS = ("host", "ours", "reference")
+KERNELS = ("host", "ours", "reference", "mainline")
 
 # Program exit statuses (kselftest's).
 EXIT_SKIP = 4
@@ -165,8 +165,10 @@ def kernel_for(lay: Layout, name: str, profile: str) -> guest.Kernel:
     except HarnessError as e:
         raise ReliabilityError(e.message, e.hint) from e
     if not kernel.exists():
+        which = " --kernel mainline" if name == "mainline" else ""
         raise ReliabilityError(f"{kernel.image} does not exist",
-                               f"build it first: python -m harness build --profile {profile}")
+                               f"build it first: python -m harness build{which} "
+                               f"--profile {profile}")
     return kernel
 
 

@@ -53,7 +53,7 @@ PLAIN_RELEASE_GLOB = "vmlinuz-6.1.0-*-amd64"
 
 @dataclass(frozen=True)
 class Target:
-    name: str  # "host", "ours", "reference", "plain"
+    name: str  # "host", "ours", "reference", "plain", "mainline"
     kernel: Kernel | None  # None: the host itself
 
 

@@ -35,8 +35,8 @@ RUNS: dict[str, tuple[str, ...]] = {"pagemap_ioctl": WORKDIRS, "uffd-unit-tests"
 # On plain 6.1 nothing of these suites counts (upstream_judge.py); pagemap_ioctl
 # ends at once there, uffd-unit-tests would take minutes for nothing.
 TARGETS: dict[str, tuple[str, ...]] = {
-    "pagemap_ioctl": ("host", "ours", "reference", "plain"),
-    "uffd-unit-tests": ("host", "ours", "reference"),
+    "pagemap_ioctl": ("host", "ours", "reference", "plain", "mainline"),
+    "uffd-unit-tests": ("host", "ours", "reference", "mainline"),
 }
 NOT_RUN = ("without the series nothing of mainline's suites counts on plain 6.1, "
            "and uffd-unit-tests would take minutes there")

@@ -171,6 +171,21 @@ def test_checkouts_and_builds(lay: Layout) -> None:
     assert builds["reference"]["status"] == "SKIP"
 
 
+def test_the_mainline_target_is_6_12_built_like_ours(lay: Layout) -> None:
+    _target(lay, "mainline", "6.12.118", {"pagemap_scan_wp": (HOST_WP, "0")})
+    doc = kcidb.document(lay, [*NAMES, "mainline"])
+    kcidb_io.schema.LATEST.validate(doc)
+    by_id = {c["id"]: c for c in doc["checkouts"]}
+    builds = {b["misc"]["target"]: b for b in doc["builds"]}
+    mainline = builds["mainline"]
+    assert mainline["config_name"] == "tinyconfig+base.config+mainline.config"
+    assert "CONFIG_NR_CPUS=64" in mainline["misc"]["fragments"]["mainline.config"]
+    checkout = by_id[mainline["checkout_id"]]
+    assert "linux-source-6.12" in checkout["id"] and checkout["patchset_hash"] == ""
+    assert checkout["id"] not in {builds[n]["checkout_id"] for n in ("ours", "plain")}
+    assert _tests(doc, "mainline")["pagemap_scan_wp"]["status"] == "PASS"
+
+
 def test_path_parts_follow_the_schema() -> None:
     assert kcidb.path_part("anon: get+WP cycle") == "anon_get_WP_cycle"
     assert kcidb.path_part("userfaultfd-anon") == "userfaultfd-anon"

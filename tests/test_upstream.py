@@ -183,6 +183,43 @@ def test_host_and_reference_are_judged_by_their_own_results(tmp_path: Path) -> N
     assert sum(o.result == "pass" for o in got.values()) == 57  # 56 tests and the program
 
 
+def test_mainline_is_judged_like_the_reference(tmp_path: Path) -> None:
+    """The same-config 6.12 runs every test with its own result: a failure
+    fails there, and the expected skips of 6.1 do not apply to it."""
+    assert set(upstream.TARGETS["uffd-unit-tests"]) >= {"ours", "reference", "mainline"}
+    assert "mainline" in upstream.TARGETS["pagemap_ioctl"]
+    ok = load(tmp_path, UFFD, UFFD_HOST, "0", "mainline")
+    got = by_name(upstream_judge.outcomes("mainline", ok, None))
+    assert got["move/anon"].result == "pass"
+    assert got["wp-fork-pin/anon"].result == "skip"
+    text = UFFD_HOST.replace("Testing move on anon... done",
+                             "Testing move on anon... skipped [reason: feature missing]")
+    (tmp_path / "2").mkdir()
+    (tmp_path / "3").mkdir()
+    skipped = load(tmp_path / "2", UFFD, text.replace("pass=56, skip=10", "pass=55, skip=11"),
+                   "0", "mainline")
+    got = by_name(upstream_judge.outcomes("mainline", skipped, None))
+    assert got["move/anon"].result == "skip"  # said, not passed as an expected skip
+    failed = load(tmp_path / "3", UFFD, MINOR_WP_ABORT, "1", "mainline")
+    got = by_name(upstream_judge.outcomes("mainline", failed, None))
+    assert got[""].result == "fail" and got["minor-wp/shmem"].result == "fail"
+
+
+def test_ours_is_judged_against_the_reference_else_the_mainline(tmp_path: Path) -> None:
+    ref = load(tmp_path, UFFD, UFFD_HOST, "0", "reference")
+    mainline = load(tmp_path, UFFD, UFFD_HOST, "0", "mainline")
+    assert upstream_judge.baseline({"reference": (ref,), "mainline": (mainline,)}) == (ref,)
+    assert upstream_judge.baseline({"reference": (), "mainline": (mainline,)}) == (mainline,)
+    assert upstream_judge.baseline({"ours": (ref,)}) is None
+    text = on_61(UFFD_HOST).replace("Testing minor-wp on hugetlb... done",
+                                    "Testing minor-wp on hugetlb... skipped "
+                                    "[reason: feature missing]")
+    ours = load(tmp_path, UFFD, text.replace("pass=48, skip=18", "pass=47, skip=19"), "0")
+    got = by_name(upstream_judge.outcomes(
+        "ours", ours, upstream_judge.baseline({"mainline": (mainline,)})))
+    assert got["minor-wp/hugetlb"].result == "fail"
+
+
 def test_plain_never_passes(tmp_path: Path) -> None:
     # pagemap_ioctl when its uffd set-up fails: a header, no plan, exit 0.
     prog = load(tmp_path, PAGEMAP, "TAP version 13\n", "0", "plain")
