@@ -197,7 +197,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       guest_size=args.guest_size,
                       ksrc=Path(args.ksrc).resolve() if args.ksrc else None,
                       timeout=args.timeout, plots=not args.no_plots,
-                      as_shipped=args.as_shipped)
+                      as_shipped=args.as_shipped, rounds=args.rounds)
     print(res.text, end="")
     for f in res.files:
         print(f)
@@ -295,8 +295,12 @@ def parser() -> argparse.ArgumentParser:
              "benchmark PAGEMAP_SCAN write tracking against the old ways (issue 7)")
     p.add_argument("--quick", action="store_true",
                    help="small regions, few cycles: under two minutes on the host")
-    p.add_argument("--targets", nargs="+", default=["host,ours,reference"],
-                   help="comma-separated: host, ours, reference (default: all three)")
+    p.add_argument("--targets", nargs="+", default=["host,ours,mainline"],
+                   help="comma-separated: host, ours, mainline (6.12 built like ours), "
+                   "reference (Debian's 6.12) (default: host,ours,mainline)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="runs of pagemap_bench in each guest, the guests taking turns "
+                   "(default 5, quick 3): the A/B's intervals are over these")
     p.add_argument("--out", default=None,
                    help="where bench.json, summary.md and the PNGs go (default: out/bench)")
     p.add_argument("--size", default=None, help="host region size (default 256M, quick 32M)")

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import threading
 import time
@@ -30,31 +31,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .benchdata import (
-    BenchError,
-    Cross,
-    Figure,
-    Gain,
-    Params,
-    Run,
-    cross_ratios,
-    gains,
-    parse,
-    ratios,
-)
+from .benchab import Comparison, compare, merge_rounds
+from .benchdata import BenchError, Figure, Params, Run, parse, ratios
 from .errors import HarnessError
-from .guest import Kernel
+from .guest import Kernel, Session
 from .paths import Layout
 from .proc import require, run, say
 
-TARGETS = ("host", "ours", "reference")
+TARGETS = ("host", "ours", "mainline", "reference")
 
 # What each target kind is, for the reader.
 TARGET_TITLE = {
     "host": "host kernel (mainline)",
     "ours": "our 6.1 (build-base guest)",
-    "reference": "Debian 6.12 (reference guest)",
+    "mainline": "mainline 6.12 built like ours (same-config guest)",
+    "reference": "Debian 6.12 (reference guest, as shipped)",
 }
+# What ours is compared with, in this order: the first present is the primary pair.
+OTHERS = ("mainline", "reference")
+
+CLOCKSOURCE = Path("/sys/devices/system/clocksource/clocksource0/current_clocksource")
 
 
 # The host: the program's own defaults (256 MiB, 5 runs of 20 cycles) or
@@ -124,8 +120,9 @@ def render_run(r: Run) -> str:
     out = [f"{head}: Linux {m.get('kernel')} ({m.get('machine')}, {m.get('cpus')} cpus), "
            f"load {' '.join(str(m.get('loadavg', '?')).split()[:3])} at start",
            f"   PAGEMAP_SCAN: {_yes(m, 'pagemap_scan')}; async uffd-wp: {_yes(m, 'wp_async')}; "
-           f"soft-dirty: {_yes(m, 'soft_dirty')}"
-           + (f"; booted with {' '.join(r.boot_args)}" if r.boot_args else "")]
+           f"soft-dirty: {_yes(m, 'soft_dirty')}; clocksource: {r.clocksource or 'unknown'}"
+           + (f"; booted with {' '.join(r.boot_args)}" if r.boot_args else "")
+           + (f"; medians over {r.rounds} rounds" if r.rounds > 1 else "")]
     rel = ratios(r.figures)
     notes: dict[str, str] = {}
     for bench, what, ref in (
@@ -159,42 +156,56 @@ def render_run(r: Run) -> str:
     return "\n".join(out)
 
 
-def render_cross(cross: Sequence[Cross]) -> str:
-    if not cross:
+def _verdicts(rows: Sequence[Comparison]) -> str:
+    counts: dict[str, int] = {}
+    for c in rows:
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    return ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+
+
+def render_ab(other: str, rows: Sequence[Comparison]) -> str:
+    """Ours against ``other``: each ratio with its interval and what it says."""
+    if not rows:
         return ""
-    rows = [["measurement", "ours", "reference", "ours/reference"]]
-    rows += [[c.label, duration(c.ours_ns), duration(c.reference_ns), times(c.ratio)]
-             for c in cross]
-    return "== our kernel / mainline (reference guest), same settings\n" + table(rows)
+    ours_n, their_n = len(rows[0].ours), len(rows[0].theirs)
+    out = [f"== A/B: ours / {other} ({TARGET_TITLE.get(other, other)}), {ours_n} and "
+           f"{their_n} rounds taken in turn; median of rounds, "
+           "95% bootstrap interval over rounds"]
+    times_rows = [c for c in rows if c.metric != "speed-up"
+                  and (c.metric not in ("cycle", "write", "collect")
+                       or c.label.endswith(" pagemap_scan"))]
+    table_rows = [["measurement", "cost", "ours", other, "ours/" + other, "interval",
+                   "verdict"]]
+    for c in times_rows:
+        label = c.label.removesuffix(" pagemap_scan") if c.metric in (
+            "cycle", "write", "collect") else c.label
+        table_rows.append([label, c.metric, duration(statistics.median(c.ours)),
+                           duration(statistics.median(c.theirs)), times(c.ratio),
+                           f"{c.lo:.2f}-{c.hi:.2f}", c.verdict])
+    out += ["", "-- time (PAGEMAP_SCAN's cycle as writes + collect, scans, faults; "
+            "< 1: ours faster)", table(table_rows)]
+    for metric in ("cycle", "write", "collect", "scan", "fault"):
+        sel = [c for c in times_rows if c.metric == metric]
+        if sel:
+            out.append(f"  {metric}: {_verdicts(sel)}")
+    gain = [c for c in rows if c.metric == "speed-up"]
+    if gain:
+        g_rows = [["setting", "old way", "speed-up ours", other, "ours/" + other, "interval",
+                   "verdict"]]
+        for c in gain:
+            setting, impl = c.label.rsplit(" ", 1)
+            g_rows.append([setting, impl, times(statistics.median(c.ours)),
+                           times(statistics.median(c.theirs)), times(c.ratio),
+                           f"{c.lo:.2f}-{c.hi:.2f}", c.verdict])
+        out += ["", "-- PAGEMAP_SCAN's speed-up over each old way (old / PAGEMAP_SCAN; "
+                "target: ours at least " + other + "'s, a ratio >= 1)", table(g_rows),
+                f"  {_verdicts(gain)}"]
+    return "\n".join(out)
 
 
-def render_targets(gain: Sequence[Gain], cross: Sequence[Cross]) -> str:
-    """Issue 7's targets against mainline, each row marked met or missed."""
-    if not gain:
-        return ""
-    rows = [["setting", "old way", "speed-up ours", "mainline's", "ours/mainline", ""]]
-    rows += [[g.setting, g.impl, times(g.ours), times(g.reference), times(g.ratio),
-              "met" if g.met else "MISSED"] for g in gain]
-    cycle = [c for c in cross
-             if c.label.startswith("cycle ") and c.label.endswith(" pagemap_scan")]
-    lines = ["== targets against mainline: PAGEMAP_SCAN's speed-up over each old way, "
-             "ours / mainline's (>= 1)", table(rows),
-             f"  met in {sum(g.met for g in gain)} of {len(gain)}"]
-    if cycle:
-        worst = max(c.ratio for c in cycle)
-        lines.append(f"  cycle time ours / mainline: {times(min(c.ratio for c in cycle))} to "
-                     f"{times(worst)} (target <= 1, goal 0.9): "
-                     f"{'met' if worst <= 1 else 'MISSED'}")
-    return "\n".join(lines)
-
-
-def render(runs: Sequence[Run], cross: Sequence[Cross]) -> str:
+def render(runs: Sequence[Run], ab: dict[str, list[Comparison]]) -> str:
     parts = [render_run(r) for r in runs]
-    if cross:
-        parts.append(render_cross(cross))
-    targets = render_targets(_gains(runs), cross)
-    if targets:
-        parts.append(targets)
+    parts += [text for other, rows in ab.items() if (text := render_ab(other, rows))]
     problems = [p for r in runs for p in r.problems()]
     if problems:
         parts.append("== problems\n" + "\n".join(f"  {p}" for p in problems))
@@ -300,39 +311,97 @@ def run_host(binary: Path, params: Params, rawdir: Path) -> Run:
     out = "".join(chunks)
     (rawdir / "host.jsonl").write_text(out)
     (rawdir / "host.stderr").write_text("\n".join(err_lines) + "\n")
-    return _finish("host", out, status, "\n".join(err_lines), params, started)
+    result = _finish("host", out, status, "\n".join(err_lines), params, started)
+    try:
+        result.clocksource = CLOCKSOURCE.read_text().strip()
+    except OSError:
+        result.clocksource = ""
+    return result
 
 
-GUEST_SCRIPT = """\
-echo 64 > /proc/sys/vm/nr_hugepages
-cd /tmp
-{binary} {args} > {out} 2> {err}
-"""
+# Once per boot: huge pages for the hugetlb settings, and the clock every
+# timing in this guest goes through.
+GUEST_SETUP = ("echo 64 > /proc/sys/vm/nr_hugepages; "
+               f"echo clocksource=$(cat {CLOCKSOURCE})")
+GUEST_ROUND = "cd /tmp && {binary} {args} > {out} 2> {err}"
 
 
-def run_guest(lay: Layout, kernel: Kernel, binary: Path, params: Params, rawdir: Path,
-              timeout: float) -> Run:
-    """Boot ``kernel`` and run pagemap_bench in it; its output comes back through out/."""
-    from .guest import run as guest_run
+@dataclass
+class _Guest:
+    name: str
+    kernel: Kernel
+    params: Params
+    session: Session | None = None
+    clocksource: str = ""
 
-    rawdir.mkdir(parents=True, exist_ok=True)
-    out, err = rawdir / f"{kernel.name}.jsonl", rawdir / f"{kernel.name}.stderr"
+
+def _boot(lay: Layout, g: _Guest, rawdir: Path, timeout: float) -> Run | None:
+    """Boot ``g`` and prepare it; a Run with the error if it cannot."""
+    say(f"{g.name}: booting {g.kernel.image} (TCG: slow), booted with "
+        f"{' '.join(g.kernel.append)}")
+    try:
+        g.session = Session(g.kernel, lay.cache, boot_timeout=timeout, rwdirs=(lay.out,),
+                            log=rawdir / f"{g.name}.console")
+        res = g.session.cmd(GUEST_SETUP, timeout=120)
+    except HarnessError as e:
+        return Run(target=g.name, status="error", reason=str(e), params=g.params)
+    found = [ln.split("=", 1)[1].strip() for ln in res.output.splitlines()
+             if ln.startswith("clocksource=")]
+    g.clocksource = found[-1] if found else ""
+    say(f"{g.name}: clocksource {g.clocksource or 'unknown'}")
+    return None
+
+
+def _round(g: _Guest, binary: Path, rawdir: Path, number: int, timeout: float) -> Run:
+    """One run of pagemap_bench in ``g``'s booted guest."""
+    assert g.session is not None
+    out = rawdir / f"{g.name}-{number}.jsonl"
+    err = rawdir / f"{g.name}-{number}.stderr"
     for stale in (out, err):
         stale.unlink(missing_ok=True)
-    script = GUEST_SCRIPT.format(binary=shlex.quote(str(binary)),
-                                 args=" ".join(shlex.quote(a) for a in params.argv()),
-                                 out=shlex.quote(str(out)), err=shlex.quote(str(err)))
-    say(f"{kernel.name}: booting {kernel.image} (TCG: slow), pagemap_bench "
-        f"{' '.join(params.argv())}")
+    cmd = GUEST_ROUND.format(binary=shlex.quote(str(binary)),
+                             args=" ".join(shlex.quote(a) for a in g.params.argv()),
+                             out=shlex.quote(str(out)), err=shlex.quote(str(err)))
+    say(f"{g.name}: round {number + 1}: pagemap_bench {' '.join(g.params.argv())}")
     started = time.monotonic()
     try:
-        with _Tail(err, kernel.name):
-            res = guest_run(kernel, script, lay.cache, timeout=timeout, rwdirs=(lay.out,))
+        with _Tail(err, f"{g.name} round {number + 1}"):
+            res = g.session.cmd(cmd, timeout=timeout)
     except HarnessError as e:
-        return Run(target=kernel.name, status="error", reason=str(e), params=params)
+        g.session = None  # it was closed on the way out
+        return Run(target=g.name, status="error", reason=str(e), params=g.params)
     text = out.read_text() if out.exists() else ""
     errtext = err.read_text(errors="replace") if err.exists() else res.output
-    return _finish(kernel.name, text, res.status, errtext, params, started)
+    r = _finish(g.name, text, res.status, errtext, g.params, started)
+    r.clocksource = g.clocksource
+    r.boot_args = g.kernel.append
+    return r
+
+
+def run_guests(lay: Layout, guests: Sequence[_Guest], binary: Path, rawdir: Path,
+               rounds: int, timeout: float) -> dict[str, list[Run]]:
+    """Boot every guest, then run pagemap_bench in each in turn, ``rounds`` times.
+
+    The guests stay booted side by side and take turns (ours, mainline, ours,
+    mainline, ...): one is idle while the other measures, and whatever else
+    the machine does reaches both alike.
+    """
+    rawdir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, list[Run]] = {g.name: [] for g in guests}
+    try:
+        for g in guests:
+            failed = _boot(lay, g, rawdir, timeout)
+            if failed is not None:
+                out[g.name].append(failed)
+        for number in range(rounds):
+            for g in guests:
+                if g.session is not None:
+                    out[g.name].append(_round(g, binary, rawdir, number, timeout))
+    finally:
+        for g in guests:
+            if g.session is not None:
+                g.session.close()
+    return out
 
 
 def unavailable(lay: Layout, target: str) -> tuple[Kernel | None, str]:
@@ -357,6 +426,14 @@ def unavailable(lay: Layout, target: str) -> tuple[Kernel | None, str]:
             return None, (f"{ours.image} is not built (run 'python -m harness build'); "
                           "the benchmark does not build kernels")
         return ours, ""
+    if target == "mainline":
+        from .pipeline import mainline_kernel
+
+        same = mainline_kernel(lay.mainline_build_tree("base"))
+        if not same.exists():
+            return None, (f"{same.image} is not built (run 'python -m harness build "
+                          "--kernel mainline'); the benchmark does not build kernels")
+        return same, ""
     raise BenchError(f"unknown target {target!r}", f"use {', '.join(TARGETS)}")
 
 
@@ -398,7 +475,7 @@ def _loadavg() -> str:
         return ""
 
 
-def document(lay: Layout, runs: Sequence[Run], cross: Sequence[Cross],
+def document(lay: Layout, runs: Sequence[Run], ab: dict[str, list[Comparison]],
              started: datetime, load_before: str) -> dict[str, Any]:
     """Every figure, and where it came from: machine, kernels, date, commit."""
     dirty = _git(lay, "status", "--porcelain", "--", "bench", "harness/bench.py",
@@ -415,6 +492,8 @@ def document(lay: Layout, runs: Sequence[Run], cross: Sequence[Cross],
             "argv": r.params.argv() if r.params else [],
             "provenance": r.provenance,
             "boot_args": list(r.boot_args),
+            "clocksource": r.clocksource,
+            "rounds": r.rounds,
             "exit_status": r.exit_status,
             "elapsed_s": round(r.elapsed_s, 1),
             "meta": r.meta,
@@ -436,21 +515,14 @@ def document(lay: Layout, runs: Sequence[Run], cross: Sequence[Cross],
             "loadavg_after": _loadavg(),
         },
         "targets": targets,
-        "ours_vs_reference": [c.as_dict() for c in cross],
-        "gains_vs_reference": [g.as_dict() for g in _gains(runs)],
+        "ab": {other: [c.as_dict() for c in rows] for other, rows in ab.items()},
     }
-
-
-def _gains(runs: Sequence[Run]) -> list[Gain]:
-    by_name = {r.target: r for r in runs}
-    if "ours" in by_name and "reference" in by_name:
-        return gains(by_name["ours"], by_name["reference"])
-    return []
 
 
 def summary_markdown(doc: dict[str, Any], text: str, pngs: Sequence[Path]) -> str:
     m = doc["machine"]
     kernels = ", ".join(f"{name} {t['kernel'] or t['status']}"
+                        + (f" ({t['clocksource']})" if t.get("clocksource") else "")
                         for name, t in doc["targets"].items())
     lines = [
         "# PAGEMAP_SCAN write-tracking benchmark",
@@ -493,7 +565,7 @@ def split_targets(values: Sequence[str]) -> list[str]:
 @dataclass
 class Outcome:
     runs: list[Run]
-    cross: list[Cross]
+    ab: dict[str, list[Comparison]]
     document: dict[str, Any]
     files: list[Path]
     text: str
@@ -509,48 +581,67 @@ class Outcome:
 # both pay the same, so the old ways, which enter the kernel once per page,
 # are not favoured on ours; --as-shipped keeps Debian's defaults.
 SAME_FOOTING = ("mitigations=off",)
+# Every guest, as shipped or not, times with the TSC: our 6.1 finds the
+# emulated TSCs unsynchronized and falls back to the HPET, an emulated
+# device that the vDSO cannot read (clock_gettime becomes a system call),
+# while 6.12 keeps the TSC. Timings through two clocks are not comparable.
+SAME_CLOCK = ("tsc=reliable",)
+ROUNDS_FULL = 5
+ROUNDS_QUICK = 3
 
 
 def bench(lay: Layout, targets: Sequence[str], quick: bool, outdir: Path,
           size: str | None = None, guest_size: str | None = None,
           ksrc: Path | None = None, timeout: float | None = None,
-          plots: bool = True, as_shipped: bool = False) -> Outcome:
-    """Build, run every target in turn, and write the record into ``outdir``."""
+          plots: bool = True, as_shipped: bool = False,
+          rounds: int | None = None) -> Outcome:
+    """Build, run the host, then the guests in interleaved rounds; write the record."""
     started = datetime.now(UTC)
     load_before = _loadavg()
     binary = build(lay, ksrc)
     rawdir = lay.out / "bench" / "raw"
-    runs: list[Run] = []
+    rounds = rounds or (ROUNDS_QUICK if quick else ROUNDS_FULL)
+    if rounds < 1:
+        raise BenchError(f"--rounds {rounds}: at least one round is needed",
+                         "give --rounds 2 or more for intervals")
+    done: dict[str, Run] = {}
+    guests: list[_Guest] = []
+    added = (*(() if as_shipped else SAME_FOOTING), *SAME_CLOCK)
     for target in targets:
         params = params_for(target, quick, size, guest_size)
         kernel, why = unavailable(lay, target)
         if why:
             say(f"{target}: not run: {why}")
-            runs.append(Run(target=target, status="n/a", reason=why, params=params))
-            continue
-        if kernel is None:
-            r = run_host(binary, params, rawdir)
+            done[target] = Run(target=target, status="n/a", reason=why, params=params)
+        elif kernel is None:
+            done[target] = run_host(binary, params, rawdir)
         else:
-            added = () if as_shipped else SAME_FOOTING
-            kernel = replace(kernel, append=(*kernel.append, *added))
-            provenance = kernel_provenance(lay, kernel) if target == "ours" else {}
-            r = run_guest(lay, kernel, binary, params, rawdir,
-                          timeout or (1200 if quick else 5400))
-            r.provenance = provenance
-            r.boot_args = added
-        say(f"{target}: {r.status}{': ' + r.reason.splitlines()[0] if r.reason else ''}")
-        runs.append(r)
-    by_name = {r.target: r for r in runs}
-    cross = (cross_ratios(by_name["ours"], by_name["reference"])
-             if "ours" in by_name and "reference" in by_name else [])
-    doc = document(lay, runs, cross, started, load_before)
-    text = render(runs, cross)
-    files = write(outdir, doc, runs, cross, text, plots)
-    return Outcome(runs, cross, doc, files, text)
+            guests.append(_Guest(target, replace(kernel, append=(*kernel.append, *added)),
+                                 params))
+    per_round = run_guests(lay, guests, binary, rawdir, rounds,
+                           timeout or (1200 if quick else 5400))
+    ab: dict[str, list[Comparison]] = {}
+    if "ours" in per_round:
+        for other in OTHERS:
+            if other in per_round:
+                ab[other] = compare(per_round["ours"], per_round[other])
+    for name, got in per_round.items():
+        merged = merge_rounds(got)
+        if name == "ours":
+            merged.provenance = kernel_provenance(lay, next(
+                g.kernel for g in guests if g.name == name))
+        done[name] = merged
+    runs = [done[t] for t in targets]
+    for r in runs:
+        say(f"{r.target}: {r.status}{': ' + r.reason.splitlines()[0] if r.reason else ''}")
+    doc = document(lay, runs, ab, started, load_before)
+    text = render(runs, ab)
+    files = write(outdir, doc, runs, ab, text, plots)
+    return Outcome(runs, ab, doc, files, text)
 
 
-def write(outdir: Path, doc: dict[str, Any], runs: Sequence[Run], cross: Sequence[Cross],
-          text: str, plots: bool = True) -> list[Path]:
+def write(outdir: Path, doc: dict[str, Any], runs: Sequence[Run],
+          ab: dict[str, list[Comparison]], text: str, plots: bool = True) -> list[Path]:
     """bench.json, the PNGs and summary.md in ``outdir``; returns the files written."""
     outdir.mkdir(parents=True, exist_ok=True)
     files = []
@@ -561,7 +652,7 @@ def write(outdir: Path, doc: dict[str, Any], runs: Sequence[Run], cross: Sequenc
     if plots:
         from . import plot
 
-        pngs = plot.plot_all(runs, cross, outdir)
+        pngs = plot.plot_all(runs, ab, outdir)
         files += pngs
     path = outdir / "summary.md"
     path.write_text(summary_markdown(doc, text, pngs))

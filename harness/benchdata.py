@@ -1,10 +1,9 @@
 """pagemap_bench's results as data: what the table, the record and the plots read.
 
 ``parse`` turns the program's JSON lines into a ``Run`` of ``Figure``s;
-``ratios``, ``cross_ratios`` and ``gains`` compare figures within a run and
-between our kernel and the reference kernel. ``bench`` (running, the table,
-the record) and ``plot`` (the PNGs) both build on this module, and it on
-neither.
+``ratios`` compares the figures within a run (``benchab`` compares kernels).
+``bench`` (running, the table, the record) and ``plot`` (the PNGs) build on
+this module, and it on neither.
 """
 
 from __future__ import annotations
@@ -156,6 +155,8 @@ class Run:
     params: Params | None = None
     provenance: dict[str, Any] = field(default_factory=dict)  # what the kernel was built from
     boot_args: tuple[str, ...] = ()  # what a guest's command line had added
+    clocksource: str = ""  # the kernel's current_clocksource while it ran
+    rounds: int = 1  # how many runs of pagemap_bench the figures merge (see merge_rounds)
 
     @property
     def kernel(self) -> str:
@@ -237,78 +238,6 @@ def ratios(figures: Iterable[Figure]) -> dict[tuple[str | int | float, ...], flo
     for f in figs:
         m, r = f.median_ns, ref.get(f.group)
         out[f.key] = m / r if f.ok and m is not None and r else None
-    return out
-
-
-@dataclass(frozen=True)
-class Cross:
-    """One measurement on our kernel against the same on the reference kernel."""
-
-    label: str
-    ours_ns: float
-    reference_ns: float
-
-    @property
-    def ratio(self) -> float:
-        return self.ours_ns / self.reference_ns
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "ours_ns": self.ours_ns,
-                "reference_ns": self.reference_ns, "ratio": self.ratio}
-
-
-def cross_ratios(ours: Run, reference: Run) -> list[Cross]:
-    """Our kernel over mainline (the reference guest), wherever both measured the same."""
-    if ours.status != "ok" or reference.status != "ok":
-        return []
-    theirs = {f.key: f for f in reference.figures if f.ok and f.median_ns}
-    out = []
-    for f in ours.figures:
-        other = theirs.get(f.key)
-        if f.ok and f.median_ns and other is not None and other.median_ns:
-            out.append(Cross(f.label(), f.median_ns, other.median_ns))
-    return out
-
-
-@dataclass(frozen=True)
-class Gain:
-    """PAGEMAP_SCAN's speed-up over an old way, on our kernel and on mainline.
-
-    Issue 7's first target: ours / mainline >= 1, the series gains at least
-    as much over each old way as mainline's implementation does.
-    """
-
-    setting: str
-    impl: str
-    ours: float  # old way / PAGEMAP_SCAN, cycle times on our kernel
-    reference: float  # the same on the reference kernel
-
-    @property
-    def ratio(self) -> float:
-        return self.ours / self.reference
-
-    @property
-    def met(self) -> bool:
-        return self.ratio >= 1.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"setting": self.setting, "impl": self.impl, "ours": self.ours,
-                "reference": self.reference, "ratio_of_ratios": self.ratio,
-                "met": self.met}
-
-
-def gains(ours: Run, reference: Run) -> list[Gain]:
-    """Every write-watch cycle setting and old way both kernels measured."""
-    if ours.status != "ok" or reference.status != "ok":
-        return []
-    mine, theirs = ratios(ours.figures), ratios(reference.figures)
-    out = []
-    for f in ours.figures:
-        if f.bench != "cycle" or f.impl == REFERENCE_IMPL["cycle"]:
-            continue
-        a, b = mine.get(f.key), theirs.get(f.key)
-        if a and b:
-            out.append(Gain(f.setting(), f.impl, a, b))
     return out
 
 

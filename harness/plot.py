@@ -8,7 +8,8 @@ its path, or None when no run has the figures it needs:
 - ``cycle_time.png``: the time per cycle itself, median with min-max bars;
 - ``scan.png``: nanoseconds per page of one look at a range, by its size;
 - ``fault.png``: the cost of one write fault, by the state of the page;
-- ``ours_vs_reference.png``: our 6.1 kernel over mainline, same settings.
+- ``ab_<other>.png``: our 6.1 kernel over a mainline guest (``mainline``, the
+  same-config build, or ``reference``), each ratio with its bootstrap interval.
 
 matplotlib is an optional dependency (pyproject's ``bench`` extra).
 """
@@ -19,14 +20,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .benchdata import REFERENCE_IMPL, BenchError, Cross, Figure, Run, mib, percent
+from .benchab import Comparison
+from .benchdata import REFERENCE_IMPL, BenchError, Figure, Run, mib, percent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure as MplFigure
 
 NAMES = ("cycle_ratio.png", "cycle_time.png", "scan.png", "fault.png",
-         "ours_vs_reference.png")
+         "ours_vs_reference.png", "ab_mainline.png", "ab_reference.png")
 MEMS = ("anon", "thp", "hugetlb")
 LAYOUTS = ("holes", "sparse", "dense")
 COLORS = {
@@ -265,32 +267,47 @@ def fault(runs: Sequence[Run], outdir: Path) -> Path | None:
     return _save(fig, outdir / "fault.png")
 
 
-def ours_vs_reference(cross: Sequence[Cross], outdir: Path) -> Path | None:
-    """Horizontal bars: our kernel's time over the reference kernel's, per measurement."""
-    if not cross:
+def ab(other: str, rows: Sequence[Comparison], outdir: Path) -> Path | None:
+    """Horizontal bars: ours / ``other`` per measurement, the interval as error bars.
+
+    PAGEMAP_SCAN's cycle (with its write and collect parts), the scans and the
+    faults; green where ours is faster, orange where slower, grey where the
+    interval holds 1.
+    """
+    shown = [c for c in rows if c.metric != "speed-up"
+             and (c.metric not in ("cycle", "write", "collect")
+                  or c.label.endswith(" pagemap_scan"))]
+    if not shown:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 0.22 * len(cross) + 1.2))
-    labels = [c.label for c in cross]
-    values = [c.ratio for c in cross]
-    colors = ["#1b7837" if v <= 1 else "#d95f02" for v in values]
-    ax.barh(labels, values, color=colors)
+    fig, ax = plt.subplots(figsize=(8, 0.2 * len(shown) + 1.4))
+    labels = [f"{c.label.removesuffix(' pagemap_scan')} [{c.metric}]"
+              if c.metric in ("cycle", "write", "collect") else c.label for c in shown]
+    values = [c.ratio for c in shown]
+    err = [[max(v - c.lo, 0) for v, c in zip(values, shown, strict=True)],
+           [max(c.hi - v, 0) for v, c in zip(values, shown, strict=True)]]
+    colors = ["#1b7837" if c.verdict == "faster" else
+              "#d95f02" if c.verdict == "slower" else "#999999" for c in shown]
+    ax.barh(labels, values, xerr=err, color=colors, capsize=2, error_kw={"lw": 0.8})
     ax.axvline(1, color="black", lw=1)
     ax.set_xscale("log")
     _plain_log(ax, "x")
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=6)
-    ax.set_xlabel("our 6.1 / mainline 6.12 (time; < 1: ours faster)")
-    ax.set_title("Our kernel against the reference kernel, same guest, same settings",
-                 fontsize=10)
-    return _save(fig, outdir / "ours_vs_reference.png")
+    ax.set_xlabel(f"our 6.1 / {other} (time, median of rounds, 95% interval; "
+                  "< 1: ours faster)")
+    ax.set_title(f"Our kernel against {other}: green faster, orange slower, "
+                 "grey no difference measurable", fontsize=9)
+    return _save(fig, outdir / f"ab_{other}.png")
 
 
-def plot_all(runs: Sequence[Run], cross: Sequence[Cross], outdir: Path) -> list[Path]:
+def plot_all(runs: Sequence[Run], comparisons: dict[str, list[Comparison]],
+             outdir: Path) -> list[Path]:
     """Every picture the runs allow, in the order a reader should see them."""
     outdir.mkdir(parents=True, exist_ok=True)
     for name in NAMES:
         (outdir / name).unlink(missing_ok=True)
     made = [cycle_ratio(runs, outdir), cycle_time(runs, outdir), scan(runs, outdir),
-            fault(runs, outdir), ours_vs_reference(cross, outdir)]
+            fault(runs, outdir)]
+    made += [ab(other, rows, outdir) for other, rows in comparisons.items()]
     return [p for p in made if p is not None]

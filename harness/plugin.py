@@ -8,7 +8,8 @@ the host, in our guest and in the reference guest) and yields, per target:
 - one item per program, for how it ended (exit status, plan, crashes),
 - one item for the kernel reports (BUG/WARNING/Oops/lockdep/KASAN) in dmesg;
 - for mainline's suites (``upstream-*`` runs), the items upstream_judge.py
-  judged: ours against the reference of the same run, plain never passed.
+  judged: ours against the reference of the same run (else the same-config
+  mainline), plain never passed.
 
 On ``plain`` (6.1 without the series) a skip is the expected outcome: a case
 that skips with a reason passes there, one that fails still fails, and each
@@ -294,8 +295,7 @@ class TargetsFile(pytest.File):
             prepare(self.config, lay, names)
         self.config.stash[_REPORTED] = names
         summary = report.Summary.load(lay, names)
-        ref = next((t for t in summary.targets if t.name == "reference"), None)
-        reference = ref.programs if ref is not None and ref.programs else None
+        reference = upstream_judge.baseline({t.name: t.programs for t in summary.targets})
         for target in summary.targets:
             collector = TargetCollector.from_parent(self, name=target.name, result=target,
                                                     reference=reference)

@@ -6,7 +6,8 @@ uffd-unit-tests). How a case is judged depends on the target:
 
 - host, reference, mainline (6.12 built like ours): by its own result (pass,
   skip with the program's reason, or fail);
-- ours: against the reference guest of the same run (mainline 6.12). A
+- ours: against the reference guest of the same run (mainline 6.12; without
+  Debian's 6.12 in the run, the same-config mainline, see `BASELINES`). A
   failure fails. A skip passes only when `EXPECTED_SKIPS` names it (a feature
   6.1 or our config does not have), with the reason the program printed;
   any other skip of a case that passes on the reference fails, as does a
@@ -52,6 +53,17 @@ EXPECTED_SKIPS: tuple[ExpectedSkip, ...] = (
                  "our config has no CONFIG_GUP_TEST (debugfs gup_test), which the "
                  "pinning tests use"),
 )
+
+
+# The targets ours is judged against, in order: Debian's 6.12 when it ran,
+# else the same-config mainline (both are mainline's implementation).
+BASELINES = ("reference", "mainline")
+
+
+def baseline(results: dict[str, tuple[ProgramResult, ...]]
+             ) -> tuple[ProgramResult, ...] | None:
+    """The programs of the first target of `BASELINES` that ran (None: neither)."""
+    return next((results[name] for name in BASELINES if results.get(name)), None)
 
 
 @dataclass(frozen=True)

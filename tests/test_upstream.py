@@ -205,6 +205,21 @@ def test_mainline_is_judged_like_the_reference(tmp_path: Path) -> None:
     assert got[""].result == "fail" and got["minor-wp/shmem"].result == "fail"
 
 
+def test_ours_is_judged_against_the_reference_else_the_mainline(tmp_path: Path) -> None:
+    ref = load(tmp_path, UFFD, UFFD_HOST, "0", "reference")
+    mainline = load(tmp_path, UFFD, UFFD_HOST, "0", "mainline")
+    assert upstream_judge.baseline({"reference": (ref,), "mainline": (mainline,)}) == (ref,)
+    assert upstream_judge.baseline({"reference": (), "mainline": (mainline,)}) == (mainline,)
+    assert upstream_judge.baseline({"ours": (ref,)}) is None
+    text = on_61(UFFD_HOST).replace("Testing minor-wp on hugetlb... done",
+                                    "Testing minor-wp on hugetlb... skipped "
+                                    "[reason: feature missing]")
+    ours = load(tmp_path, UFFD, text.replace("pass=48, skip=18", "pass=47, skip=19"), "0")
+    got = by_name(upstream_judge.outcomes(
+        "ours", ours, upstream_judge.baseline({"mainline": (mainline,)})))
+    assert got["minor-wp/hugetlb"].result == "fail"
+
+
 def test_plain_never_passes(tmp_path: Path) -> None:
     # pagemap_ioctl when its uffd set-up fails: a header, no plan, exit 0.
     prog = load(tmp_path, PAGEMAP, "TAP version 13\n", "0", "plain")
