@@ -13,15 +13,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* mremap() */
 #endif
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/mman.h>
-#include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #define W	PAGE_IS_WRITTEN

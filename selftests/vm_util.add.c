@@ -9,17 +9,14 @@
  * Nothing here reports test results: helpers return VMH_OK, VMH_SKIP or
  * VMH_FAIL (with vmh_reason filled in) and the test program decides.
  */
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <time.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 #include <linux/memfd.h>
-#include "pagemap_scan.h"
 
 #define THP_ENABLED_PATH "/sys/kernel/mm/transparent_hugepage/enabled"
 #define NR_HUGEPAGES_PATH "/proc/sys/vm/nr_hugepages"

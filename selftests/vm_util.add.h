@@ -4,9 +4,15 @@
  * vm_util.h's, the rest is appended to it (selftests/Makefile does that for
  * the out-of-tree build, patch 0005 in the tree). This comment is dropped.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
+#include "pagemap_scan.h"
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT		21

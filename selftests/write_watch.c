@@ -12,16 +12,7 @@
  * check it against the set of pages they wrote, including the cut at the
  * caller's count and resuming after it.
  */
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/mman.h>
-#include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
