@@ -47,13 +47,41 @@ struct variant {
 	const struct hcut *cut;	/* t_hugetlb_cut()'s */
 };
 
+static char *unit_addr(const struct tracked *t, size_t i)
+{
+	return t->a.addr + i * t->unit;
+}
+
 /*
- * Set up @t; on failure report the case (skip or fail) and return false.
+ * Register @nr units of @t (0: all) from unit @from for async uffd-wp: 0
+ * or -errno.
  * Only WP_ASYNC is requested: mainline implies WP_UNPOPULATED with it.
  */
-static bool track(const char *name, struct tracked *t, enum mem_type type,
-		  size_t nr, bool populate)
+static int async_register(struct tracked *t, size_t from, size_t nr)
 {
+	int ret;
+
+	t->unit = t->a.type == MEM_HUGETLB ? t->a.psize : psize();
+	t->n = t->a.size / t->unit;
+	t->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC |
+			    uffd_wp_features_for(t->a.type), true);
+	ret = t->uffd < 0 ? t->uffd :
+	      uffd_register(t->uffd, unit_addr(t, from), nr ? nr * t->unit : t->a.size,
+			    UFFDIO_REGISTER_MODE_WP, NULL);
+	if (ret && t->uffd >= 0)
+		close(t->uffd);
+	return ret;
+}
+
+/*
+ * Set up @t as @v says: the area tracked, or (MIXED) 4 plain anon pages, 4
+ * async-registered ones, 4 plain ones. On failure report the case (skip or
+ * fail) and return false.
+ */
+static bool track(const char *name, struct tracked *t, const struct variant *v)
+{
+	const bool mixed = v->setup == MIXED;
+	const enum mem_type type = mixed ? MEM_ANON : v->type;
 	uint64_t features = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(type);
 	int64_t have = uffd_api_features();
 	int ret;
@@ -64,7 +92,7 @@ static bool track(const char *name, struct tracked *t, enum mem_type type,
 				      type == MEM_HUGETLB ? " for this memory type" : "");
 		return false;
 	}
-	ret = area_alloc(&t->a, type, nr, populate, SEED);
+	ret = area_alloc(&t->a, type, mixed ? 12 : v->nr, mixed || v->populate, SEED);
 	if (ret) {
 		if (ret == VMH_SKIP)
 			ksft_test_result_skip("%s: %s\n", name, vmh_reason);
@@ -72,17 +100,10 @@ static bool track(const char *name, struct tracked *t, enum mem_type type,
 			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
 		return false;
 	}
-	t->unit = type == MEM_HUGETLB ? t->a.psize : psize();
-	t->n = t->a.size / t->unit;
-	t->uffd = uffd_open(features, true);
-	ret = t->uffd < 0 ? t->uffd :
-	      uffd_register(t->uffd, t->a.addr, t->a.size,
-			    UFFDIO_REGISTER_MODE_WP, NULL);
+	ret = async_register(t, mixed ? 4 : 0, mixed ? 4 : 0);
 	if (ret) {
 		ksft_test_result_fail("%s: async uffd-wp set-up: %s\n", name,
 				      strerror(-ret));
-		if (t->uffd >= 0)
-			close(t->uffd);
 		area_free(&t->a);
 		return false;
 	}
@@ -93,11 +114,6 @@ static void untrack(struct tracked *t)
 {
 	close(t->uffd);
 	area_free(&t->a);
-}
-
-static char *unit_addr(const struct tracked *t, size_t i)
-{
-	return t->a.addr + i * t->unit;
 }
 
 static void write_unit(struct tracked *t, size_t i)
@@ -369,55 +385,40 @@ static bool t_vec_len(struct tracked *t, const struct variant *v)
 	return ok;
 }
 
+/*
+ * get+WP of units [2, 5) of a THP, or (flag) of the whole THP cut by
+ * max_pages 3: the THP is split at the range, the rest stays unreported.
+ */
 static bool t_thp_partial(struct tracked *t, const struct variant *var)
 {
-	const bool by_max_pages = var->flag;
 	const __u64 all = PAGE_IS_WPALLOWED | W | PAGE_IS_PRESENT | PAGE_IS_HUGE;
+	const size_t n = t->n, from = var->flag ? 0 : 2, to = var->flag ? 3 : 5;
+	struct region_exp e[3], *p = e;
 	struct page_region v[MAX_REGIONS];
-	const size_t from = by_max_pages ? 0 : 2, to = by_max_pages ? 3 : 5;
-	__u64 walk_end;
-	size_t n;
-	long nr;
+	struct scan_out o;
 	bool ok;
 
-	n = t->n;
-	if (by_max_pages)
-		ok = GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 3,
-				   MAX_REGIONS, 3, { 0, 3, W });
-	else
-		ok = GET_WP_EXPECT(t, from, to, PM_SCAN_WP_MATCHING, 0,
-				   MAX_REGIONS, to, { from, to, W });
+	ok = GET_WP_EXPECT(t, from, var->flag ? n : to, PM_SCAN_WP_MATCHING,
+			   var->flag ? 3 : 0, MAX_REGIONS, to, { from, to, W });
 	ok &= units_wp(t, 0, from, false) && units_wp(t, from, to, true) &&
 	      units_wp(t, to, n, false);
 
 	/* Split: no page is HUGE any more, the rest is still written. */
-	nr = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
-			  (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
-			  0, 0, 0, 0, 0, all, &walk_end);
-	if (from) {
-		const struct region_exp e[] = {
-			{ 0, from, all & ~PAGE_IS_HUGE },
-			{ from, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
-			{ to, n, all & ~PAGE_IS_HUGE },
-		};
-
-		ok &= regions_match(t->a.addr, t->unit, v, nr, e, ARRAY_SIZE(e));
-	} else {
-		const struct region_exp e[] = {
-			{ 0, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
-			{ to, n, all & ~PAGE_IS_HUGE },
-		};
-
-		ok &= regions_match(t->a.addr, t->unit, v, nr, e, ARRAY_SIZE(e));
-	}
-	/* The next get+WP reports the rest, once. */
 	if (from)
-		ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0,
-				    MAX_REGIONS, n, { 0, from, W }, { to, n, W });
-	else
-		ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0,
-				    MAX_REGIONS, n, { to, n, W });
-	return ok;
+		*p++ = (struct region_exp){ 0, from, all & ~PAGE_IS_HUGE };
+	*p++ = (struct region_exp){ from, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT };
+	*p++ = (struct region_exp){ to, n, all & ~PAGE_IS_HUGE };
+	o.n = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
+			   (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
+			   0, 0, 0, 0, 0, all, NULL);
+	ok &= regions_match(t->a.addr, t->unit, v, o.n, e, p - e);
+	/* The next get+WP reports the rest, once. */
+	p = e;
+	if (from)
+		*p++ = (struct region_exp){ 0, from, W };
+	*p++ = (struct region_exp){ to, n, W };
+	get_wp(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
+	return get_wp_check(t, &o, n, e, p - e) && ok;
 }
 
 /* The uffd-wp bit of every base page of each huge page, as a bitmap. */
@@ -502,37 +503,6 @@ static bool t_hugetlb_cut(struct tracked *t, const struct variant *v)
 	return ok;
 }
 
-/* Map 4 plain anon pages, 4 async-registered ones, 4 plain ones. */
-static bool mixed_vmas(const char *name, struct tracked *t)
-{
-	struct area async_part;
-	uint64_t features = UFFD_FEATURE_WP_ASYNC;
-	int ret;
-
-	ret = area_alloc(&t->a, MEM_ANON, 12, true, SEED);
-	if (ret) {
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
-		return false;
-	}
-	t->unit = psize();
-	t->n = 12;
-	async_part = t->a;
-	async_part.addr += 4 * t->unit;
-	async_part.size = 4 * t->unit;
-	t->uffd = uffd_open(features, true);
-	ret = t->uffd < 0 ? t->uffd :
-	      uffd_register(t->uffd, async_part.addr, async_part.size,
-			    UFFDIO_REGISTER_MODE_WP, NULL);
-	if (ret) {
-		ksft_test_result_fail("%s: %s\n", name, strerror(-ret));
-		if (t->uffd >= 0)
-			close(t->uffd);
-		area_free(&t->a);
-		return false;
-	}
-	return true;
-}
-
 static bool t_check_wpasync(struct tracked *t, const struct variant *v)
 {
 	struct scan_out o;
@@ -599,14 +569,7 @@ static void child(int cmd, int reply)
 	struct tracked t;
 	char c;
 
-	t.a.addr = NULL;
-	if (area_alloc(&t.a, MEM_ANON, 8, true, SEED))
-		_exit(1);
-	t.unit = psize();
-	t.n = 8;
-	t.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
-	if (t.uffd < 0 || uffd_register(t.uffd, t.a.addr, t.a.size,
-					UFFDIO_REGISTER_MODE_WP, NULL) ||
+	if (area_alloc(&t.a, MEM_ANON, 8, true, SEED) || async_register(&t, 0, 0) ||
 	    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
 		_exit(1);
 	write_unit(&t, 2);
@@ -933,9 +896,7 @@ static void run_case(size_t i)
 	const char *name = cases[i].name;
 	struct tracked t;
 
-	if (v->setup == TRACK && !track(name, &t, v->type, v->nr, v->populate))
-		return;
-	if (v->setup == MIXED && !mixed_vmas(name, &t))
+	if (v->setup != NOTHING && !track(name, &t, v))
 		return;
 	ksft_test_result(cases[i].fn(&t, v), "%s\n", name);
 	if (v->setup != NOTHING)
