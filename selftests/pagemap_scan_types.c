@@ -106,10 +106,8 @@ static bool get_area(const char *name, struct area *a, enum mem_type type,
 {
 	int ret = area_alloc(a, type, nr, populate, SEED);
 
-	if (ret == VMH_SKIP)
-		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-	else if (ret)
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+	if (ret)
+		vmh_report_setup(name, ret);
 	return !ret;
 }
 
@@ -130,6 +128,17 @@ static int wp_register(struct area *a, bool async)
 		close(uffd);
 		return ret;
 	}
+	return uffd;
+}
+
+/* wp_register(), the case reported failed if that fails. */
+static int wp_registered(const char *name, struct area *a, bool async)
+{
+	int uffd = wp_register(a, async);
+
+	if (uffd < 0)
+		ksft_test_result_fail("%s: registration: %s\n", name,
+				      strerror(-uffd));
 	return uffd;
 }
 
@@ -286,10 +295,7 @@ static void t_swapped(const char *name, const struct tcase *c)
 	else
 		ret = swap_out(a.addr + 2 * ps, 3 * ps);
 	if (ret) {
-		if (ret == VMH_SKIP)
-			ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-		else
-			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+		vmh_report_setup(name, ret);
 		goto out;
 	}
 	if (c->type == MEM_THP)
@@ -339,12 +345,9 @@ static void t_wpallowed(const char *name, const struct tcase *c)
 	/* Register the first half only: the VMA splits. */
 	half = a;
 	half.size = 4 * psize();
-	uffd = wp_register(&half, true);
-	if (uffd < 0) {
-		ksft_test_result_fail("%s: registration: %s\n", name,
-				      strerror(-uffd));
+	uffd = wp_registered(name, &half, true);
+	if (uffd < 0)
 		goto out;
-	}
 	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, 4, A | P | W }, { 4, 8, P | W }),
 			 "%s\n", name);
@@ -363,12 +366,9 @@ static void t_hugetlb_markers(const char *name, const struct tcase *c)
 		return;
 	if (!get_area(name, &a, MEM_HUGETLB, 2, false))
 		return;
-	uffd = wp_register(&a, true);
-	if (uffd < 0) {
-		ksft_test_result_fail("%s: registration: %s\n", name,
-				      strerror(-uffd));
+	uffd = wp_registered(name, &a, true);
+	if (uffd < 0)
 		goto out;
-	}
 	/* No PMD table yet (see t_hugetlb), then markers in a new one. */
 	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, A });
 	ok &= !uffd_wp(uffd, a.addr, a.size, true);

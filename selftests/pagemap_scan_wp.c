@@ -94,10 +94,7 @@ static bool track(const char *name, struct tracked *t, const struct variant *v)
 	}
 	ret = area_alloc(&t->a, type, mixed ? 12 : v->nr, mixed || v->populate, SEED);
 	if (ret) {
-		if (ret == VMH_SKIP)
-			ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-		else
-			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+		vmh_report_setup(name, ret);
 		return false;
 	}
 	ret = async_register(t, mixed ? 4 : 0, mixed ? 4 : 0);

@@ -186,6 +186,12 @@ int swap_out(void *addr, size_t len);
 		ksft_finished();					\
 	} while (0)
 
+/* Report case @name skipped (@ret VMH_SKIP) or failed, with vmh_reason. */
+#define vmh_report_setup(name, ret)					\
+	((ret) == VMH_SKIP ?						\
+	 ksft_test_result_skip("%s: %s\n", name, vmh_reason) :		\
+	 ksft_test_result_fail("%s: %s\n", name, vmh_reason))
+
 /* A test case that returns KSFT_PASS, KSFT_FAIL or KSFT_SKIP (with vmh_reason). */
 struct vm_case {
 	const char *name;

@@ -315,10 +315,8 @@ static void run_case(const char *name, size_t i, enum mem_type type)
 		nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
 	ret = ww_create(&ww, type, nr);
 
-	if (ret == VMH_SKIP) {
-		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-	} else if (ret) {
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+	if (ret) {
+		vmh_report_setup(name, ret);
 	} else {
 		ksft_test_result(cases[i].fn(&ww), "%s\n", name);
 		ww_destroy(&ww);
