@@ -721,73 +721,44 @@ static int test_unknown_ioctl(long unused)
 
 /* --- other processes ----------------------------------------------------- */
 
-struct child {
-	pid_t pid;
-	int go;			/* parent writes: child may exit */
-	int fd;			/* the child's pagemap */
-};
-
 /*
  * Fork a child that touches @pages of mem (a bit a page) and waits until
- * the parent closes the go pipe; returns once the pages are touched, with
- * the child's pagemap open.
+ * the parent lets it go (peer_wait()); return the child's pagemap, open,
+ * once the pages are touched.
  */
-static void child_start(struct child *c, unsigned int pages)
+static int child_start(struct peer *c, unsigned int pages)
 {
-	int ready[2], go[2];
-	char path[64], b = 0;
+	int fd;
 
-	if (pipe(ready) || pipe(go))
-		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
-	fflush(stdout);
-	c->pid = fork();
-	if (c->pid < 0)
-		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	peer_fork(c);
 	if (!c->pid) {
-		/* Only the parent may hold the write end: EOF is "go". */
-		close(go[1]);
-		close(ready[0]);
 		touch(pages);
-		if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) < 0)
-			_exit(1);
-		_exit(0);
+		peer_send(c, 'r');
+		peer_recv(c);
+		child_exit(KSFT_PASS);
 	}
-	close(ready[1]);
-	close(go[0]);
-	if (read(ready[0], &b, 1) != 1)
+	if (peer_recv(c) != 'r')
 		ksft_exit_fail_msg("child %d died early\n", c->pid);
-	close(ready[0]);
-	c->go = go[1];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", c->pid);
-	c->fd = open(path, O_RDONLY);
-	if (c->fd < 0)
-		ksft_exit_fail_msg("open %s: %s\n", path, strerror(errno));
-}
-
-/* Let the child exit and reap it. */
-static void child_end(struct child *c)
-{
-	int status;
-
-	close(c->go);
-	if (waitpid(c->pid, &status, 0) != c->pid)
-		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
+	fd = open_proc(c->pid, "pagemap", O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
+	return fd;
 }
 
 /* The parent scans the child's pagemap and sees the child's pages. */
 static int test_other_process(long unused)
 {
-	struct child c;
+	struct peer c;
+	int fd = child_start(&c, 0xa);
 	bool ok;
 
-	child_start(&c, 0xa);
 	init(mem, 4 * psize(), true);
-	ok = check("child's pagemap", scan_fd(c.fd), 2, addr(mem + 4 * psize())) &&
+	ok = check("child's pagemap", scan_fd(fd), 2, addr(mem + 4 * psize())) &&
 	     VEC_IS({ 1, 2, PAGE_IS_PRESENT }, { 3, 4, PAGE_IS_PRESENT });
 	/* The same range in the parent was never touched. */
 	ok &= check("own pagemap", scan(), 0, addr(mem + 4 * psize()));
-	child_end(&c);
-	close(c.fd);
+	ok &= peer_wait(&c, "child") == KSFT_PASS;
+	close(fd);
 	return result(ok);
 }
 
@@ -798,22 +769,22 @@ static int test_other_process(long unused)
  */
 static int test_exited_process(long unused)
 {
-	struct child c;
+	struct peer c;
+	int fd = child_start(&c, 0x3);
 	bool ok;
 
-	child_start(&c, 0x3);
 	init(mem, 2 * psize(), false);
-	ok = check("child alive", scan_fd(c.fd), 1, addr(mem + 2 * psize()));
-	child_end(&c);
+	ok = check("child alive", scan_fd(fd), 1, addr(mem + 2 * psize()));
+	ok &= peer_wait(&c, "child") == KSFT_PASS;
 
 	init(mem, 2 * psize(), false);
-	ok &= check("child exited", scan_fd(c.fd), -ESRCH, WALK_END_UNSET) &&
+	ok &= check("child exited", scan_fd(fd), -ESRCH, WALK_END_UNSET) &&
 	      vec_untouched(vec, NR_VEC);
 	arg->size = 0;
-	ok &= check("child exited, size 0", scan_fd(c.fd), -ESRCH,
+	ok &= check("child exited, size 0", scan_fd(fd), -ESRCH,
 		    WALK_END_UNSET);
-	ok &= check_ret("child exited, NULL arg", ioctl_raw(c.fd, NULL), -ESRCH);
-	close(c.fd);
+	ok &= check_ret("child exited, NULL arg", ioctl_raw(fd, NULL), -ESRCH);
+	close(fd);
 	return result(ok);
 }
 

@@ -130,22 +130,6 @@ static char *map_at(unsigned long addr)
 	return p;
 }
 
-/* Open /proc/<pid>/<file>; pid 0: this process's, said when it fails. */
-static int open_proc(pid_t pid, const char *file, int flags)
-{
-	char path[64];
-	int fd;
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
-	else
-		snprintf(path, sizeof(path), "/proc/self/%s", file);
-	fd = open(path, flags);
-	if (fd < 0 && !pid)
-		ksft_print_msg("open %s: %s\n", path, strerror(errno));
-	return fd;
-}
-
 /* A pagemap entry read through @fd, which must be present with (or without) a PFN. */
 static bool read_pme_is(const char *who, int fd, const void *addr, bool pfn)
 {
@@ -161,60 +145,6 @@ static bool read_pme_is(const char *who, int fd, const void *addr, bool pfn)
 }
 
 /* --- processes ------------------------------------------------------------ */
-
-/*
- * A forked process and two pipes to it: the parent writes to @to and reads
- * from @from; in the child the same names are its own ends.
- */
-struct peer {
-	pid_t pid;
-	int to;
-	int from;
-};
-
-static void peer_fork(struct peer *p)
-{
-	int down[2], up[2];
-
-	if (pipe(down) || pipe(up))
-		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
-	fflush(stdout);
-	p->pid = fork();
-	if (p->pid < 0)
-		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
-	if (!p->pid) {
-		close(down[1]);
-		close(up[0]);
-		p->to = up[1];
-		p->from = down[0];
-		return;
-	}
-	close(down[0]);
-	close(up[1]);
-	p->to = down[1];
-	p->from = up[0];
-}
-
-static void peer_send(const struct peer *p, char c)
-{
-	if (write(p->to, &c, 1) != 1)
-		ksft_print_msg("pipe write: %s\n", strerror(errno));
-}
-
-/* The next byte from the other side; -1 once it closed its end. */
-static int peer_recv(const struct peer *p)
-{
-	char c;
-
-	return read(p->from, &c, 1) == 1 ? c : -1;
-}
-
-/* End the child: flush what it printed, exit with @status. */
-static void __attribute__((noreturn)) child_exit(int status)
-{
-	fflush(stdout);
-	_exit(status);
-}
 
 /*
  * Become an ordinary process of @uid: no supplementary groups, real,
@@ -263,32 +193,6 @@ static void holder(struct peer *p, uid_t uid, unsigned int pages)
 	}
 	if (peer_recv(p) != 'r')
 		ksft_exit_fail_msg("the uid %u process did not start\n", uid);
-}
-
-/*
- * Close our ends and reap the child; its verdict (KSFT_PASS, _SKIP or
- * _FAIL) from its exit status, KSFT_FAIL if it was killed.
- */
-static int peer_wait(struct peer *p, const char *what)
-{
-	int status;
-
-	if (p->to >= 0)
-		close(p->to);
-	close(p->from);
-	if (waitpid(p->pid, &status, 0) != p->pid)
-		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
-	if (!WIFEXITED(status)) {
-		ksft_print_msg("%s: child %d killed by signal %d\n", what,
-			       p->pid, WTERMSIG(status));
-		return KSFT_FAIL;
-	}
-	status = WEXITSTATUS(status);
-	if (status == KSFT_PASS || status == KSFT_SKIP)
-		return status;
-	if (status != KSFT_FAIL)
-		ksft_print_msg("%s: exit status %d\n", what, status);
-	return KSFT_FAIL;
 }
 
 /* --- passing file descriptors ----------------------------------------------- */

@@ -560,108 +560,69 @@ static bool t_wp_skips_plain(struct tracked *t, const struct variant *v)
 	return ok;
 }
 
-/* The child's side: async-track 8 pages, write on request. */
-static void child(int cmd, int reply)
-{
-	struct tracked t;
-	char c;
-
-	if (area_alloc(&t.a, MEM_ANON, 8, true, SEED) || async_register(&t, 0, 0) ||
-	    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
-		_exit(1);
-	write_unit(&t, 2);
-	write_unit(&t, 5);
-	if (write(reply, &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr))
-		_exit(1);
-	/* 'w': write unit 6 and answer; anything else: exit. */
-	while (read(cmd, &c, 1) == 1 && c == 'w') {
-		write_unit(&t, 6);
-		if (write(reply, &c, 1) != 1)
-			_exit(1);
-	}
-	_exit(0);
-}
-
+/*
+ * A child async-tracks 8 pages and writes units 2 and 5; the parent
+ * get+WPs them through the child's pagemap, then asks for a write of unit
+ * 6 ('w'), which the next get+WP reports alone. Or (flag) the child exits
+ * first: the pagemap kept open gives ESRCH.
+ */
 static bool t_child(struct tracked *unused, const struct variant *var)
 {
-	const bool after_exit = var->flag;
-	int cmd[2] = { -1, -1 }, reply[2] = { -1, -1 }, fd = -1;
+	const struct region_exp first[] = { { 2, 3, W }, { 5, 6, W } };
+	const struct region_exp next[] = { { 6, 7, W } };
 	struct page_region v[MAX_REGIONS];
 	struct tracked t = { .unit = psize() };
-	char path[64], c = 'w';
 	unsigned long base;
-	bool ok = false;
-	__u64 walk_end;
-	pid_t pid;
+	struct peer c;
+	bool ok;
 	long n;
+	int fd;
 
-	if (pipe(cmd) || pipe(reply)) {
-		ksft_print_msg("pipe: %s\n", strerror(errno));
-		return false;
+	peer_fork(&c);
+	if (!c.pid) {
+		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED) || async_register(&t, 0, 0) ||
+		    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
+			child_exit(KSFT_FAIL);
+		write_unit(&t, 2);
+		write_unit(&t, 5);
+		if (write(c.to, &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr))
+			child_exit(KSFT_FAIL);
+		while (peer_recv(&c) == 'w') {
+			write_unit(&t, 6);
+			peer_send(&c, 'w');
+		}
+		child_exit(KSFT_PASS);
 	}
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		return false;
-	}
-	if (!pid) {
-		close(cmd[1]);
-		close(reply[0]);
-		child(cmd[0], reply[1]);
-	}
-	close(cmd[0]);
-	close(reply[1]);
-	if (read(reply[0], &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr)) {
+	if (read(c.from, &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr)) {
 		ksft_print_msg("the child failed to set up\n");
-		goto out;
+		peer_wait(&c, "child");
+		return false;
 	}
 	base = (unsigned long)t.a.addr;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		ksft_print_msg("open %s: %s\n", path, strerror(errno));
-		goto out;
-	}
-	if (after_exit) {
+	fd = open_proc(c.pid, "pagemap", O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
+	if (var->flag) {
 		/* Let the child exit, keep its pagemap open and scan it. */
-		close(cmd[1]);
-		cmd[1] = -1;
-		waitpid(pid, NULL, 0);
-		pid = -1;
+		ok = peer_wait(&c, "child") == KSFT_PASS;
 		n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-				 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
+				 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
 		if (n != -ESRCH)
 			ksft_print_msg("scan returned %ld, expected -ESRCH\n", n);
-		ok = n == -ESRCH;
-		goto out;
-	}
-	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
-	{
-		const struct region_exp e[] = { { 2, 3, W }, { 5, 6, W } };
-
-		ok = regions_match(t.a.addr, t.unit, v, n, e, ARRAY_SIZE(e));
-	}
-	/* Protected by the parent: a write in the child shows up next. */
-	if (write(cmd[1], &c, 1) != 1 || read(reply[0], &c, 1) != 1) {
-		ok = false;
-		goto out;
-	}
-	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
-	{
-		const struct region_exp e[] = { { 6, 7, W } };
-
-		ok &= regions_match(t.a.addr, t.unit, v, n, e, ARRAY_SIZE(e));
-	}
-out:
-	if (cmd[1] >= 0)
-		close(cmd[1]);
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-	close(reply[0]);
-	if (fd >= 0)
 		close(fd);
+		return ok && n == -ESRCH;
+	}
+	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
+			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
+	ok = regions_match(t.a.addr, t.unit, v, n, first, ARRAY_SIZE(first));
+	/* Protected by the parent: a write in the child shows up next. */
+	peer_send(&c, 'w');
+	ok &= peer_recv(&c) == 'w';
+	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
+			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
+	ok &= regions_match(t.a.addr, t.unit, v, n, next, ARRAY_SIZE(next));
+	ok &= peer_wait(&c, "child") == KSFT_PASS;
+	close(fd);
 	return ok;
 }
 

@@ -170,6 +170,31 @@ bool uffd_write_trapped(int uffd, char *p, size_t len, char val);
 /* MADV_PAGEOUT [addr, addr+len) and check every page became a swap entry. */
 int swap_out(void *addr, size_t len);
 
+/* Open /proc/<pid>/<file>; pid 0: this process's, said when it fails. */
+int open_proc(pid_t pid, const char *file, int flags);
+
+/*
+ * A forked process and two pipes to it: the parent writes to @to and reads
+ * from @from; in the child the same names are its own ends.
+ */
+struct peer {
+	pid_t pid;
+	int to;
+	int from;
+};
+
+void peer_fork(struct peer *p);
+void peer_send(const struct peer *p, char c);
+/* The next byte from the other side; -1 once it closed its end. */
+int peer_recv(const struct peer *p);
+/* End a child: flush what it printed, exit with @status. */
+void child_exit(int status) __attribute__((noreturn));
+/*
+ * Close our ends and reap the child; its verdict (KSFT_PASS, _SKIP or
+ * _FAIL) from its exit status, KSFT_FAIL if it was killed.
+ */
+int peer_wait(struct peer *p, const char *what);
+
 /*
  * ksft_finished(), except that when every case skipped (a kernel without
  * the feature) the exit status is KSFT_SKIP, so that kselftest's runner
