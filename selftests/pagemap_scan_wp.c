@@ -253,49 +253,51 @@ static bool t_wp_only(struct tracked *t, const struct variant *v)
 	return ok;
 }
 
-static bool unit_wp_bit(const struct tracked *t, size_t i)
-{
-	return pagemap_has(unit_addr(t, i), PME_UFFD_WP);
-}
-
 /*
- * Resume get+WP calls from walk_end until the range is done, checking each
- * call against @calls (regions and walk_end), and return whether all
- * matched. After the first call, the units reported so far must be the only
- * protected ones among the @written.
+ * Protect the area, then write the units marked 'w' in @written (NULL:
+ * protect and write nothing, every unit counts as written), and resume
+ * get+WP calls from walk_end until the range is done. Each call must match
+ * the next of @calls, "a-b,c-d>e ...": the written regions [a, b), [c, d)
+ * and walk_end e, in units; afterwards exactly the units reported so far
+ * and the unwritten ones are protected.
  */
-struct call_exp {
-	size_t walk_end;
-	size_t nr;
-	struct region_exp r[4];
-};
-
-static bool resume_calls(struct tracked *t, __u64 max_pages, __u64 vec_len,
-			 const struct call_exp *calls, size_t ncalls,
-			 bool (*written)(size_t i))
+static bool resume_calls(struct tracked *t, const char *written, __u64 max_pages,
+			 __u64 vec_len, const char *calls)
 {
-	size_t from = 0, c, i;
+	size_t from = 0, c, i, ne, walk_end;
+	struct region_exp e[4];
+	char *p = (char *)calls;
 	struct scan_out o;
 	bool ok = true;
 
-	for (c = 0; c < ncalls && from < t->n; c++) {
-		get_wp(t, from, t->n, PM_SCAN_WP_MATCHING, max_pages, vec_len,
-		       &o);
-		if (!get_wp_check(t, &o, calls[c].walk_end, calls[c].r,
-				  calls[c].nr)) {
-			ksft_print_msg("call %zu (from unit %zu) differs\n",
-				       c, from);
+	if (written && uffd_wp(t->uffd, t->a.addr, t->a.size, true))
+		return false;
+	for (i = 0; written && i < t->n; i++)
+		if (written[i] == 'w')
+			write_unit(t, i);
+	for (c = 0; *p && from < t->n; c++) {
+		for (ne = 0; ne < 4; p++) {
+			e[ne].start = strtoul(p, &p, 10);
+			e[ne].end = strtoul(p + 1, &p, 10);
+			e[ne++].categories = W;
+			if (*p != ',')
+				break;
+		}
+		walk_end = strtoul(p + 1, &p, 10);
+		p += *p == ' ';
+		get_wp(t, from, t->n, PM_SCAN_WP_MATCHING, max_pages, vec_len, &o);
+		if (!get_wp_check(t, &o, walk_end, e, ne)) {
+			ksft_print_msg("call %zu (from unit %zu) differs\n", c, from);
 			return false;
 		}
 		if (o.walk_end <= from) {
 			ksft_print_msg("no progress at unit %zu\n", from);
 			return false;
 		}
-		/* Protected: what was reported so far, and the unwritten. */
 		for (i = 0; i < t->n; i++) {
-			bool reported = i < o.walk_end || !written(i);
+			bool reported = i < o.walk_end || (written && written[i] != 'w');
 
-			if (unit_wp_bit(t, i) != reported) {
+			if (pagemap_has(unit_addr(t, i), PME_UFFD_WP) != reported) {
 				ksft_print_msg("call %zu: unit %zu wp bit should be %s\n",
 					       c, i, reported ? "set" : "clear");
 				ok = false;
@@ -303,83 +305,30 @@ static bool resume_calls(struct tracked *t, __u64 max_pages, __u64 vec_len,
 		}
 		from = o.walk_end;
 	}
-	if (c != ncalls || from != t->n) {
-		ksft_print_msg("%zu calls reached unit %zu, expected %zu calls to %zu\n",
-			       c, from, ncalls, t->n);
+	if (*p || from != t->n) {
+		ksft_print_msg("%zu calls reached unit %zu, expected more calls or unit %zu\n",
+			       c, from, t->n);
 		ok = false;
 	}
 	return ok;
 }
 
-static bool all_written(size_t i)
-{
-	return true;
-}
-
-static bool every_third(size_t i)
-{
-	return i % 3 == 0;
-}
-
-/* Runs 0-1, 4-6, 9, 12-15 */
-static bool runs(size_t i)
-{
-	return i <= 1 || (i >= 4 && i <= 6) || i == 9 || i >= 12;
-}
-
-static bool setup_written(struct tracked *t, bool (*written)(size_t i))
-{
-	size_t i;
-
-	if (uffd_wp(t->uffd, t->a.addr, t->a.size, true))
-		return false;
-	for (i = 0; i < t->n; i++)
-		if (written(i))
-			write_unit(t, i);
-	return true;
-}
-
 /* Every page written, or (flag) every third: max_pages cuts the walk. */
 static bool t_max_pages(struct tracked *t, const struct variant *v)
 {
-	static const struct call_exp dense[] = {
-		{ 5, 1, { { 0, 5, W } } },
-		{ 10, 1, { { 5, 10, W } } },
-		{ 15, 1, { { 10, 15, W } } },
-		{ 16, 1, { { 15, 16, W } } },
-	};
-	static const struct call_exp sparse[] = {
-		{ 6, 2, { { 0, 1, W }, { 3, 4, W } } },
-		{ 12, 2, { { 6, 7, W }, { 9, 10, W } } },
-		{ 16, 2, { { 12, 13, W }, { 15, 16, W } } },
-	};
-	bool (*written)(size_t i) = v->flag ? every_third : all_written;
-
-	return setup_written(t, written) &&
-	       resume_calls(t, v->flag ? 2 : 5, MAX_REGIONS,
-			    v->flag ? sparse : dense,
-			    v->flag ? ARRAY_SIZE(sparse) : ARRAY_SIZE(dense),
-			    written);
+	if (v->flag)
+		return resume_calls(t, "w..w..w..w..w..w", 2, MAX_REGIONS,
+				    "0-1,3-4>6 6-7,9-10>12 12-13,15-16>16");
+	return resume_calls(t, "wwwwwwwwwwwwwwww", 5, MAX_REGIONS,
+			    "0-5>5 5-10>10 10-15>15 15-16>16");
 }
 
+/* Pages that merge into the last region never stop the walk. */
 static bool t_vec_len(struct tracked *t, const struct variant *v)
 {
-	static const struct call_exp calls[] = {
-		{ 4, 1, { { 0, 2, W } } },
-		{ 9, 1, { { 4, 7, W } } },
-		{ 12, 1, { { 9, 10, W } } },
-		{ 16, 1, { { 12, 16, W } } },
-	};
-	static const struct call_exp one_region[] = {
-		{ 16, 1, { { 0, 16, W } } },
-	};
-	bool ok;
+	bool ok = resume_calls(t, NULL, 0, 1, "0-16>16");
 
-	/* Pages that merge into the last region never stop the walk. */
-	ok = resume_calls(t, 0, 1, one_region, 1, all_written);
-	ok &= setup_written(t, runs) &&
-	      resume_calls(t, 0, 1, calls, ARRAY_SIZE(calls), runs);
-	return ok;
+	return resume_calls(t, "ww..www..w..wwww", 0, 1, "0-2>4 4-7>9 9-10>12 12-16>16") && ok;
 }
 
 /*
