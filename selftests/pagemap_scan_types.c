@@ -405,8 +405,14 @@ static void t_merge(const char *name, const struct tcase *c)
  * 0-2 written (P|W), 3-4 read, so zero page (P|Z|W), 5-7 empty PTEs (W).
  */
 #define MIXED	.type = MEM_ANON, .nr = 8, .ops = "wwwrr"
-/* Never-touched pages of an async VMA, protected, then one written, one read. */
-#define MARKERS	.nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED
+/*
+ * Never-touched pages of an async VMA of @type, protected, then one
+ * written (PRESENT|WPALLOWED and @written), one read (the same and @read),
+ * the rest markers (SWAPPED|WPALLOWED).
+ */
+#define MARKERS(t, written, read)					\
+	.type = t, .nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED,	\
+	.e = { { 0, 1, A | P | (written) }, { 1, 2, A | P | (read) }, { 2, 8, A | S } }
 
 static const struct tcase cases[] = {
 	{ "anon: written pages are PRESENT|WRITTEN, not FILE",
@@ -446,11 +452,9 @@ static const struct tcase cases[] = {
 	  .type = MEM_ANON, .nr = 8, .populate = true, .wp = SYNC_WP,
 	  .e = { { 0, 8, P | W } } },
 	{ "anon markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_ANON, MARKERS,
-	  .e = { { 0, 1, A | P | W }, { 1, 2, A | P | Z }, { 2, 8, A | S } } },
+	  MARKERS(MEM_ANON, W, Z) },
 	{ "shmem markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_SHMEM, MARKERS,
-	  .e = { { 0, 1, A | P | W | F }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
+	  MARKERS(MEM_SHMEM, W | F, F) },
 	{ "anon: no page table in an async uffd-wp VMA: WPALLOWED|WRITTEN (as mainline)",
 	  .type = MEM_ANON, .wp = ASYNC_WP, .e = { { 0, END, A | W } } },
 	{ "hugetlb: never-touched pages of an async VMA are WPALLOWED without a page table, HUGE|WPALLOWED|SWAPPED once protected",
@@ -483,11 +487,9 @@ static const struct tcase cases[] = {
 	  .type = MEM_PAGECACHE_SHARED, .nr = 8, .populate = true,
 	  .e = { { 0, 8, P | W | F } } },
 	{ "page cache private markers: protected never-touched pages are SWAPPED, a CoW copy is not FILE",
-	  .type = MEM_PAGECACHE, MARKERS,
-	  .e = { { 0, 1, A | P | W }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
+	  MARKERS(MEM_PAGECACHE, W, F) },
 	{ "page cache shared markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_PAGECACHE_SHARED, MARKERS,
-	  .e = { { 0, 1, A | P | W | F }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
+	  MARKERS(MEM_PAGECACHE_SHARED, W | F, F) },
 };
 
 int main(int argc, char **argv)
