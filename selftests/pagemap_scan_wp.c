@@ -45,6 +45,9 @@ struct variant {
 	bool populate;
 	bool flag;
 	const struct hcut *cut;	/* t_hugetlb_cut()'s */
+	/* t_resume()'s: see resume_calls() */
+	const char *written, *calls;
+	__u64 max_pages;
 };
 
 static char *unit_addr(const struct tracked *t, size_t i)
@@ -313,14 +316,10 @@ static bool resume_calls(struct tracked *t, const char *written, __u64 max_pages
 	return ok;
 }
 
-/* Every page written, or (flag) every third: max_pages cuts the walk. */
-static bool t_max_pages(struct tracked *t, const struct variant *v)
+/* A row's resume_calls(), the output vector never full. */
+static bool t_resume(struct tracked *t, const struct variant *v)
 {
-	if (v->flag)
-		return resume_calls(t, "w..w..w..w..w..w", 2, MAX_REGIONS,
-				    "0-1,3-4>6 6-7,9-10>12 12-13,15-16>16");
-	return resume_calls(t, "wwwwwwwwwwwwwwww", 5, MAX_REGIONS,
-			    "0-5>5 5-10>10 10-15>15 15-16>16");
+	return resume_calls(t, v->written, v->max_pages, MAX_REGIONS, v->calls);
 }
 
 /* Pages that merge into the last region never stop the walk. */
@@ -732,31 +731,32 @@ static bool t_race(struct tracked *t, const struct variant *v)
 	return ok && r.writes > 0 && scans > 1;
 }
 
+/* The get+WP cycle on @nr pages of @type (as the name's @prefix says). */
+#define CYCLE(prefix, type_, nr_, populate_)				\
+	{ prefix ": get+WP, writes, get+WP reports exactly the written pages", \
+	  t_cycle, { .type = type_, .nr = nr_, .populate = populate_ } }
+
 static const struct {
 	const char *name;
 	bool (*fn)(struct tracked *t, const struct variant *v);
 	struct variant v;
 } cases[] = {
-	{ "anon: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_ANON, .nr = 16, .populate = true } },
-	{ "anon never touched: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_ANON, .nr = 16 } },
-	{ "thp: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_THP, .nr = 1, .populate = true } },
-	{ "shmem: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_SHMEM, .nr = 16, .populate = true } },
+	CYCLE("anon", MEM_ANON, 16, true),
+	CYCLE("anon never touched", MEM_ANON, 16, false),
+	CYCLE("thp", MEM_THP, 1, true),
+	CYCLE("shmem", MEM_SHMEM, 16, true),
 	{ "hugetlb: get+WP, writes, get+WP reports exactly the written huge pages",
 	  t_cycle, { .type = MEM_HUGETLB, .nr = 8, .populate = true } },
-	{ "page cache private: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_PAGECACHE, .nr = 16, .populate = true } },
-	{ "page cache shared: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_PAGECACHE_SHARED, .nr = 16, .populate = true } },
+	CYCLE("page cache private", MEM_PAGECACHE, 16, true),
+	CYCLE("page cache shared", MEM_PAGECACHE_SHARED, 16, true),
 	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
 	  t_wp_only, { .type = MEM_ANON, .nr = 16, .populate = true } },
 	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
-	  t_max_pages, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	  t_resume, { .type = MEM_ANON, .nr = 16, .populate = true, .max_pages = 5,
+		      .written = "wwwwwwwwwwwwwwww", .calls = "0-5>5 5-10>10 10-15>15 15-16>16" } },
 	{ "max_pages with sparse pages: walk_end is the first unreported match",
-	  t_max_pages, { .type = MEM_ANON, .nr = 16, .populate = true, .flag = true } },
+	  t_resume, { .type = MEM_ANON, .nr = 16, .populate = true, .max_pages = 2,
+		      .written = "w..w..w..w..w..w", .calls = "0-1,3-4>6 6-7,9-10>12 12-13,15-16>16" } },
 	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
 	  t_vec_len, { .type = MEM_ANON, .nr = 16, .populate = true } },
 	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
