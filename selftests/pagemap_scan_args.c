@@ -878,21 +878,10 @@ static int run_case(size_t i)
 
 int main(void)
 {
-	const char *missing;
 	size_t i;
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
 	pm_fd = pagemap_fd();
-	missing = series_missing(false);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		vmh_reason[0] = '\0';
-		if (missing)
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].name, missing);
-		else
-			vmh_report(cases[i].name, run_case(i));
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
+		      vmh_report(cases[i].name, run_case(i)));
 	return 0;
 }

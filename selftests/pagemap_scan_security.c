@@ -873,7 +873,6 @@ static int run_case(size_t i)
 
 int main(int argc, char **argv)
 {
-	const char *missing;
 	size_t i;
 
 	if (argc > 1 && !strcmp(argv[1], MODE_SCAN_PASSED))
@@ -881,17 +880,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], MODE_HOLD))
 		return hold_main(argc, argv);
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
-	missing = series_missing(false);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		vmh_reason[0] = '\0';
-		if (missing)
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].c.name, missing);
-		else
-			vmh_report(cases[i].c.name, run_case(i));
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].c.name,
+		      vmh_report(cases[i].c.name, run_case(i)));
 	return 0;
 }

@@ -492,23 +492,18 @@ static const struct tcase cases[] = {
 	  MARKERS(MEM_PAGECACHE_SHARED, W | F, F) },
 };
 
+static void run_case(const struct tcase *c)
+{
+	if (c->fn)
+		c->fn(c->name, c);
+	else
+		t_layout(c->name, c);
+}
+
 int main(int argc, char **argv)
 {
-	const char *missing;
 	size_t i;
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
-	missing = series_missing(false);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (missing)
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].name, missing);
-		else if (cases[i].fn)
-			cases[i].fn(cases[i].name, &cases[i]);
-		else
-			t_layout(cases[i].name, &cases[i]);
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name, run_case(&cases[i]));
 	return 0;
 }

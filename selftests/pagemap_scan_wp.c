@@ -812,19 +812,8 @@ static void run_case(size_t i)
 
 int main(int argc, char **argv)
 {
-	const char *missing;
 	size_t i;
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
-	missing = series_missing(true);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (missing)
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].name, missing);
-		else
-			run_case(i);
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), true, cases[i].name, run_case(i));
 	return 0;
 }

@@ -211,6 +211,30 @@ int peer_wait(struct peer *p, const char *what);
 		ksft_finished();					\
 	} while (0)
 
+/*
+ * A program's KTAP header, plan and ending around its loop over @n cases
+ * (@i the index): each case is skipped when the kernel lacks what the
+ * series adds (series_missing(@need_async)), else the statement after
+ * @name runs it.
+ */
+#define vmh_run_cases(i, n, need_async, name, ...)			\
+	do {								\
+		const char *__missing;					\
+									\
+		ksft_print_header();					\
+		ksft_set_plan(n);					\
+		__missing = series_missing(need_async);			\
+		for (i = 0; i < (n); i++) {				\
+			vmh_reason[0] = '\0';				\
+			if (__missing)					\
+				ksft_test_result_skip("%s: kernel lacks %s\n", \
+						      name, __missing);	\
+			else						\
+				__VA_ARGS__;				\
+		}							\
+		vmh_finished();						\
+	} while (0)
+
 /* Report case @name skipped (@ret VMH_SKIP) or failed, with vmh_reason. */
 #define vmh_report_setup(name, ret)					\
 	((ret) == VMH_SKIP ?						\
