@@ -22,7 +22,7 @@ static void tr_range(const char *what, int s, long a, long b, int ret)
 	tr("op %d %s %s-%s -> %s\n", opno, what, A(pa(s, a)), A(pa(s, b)), res(ret));
 }
 
-static int op_write(void)
+static int op_write(int unused)
 {
 	long a, b, at;
 	unsigned char v;
@@ -48,7 +48,7 @@ static int op_write(void)
 	return 0;
 }
 
-static int op_read(void)
+static int op_read(int unused)
 {
 	unsigned char need = PG_MAPPED | PG_READ;
 	long a, b, at;
@@ -79,7 +79,7 @@ static int op_read(void)
 
 static const char *const scan_names[] = { "get", "getwp", "wponly" };
 
-static int op_scan(enum scan_kind kind)
+static int op_scan(int kind)
 {
 	struct scan sc;
 
@@ -88,29 +88,14 @@ static int op_scan(enum scan_kind kind)
 	return 0;
 }
 
-static int op_get(void)
-{
-	return op_scan(SCAN_GET);
-}
-
-static int op_getwp(void)
-{
-	return op_scan(SCAN_GET_WP);
-}
-
-static int op_wponly(void)
-{
-	return op_scan(SCAN_WP_ONLY);
-}
-
 /* A snapshot of every page of the arena. */
-static int op_snapshot(void)
+static int op_snapshot(int unused)
 {
 	check_arena("snap");
 	return 0;
 }
 
-static int op_uffd_wp(void)
+static int op_uffd_wp(int unused)
 {
 	bool wp = chance(60);
 	long a, b;
@@ -128,7 +113,7 @@ static int op_uffd_wp(void)
 	return 0;
 }
 
-static int op_register(void)
+static int op_register(int unused)
 {
 	bool reg = chance(50);
 	long a, b;
@@ -147,7 +132,7 @@ static int op_register(void)
 	return 0;
 }
 
-static int op_dontneed(void)
+static int op_dontneed(int unused)
 {
 	long a, b;
 	int s, ret;
@@ -186,7 +171,7 @@ static long resident(int s, long a, long b)
 	return n;
 }
 
-static int op_pageout(void)
+static int op_pageout(int unused)
 {
 	long a, b, left = 0;
 	int s, ret = 0, i;
@@ -216,7 +201,7 @@ static int op_pageout(void)
 	return 0;
 }
 
-static int op_mprotect(void)
+static int op_mprotect(int unused)
 {
 	static const int prots[] = { PROT_READ | PROT_WRITE, PROT_READ, PROT_NONE };
 	static const char *const pnames[] = { "rw", "r", "none" };
@@ -236,7 +221,7 @@ static int op_mprotect(void)
 	return 0;
 }
 
-static int op_munmap(void)
+static int op_munmap(int unused)
 {
 	long a, b;
 	int s, ret;
@@ -321,7 +306,7 @@ static int mremap_grow(int s, long a, long b)
 	return 0;
 }
 
-static int op_mremap(void)
+static int op_mremap(int unused)
 {
 	static int (*const how[])(int s, long a, long b) = {
 		mremap_move, mremap_shrink, mremap_grow,
@@ -381,7 +366,7 @@ static void fork_child(const struct scan *sc, int w, long a, long b, int ready, 
  * reports what it sees of every mapping, writes one page and reports it
  * again, then exits; the parent waits, so nothing runs concurrently.
  */
-static int op_fork(void)
+static int op_fork(int unused)
 {
 	int s, w = -1, status, dead_fd = -1, ready[2], go[2];
 	enum scan_kind kind = (enum scan_kind)below(3);
@@ -439,7 +424,7 @@ static int op_fork(void)
 	return 0;
 }
 
-static int op_newmap(void)
+static int op_newmap(int unused)
 {
 	enum mtype types[T_NR], t;
 	int d, ret, nt = 0;
@@ -468,14 +453,16 @@ static int op_newmap(void)
 
 /* The operations and their weights, in percent. */
 static const struct {
-	int (*run)(void);
+	int (*run)(int arg);
+	int arg;
 	int weight;
 } ops[] = {
-	{ op_write, 18 }, { op_read, 7 }, { op_get, 17 }, { op_getwp, 12 },
-	{ op_wponly, 5 }, { op_snapshot, 4 }, { op_uffd_wp, 6 },
-	{ op_register, 3 }, { op_dontneed, 6 }, { op_pageout, 4 },
-	{ op_mprotect, 6 }, { op_munmap, 3 }, { op_mremap, 4 }, { op_fork, 2 },
-	{ op_newmap, 3 },
+	{ op_write, 0, 18 }, { op_read, 0, 7 }, { op_scan, SCAN_GET, 17 },
+	{ op_scan, SCAN_GET_WP, 12 }, { op_scan, SCAN_WP_ONLY, 5 },
+	{ op_snapshot, 0, 4 }, { op_uffd_wp, 0, 6 }, { op_register, 0, 3 },
+	{ op_dontneed, 0, 6 }, { op_pageout, 0, 4 }, { op_mprotect, 0, 6 },
+	{ op_munmap, 0, 3 }, { op_mremap, 0, 4 }, { op_fork, 0, 2 },
+	{ op_newmap, 0, 3 },
 };
 
 /* Run one operation; returns 0 or an exit status that ends the seed. */
@@ -490,7 +477,7 @@ int one_op(void)
 		r = (int)below(total);
 		for (k = 0; r >= ops[k].weight; k++)
 			r -= ops[k].weight;
-		ret = ops[k].run();
+		ret = ops[k].run(ops[k].arg);
 	} while (ret == SKIP);
 	return ret;
 }
