@@ -241,12 +241,6 @@ int peer_wait(struct peer *p, const char *what);
 	 ksft_test_result_skip("%s: %s\n", name, vmh_reason) :		\
 	 ksft_test_result_fail("%s: %s\n", name, vmh_reason))
 
-/* A test case that returns KSFT_PASS, KSFT_FAIL or KSFT_SKIP (with vmh_reason). */
-struct vm_case {
-	const char *name;
-	int (*fn)(void);
-};
-
 /* Report case @name with @ret, a KSFT_ status. */
 #define vmh_report(name, ret)						\
 	do {								\
