@@ -242,45 +242,24 @@ int main(int argc, char **argv)
 			o.quick = true;
 	defaults(&o);
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'q':
-			break;
-		case 'o':
+		if (c == 'o')
 			snprintf(o.only, sizeof(o.only), "%s", optarg);
-			break;
-		case 's':
-			o.size = parse_size(optarg);
-			break;
-		case 'H':
-			o.huge_size = parse_size(optarg);
-			break;
-		case 'f':
+		else if (c == 's' || c == 'H')
+			*(c == 's' ? &o.size : &o.huge_size) = parse_size(optarg);
+		else if (c == 'f')
 			o.nr_fracs = parse_fracs(optarg, o.fracs);
-			break;
-		case 'r':
-			o.runs = atoi(optarg);
-			break;
-		case 'c':
-			o.cycles = atoi(optarg);
-			break;
-		case 'R':
-			o.reps = atoi(optarg);
-			break;
-		case 'S':
+		else if (c == 'r' || c == 'c' || c == 'R')
+			*(c == 'r' ? &o.runs : c == 'c' ? &o.cycles : &o.reps) = atoi(optarg);
+		else if (c == 'S')
 			o.nr_scan = parse_sizes(optarg, o.scan_sizes);
-			break;
-		case 'D':
+		else if (c == 'D')
 			o.nr_dense = parse_sizes(optarg, o.dense_sizes);
-			break;
-		case 'F':
+		else if (c == 'F')
 			o.fault_pages = strtoul(optarg, NULL, 0);
-			break;
-		case 'e':
+		else if (c == 'e')
 			o.seed = strtoull(optarg, NULL, 0);
-			break;
-		default:
+		else if (c != 'q')	/* --quick was taken above */
 			usage();
-		}
 	}
 	if (optind != argc || o.runs < 1 || o.cycles < 1 || o.reps < 1 ||
 	    o.fault_pages < 1)

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
 
+from .consoletext import EMBEDDED_PRINTK, plain
+
 __all__ = [
     "Counts",
     "ExitStatus",
@@ -344,15 +346,12 @@ def parse_lines(lines: Iterable[str]) -> TestRun:
 # --------------------------------------------------------------------------
 # Line cleaning
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # "[   12.345678] ", optionally with the printk caller id "[  T123]" or a
 # syslog level "<6>" in front; the one space after it separates the message
 # (KUnit's indentation follows it).
 _PRINTK_PREFIX = re.compile(r"^(?:<\d+>)?\[\s*\d+\.\d+\](?:\[\s*[TC]\d+\])? ?")
 _LEADING_TABS = re.compile(r"^[ \t]+")
-# A printk prefix inside a line, and the start of a TAP line it may have cut.
-_EMBEDDED_PRINTK = re.compile(r"\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ")
+# The start of a TAP line a printk prefix inside it may have cut.
 _INTERRUPTED = re.compile(r"^[ \t]*(?:# ?)*[ \t]*(?:ok\b|not ok\b|1\.\.|K?TAP version|Bail out)")
 
 
@@ -370,7 +369,7 @@ def _clean_all(lines: Iterable[str]) -> Iterator[_Line]:
     partial: tuple[int, str] | None = None
     for number, raw in enumerate(lines, start=1):
         text = _tidy(raw)
-        cut = _EMBEDDED_PRINTK.search(text, 1)
+        cut = EMBEDDED_PRINTK.search(text, 1)
         if cut and _INTERRUPTED.match(text[: cut.start()]):
             head = text[: cut.start()]
             partial = (number, head) if partial is None else (partial[0], partial[1] + head)
@@ -388,7 +387,7 @@ def _tidy(raw: str) -> str:
     text = raw.rstrip("\r\n")
     if "\r" in text:  # a carriage return restarts the line on a terminal
         text = text.rstrip("\r").rsplit("\r", 1)[-1]
-    return _CONTROL.sub("", _ANSI.sub("", text)).rstrip()
+    return plain(text)
 
 
 def _clean(number: int, text: str) -> _Line:

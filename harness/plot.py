@@ -115,12 +115,15 @@ Panel = Callable[["Axes", list[Figure]], bool]
 def _panels(data: Sequence[tuple[Run, list[Figure]]], field: str, values: Sequence[str],
             size: tuple[float, float], panel: Panel, title: str, path: Path,
             heading: Callable[[str, list[Figure]], str] = lambda value, _figs: value,
-            ) -> Path:
-    """One row of panels per run, one panel per value of ``field`` in its figures.
+            ) -> Path | None:
+    """One row of panels per run, one panel per value of ``field`` in its figures
+    (no figure without a run).
 
     A panel's title is the run and ``heading``; a panel with nothing to draw
     says n/a.
     """
+    if not data:
+        return None
     fig, axes = _grid(_pyplot(), len(data), len(values), *size)
     for row, (r, figs) in zip(axes, data, strict=True):
         for ax, value in zip(row, values, strict=True):
@@ -164,8 +167,6 @@ def cycle_ratio(runs: Sequence[Run], outdir: Path) -> Path | None:
     """Bars: cycle time of each old way over PAGEMAP_SCAN's (log scale, 1 = as fast)."""
     data = [(r, [f for f in figs if f.ratio is not None]) for r, figs in _ok(runs, "cycle")]
     data = [(r, figs) for r, figs in data if len(figs) > 1]
-    if not data:
-        return None
     return _panels(data, "mem", MEMS, (4.6, 3.4), _ratio_panel,
                    "Write-watch cycle: how many times slower than PAGEMAP_SCAN",
                    outdir / "cycle_ratio.png")
@@ -203,10 +204,7 @@ def _mem_and_size(mem: str, mine: list[Figure]) -> str:
 
 def cycle_time(runs: Sequence[Run], outdir: Path) -> Path | None:
     """Lines: median time per cycle against the written fraction, min-max as error bars."""
-    data = _ok(runs, "cycle")
-    if not data:
-        return None
-    return _panels(data, "mem", MEMS, (4.6, 3.4), _time_panel,
+    return _panels(_ok(runs, "cycle"), "mem", MEMS, (4.6, 3.4), _time_panel,
                    "Write-watch cycle: time per cycle (median, min-max)",
                    outdir / "cycle_time.png", heading=_mem_and_size)
 
@@ -234,10 +232,7 @@ def _scan_panel(ax: Axes, mine: list[Figure]) -> bool:
 
 def scan(runs: Sequence[Run], outdir: Path) -> Path | None:
     """Lines: ns per page of one look, against the range's size, per layout."""
-    data = _ok(runs, "scan")
-    if not data:
-        return None
-    return _panels(data, "layout", LAYOUTS, (4.4, 3.3), _scan_panel,
+    return _panels(_ok(runs, "scan"), "layout", LAYOUTS, (4.4, 3.3), _scan_panel,
                    "One look at a range: PAGEMAP_SCAN vs reading /proc/self/pagemap",
                    outdir / "scan.png")
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from .consoletext import EMBEDDED_PRINTK, plain
+
 __all__ = ["Splat", "SplatKind", "format_splats", "scan", "scan_lines"]
 
 
@@ -142,9 +144,6 @@ _LOOKAHEAD = 8
 _MAX_LINES = 400  # a report with no recognisable end stops here
 _MAX_GAP = 10.0  # seconds between two lines of one report
 
-_EMBEDDED_PRINTK = re.compile(r"\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ")
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _PREFIX = re.compile(
     r"^(?:<\d+>)?"
     r"(?:\[\s*(?P<secs>\d+\.\d+)\]|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} \d{4}\]"
@@ -210,11 +209,11 @@ def _parse_line(number: int, raw: str) -> _LogLine:
     line = raw.rstrip("\r\n")
     if "\r" in line:  # a carriage return restarts the line on a terminal
         line = line.rstrip("\r").rsplit("\r", 1)[-1]
-    line = _CONTROL.sub("", _ANSI.sub("", line.expandtabs(8))).rstrip()
+    line = plain(line.expandtabs(8))
     match = _PREFIX.match(line)
     if match is None:
         # a console message that interrupted a program's line: "ok 3 na[  37.0] ..."
-        embedded = _EMBEDDED_PRINTK.search(line, 1)
+        embedded = EMBEDDED_PRINTK.search(line, 1)
         if embedded is None:
             return _LogLine(number, line, line, None, False)
         line = line[embedded.start() :]

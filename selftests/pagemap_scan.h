@@ -5,8 +5,7 @@
  * The definitions come from <linux/fs.h> and <linux/userfaultfd.h> when the
  * headers are new enough (a tree with the series after headers_install, or a
  * mainline 6.7+ system); otherwise the copies below, which carry mainline's
- * ABI, fill the gaps. Each one is guarded on its own so that a header which
- * has only part of the ABI still wins for the part it has.
+ * ABI, fill the gaps.
  */
 #ifndef __SELFTESTS_PAGEMAP_SCAN_H
 #define __SELFTESTS_PAGEMAP_SCAN_H
@@ -29,42 +28,25 @@
 #define UFFD_FEATURE_WP_ASYNC		(1 << 15)
 #endif
 
+/*
+ * Mainline added the categories, the flags, the structures and the ioctl
+ * number together (6.7): a header has all of them or none.
+ */
+#ifndef PAGEMAP_SCAN
 /* Page categories: pm_scan_arg masks and page_region.categories. */
-#ifndef PAGE_IS_WPALLOWED
 #define PAGE_IS_WPALLOWED	(1 << 0)
-#endif
-#ifndef PAGE_IS_WRITTEN
 #define PAGE_IS_WRITTEN		(1 << 1)
-#endif
-#ifndef PAGE_IS_FILE
 #define PAGE_IS_FILE		(1 << 2)
-#endif
-#ifndef PAGE_IS_PRESENT
 #define PAGE_IS_PRESENT		(1 << 3)
-#endif
-#ifndef PAGE_IS_SWAPPED
 #define PAGE_IS_SWAPPED		(1 << 4)
-#endif
-#ifndef PAGE_IS_PFNZERO
 #define PAGE_IS_PFNZERO		(1 << 5)
-#endif
-#ifndef PAGE_IS_HUGE
 #define PAGE_IS_HUGE		(1 << 6)
-#endif
-#ifndef PAGE_IS_SOFT_DIRTY
 #define PAGE_IS_SOFT_DIRTY	(1 << 7)
-#endif
 
 /* pm_scan_arg.flags */
-#ifndef PM_SCAN_WP_MATCHING
 #define PM_SCAN_WP_MATCHING	(1 << 0)
-#endif
-#ifndef PM_SCAN_CHECK_WPASYNC
 #define PM_SCAN_CHECK_WPASYNC	(1 << 1)
-#endif
 
-/* The structures come with the ioctl number: a header has all or none. */
-#ifndef PAGEMAP_SCAN
 /* One output region, [start, end). */
 struct page_region {
 	__u64 start;

@@ -17,20 +17,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #ifndef MADV_GUARD_INSTALL
@@ -249,6 +237,53 @@ static int result(bool ok)
 	return ok ? KSFT_PASS : KSFT_FAIL;
 }
 
+/*
+ * The cases made of rejected arguments are rows of calls: each call is a
+ * one-page scan of mem with up to four fields of arg set, and must fail
+ * with its error without writing arg back. A field is set to a value, or
+ * to a place relative to mem or to the top of the address space.
+ */
+enum { ABS = 1, MEM_REL, TOP_REL };
+
+struct set {
+	size_t off;
+	__u64 bytes;
+	int pages;
+	int base;		/* 0: no more fields */
+};
+
+struct call {
+	long want;		/* 0: no more calls */
+	struct set s[4];
+};
+
+#define SET(f, v)	{ OFF(f), (__u64)(v), 0, ABS }
+#define AT(f, pg, b)	{ OFF(f), (__u64)(b), (pg), MEM_REL }
+#define TOP(f, pg, b)	{ OFF(f), (__u64)(b), (pg), TOP_REL }
+#define EINVAL_IF(...)	{ -EINVAL, { __VA_ARGS__ } }
+#define EFAULT_IF(...)	{ -EFAULT, { __VA_ARGS__ } }
+
+static int test_calls(const struct call *c)
+{
+	const struct set *s;
+	char what[32];
+	bool ok = true;
+	size_t i;
+	__u64 v;
+
+	for (i = 0; i < 4 && c[i].want; i++) {
+		init(mem, psize(), false);
+		for (s = c[i].s; s < c[i].s + 4 && s->base; s++) {
+			v = s->base == ABS ? 0 : s->base == MEM_REL ? addr(mem) : ~0ULL;
+			v += (__u64)(long)s->pages * psize() + s->bytes;
+			*(__u64 *)((char *)arg + s->off) = v;
+		}
+		snprintf(what, sizeof(what), "call %zu", i + 1);
+		ok &= rejected(what, c[i].want);
+	}
+	return result(ok);
+}
+
 /* --- arg itself ---------------------------------------------------------- */
 
 /* An argument pointer that points at nothing readable (-1: unmapped). */
@@ -286,28 +321,6 @@ static int test_partly_readable(long size)
 	}
 	munmap(two, psize());
 	return result(ok);
-}
-
-/* --- size ---------------------------------------------------------------- */
-
-static int test_size_smaller(long unused)
-{
-	static const __u64 sizes[] = { 0, 8, 88, 95 };
-
-	return result(reject_each("size", OFF(size), sizes, ARRAY_SIZE(sizes),
-				  -EINVAL));
-}
-
-/*
- * A larger structure is rejected even when the extra bytes are zero: the
- * ABI has no extensible-struct rule.
- */
-static int test_size_larger(long unused)
-{
-	static const __u64 sizes[] = { 97, 104, 4096, ~0ULL };
-
-	return result(reject_each("size", OFF(size), sizes, ARRAY_SIZE(sizes),
-				  -EINVAL));
 }
 
 /* --- flags and categories ------------------------------------------------ */
@@ -405,15 +418,6 @@ static int test_category_bit8(long unused)
 
 /* --- the range ----------------------------------------------------------- */
 
-static int test_start_unaligned(long unused)
-{
-	const __u64 starts[] = { addr(mem) + 1, addr(mem) + psize() / 2,
-				 addr(mem) + psize() - 1 };
-
-	return result(reject_each("start", OFF(start), starts,
-				  ARRAY_SIZE(starts), -EINVAL));
-}
-
 /*
  * An unaligned end is rounded up: the walk covers the partial last page,
  * and walk_end is the rounded end.
@@ -432,64 +436,7 @@ static int test_end_unaligned_rounded_up(long unused)
 	return result(ok);
 }
 
-static int test_end_before_start(long unused)
-{
-	const __u64 ends[] = { addr(mem), addr(mem) + psize() - 1 };
-	bool ok = true;
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(ends); i++) {
-		init(mem + psize(), 0, false);
-		arg->end = ends[i];
-		ok &= rejected(i ? "end = start - 1" : "end = start - page",
-			       -EFAULT);
-	}
-	return result(ok);
-}
-
-static int test_kernel_range(long unused)
-{
-	bool ok;
-
-	init(mem, psize(), false);
-	arg->start = KERNEL_ADDR;
-	arg->end = KERNEL_ADDR + psize();
-	ok = rejected("kernel start and end", -EFAULT);
-	/* Even an empty range must be a user one. */
-	arg->end = KERNEL_ADDR;
-	ok &= rejected("kernel start == end", -EFAULT);
-	init(mem, psize(), false);
-	arg->end = KERNEL_ADDR;
-	ok &= rejected("user start, kernel end", -EFAULT);
-	return result(ok);
-}
-
-static int test_end_huge(long unused)
-{
-	/* Rounding the last end up would wrap to 0. */
-	const __u64 ends[] = { NONCANONICAL_ADDR, ~0ULL, ~0ULL - psize() + 2 };
-
-	return result(reject_each("end", OFF(end), ends, ARRAY_SIZE(ends),
-				  -EFAULT));
-}
-
 /* --- the output array ---------------------------------------------------- */
-
-static int test_vec_null_len_nonzero(long unused)
-{
-	const __u64 lens[] = { 1, ~0ULL };
-	bool ok = true;
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(lens); i++) {
-		init(mem, psize(), false);
-		arg->vec = 0;
-		arg->vec_len = lens[i];
-		ok &= rejected(i ? "vec NULL, vec_len ~0" : "vec NULL, vec_len 1",
-			       -EINVAL);
-	}
-	return result(ok);
-}
 
 /* vec = 0, vec_len = 0: a walk that reports nothing. */
 static int test_vec_null_len_zero(long unused)
@@ -687,60 +634,6 @@ static int test_wp_matching_plain_vma(long unused)
 
 /* --- two errors at once: which one wins ---------------------------------- */
 
-/* Every EINVAL of the early checks comes before the range's EFAULT. */
-static int test_order_args_before_range(long unused)
-{
-	bool ok;
-
-	init(mem + psize(), 0, false);
-	arg->end = addr(mem);
-	arg->size = 88;
-	ok = rejected("size 88, end < start", -EINVAL);
-	arg->size = sizeof(*arg);
-	arg->flags = 1ULL << 2;
-	ok &= rejected("flags bit 2, end < start", -EINVAL);
-	arg->flags = 0;
-	arg->return_mask = 1ULL << 9;
-	ok &= rejected("return_mask bit 9, end < start", -EINVAL);
-	arg->return_mask = PM_SCAN_KNOWN_CATEGORIES;
-	arg->start++;
-	ok &= rejected("start unaligned, end < start", -EINVAL);
-	return result(ok);
-}
-
-static int test_order_range_before_vec(long unused)
-{
-	init(mem + psize(), 0, false);
-	arg->end = addr(mem);
-	arg->vec = 0;
-	arg->vec_len = 1;
-	return result(rejected("end < start, vec NULL with vec_len 1", -EFAULT));
-}
-
-static int test_order_vec_null_before_vec_range(long unused)
-{
-	init(mem, psize(), false);
-	arg->vec = 0;
-	arg->vec_len = 1ULL << 62;
-	return result(rejected("vec NULL, vec_len 1 << 62", -EINVAL));
-}
-
-/* The argument checks all come before the walk that finds EPERM. */
-static int test_order_args_before_eperm(long unused)
-{
-	bool ok;
-
-	touch(0x1);
-	init(mem, psize(), false);
-	arg->flags = PM_SCAN_CHECK_WPASYNC;
-	arg->vec = 0;
-	arg->vec_len = 1;
-	ok = rejected("vec NULL with vec_len, CHECK_WPASYNC plain VMA", -EINVAL);
-	arg->vec = KERNEL_ADDR;
-	ok &= rejected("vec kernel address, CHECK_WPASYNC plain VMA", -EFAULT);
-	return result(ok);
-}
-
 /*
  * An unwritable vec is only found when results are written: EPERM from a
  * walk that found nothing wins; with regions found before the EPERM, the
@@ -828,73 +721,44 @@ static int test_unknown_ioctl(long unused)
 
 /* --- other processes ----------------------------------------------------- */
 
-struct child {
-	pid_t pid;
-	int go;			/* parent writes: child may exit */
-	int fd;			/* the child's pagemap */
-};
-
 /*
  * Fork a child that touches @pages of mem (a bit a page) and waits until
- * the parent closes the go pipe; returns once the pages are touched, with
- * the child's pagemap open.
+ * the parent lets it go (peer_wait()); return the child's pagemap, open,
+ * once the pages are touched.
  */
-static void child_start(struct child *c, unsigned int pages)
+static int child_start(struct peer *c, unsigned int pages)
 {
-	int ready[2], go[2];
-	char path[64], b = 0;
+	int fd;
 
-	if (pipe(ready) || pipe(go))
-		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
-	fflush(stdout);
-	c->pid = fork();
-	if (c->pid < 0)
-		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	peer_fork(c);
 	if (!c->pid) {
-		/* Only the parent may hold the write end: EOF is "go". */
-		close(go[1]);
-		close(ready[0]);
 		touch(pages);
-		if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) < 0)
-			_exit(1);
-		_exit(0);
+		peer_send(c, 'r');
+		peer_recv(c);
+		child_exit(KSFT_PASS);
 	}
-	close(ready[1]);
-	close(go[0]);
-	if (read(ready[0], &b, 1) != 1)
+	if (peer_recv(c) != 'r')
 		ksft_exit_fail_msg("child %d died early\n", c->pid);
-	close(ready[0]);
-	c->go = go[1];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", c->pid);
-	c->fd = open(path, O_RDONLY);
-	if (c->fd < 0)
-		ksft_exit_fail_msg("open %s: %s\n", path, strerror(errno));
-}
-
-/* Let the child exit and reap it. */
-static void child_end(struct child *c)
-{
-	int status;
-
-	close(c->go);
-	if (waitpid(c->pid, &status, 0) != c->pid)
-		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
+	fd = open_proc(c->pid, "pagemap", O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
+	return fd;
 }
 
 /* The parent scans the child's pagemap and sees the child's pages. */
 static int test_other_process(long unused)
 {
-	struct child c;
+	struct peer c;
+	int fd = child_start(&c, 0xa);
 	bool ok;
 
-	child_start(&c, 0xa);
 	init(mem, 4 * psize(), true);
-	ok = check("child's pagemap", scan_fd(c.fd), 2, addr(mem + 4 * psize())) &&
+	ok = check("child's pagemap", scan_fd(fd), 2, addr(mem + 4 * psize())) &&
 	     VEC_IS({ 1, 2, PAGE_IS_PRESENT }, { 3, 4, PAGE_IS_PRESENT });
 	/* The same range in the parent was never touched. */
 	ok &= check("own pagemap", scan(), 0, addr(mem + 4 * psize()));
-	child_end(&c);
-	close(c.fd);
+	ok &= peer_wait(&c, "child") == KSFT_PASS;
+	close(fd);
 	return result(ok);
 }
 
@@ -905,22 +769,22 @@ static int test_other_process(long unused)
  */
 static int test_exited_process(long unused)
 {
-	struct child c;
+	struct peer c;
+	int fd = child_start(&c, 0x3);
 	bool ok;
 
-	child_start(&c, 0x3);
 	init(mem, 2 * psize(), false);
-	ok = check("child alive", scan_fd(c.fd), 1, addr(mem + 2 * psize()));
-	child_end(&c);
+	ok = check("child alive", scan_fd(fd), 1, addr(mem + 2 * psize()));
+	ok &= peer_wait(&c, "child") == KSFT_PASS;
 
 	init(mem, 2 * psize(), false);
-	ok &= check("child exited", scan_fd(c.fd), -ESRCH, WALK_END_UNSET) &&
+	ok &= check("child exited", scan_fd(fd), -ESRCH, WALK_END_UNSET) &&
 	      vec_untouched(vec, NR_VEC);
 	arg->size = 0;
-	ok &= check("child exited, size 0", scan_fd(c.fd), -ESRCH,
+	ok &= check("child exited, size 0", scan_fd(fd), -ESRCH,
 		    WALK_END_UNSET);
-	ok &= check_ret("child exited, NULL arg", ioctl_raw(c.fd, NULL), -ESRCH);
-	close(c.fd);
+	ok &= check_ret("child exited, NULL arg", ioctl_raw(fd, NULL), -ESRCH);
+	close(fd);
 	return result(ok);
 }
 
@@ -929,51 +793,73 @@ static const struct {
 	const char *name;
 	int (*fn)(long arg);
 	long arg;
+	struct call calls[4];	/* without fn: these calls */
 } cases[] = {
-	{ "arg_unmapped_efault", test_arg_pointer, -1 },
-	{ "arg_null_efault", test_arg_pointer, 0 },
-	{ "arg_kernel_address_efault", test_arg_pointer, (long)KERNEL_ADDR },
+	{ "arg_unmapped_efault", .fn = test_arg_pointer, .arg = -1 },
+	{ "arg_null_efault", .fn = test_arg_pointer },
+	{ "arg_kernel_address_efault", .fn = test_arg_pointer, .arg = (long)KERNEL_ADDR },
 	{ "arg_partly_readable_efault",
-	  test_partly_readable, sizeof(struct pm_scan_arg) },
-	{ "size_smaller_einval", test_size_smaller, 0 },
-	{ "size_larger_einval", test_size_larger, 0 },
-	{ "flags_unknown_einval", test_flags_unknown, 0 },
-	{ "categories_known_accepted", test_categories_known, 0 },
-	{ "category_inverted_unknown_einval", test_category_unknown, 0 },
-	{ "category_mask_unknown_einval", test_category_unknown, 1 },
-	{ "category_anyof_mask_unknown_einval", test_category_unknown, 2 },
-	{ "return_mask_unknown_einval", test_category_unknown, 3 },
-	{ "category_bit8_guard", test_category_bit8, 0 },
-	{ "start_unaligned_einval", test_start_unaligned, 0 },
-	{ "end_unaligned_rounded_up", test_end_unaligned_rounded_up, 0 },
-	{ "end_before_start_efault", test_end_before_start, 0 },
-	{ "kernel_range_efault", test_kernel_range, 0 },
-	{ "end_huge_efault", test_end_huge, 0 },
-	{ "vec_null_len_nonzero_einval", test_vec_null_len_nonzero, 0 },
-	{ "vec_null_len_zero", test_vec_null_len_zero, 0 },
-	{ "vec_len_zero", test_vec_len_zero, 0 },
-	{ "vec_not_user_range_efault", test_vec_not_user_range, 0 },
-	{ "vec_readonly_efault", test_vec_not_writable, 1 },
-	{ "vec_unmapped_efault", test_vec_not_writable, 0 },
-	{ "vec_tail_unmapped", test_vec_tail_unmapped, 0 },
-	{ "check_wpasync_plain_vma_eperm", test_check_wpasync_plain_vma, 0 },
-	{ "check_wpasync_no_vma", test_check_wpasync_no_vma, 0 },
-	{ "check_wpasync_async_vma", test_check_wpasync_async, 0 },
-	{ "check_wpasync_mixed_eperm", test_check_wpasync_async, 1 },
-	{ "wp_matching_plain_vma_skipped", test_wp_matching_plain_vma, 0 },
-	{ "order_copy_before_size", test_partly_readable, 8 },
-	{ "order_args_before_range", test_order_args_before_range, 0 },
-	{ "order_range_before_vec", test_order_range_before_vec, 0 },
-	{ "order_vec_null_before_vec_range",
-	  test_order_vec_null_before_vec_range, 0 },
-	{ "order_args_before_eperm", test_order_args_before_eperm, 0 },
-	{ "order_eperm_vs_vec_write", test_order_eperm_vs_vec_write, 0 },
-	{ "start_equals_end", test_start_equals_end, 0 },
-	{ "walk_end_success", test_walk_end_success, 0 },
-	{ "return_value_is_region_count", test_return_value, 0 },
-	{ "unknown_ioctl_einval", test_unknown_ioctl, 0 },
-	{ "other_process", test_other_process, 0 },
-	{ "exited_process_esrch", test_exited_process, 0 },
+	  .fn = test_partly_readable, .arg = sizeof(struct pm_scan_arg) },
+	{ "size_smaller_einval", .calls = { EINVAL_IF(SET(size, 0)), EINVAL_IF(SET(size, 8)),
+	  EINVAL_IF(SET(size, 88)), EINVAL_IF(SET(size, 95)) } },
+	/* Even with zeroes in the extra bytes: no extensible-struct rule. */
+	{ "size_larger_einval", .calls = { EINVAL_IF(SET(size, 97)), EINVAL_IF(SET(size, 104)),
+	  EINVAL_IF(SET(size, 4096)), EINVAL_IF(SET(size, ~0ULL)) } },
+	{ "flags_unknown_einval", .fn = test_flags_unknown },
+	{ "categories_known_accepted", .fn = test_categories_known },
+	{ "category_inverted_unknown_einval", .fn = test_category_unknown },
+	{ "category_mask_unknown_einval", .fn = test_category_unknown, .arg = 1 },
+	{ "category_anyof_mask_unknown_einval", .fn = test_category_unknown, .arg = 2 },
+	{ "return_mask_unknown_einval", .fn = test_category_unknown, .arg = 3 },
+	{ "category_bit8_guard", .fn = test_category_bit8 },
+	{ "start_unaligned_einval", .calls = { EINVAL_IF(AT(start, 0, 1)),
+	  EINVAL_IF(AT(start, 0, 2048)), EINVAL_IF(AT(start, 1, -1)) } },
+	{ "end_unaligned_rounded_up", .fn = test_end_unaligned_rounded_up },
+	{ "end_before_start_efault", .calls = { EFAULT_IF(AT(start, 1, 0), AT(end, 0, 0)),
+	  EFAULT_IF(AT(start, 1, 0), AT(end, 1, -1)) } },
+	/* Even an empty range must be a user one. */
+	{ "kernel_range_efault", .calls = {
+	  EFAULT_IF(SET(start, KERNEL_ADDR), SET(end, KERNEL_ADDR + 4096)),
+	  EFAULT_IF(SET(start, KERNEL_ADDR), SET(end, KERNEL_ADDR)),
+	  EFAULT_IF(SET(end, KERNEL_ADDR)) } },
+	/* The last: rounding it up would wrap to 0. */
+	{ "end_huge_efault", .calls = { EFAULT_IF(SET(end, NONCANONICAL_ADDR)),
+	  EFAULT_IF(SET(end, ~0ULL)), EFAULT_IF(TOP(end, -1, 2)) } },
+	{ "vec_null_len_nonzero_einval", .calls = { EINVAL_IF(SET(vec, 0), SET(vec_len, 1)),
+	  EINVAL_IF(SET(vec, 0), SET(vec_len, ~0ULL)) } },
+	{ "vec_null_len_zero", .fn = test_vec_null_len_zero },
+	{ "vec_len_zero", .fn = test_vec_len_zero },
+	{ "vec_not_user_range_efault", .fn = test_vec_not_user_range },
+	{ "vec_readonly_efault", .fn = test_vec_not_writable, .arg = 1 },
+	{ "vec_unmapped_efault", .fn = test_vec_not_writable },
+	{ "vec_tail_unmapped", .fn = test_vec_tail_unmapped },
+	{ "check_wpasync_plain_vma_eperm", .fn = test_check_wpasync_plain_vma },
+	{ "check_wpasync_no_vma", .fn = test_check_wpasync_no_vma },
+	{ "check_wpasync_async_vma", .fn = test_check_wpasync_async },
+	{ "check_wpasync_mixed_eperm", .fn = test_check_wpasync_async, .arg = 1 },
+	{ "wp_matching_plain_vma_skipped", .fn = test_wp_matching_plain_vma },
+	{ "order_copy_before_size", .fn = test_partly_readable, .arg = 8 },
+	/* Every EINVAL of the early checks comes before the range's EFAULT. */
+	{ "order_args_before_range", .calls = {
+	  EINVAL_IF(AT(start, 1, 0), AT(end, 0, 0), SET(size, 88)),
+	  EINVAL_IF(AT(start, 1, 0), AT(end, 0, 0), SET(flags, 1ULL << 2)),
+	  EINVAL_IF(AT(start, 1, 0), AT(end, 0, 0), SET(return_mask, 1ULL << 9)),
+	  EINVAL_IF(AT(start, 1, 1), AT(end, 0, 0)) } },
+	{ "order_range_before_vec", .calls = {
+	  EFAULT_IF(AT(start, 1, 0), AT(end, 0, 0), SET(vec, 0), SET(vec_len, 1)) } },
+	{ "order_vec_null_before_vec_range", .calls = {
+	  EINVAL_IF(SET(vec, 0), SET(vec_len, 1ULL << 62)) } },
+	/* The argument checks all come before the walk that finds EPERM. */
+	{ "order_args_before_eperm", .calls = {
+	  EINVAL_IF(SET(flags, PM_SCAN_CHECK_WPASYNC), SET(vec, 0), SET(vec_len, 1)),
+	  EFAULT_IF(SET(flags, PM_SCAN_CHECK_WPASYNC), SET(vec, KERNEL_ADDR)) } },
+	{ "order_eperm_vs_vec_write", .fn = test_order_eperm_vs_vec_write },
+	{ "start_equals_end", .fn = test_start_equals_end },
+	{ "walk_end_success", .fn = test_walk_end_success },
+	{ "return_value_is_region_count", .fn = test_return_value },
+	{ "unknown_ioctl_einval", .fn = test_unknown_ioctl },
+	{ "other_process", .fn = test_other_process },
+	{ "exited_process_esrch", .fn = test_exited_process },
 };
 
 /* A case with NR_MEM fresh pages in mem, unmapped afterwards. */
@@ -982,28 +868,20 @@ static int run_case(size_t i)
 	int ret;
 
 	mem = map_pages(NR_MEM, PROT_READ | PROT_WRITE);
-	ret = cases[i].fn(cases[i].arg);
+	if (cases[i].fn)
+		ret = cases[i].fn(cases[i].arg);
+	else
+		ret = test_calls(cases[i].calls);
 	munmap(mem, NR_MEM * psize());
 	return ret;
 }
 
 int main(void)
 {
-	const char *missing;
 	size_t i;
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
 	pm_fd = pagemap_fd();
-	missing = series_missing(false);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		vmh_reason[0] = '\0';
-		if (missing)
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].name, missing);
-		else
-			vmh_report(cases[i].name, run_case(i));
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
+		      vmh_report(cases[i].name, run_case(i)));
 	return 0;
 }

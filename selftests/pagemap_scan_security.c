@@ -31,25 +31,15 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <linux/capability.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -140,22 +130,6 @@ static char *map_at(unsigned long addr)
 	return p;
 }
 
-/* Open /proc/<pid>/<file>; pid 0: this process's, said when it fails. */
-static int open_proc(pid_t pid, const char *file, int flags)
-{
-	char path[64];
-	int fd;
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
-	else
-		snprintf(path, sizeof(path), "/proc/self/%s", file);
-	fd = open(path, flags);
-	if (fd < 0 && !pid)
-		ksft_print_msg("open %s: %s\n", path, strerror(errno));
-	return fd;
-}
-
 /* A pagemap entry read through @fd, which must be present with (or without) a PFN. */
 static bool read_pme_is(const char *who, int fd, const void *addr, bool pfn)
 {
@@ -171,60 +145,6 @@ static bool read_pme_is(const char *who, int fd, const void *addr, bool pfn)
 }
 
 /* --- processes ------------------------------------------------------------ */
-
-/*
- * A forked process and two pipes to it: the parent writes to @to and reads
- * from @from; in the child the same names are its own ends.
- */
-struct peer {
-	pid_t pid;
-	int to;
-	int from;
-};
-
-static void peer_fork(struct peer *p)
-{
-	int down[2], up[2];
-
-	if (pipe(down) || pipe(up))
-		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
-	fflush(stdout);
-	p->pid = fork();
-	if (p->pid < 0)
-		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
-	if (!p->pid) {
-		close(down[1]);
-		close(up[0]);
-		p->to = up[1];
-		p->from = down[0];
-		return;
-	}
-	close(down[0]);
-	close(up[1]);
-	p->to = down[1];
-	p->from = up[0];
-}
-
-static void peer_send(const struct peer *p, char c)
-{
-	if (write(p->to, &c, 1) != 1)
-		ksft_print_msg("pipe write: %s\n", strerror(errno));
-}
-
-/* The next byte from the other side; -1 once it closed its end. */
-static int peer_recv(const struct peer *p)
-{
-	char c;
-
-	return read(p->from, &c, 1) == 1 ? c : -1;
-}
-
-/* End the child: flush what it printed, exit with @status. */
-static void __attribute__((noreturn)) child_exit(int status)
-{
-	fflush(stdout);
-	_exit(status);
-}
 
 /*
  * Become an ordinary process of @uid: no supplementary groups, real,
@@ -273,32 +193,6 @@ static void holder(struct peer *p, uid_t uid, unsigned int pages)
 	}
 	if (peer_recv(p) != 'r')
 		ksft_exit_fail_msg("the uid %u process did not start\n", uid);
-}
-
-/*
- * Close our ends and reap the child; its verdict (KSFT_PASS, _SKIP or
- * _FAIL) from its exit status, KSFT_FAIL if it was killed.
- */
-static int peer_wait(struct peer *p, const char *what)
-{
-	int status;
-
-	if (p->to >= 0)
-		close(p->to);
-	close(p->from);
-	if (waitpid(p->pid, &status, 0) != p->pid)
-		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
-	if (!WIFEXITED(status)) {
-		ksft_print_msg("%s: child %d killed by signal %d\n", what,
-			       p->pid, WTERMSIG(status));
-		return KSFT_FAIL;
-	}
-	status = WEXITSTATUS(status);
-	if (status == KSFT_PASS || status == KSFT_SKIP)
-		return status;
-	if (status != KSFT_FAIL)
-		ksft_print_msg("%s: exit status %d\n", what, status);
-	return KSFT_FAIL;
 }
 
 /* --- passing file descriptors ----------------------------------------------- */
@@ -385,7 +279,7 @@ static bool open_denied(const char *what, pid_t pid)
  * A process that dropped root for nobody opens its own pagemap and scans
  * it: the ioctl needs no privilege beyond the open.
  */
-static int test_own_pagemap_unprivileged(void)
+static int test_own_pagemap_unprivileged(int unused)
 {
 	struct peer p;
 
@@ -404,7 +298,7 @@ static int test_own_pagemap_unprivileged(void)
  * dumpable process of another unprivileged user: there is no file to scan
  * or write-protect through. The root target's pages stay as they were.
  */
-static int test_other_uid_denied(void)
+static int test_other_uid_denied(int unused)
 {
 	struct peer other, prober;
 	bool ok;
@@ -430,7 +324,7 @@ static int test_other_uid_denied(void)
  * itself non-dumpable. A file opened before that keeps working, for read()
  * and the ioctl alike: the check is made when the file is opened.
  */
-static int test_nondumpable_same_uid(void)
+static int test_nondumpable_same_uid(int unused)
 {
 	struct peer target, prober;
 	bool ok = true;
@@ -508,7 +402,7 @@ static bool drop_cap_sys_ptrace(void)
  * opened before dropping the capability still scans: nothing is checked
  * again at the ioctl.
  */
-static int test_no_cap_sys_ptrace(void)
+static int test_no_cap_sys_ptrace(int unused)
 {
 	struct peer target, prober;
 	int ret, before, env;
@@ -627,7 +521,7 @@ static bool scan_has_no_pfn(const char *who, int fd)
  * frame numbers; read() of its own pagemap, for contrast, shows the pages
  * present with a PFN of 0 (it lacks CAP_SYS_ADMIN).
  */
-static int test_no_pfn_unprivileged(void)
+static int test_no_pfn_unprivileged(int unused)
 {
 	struct peer p;
 
@@ -644,7 +538,7 @@ static int test_no_pfn_unprivileged(void)
  * Root's read() of the pagemap shows the PFN of a written page; root's
  * scan of the same pages still carries none.
  */
-static int test_no_pfn_root(void)
+static int test_no_pfn_root(int unused)
 {
 	int fd = open_proc(0, "pagemap", O_RDONLY);
 	bool ok = scan_has_no_pfn("root", fd);
@@ -701,7 +595,7 @@ static int scan_passed_main(int argc, char **argv)
  * sender's pages. With @exec, the child first execs this program, which
  * maps the address anew, so nothing of the sender's layout is left in it.
  */
-static int fd_passing(bool exec)
+static int test_scm_rights(int exec)
 {
 	struct peer p;
 	int sv[2];
@@ -741,23 +635,13 @@ static int fd_passing(bool exec)
 	return result(ok);
 }
 
-static int test_scm_rights_keeps_target(void)
-{
-	return fd_passing(false);
-}
-
-static int test_scm_rights_after_exec(void)
-{
-	return fd_passing(true);
-}
-
 /*
  * Root opens its own pagemap and hands the file to a process that became
  * nobody. nobody could not have opened it (test_other_uid_denied), but with
  * the file it reads, scans and write-protects root's memory: no check is
  * made after open, for read() as for the ioctl (mainline 6.18 behaves so).
  */
-static int test_root_fd_handed_to_nobody(void)
+static int test_root_fd_handed_to_nobody(int unused)
 {
 	unsigned long start = (unsigned long)a.addr;
 	struct page_region vec[NR_VEC];
@@ -843,7 +727,7 @@ static int hold_main(int argc, char **argv)
  * nothing), never reports the new program's memory. A fresh open sees the
  * new program.
  */
-static int test_target_exec(void)
+static int test_target_exec(int unused)
 {
 	struct peer p;
 	uint64_t e = 0;
@@ -905,7 +789,7 @@ static int test_target_exec(void)
  * already, so the scan fails with ESRCH and writes nothing. (The reaped
  * case is pagemap_scan_args's exited_process_esrch.)
  */
-static int test_zombie_target(void)
+static int test_zombie_target(int unused)
 {
 	struct page_region vec[NR_VEC];
 	struct peer p;
@@ -946,20 +830,22 @@ static int test_zombie_target(void)
 }
 
 static const struct {
-	struct vm_case c;
+	const char *name;
+	int (*fn)(int arg);
+	int arg;
 	bool root;		/* switches users: skipped unless run as root */
 } cases[] = {
-	{ { "own_pagemap_unprivileged", test_own_pagemap_unprivileged }, true },
-	{ { "other_uid_open_denied", test_other_uid_denied }, true },
-	{ { "nondumpable_same_uid", test_nondumpable_same_uid }, true },
-	{ { "no_cap_sys_ptrace_open_denied", test_no_cap_sys_ptrace }, true },
-	{ { "no_pfn_unprivileged", test_no_pfn_unprivileged }, true },
-	{ { "no_pfn_root", test_no_pfn_root }, true },
-	{ { "scm_rights_keeps_target", test_scm_rights_keeps_target }, false },
-	{ { "scm_rights_after_exec", test_scm_rights_after_exec }, false },
-	{ { "root_fd_handed_to_nobody", test_root_fd_handed_to_nobody }, true },
-	{ { "target_exec_esrch", test_target_exec }, false },
-	{ { "zombie_target_esrch", test_zombie_target }, false },
+	{ "own_pagemap_unprivileged", test_own_pagemap_unprivileged, 0, true },
+	{ "other_uid_open_denied", test_other_uid_denied, 0, true },
+	{ "nondumpable_same_uid", test_nondumpable_same_uid, 0, true },
+	{ "no_cap_sys_ptrace_open_denied", test_no_cap_sys_ptrace, 0, true },
+	{ "no_pfn_unprivileged", test_no_pfn_unprivileged, 0, true },
+	{ "no_pfn_root", test_no_pfn_root, 0, true },
+	{ "scm_rights_keeps_target", test_scm_rights, 0, false },
+	{ "scm_rights_after_exec", test_scm_rights, 1, false },
+	{ "root_fd_handed_to_nobody", test_root_fd_handed_to_nobody, 0, true },
+	{ "target_exec_esrch", test_target_exec, 0, false },
+	{ "zombie_target_esrch", test_zombie_target, 0, false },
 };
 
 /* A case with a fresh area of NR_PAGES anonymous pages, freed afterwards. */
@@ -972,14 +858,13 @@ static int run_case(size_t i)
 	ret = area_alloc(&a, MEM_ANON, NR_PAGES, false, 0);
 	if (ret)
 		return ret == VMH_SKIP ? KSFT_SKIP : KSFT_FAIL;
-	ret = cases[i].c.fn();
+	ret = cases[i].fn(cases[i].arg);
 	area_free(&a);
 	return ret;
 }
 
 int main(int argc, char **argv)
 {
-	const char *missing;
 	size_t i;
 
 	if (argc > 1 && !strcmp(argv[1], MODE_SCAN_PASSED))
@@ -987,17 +872,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], MODE_HOLD))
 		return hold_main(argc, argv);
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
-	missing = series_missing(false);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		vmh_reason[0] = '\0';
-		if (missing)
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].c.name, missing);
-		else
-			vmh_report(cases[i].c.name, run_case(i));
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
+		      vmh_report(cases[i].name, run_case(i)));
 	return 0;
 }

@@ -14,14 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/mman.h>
-#include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #define P	PAGE_IS_PRESENT
@@ -113,10 +106,8 @@ static bool get_area(const char *name, struct area *a, enum mem_type type,
 {
 	int ret = area_alloc(a, type, nr, populate, SEED);
 
-	if (ret == VMH_SKIP)
-		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-	else if (ret)
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+	if (ret)
+		vmh_report_setup(name, ret);
 	return !ret;
 }
 
@@ -137,6 +128,17 @@ static int wp_register(struct area *a, bool async)
 		close(uffd);
 		return ret;
 	}
+	return uffd;
+}
+
+/* wp_register(), the case reported failed if that fails. */
+static int wp_registered(const char *name, struct area *a, bool async)
+{
+	int uffd = wp_register(a, async);
+
+	if (uffd < 0)
+		ksft_test_result_fail("%s: registration: %s\n", name,
+				      strerror(-uffd));
 	return uffd;
 }
 
@@ -293,10 +295,7 @@ static void t_swapped(const char *name, const struct tcase *c)
 	else
 		ret = swap_out(a.addr + 2 * ps, 3 * ps);
 	if (ret) {
-		if (ret == VMH_SKIP)
-			ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-		else
-			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+		vmh_report_setup(name, ret);
 		goto out;
 	}
 	if (c->type == MEM_THP)
@@ -346,12 +345,9 @@ static void t_wpallowed(const char *name, const struct tcase *c)
 	/* Register the first half only: the VMA splits. */
 	half = a;
 	half.size = 4 * psize();
-	uffd = wp_register(&half, true);
-	if (uffd < 0) {
-		ksft_test_result_fail("%s: registration: %s\n", name,
-				      strerror(-uffd));
+	uffd = wp_registered(name, &half, true);
+	if (uffd < 0)
 		goto out;
-	}
 	ksft_test_result(EXPECT(&a, &all_rm, psize(),
 				{ 0, 4, A | P | W }, { 4, 8, P | W }),
 			 "%s\n", name);
@@ -370,12 +366,9 @@ static void t_hugetlb_markers(const char *name, const struct tcase *c)
 		return;
 	if (!get_area(name, &a, MEM_HUGETLB, 2, false))
 		return;
-	uffd = wp_register(&a, true);
-	if (uffd < 0) {
-		ksft_test_result_fail("%s: registration: %s\n", name,
-				      strerror(-uffd));
+	uffd = wp_registered(name, &a, true);
+	if (uffd < 0)
 		goto out;
-	}
 	/* No PMD table yet (see t_hugetlb), then markers in a new one. */
 	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, A });
 	ok &= !uffd_wp(uffd, a.addr, a.size, true);
@@ -412,8 +405,14 @@ static void t_merge(const char *name, const struct tcase *c)
  * 0-2 written (P|W), 3-4 read, so zero page (P|Z|W), 5-7 empty PTEs (W).
  */
 #define MIXED	.type = MEM_ANON, .nr = 8, .ops = "wwwrr"
-/* Never-touched pages of an async VMA, protected, then one written, one read. */
-#define MARKERS	.nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED
+/*
+ * Never-touched pages of an async VMA of @type, protected, then one
+ * written (PRESENT|WPALLOWED and @written), one read (the same and @read),
+ * the rest markers (SWAPPED|WPALLOWED).
+ */
+#define MARKERS(t, written, read)					\
+	.type = t, .nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED,	\
+	.e = { { 0, 1, A | P | (written) }, { 1, 2, A | P | (read) }, { 2, 8, A | S } }
 
 static const struct tcase cases[] = {
 	{ "anon: written pages are PRESENT|WRITTEN, not FILE",
@@ -453,11 +452,9 @@ static const struct tcase cases[] = {
 	  .type = MEM_ANON, .nr = 8, .populate = true, .wp = SYNC_WP,
 	  .e = { { 0, 8, P | W } } },
 	{ "anon markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_ANON, MARKERS,
-	  .e = { { 0, 1, A | P | W }, { 1, 2, A | P | Z }, { 2, 8, A | S } } },
+	  MARKERS(MEM_ANON, W, Z) },
 	{ "shmem markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_SHMEM, MARKERS,
-	  .e = { { 0, 1, A | P | W | F }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
+	  MARKERS(MEM_SHMEM, W | F, F) },
 	{ "anon: no page table in an async uffd-wp VMA: WPALLOWED|WRITTEN (as mainline)",
 	  .type = MEM_ANON, .wp = ASYNC_WP, .e = { { 0, END, A | W } } },
 	{ "hugetlb: never-touched pages of an async VMA are WPALLOWED without a page table, HUGE|WPALLOWED|SWAPPED once protected",
@@ -490,30 +487,23 @@ static const struct tcase cases[] = {
 	  .type = MEM_PAGECACHE_SHARED, .nr = 8, .populate = true,
 	  .e = { { 0, 8, P | W | F } } },
 	{ "page cache private markers: protected never-touched pages are SWAPPED, a CoW copy is not FILE",
-	  .type = MEM_PAGECACHE, MARKERS,
-	  .e = { { 0, 1, A | P | W }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
+	  MARKERS(MEM_PAGECACHE, W, F) },
 	{ "page cache shared markers: protected never-touched pages are SWAPPED, not WRITTEN",
-	  .type = MEM_PAGECACHE_SHARED, MARKERS,
-	  .e = { { 0, 1, A | P | W | F }, { 1, 2, A | P | F }, { 2, 8, A | S } } },
+	  MARKERS(MEM_PAGECACHE_SHARED, W | F, F) },
 };
+
+static void run_case(const struct tcase *c)
+{
+	if (c->fn)
+		c->fn(c->name, c);
+	else
+		t_layout(c->name, c);
+}
 
 int main(int argc, char **argv)
 {
-	const char *missing;
 	size_t i;
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
-	missing = series_missing(false);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (missing)
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].name, missing);
-		else if (cases[i].fn)
-			cases[i].fn(cases[i].name, &cases[i]);
-		else
-			t_layout(cases[i].name, &cases[i]);
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name, run_case(&cases[i]));
 	return 0;
 }

@@ -13,15 +13,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* mremap() */
 #endif
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/mman.h>
-#include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #define W	PAGE_IS_WRITTEN
@@ -222,28 +214,25 @@ static const struct {
 	  t_mremap_shrink },
 };
 
-int main(void)
+/* Case @i with a fresh watched range, dropped afterwards. */
+static void run_case(size_t i)
 {
 	struct watched w;
-	const char *missing;
+
+	if (!watch(&w)) {
+		ksft_test_result_fail("%s: %s\n", cases[i].name, vmh_reason);
+		return;
+	}
+	ksft_test_result(cases[i].fn(&w), "%s\n", cases[i].name);
+	close(w.uffd);
+	munmap(w.addr, w.len);
+}
+
+int main(void)
+{
 	size_t i;
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
 	ps = psize();
-	missing = series_missing(true);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (missing) {
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].name, missing);
-		} else if (!watch(&w)) {
-			ksft_test_result_fail("%s: %s\n", cases[i].name, vmh_reason);
-		} else {
-			ksft_test_result(cases[i].fn(&w), "%s\n", cases[i].name);
-			close(w.uffd);
-			munmap(w.addr, w.len);
-		}
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), true, cases[i].name, run_case(i));
 	return 0;
 }

@@ -14,18 +14,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
@@ -54,15 +45,46 @@ struct variant {
 	bool populate;
 	bool flag;
 	const struct hcut *cut;	/* t_hugetlb_cut()'s */
+	/* t_resume()'s: see resume_calls() */
+	const char *written, *calls;
+	__u64 max_pages;
 };
 
+static char *unit_addr(const struct tracked *t, size_t i)
+{
+	return t->a.addr + i * t->unit;
+}
+
 /*
- * Set up @t; on failure report the case (skip or fail) and return false.
+ * Register @nr units of @t (0: all) from unit @from for async uffd-wp: 0
+ * or -errno.
  * Only WP_ASYNC is requested: mainline implies WP_UNPOPULATED with it.
  */
-static bool track(const char *name, struct tracked *t, enum mem_type type,
-		  size_t nr, bool populate)
+static int async_register(struct tracked *t, size_t from, size_t nr)
 {
+	int ret;
+
+	t->unit = t->a.type == MEM_HUGETLB ? t->a.psize : psize();
+	t->n = t->a.size / t->unit;
+	t->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC |
+			    uffd_wp_features_for(t->a.type), true);
+	ret = t->uffd < 0 ? t->uffd :
+	      uffd_register(t->uffd, unit_addr(t, from), nr ? nr * t->unit : t->a.size,
+			    UFFDIO_REGISTER_MODE_WP, NULL);
+	if (ret && t->uffd >= 0)
+		close(t->uffd);
+	return ret;
+}
+
+/*
+ * Set up @t as @v says: the area tracked, or (MIXED) 4 plain anon pages, 4
+ * async-registered ones, 4 plain ones. On failure report the case (skip or
+ * fail) and return false.
+ */
+static bool track(const char *name, struct tracked *t, const struct variant *v)
+{
+	const bool mixed = v->setup == MIXED;
+	const enum mem_type type = mixed ? MEM_ANON : v->type;
 	uint64_t features = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(type);
 	int64_t have = uffd_api_features();
 	int ret;
@@ -73,25 +95,15 @@ static bool track(const char *name, struct tracked *t, enum mem_type type,
 				      type == MEM_HUGETLB ? " for this memory type" : "");
 		return false;
 	}
-	ret = area_alloc(&t->a, type, nr, populate, SEED);
+	ret = area_alloc(&t->a, type, mixed ? 12 : v->nr, mixed || v->populate, SEED);
 	if (ret) {
-		if (ret == VMH_SKIP)
-			ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-		else
-			ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+		vmh_report_setup(name, ret);
 		return false;
 	}
-	t->unit = type == MEM_HUGETLB ? t->a.psize : psize();
-	t->n = t->a.size / t->unit;
-	t->uffd = uffd_open(features, true);
-	ret = t->uffd < 0 ? t->uffd :
-	      uffd_register(t->uffd, t->a.addr, t->a.size,
-			    UFFDIO_REGISTER_MODE_WP, NULL);
+	ret = async_register(t, mixed ? 4 : 0, mixed ? 4 : 0);
 	if (ret) {
 		ksft_test_result_fail("%s: async uffd-wp set-up: %s\n", name,
 				      strerror(-ret));
-		if (t->uffd >= 0)
-			close(t->uffd);
 		area_free(&t->a);
 		return false;
 	}
@@ -102,11 +114,6 @@ static void untrack(struct tracked *t)
 {
 	close(t->uffd);
 	area_free(&t->a);
-}
-
-static char *unit_addr(const struct tracked *t, size_t i)
-{
-	return t->a.addr + i * t->unit;
 }
 
 static void write_unit(struct tracked *t, size_t i)
@@ -249,49 +256,51 @@ static bool t_wp_only(struct tracked *t, const struct variant *v)
 	return ok;
 }
 
-static bool unit_wp_bit(const struct tracked *t, size_t i)
-{
-	return pagemap_has(unit_addr(t, i), PME_UFFD_WP);
-}
-
 /*
- * Resume get+WP calls from walk_end until the range is done, checking each
- * call against @calls (regions and walk_end), and return whether all
- * matched. After the first call, the units reported so far must be the only
- * protected ones among the @written.
+ * Protect the area, then write the units marked 'w' in @written (NULL:
+ * protect and write nothing, every unit counts as written), and resume
+ * get+WP calls from walk_end until the range is done. Each call must match
+ * the next of @calls, "a-b,c-d>e ...": the written regions [a, b), [c, d)
+ * and walk_end e, in units; afterwards exactly the units reported so far
+ * and the unwritten ones are protected.
  */
-struct call_exp {
-	size_t walk_end;
-	size_t nr;
-	struct region_exp r[4];
-};
-
-static bool resume_calls(struct tracked *t, __u64 max_pages, __u64 vec_len,
-			 const struct call_exp *calls, size_t ncalls,
-			 bool (*written)(size_t i))
+static bool resume_calls(struct tracked *t, const char *written, __u64 max_pages,
+			 __u64 vec_len, const char *calls)
 {
-	size_t from = 0, c, i;
+	size_t from = 0, c, i, ne, walk_end;
+	struct region_exp e[4];
+	char *p = (char *)calls;
 	struct scan_out o;
 	bool ok = true;
 
-	for (c = 0; c < ncalls && from < t->n; c++) {
-		get_wp(t, from, t->n, PM_SCAN_WP_MATCHING, max_pages, vec_len,
-		       &o);
-		if (!get_wp_check(t, &o, calls[c].walk_end, calls[c].r,
-				  calls[c].nr)) {
-			ksft_print_msg("call %zu (from unit %zu) differs\n",
-				       c, from);
+	if (written && uffd_wp(t->uffd, t->a.addr, t->a.size, true))
+		return false;
+	for (i = 0; written && i < t->n; i++)
+		if (written[i] == 'w')
+			write_unit(t, i);
+	for (c = 0; *p && from < t->n; c++) {
+		for (ne = 0; ne < 4; p++) {
+			e[ne].start = strtoul(p, &p, 10);
+			e[ne].end = strtoul(p + 1, &p, 10);
+			e[ne++].categories = W;
+			if (*p != ',')
+				break;
+		}
+		walk_end = strtoul(p + 1, &p, 10);
+		p += *p == ' ';
+		get_wp(t, from, t->n, PM_SCAN_WP_MATCHING, max_pages, vec_len, &o);
+		if (!get_wp_check(t, &o, walk_end, e, ne)) {
+			ksft_print_msg("call %zu (from unit %zu) differs\n", c, from);
 			return false;
 		}
 		if (o.walk_end <= from) {
 			ksft_print_msg("no progress at unit %zu\n", from);
 			return false;
 		}
-		/* Protected: what was reported so far, and the unwritten. */
 		for (i = 0; i < t->n; i++) {
-			bool reported = i < o.walk_end || !written(i);
+			bool reported = i < o.walk_end || (written && written[i] != 'w');
 
-			if (unit_wp_bit(t, i) != reported) {
+			if (pagemap_has(unit_addr(t, i), PME_UFFD_WP) != reported) {
 				ksft_print_msg("call %zu: unit %zu wp bit should be %s\n",
 					       c, i, reported ? "set" : "clear");
 				ok = false;
@@ -299,134 +308,62 @@ static bool resume_calls(struct tracked *t, __u64 max_pages, __u64 vec_len,
 		}
 		from = o.walk_end;
 	}
-	if (c != ncalls || from != t->n) {
-		ksft_print_msg("%zu calls reached unit %zu, expected %zu calls to %zu\n",
-			       c, from, ncalls, t->n);
+	if (*p || from != t->n) {
+		ksft_print_msg("%zu calls reached unit %zu, expected more calls or unit %zu\n",
+			       c, from, t->n);
 		ok = false;
 	}
 	return ok;
 }
 
-static bool all_written(size_t i)
+/* A row's resume_calls(), the output vector never full. */
+static bool t_resume(struct tracked *t, const struct variant *v)
 {
-	return true;
+	return resume_calls(t, v->written, v->max_pages, MAX_REGIONS, v->calls);
 }
 
-static bool every_third(size_t i)
-{
-	return i % 3 == 0;
-}
-
-/* Runs 0-1, 4-6, 9, 12-15 */
-static bool runs(size_t i)
-{
-	return i <= 1 || (i >= 4 && i <= 6) || i == 9 || i >= 12;
-}
-
-static bool setup_written(struct tracked *t, bool (*written)(size_t i))
-{
-	size_t i;
-
-	if (uffd_wp(t->uffd, t->a.addr, t->a.size, true))
-		return false;
-	for (i = 0; i < t->n; i++)
-		if (written(i))
-			write_unit(t, i);
-	return true;
-}
-
-/* Every page written, or (flag) every third: max_pages cuts the walk. */
-static bool t_max_pages(struct tracked *t, const struct variant *v)
-{
-	static const struct call_exp dense[] = {
-		{ 5, 1, { { 0, 5, W } } },
-		{ 10, 1, { { 5, 10, W } } },
-		{ 15, 1, { { 10, 15, W } } },
-		{ 16, 1, { { 15, 16, W } } },
-	};
-	static const struct call_exp sparse[] = {
-		{ 6, 2, { { 0, 1, W }, { 3, 4, W } } },
-		{ 12, 2, { { 6, 7, W }, { 9, 10, W } } },
-		{ 16, 2, { { 12, 13, W }, { 15, 16, W } } },
-	};
-	bool (*written)(size_t i) = v->flag ? every_third : all_written;
-
-	return setup_written(t, written) &&
-	       resume_calls(t, v->flag ? 2 : 5, MAX_REGIONS,
-			    v->flag ? sparse : dense,
-			    v->flag ? ARRAY_SIZE(sparse) : ARRAY_SIZE(dense),
-			    written);
-}
-
+/* Pages that merge into the last region never stop the walk. */
 static bool t_vec_len(struct tracked *t, const struct variant *v)
 {
-	static const struct call_exp calls[] = {
-		{ 4, 1, { { 0, 2, W } } },
-		{ 9, 1, { { 4, 7, W } } },
-		{ 12, 1, { { 9, 10, W } } },
-		{ 16, 1, { { 12, 16, W } } },
-	};
-	static const struct call_exp one_region[] = {
-		{ 16, 1, { { 0, 16, W } } },
-	};
-	bool ok;
+	bool ok = resume_calls(t, NULL, 0, 1, "0-16>16");
 
-	/* Pages that merge into the last region never stop the walk. */
-	ok = resume_calls(t, 0, 1, one_region, 1, all_written);
-	ok &= setup_written(t, runs) &&
-	      resume_calls(t, 0, 1, calls, ARRAY_SIZE(calls), runs);
-	return ok;
+	return resume_calls(t, "ww..www..w..wwww", 0, 1, "0-2>4 4-7>9 9-10>12 12-16>16") && ok;
 }
 
+/*
+ * get+WP of units [2, 5) of a THP, or (flag) of the whole THP cut by
+ * max_pages 3: the THP is split at the range, the rest stays unreported.
+ */
 static bool t_thp_partial(struct tracked *t, const struct variant *var)
 {
-	const bool by_max_pages = var->flag;
 	const __u64 all = PAGE_IS_WPALLOWED | W | PAGE_IS_PRESENT | PAGE_IS_HUGE;
+	const size_t n = t->n, from = var->flag ? 0 : 2, to = var->flag ? 3 : 5;
+	struct region_exp e[3], *p = e;
 	struct page_region v[MAX_REGIONS];
-	const size_t from = by_max_pages ? 0 : 2, to = by_max_pages ? 3 : 5;
-	__u64 walk_end;
-	size_t n;
-	long nr;
+	struct scan_out o;
 	bool ok;
 
-	n = t->n;
-	if (by_max_pages)
-		ok = GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 3,
-				   MAX_REGIONS, 3, { 0, 3, W });
-	else
-		ok = GET_WP_EXPECT(t, from, to, PM_SCAN_WP_MATCHING, 0,
-				   MAX_REGIONS, to, { from, to, W });
+	ok = GET_WP_EXPECT(t, from, var->flag ? n : to, PM_SCAN_WP_MATCHING,
+			   var->flag ? 3 : 0, MAX_REGIONS, to, { from, to, W });
 	ok &= units_wp(t, 0, from, false) && units_wp(t, from, to, true) &&
 	      units_wp(t, to, n, false);
 
 	/* Split: no page is HUGE any more, the rest is still written. */
-	nr = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
-			  (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
-			  0, 0, 0, 0, 0, all, &walk_end);
-	if (from) {
-		const struct region_exp e[] = {
-			{ 0, from, all & ~PAGE_IS_HUGE },
-			{ from, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
-			{ to, n, all & ~PAGE_IS_HUGE },
-		};
-
-		ok &= regions_match(t->a.addr, t->unit, v, nr, e, ARRAY_SIZE(e));
-	} else {
-		const struct region_exp e[] = {
-			{ 0, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
-			{ to, n, all & ~PAGE_IS_HUGE },
-		};
-
-		ok &= regions_match(t->a.addr, t->unit, v, nr, e, ARRAY_SIZE(e));
-	}
-	/* The next get+WP reports the rest, once. */
 	if (from)
-		ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0,
-				    MAX_REGIONS, n, { 0, from, W }, { to, n, W });
-	else
-		ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0,
-				    MAX_REGIONS, n, { to, n, W });
-	return ok;
+		*p++ = (struct region_exp){ 0, from, all & ~PAGE_IS_HUGE };
+	*p++ = (struct region_exp){ from, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT };
+	*p++ = (struct region_exp){ to, n, all & ~PAGE_IS_HUGE };
+	o.n = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
+			   (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
+			   0, 0, 0, 0, 0, all, NULL);
+	ok &= regions_match(t->a.addr, t->unit, v, o.n, e, p - e);
+	/* The next get+WP reports the rest, once. */
+	p = e;
+	if (from)
+		*p++ = (struct region_exp){ 0, from, W };
+	*p++ = (struct region_exp){ to, n, W };
+	get_wp(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
+	return get_wp_check(t, &o, n, e, p - e) && ok;
 }
 
 /* The uffd-wp bit of every base page of each huge page, as a bitmap. */
@@ -511,37 +448,6 @@ static bool t_hugetlb_cut(struct tracked *t, const struct variant *v)
 	return ok;
 }
 
-/* Map 4 plain anon pages, 4 async-registered ones, 4 plain ones. */
-static bool mixed_vmas(const char *name, struct tracked *t)
-{
-	struct area async_part;
-	uint64_t features = UFFD_FEATURE_WP_ASYNC;
-	int ret;
-
-	ret = area_alloc(&t->a, MEM_ANON, 12, true, SEED);
-	if (ret) {
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
-		return false;
-	}
-	t->unit = psize();
-	t->n = 12;
-	async_part = t->a;
-	async_part.addr += 4 * t->unit;
-	async_part.size = 4 * t->unit;
-	t->uffd = uffd_open(features, true);
-	ret = t->uffd < 0 ? t->uffd :
-	      uffd_register(t->uffd, async_part.addr, async_part.size,
-			    UFFDIO_REGISTER_MODE_WP, NULL);
-	if (ret) {
-		ksft_test_result_fail("%s: %s\n", name, strerror(-ret));
-		if (t->uffd >= 0)
-			close(t->uffd);
-		area_free(&t->a);
-		return false;
-	}
-	return true;
-}
-
 static bool t_check_wpasync(struct tracked *t, const struct variant *v)
 {
 	struct scan_out o;
@@ -602,115 +508,69 @@ static bool t_wp_skips_plain(struct tracked *t, const struct variant *v)
 	return ok;
 }
 
-/* The child's side: async-track 8 pages, write on request. */
-static void child(int cmd, int reply)
-{
-	struct tracked t;
-	char c;
-
-	t.a.addr = NULL;
-	if (area_alloc(&t.a, MEM_ANON, 8, true, SEED))
-		_exit(1);
-	t.unit = psize();
-	t.n = 8;
-	t.uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
-	if (t.uffd < 0 || uffd_register(t.uffd, t.a.addr, t.a.size,
-					UFFDIO_REGISTER_MODE_WP, NULL) ||
-	    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
-		_exit(1);
-	write_unit(&t, 2);
-	write_unit(&t, 5);
-	if (write(reply, &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr))
-		_exit(1);
-	/* 'w': write unit 6 and answer; anything else: exit. */
-	while (read(cmd, &c, 1) == 1 && c == 'w') {
-		write_unit(&t, 6);
-		if (write(reply, &c, 1) != 1)
-			_exit(1);
-	}
-	_exit(0);
-}
-
+/*
+ * A child async-tracks 8 pages and writes units 2 and 5; the parent
+ * get+WPs them through the child's pagemap, then asks for a write of unit
+ * 6 ('w'), which the next get+WP reports alone. Or (flag) the child exits
+ * first: the pagemap kept open gives ESRCH.
+ */
 static bool t_child(struct tracked *unused, const struct variant *var)
 {
-	const bool after_exit = var->flag;
-	int cmd[2] = { -1, -1 }, reply[2] = { -1, -1 }, fd = -1;
+	const struct region_exp first[] = { { 2, 3, W }, { 5, 6, W } };
+	const struct region_exp next[] = { { 6, 7, W } };
 	struct page_region v[MAX_REGIONS];
 	struct tracked t = { .unit = psize() };
-	char path[64], c = 'w';
 	unsigned long base;
-	bool ok = false;
-	__u64 walk_end;
-	pid_t pid;
+	struct peer c;
+	bool ok;
 	long n;
+	int fd;
 
-	if (pipe(cmd) || pipe(reply)) {
-		ksft_print_msg("pipe: %s\n", strerror(errno));
-		return false;
+	peer_fork(&c);
+	if (!c.pid) {
+		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED) || async_register(&t, 0, 0) ||
+		    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
+			child_exit(KSFT_FAIL);
+		write_unit(&t, 2);
+		write_unit(&t, 5);
+		if (write(c.to, &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr))
+			child_exit(KSFT_FAIL);
+		while (peer_recv(&c) == 'w') {
+			write_unit(&t, 6);
+			peer_send(&c, 'w');
+		}
+		child_exit(KSFT_PASS);
 	}
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		return false;
-	}
-	if (!pid) {
-		close(cmd[1]);
-		close(reply[0]);
-		child(cmd[0], reply[1]);
-	}
-	close(cmd[0]);
-	close(reply[1]);
-	if (read(reply[0], &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr)) {
+	if (read(c.from, &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr)) {
 		ksft_print_msg("the child failed to set up\n");
-		goto out;
+		peer_wait(&c, "child");
+		return false;
 	}
 	base = (unsigned long)t.a.addr;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		ksft_print_msg("open %s: %s\n", path, strerror(errno));
-		goto out;
-	}
-	if (after_exit) {
+	fd = open_proc(c.pid, "pagemap", O_RDONLY);
+	if (fd < 0)
+		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
+	if (var->flag) {
 		/* Let the child exit, keep its pagemap open and scan it. */
-		close(cmd[1]);
-		cmd[1] = -1;
-		waitpid(pid, NULL, 0);
-		pid = -1;
+		ok = peer_wait(&c, "child") == KSFT_PASS;
 		n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-				 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
+				 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
 		if (n != -ESRCH)
 			ksft_print_msg("scan returned %ld, expected -ESRCH\n", n);
-		ok = n == -ESRCH;
-		goto out;
-	}
-	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
-	{
-		const struct region_exp e[] = { { 2, 3, W }, { 5, 6, W } };
-
-		ok = regions_match(t.a.addr, t.unit, v, n, e, ARRAY_SIZE(e));
-	}
-	/* Protected by the parent: a write in the child shows up next. */
-	if (write(cmd[1], &c, 1) != 1 || read(reply[0], &c, 1) != 1) {
-		ok = false;
-		goto out;
-	}
-	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, &walk_end);
-	{
-		const struct region_exp e[] = { { 6, 7, W } };
-
-		ok &= regions_match(t.a.addr, t.unit, v, n, e, ARRAY_SIZE(e));
-	}
-out:
-	if (cmd[1] >= 0)
-		close(cmd[1]);
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-	close(reply[0]);
-	if (fd >= 0)
 		close(fd);
+		return ok && n == -ESRCH;
+	}
+	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
+			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
+	ok = regions_match(t.a.addr, t.unit, v, n, first, ARRAY_SIZE(first));
+	/* Protected by the parent: a write in the child shows up next. */
+	peer_send(&c, 'w');
+	ok &= peer_recv(&c) == 'w';
+	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
+			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
+	ok &= regions_match(t.a.addr, t.unit, v, n, next, ARRAY_SIZE(next));
+	ok &= peer_wait(&c, "child") == KSFT_PASS;
+	close(fd);
 	return ok;
 }
 
@@ -871,31 +731,32 @@ static bool t_race(struct tracked *t, const struct variant *v)
 	return ok && r.writes > 0 && scans > 1;
 }
 
+/* The get+WP cycle on @nr pages of @type (as the name's @prefix says). */
+#define CYCLE(prefix, type_, nr_, populate_)				\
+	{ prefix ": get+WP, writes, get+WP reports exactly the written pages", \
+	  t_cycle, { .type = type_, .nr = nr_, .populate = populate_ } }
+
 static const struct {
 	const char *name;
 	bool (*fn)(struct tracked *t, const struct variant *v);
 	struct variant v;
 } cases[] = {
-	{ "anon: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_ANON, .nr = 16, .populate = true } },
-	{ "anon never touched: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_ANON, .nr = 16 } },
-	{ "thp: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_THP, .nr = 1, .populate = true } },
-	{ "shmem: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_SHMEM, .nr = 16, .populate = true } },
+	CYCLE("anon", MEM_ANON, 16, true),
+	CYCLE("anon never touched", MEM_ANON, 16, false),
+	CYCLE("thp", MEM_THP, 1, true),
+	CYCLE("shmem", MEM_SHMEM, 16, true),
 	{ "hugetlb: get+WP, writes, get+WP reports exactly the written huge pages",
 	  t_cycle, { .type = MEM_HUGETLB, .nr = 8, .populate = true } },
-	{ "page cache private: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_PAGECACHE, .nr = 16, .populate = true } },
-	{ "page cache shared: get+WP, writes, get+WP reports exactly the written pages",
-	  t_cycle, { .type = MEM_PAGECACHE_SHARED, .nr = 16, .populate = true } },
+	CYCLE("page cache private", MEM_PAGECACHE, 16, true),
+	CYCLE("page cache shared", MEM_PAGECACHE_SHARED, 16, true),
 	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
 	  t_wp_only, { .type = MEM_ANON, .nr = 16, .populate = true } },
 	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
-	  t_max_pages, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	  t_resume, { .type = MEM_ANON, .nr = 16, .populate = true, .max_pages = 5,
+		      .written = "wwwwwwwwwwwwwwww", .calls = "0-5>5 5-10>10 10-15>15 15-16>16" } },
 	{ "max_pages with sparse pages: walk_end is the first unreported match",
-	  t_max_pages, { .type = MEM_ANON, .nr = 16, .populate = true, .flag = true } },
+	  t_resume, { .type = MEM_ANON, .nr = 16, .populate = true, .max_pages = 2,
+		      .written = "w..w..w..w..w..w", .calls = "0-1,3-4>6 6-7,9-10>12 12-13,15-16>16" } },
 	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
 	  t_vec_len, { .type = MEM_ANON, .nr = 16, .populate = true } },
 	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
@@ -942,9 +803,7 @@ static void run_case(size_t i)
 	const char *name = cases[i].name;
 	struct tracked t;
 
-	if (v->setup == TRACK && !track(name, &t, v->type, v->nr, v->populate))
-		return;
-	if (v->setup == MIXED && !mixed_vmas(name, &t))
+	if (v->setup != NOTHING && !track(name, &t, v))
 		return;
 	ksft_test_result(cases[i].fn(&t, v), "%s\n", name);
 	if (v->setup != NOTHING)
@@ -953,19 +812,8 @@ static void run_case(size_t i)
 
 int main(int argc, char **argv)
 {
-	const char *missing;
 	size_t i;
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
-	missing = series_missing(true);
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		if (missing)
-			ksft_test_result_skip("%s: kernel lacks %s\n",
-					      cases[i].name, missing);
-		else
-			run_case(i);
-	}
-	vmh_finished();
+	vmh_run_cases(i, ARRAY_SIZE(cases), true, cases[i].name, run_case(i));
 	return 0;
 }

@@ -15,17 +15,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #ifndef UFFDIO_CONTINUE_MODE_WP

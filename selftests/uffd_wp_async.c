@@ -15,19 +15,11 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/utsname.h>
-#include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #ifndef UFFD_FEATURE_POISON
@@ -91,8 +83,6 @@ static const struct scenario scenarios[] = {
 	  .populate = true, .alias = true,
 	  .clears_name = "a write through the second mapping leaves the first protected, a write through the first clears its page only" },
 };
-
-#define NR_GLOBAL_CASES		5
 
 static int64_t advertised;	/* UFFDIO_API features, or -errno */
 
@@ -401,51 +391,42 @@ out_area:
 	area_free(&a);
 }
 
-/* Global case 1: bits 13 and 15 are advertised together. */
-static void test_api_bits(void)
-{
-	const char *name = "UFFDIO_API advertises WP_ASYNC (bit 15) with WP_UNPOPULATED (bit 13)";
+/*
+ * The global cases return a KSFT_ status; they run only with a usable
+ * userfaultfd, and (@need_async) one advertising WP_ASYNC.
+ */
 
-	if (advertised < 0) {
-		ksft_test_result_skip("%s: userfaultfd unavailable: %s\n", name,
-				      strerror((int)-advertised));
-		return;
-	}
-	if (!(advertised & UFFD_FEATURE_WP_ASYNC)) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
-	ksft_test_result(advertised & UFFD_FEATURE_WP_UNPOPULATED, "%s\n", name);
+/* Bits 13 and 15 are advertised together. */
+static int test_api_bits(void)
+{
+	if (!(advertised & UFFD_FEATURE_WP_ASYNC))
+		return vmh_set_reason(KSFT_SKIP, "kernel lacks UFFD_FEATURE_WP_ASYNC");
+	return advertised & UFFD_FEATURE_WP_UNPOPULATED ? KSFT_PASS : KSFT_FAIL;
 }
 
 /*
- * Global case 2: bit 14 (UFFD_FEATURE_POISON) is not part of this series.
- * Mainline advertises it together with the UFFDIO_POISON ioctl, so the
- * check is that the bit never appears without the ioctl, and never on 6.1.
+ * Bit 14 (UFFD_FEATURE_POISON) is not part of this series. Mainline
+ * advertises it together with the UFFDIO_POISON ioctl, so the check is
+ * that the bit never appears without the ioctl, and never on 6.1.
  */
-static void test_api_no_poison(void)
+static int test_api_no_poison(void)
 {
-	const char *name = "UFFDIO_API advertises bit 14 (POISON) only with UFFDIO_POISON, never on 6.1";
 	size_t len = psize();
 	struct utsname uts;
 	uint64_t ioctls = 0;
-	bool ok = true;
+	bool ok = false;
 	char *p;
 	int uffd;
 
-	if (advertised < 0) {
-		ksft_test_result_skip("%s: userfaultfd unavailable\n", name);
-		return;
-	}
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		 -1, 0);
 	uffd = uffd_open(0, true);
 	if (p == MAP_FAILED || uffd < 0 ||
 	    uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_MISSING, &ioctls)) {
-		ksft_test_result_fail("%s: registration failed\n", name);
+		ksft_print_msg("registration failed\n");
 		goto out;
 	}
+	ok = true;
 	if ((advertised & UFFD_FEATURE_POISON) &&
 	    !(ioctls & (1ULL << UFFDIO_POISON_BIT))) {
 		ksft_print_msg("bit 14 advertised, UFFDIO_POISON not offered\n");
@@ -456,63 +437,42 @@ static void test_api_no_poison(void)
 		ksft_print_msg("bit 14 advertised on %s\n", uts.release);
 		ok = false;
 	}
-	ksft_test_result(ok, "%s\n", name);
 out:
 	if (uffd >= 0)
 		close(uffd);
 	if (p != MAP_FAILED)
 		munmap(p, len);
+	return ok ? KSFT_PASS : KSFT_FAIL;
 }
 
-/* Global case 3: requesting WP_ASYNC matches what is advertised. */
-static void test_api_request(void)
+/* Requesting WP_ASYNC matches what is advertised. */
+static int test_api_request(void)
 {
-	const char *name = "UFFDIO_API request of WP_ASYNC: accepted if advertised, else EINVAL";
-	int fd;
+	int fd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
+	bool offered = advertised & UFFD_FEATURE_WP_ASYNC;
+	bool ok = offered ? fd >= 0 : fd == -EINVAL;
 
-	if (advertised < 0) {
-		ksft_test_result_skip("%s: userfaultfd unavailable\n", name);
-		return;
-	}
-	fd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
-	if (advertised & UFFD_FEATURE_WP_ASYNC) {
-		if (fd < 0)
-			ksft_print_msg("advertised but refused: %s\n",
-				       strerror(-fd));
-		ksft_test_result(fd >= 0, "%s\n", name);
-	} else {
-		if (fd >= 0)
-			ksft_print_msg("not advertised but accepted\n");
-		else if (fd != -EINVAL)
-			ksft_print_msg("refused with %s, not EINVAL\n",
-				       strerror(-fd));
-		ksft_test_result(fd == -EINVAL, "%s\n", name);
-	}
+	if (!ok)
+		ksft_print_msg("%s, %s\n", offered ? "advertised" : "not advertised",
+			       fd >= 0 ? "accepted" : strerror(-fd));
 	if (fd >= 0)
 		close(fd);
+	return ok ? KSFT_PASS : KSFT_FAIL;
 }
 
 /*
- * Global case 4: mainline turns WP_UNPOPULATED on whenever WP_ASYNC is
- * requested, so never-touched anonymous pages get protected (markers) even
- * when only WP_ASYNC was asked for.
+ * Mainline turns WP_UNPOPULATED on whenever WP_ASYNC is requested, so
+ * never-touched anonymous pages get protected (markers) even when only
+ * WP_ASYNC was asked for.
  */
-static void test_async_implies_unpopulated(void)
+static int test_async_implies_unpopulated(void)
 {
-	const char *name = "WP_ASYNC alone protects never-touched anon pages (implies WP_UNPOPULATED)";
 	struct area a;
 	bool ok;
 	int uffd, ret;
 
-	if (advertised < 0 || !(advertised & UFFD_FEATURE_WP_ASYNC)) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return;
-	}
-	if (area_alloc(&a, MEM_ANON, 8, false, 0)) {
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
-		return;
-	}
+	if (area_alloc(&a, MEM_ANON, 8, false, 0))
+		return KSFT_FAIL;
 	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
 	ret = uffd < 0 ? uffd :
 	      uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_WP, NULL);
@@ -529,31 +489,25 @@ static void test_async_implies_unpopulated(void)
 				 PME_UFFD_WP, true) &&
 		     !uffd_has_message(uffd);
 	}
-	ksft_test_result(ok, "%s\n", name);
 	if (uffd >= 0)
 		close(uffd);
 	area_free(&a);
+	return ok ? KSFT_PASS : KSFT_FAIL;
 }
 
 /*
- * Global case 5: without WP_ASYNC, uffd-wp is synchronous as before: a
- * write queues one message, and only the page unprotected becomes writable.
+ * Without WP_ASYNC, uffd-wp is synchronous as before: a write queues one
+ * message, and only the page unprotected becomes writable.
  */
-static void test_sync_still_works(void)
+static int test_sync_still_works(void)
 {
-	const char *name = "without WP_ASYNC a wp fault is delivered as a message";
 	char *page1;
 	struct area a;
 	int uffd, ret;
+	bool ok;
 
-	if (advertised < 0) {
-		ksft_test_result_skip("%s: userfaultfd unavailable\n", name);
-		return;
-	}
-	if (area_alloc(&a, MEM_ANON, 4, true, SEED)) {
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
-		return;
-	}
+	if (area_alloc(&a, MEM_ANON, 4, true, SEED))
+		return KSFT_FAIL;
 	page1 = a.addr + psize();
 	uffd = uffd_open(0, true);
 	ret = uffd < 0 ? uffd :
@@ -561,23 +515,38 @@ static void test_sync_still_works(void)
 	if (!ret)
 		ret = uffd_wp(uffd, a.addr, a.size, true);
 	if (ret)
-		ksft_test_result_fail("%s: set-up failed: %s\n", name, strerror(-ret));
-	else
-		ksft_test_result(uffd_write_trapped(uffd, page1, psize(), 0x5a) &&
-				 !uffd_has_message(uffd) && page1[0] == 0x5a &&
-				 !pagemap_has(page1, PME_UFFD_WP) &&
-				 pagemap_has(a.addr, PME_UFFD_WP), "%s\n", name);
+		ksft_print_msg("set-up failed: %s\n", strerror(-ret));
+	ok = !ret && uffd_write_trapped(uffd, page1, psize(), 0x5a) &&
+	     !uffd_has_message(uffd) && page1[0] == 0x5a &&
+	     !pagemap_has(page1, PME_UFFD_WP) && pagemap_has(a.addr, PME_UFFD_WP);
 	if (uffd >= 0)
 		close(uffd);
 	area_free(&a);
+	return ok ? KSFT_PASS : KSFT_FAIL;
 }
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+	bool need_async;
+} globals[] = {
+	{ "UFFDIO_API advertises WP_ASYNC (bit 15) with WP_UNPOPULATED (bit 13)",
+	  test_api_bits, false },
+	{ "UFFDIO_API advertises bit 14 (POISON) only with UFFDIO_POISON, never on 6.1",
+	  test_api_no_poison, false },
+	{ "UFFDIO_API request of WP_ASYNC: accepted if advertised, else EINVAL",
+	  test_api_request, false },
+	{ "WP_ASYNC alone protects never-touched anon pages (implies WP_UNPOPULATED)",
+	  test_async_implies_unpopulated, true },
+	{ "without WP_ASYNC a wp fault is delivered as a message", test_sync_still_works, false },
+};
 
 int main(int argc, char **argv)
 {
 	size_t i;
 
 	ksft_print_header();
-	ksft_set_plan(NR_GLOBAL_CASES + ARRAY_SIZE(scenarios) * NR_CHECKS);
+	ksft_set_plan(ARRAY_SIZE(globals) + ARRAY_SIZE(scenarios) * NR_CHECKS);
 
 	advertised = uffd_api_features();
 	if (advertised < 0)
@@ -586,11 +555,17 @@ int main(int argc, char **argv)
 		ksft_print_msg("UFFDIO_API features: %#llx\n",
 			       (unsigned long long)advertised);
 
-	test_api_bits();
-	test_api_no_poison();
-	test_api_request();
-	test_async_implies_unpopulated();
-	test_sync_still_works();
+	for (i = 0; i < ARRAY_SIZE(globals); i++) {
+		if (advertised >= 0 && (!globals[i].need_async ||
+					(advertised & UFFD_FEATURE_WP_ASYNC)))
+			vmh_report(globals[i].name, globals[i].fn());
+		else if (globals[i].need_async)
+			ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
+					      globals[i].name);
+		else
+			ksft_test_result_skip("%s: userfaultfd unavailable: %s\n",
+					      globals[i].name, strerror((int)-advertised));
+	}
 	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
 		run_scenario(&scenarios[i]);
 

@@ -9,17 +9,14 @@
  * Nothing here reports test results: helpers return VMH_OK, VMH_SKIP or
  * VMH_FAIL (with vmh_reason filled in) and the test program decides.
  */
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <time.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 #include <linux/memfd.h>
-#include "pagemap_scan.h"
 
 #define THP_ENABLED_PATH "/sys/kernel/mm/transparent_hugepage/enabled"
 #define NR_HUGEPAGES_PATH "/proc/sys/vm/nr_hugepages"
@@ -620,4 +617,83 @@ int swap_out(void *addr, size_t len)
 	}
 	return vmh_set_reason(VMH_SKIP, "MADV_PAGEOUT left %zu of %zu pages in memory",
 			      left, len / psize());
+}
+
+int open_proc(pid_t pid, const char *file, int flags)
+{
+	char path[64];
+	int fd;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	else
+		snprintf(path, sizeof(path), "/proc/self/%s", file);
+	fd = open(path, flags);
+	if (fd < 0 && !pid)
+		ksft_print_msg("open %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+void peer_fork(struct peer *p)
+{
+	int down[2], up[2];
+
+	if (pipe(down) || pipe(up))
+		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	fflush(stdout);
+	p->pid = fork();
+	if (p->pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!p->pid) {
+		close(down[1]);
+		close(up[0]);
+		p->to = up[1];
+		p->from = down[0];
+		return;
+	}
+	close(down[0]);
+	close(up[1]);
+	p->to = down[1];
+	p->from = up[0];
+}
+
+void peer_send(const struct peer *p, char c)
+{
+	if (write(p->to, &c, 1) != 1)
+		ksft_print_msg("pipe write: %s\n", strerror(errno));
+}
+
+int peer_recv(const struct peer *p)
+{
+	char c;
+
+	return read(p->from, &c, 1) == 1 ? c : -1;
+}
+
+void child_exit(int status)
+{
+	fflush(stdout);
+	_exit(status);
+}
+
+int peer_wait(struct peer *p, const char *what)
+{
+	int status;
+
+	if (p->to >= 0)
+		close(p->to);
+	close(p->from);
+	if (waitpid(p->pid, &status, 0) != p->pid)
+		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
+	if (!WIFEXITED(status)) {
+		ksft_print_msg("%s: child %d killed by signal %d\n", what,
+			       p->pid, WTERMSIG(status));
+		return KSFT_FAIL;
+	}
+	status = WEXITSTATUS(status);
+	if (status == KSFT_PASS || status == KSFT_SKIP)
+		return status;
+	if (status != KSFT_FAIL)
+		ksft_print_msg("%s: exit status %d\n", what, status);
+	return KSFT_FAIL;
 }

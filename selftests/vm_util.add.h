@@ -4,9 +4,15 @@
  * vm_util.h's, the rest is appended to it (selftests/Makefile does that for
  * the out-of-tree build, patch 0005 in the tree). This comment is dropped.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
+#include "pagemap_scan.h"
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT		21
@@ -164,6 +170,31 @@ bool uffd_write_trapped(int uffd, char *p, size_t len, char val);
 /* MADV_PAGEOUT [addr, addr+len) and check every page became a swap entry. */
 int swap_out(void *addr, size_t len);
 
+/* Open /proc/<pid>/<file>; pid 0: this process's, said when it fails. */
+int open_proc(pid_t pid, const char *file, int flags);
+
+/*
+ * A forked process and two pipes to it: the parent writes to @to and reads
+ * from @from; in the child the same names are its own ends.
+ */
+struct peer {
+	pid_t pid;
+	int to;
+	int from;
+};
+
+void peer_fork(struct peer *p);
+void peer_send(const struct peer *p, char c);
+/* The next byte from the other side; -1 once it closed its end. */
+int peer_recv(const struct peer *p);
+/* End a child: flush what it printed, exit with @status. */
+void child_exit(int status) __attribute__((noreturn));
+/*
+ * Close our ends and reap the child; its verdict (KSFT_PASS, _SKIP or
+ * _FAIL) from its exit status, KSFT_FAIL if it was killed.
+ */
+int peer_wait(struct peer *p, const char *what);
+
 /*
  * ksft_finished(), except that when every case skipped (a kernel without
  * the feature) the exit status is KSFT_SKIP, so that kselftest's runner
@@ -180,11 +211,35 @@ int swap_out(void *addr, size_t len);
 		ksft_finished();					\
 	} while (0)
 
-/* A test case that returns KSFT_PASS, KSFT_FAIL or KSFT_SKIP (with vmh_reason). */
-struct vm_case {
-	const char *name;
-	int (*fn)(void);
-};
+/*
+ * A program's KTAP header, plan and ending around its loop over @n cases
+ * (@i the index): each case is skipped when the kernel lacks what the
+ * series adds (series_missing(@need_async)), else the statement after
+ * @name runs it.
+ */
+#define vmh_run_cases(i, n, need_async, name, ...)			\
+	do {								\
+		const char *__missing;					\
+									\
+		ksft_print_header();					\
+		ksft_set_plan(n);					\
+		__missing = series_missing(need_async);			\
+		for (i = 0; i < (n); i++) {				\
+			vmh_reason[0] = '\0';				\
+			if (__missing)					\
+				ksft_test_result_skip("%s: kernel lacks %s\n", \
+						      name, __missing);	\
+			else						\
+				__VA_ARGS__;				\
+		}							\
+		vmh_finished();						\
+	} while (0)
+
+/* Report case @name skipped (@ret VMH_SKIP) or failed, with vmh_reason. */
+#define vmh_report_setup(name, ret)					\
+	((ret) == VMH_SKIP ?						\
+	 ksft_test_result_skip("%s: %s\n", name, vmh_reason) :		\
+	 ksft_test_result_fail("%s: %s\n", name, vmh_reason))
 
 /* Report case @name with @ret, a KSFT_ status. */
 #define vmh_report(name, ret)						\

@@ -6,16 +6,21 @@
 #
 #   make vm_util_src O=<dir> VM_BASE=<dir with 6.1's vm_util.c and .h>
 
-# merge BASE ADD: BASE, with ADD's #include lines after BASE's last one and
-# the rest of ADD (after its includes) appended. ADD's lines before its
-# first #include (its own comment) are dropped. A BASE that holds the rest
-# of ADD already (a tree with the selftests patch applied) is kept as is.
-MERGE = awk 'FNR == NR { if (/^\#include/) { inc = inc $$0 "\n"; seen = 1 } \
-		else if (seen) body = body $$0 "\n"; next } \
-	{ line[++n] = $$0; all = all $$0 "\n"; if (/^\#include/) last = n } \
-	END { if (body != "" && index(all, body)) { printf "%s", all; exit } \
-		for (i = 1; i <= n; i++) { print line[i]; \
-		if (i == last) printf "%s", inc } printf "%s", body }'
+# merge BASE ADD: BASE, with ADD's #include lines that BASE lacks after
+# BASE's last one and the rest of ADD (after its includes) appended. ADD's
+# lines before its first #include (its own comment) are dropped. A BASE
+# that holds additions already (a tree with a selftests patch applied) is
+# cut where they begin (the first line of ADD's rest), so the current ones
+# replace them.
+MERGE = awk 'FNR == NR { if (/^\#include/) { inc[++ni] = $$0; seen = 1 } \
+		else if (seen) { if (mark == "" && $$0 != "") mark = $$0; \
+		body = body $$0 "\n" } next } \
+	$$0 == mark { cut = 1 } !cut { line[++n] = $$0; have[$$0] = 1; \
+		if (/^\#include/) last = n } \
+	END { while (cut && n && line[n] == "") n--; \
+		for (i = 1; i <= n; i++) { print line[i]; if (i == last) \
+		for (j = 1; j <= ni; j++) if (!(inc[j] in have)) print inc[j] } \
+		printf "%s", body }'
 
 $(O)/vm_util.c $(O)/vm_util.h: $(O)/vm_util.%: $(VM_BASE)/vm_util.% vm_util.add.%
 	mkdir -p $(@D) && $(MERGE) vm_util.add.$* $< > $@.tmp && mv $@.tmp $@

@@ -12,16 +12,7 @@
  * check it against the set of pages they wrote, including the cut at the
  * caller's count and resuming after it.
  */
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/mman.h>
-#include <linux/userfaultfd.h>
 #include "../kselftest.h"
-#include "pagemap_scan.h"
 #include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
@@ -324,10 +315,8 @@ static void run_case(const char *name, size_t i, enum mem_type type)
 		nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
 	ret = ww_create(&ww, type, nr);
 
-	if (ret == VMH_SKIP) {
-		ksft_test_result_skip("%s: %s\n", name, vmh_reason);
-	} else if (ret) {
-		ksft_test_result_fail("%s: %s\n", name, vmh_reason);
+	if (ret) {
+		vmh_report_setup(name, ret);
 	} else {
 		ksft_test_result(cases[i].fn(&ww), "%s\n", name);
 		ww_destroy(&ww);

@@ -6,12 +6,13 @@ build of the same source, without the series) every one of them skips.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness import intree, ktap, pipeline, targets
-from harness.paths import layout
+from harness.paths import Layout, layout
 from harness.report import REPRODUCERS
 
 RUNNER_OUTPUT = """\
@@ -75,6 +76,16 @@ def _describe(lines: dict[str, ktap.TestCase], output: str) -> str:
     return "\n".join(intree.describe(c) for c in lines.values()) or output[-3000:]
 
 
+def _series_results(lay: Layout, lines: dict[str, ktap.TestCase], output: str
+                    ) -> Iterator[tuple[str, ktap.TestCase, ktap.Counts]]:
+    """Each series program's line of the runner's output, its case and counts
+    (the output is printed first, for the log of a failure)."""
+    print(output)
+    for prog in intree.series_programs(lay):
+        assert prog in lines, f"the runner did not run {prog}:\n{output[-3000:]}"
+        yield prog, lines[prog], ktap.Counts.of(lines[prog].children)
+
+
 @pytest.mark.guest
 @pytest.mark.slow
 def test_intree_run_passes_in_our_guest(built_tree: Path) -> None:
@@ -82,11 +93,7 @@ def test_intree_run_passes_in_our_guest(built_tree: Path) -> None:
     status, output = intree.run_in_guest(lay, built_tree, pipeline.our_kernel(built_tree),
                                          targets.GUEST_SETUP)
     lines = intree.parse(output)
-    print(output)
-    for prog in intree.series_programs(lay):
-        assert prog in lines, f"the runner did not run {prog}:\n{output[-3000:]}"
-        case = lines[prog]
-        counts = ktap.Counts.of(case.children)
+    for _prog, case, counts in _series_results(lay, lines, output):
         # Passed, and so did every case inside: nothing skipped or failed.
         assert case.status is ktap.Status.PASS and counts.total == counts.passed > 0, (
             f"{intree.describe(case)}\n{_describe(lines, output)}")
@@ -104,11 +111,7 @@ def test_intree_run_skips_on_plain_61(built_tree: Path) -> None:
                     "(run 'make setup')")
     _, output = intree.run_in_guest(lay, built_tree, plain, targets.GUEST_SETUP)
     lines = intree.parse(output)
-    print(output)
-    for prog in intree.series_programs(lay):
-        assert prog in lines, f"the runner did not run {prog}:\n{output[-3000:]}"
-        case = lines[prog]
-        counts = ktap.Counts.of(case.children)
+    for prog, case, counts in _series_results(lay, lines, output):
         if prog in REPRODUCERS:
             # The reproducers of the 6.1 bugs the series fixes: every case fails.
             assert case.status is ktap.Status.FAIL and counts.failed == counts.total > 0, (

@@ -183,10 +183,16 @@ def test_missing_plan() -> None:
     assert not verdict.ok and verdict.status is Status.ERROR
 
 
-def test_plan_mismatch_program_finished_early() -> None:
-    run = recorded("ksft-plan-mismatch")
+def truncated(name: str) -> tuple[TestRun, str]:
+    """The recorded run ``name``, whose one problem is that it stopped early,
+    and what that problem says."""
+    run = recorded(name)
     assert kinds(run) == [ProblemKind.TRUNCATED]
-    message = problem_text(run, ProblemKind.TRUNCATED)
+    return run, problem_text(run, ProblemKind.TRUNCATED)
+
+
+def test_plan_mismatch_program_finished_early() -> None:
+    run, message = truncated("ksft-plan-mismatch")
     assert "says 5 tests but only 3 reported" in message
     assert "test 3 ('anon: unpopulated range'" in message
     assert "finished (it printed its totals) without running them all" in message
@@ -201,9 +207,7 @@ def test_more_results_than_planned() -> None:
 
 
 def test_crash_mid_run() -> None:
-    run = recorded("ksft-crash")
-    assert kinds(run) == [ProblemKind.TRUNCATED]
-    message = problem_text(run, ProblemKind.TRUNCATED)
+    run, message = truncated("ksft-crash")
     assert "says 10 tests but only 4 reported" in message
     assert "test 4 ('scan step 4'" in message
     assert "crashed or was killed, or its output was cut short" in message
@@ -214,8 +218,7 @@ def test_crash_mid_run() -> None:
 
 
 def test_hang_killed_by_timeout() -> None:
-    run = recorded("ksft-hang")
-    assert kinds(run) == [ProblemKind.TRUNCATED]
+    run, _ = truncated("ksft-hang")
     verdict = judge(run, exit_code("ksft-hang"))  # 124 from timeout(1)
     assert verdict.status is Status.TIMEOUT
     assert "timed out" in str(verdict)
