@@ -23,7 +23,7 @@ class Program:
     ktap: bool = True
     timeout: float = 600.0
     needs: tuple[str, ...] = ()  # guest set-up it wants: "hugepages", "swap"
-    targets: tuple[str, ...] = ("host", "ours", "reference", "plain")
+    targets: tuple[str, ...] = ("host", "ours", "reference", "plain", "mainline")
     # The working directory's filesystem: "" the output directory, "tmpfs" a
     # fresh tmpfs directory, "pagecache" a fresh directory under
     # PMSCAN_PAGECACHE_DIR (a page-cache filesystem; see pagecache.py).

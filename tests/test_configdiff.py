@@ -131,6 +131,7 @@ def test_the_mainline_fragment_sets_the_measured_differences() -> None:
     assert frag["CONFIG_NR_CPUS"].value == "64"
     assert frag["CONFIG_X86_KERNEL_IBT"].value == "n"
     assert frag["CONFIG_BASE_SMALL"].value == "y"
+    assert frag["CONFIG_SLUB_RCU_DEBUG"].value == "n"
 
 
 @pytest.mark.slow

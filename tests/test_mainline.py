@@ -117,3 +117,4 @@ def test_run_targets_boots_the_mainline_build(lay: Layout, fake: Fake,
     assert [k.name for k in booted] == ["mainline"]
     assert booted[0].image == str(build.bzimage(lay.mainline_build_tree("base")))
     assert "mainline" in pipeline.TARGETS
+    assert "mainline" in Program("p", ("true",)).targets  # our selftests run there too
