@@ -411,16 +411,8 @@ class ReproducerItem(_Item):
         self.prog = prog
 
     def runtest(self) -> None:
-        v = self.prog.verdict
-        assert v is not None and v.status is ktap.Status.FAIL, (
-            f"{self.prog.name} did not fail cleanly without the fixes: "
-            f"{self.prog.describe()}")
-        cases = [case for _, case in v.run.walk() if not case.children]
-        planned = v.run.plan.count if v.run.plan else None
-        assert planned == len(cases), f"{self.prog.name}: plan {planned}, {len(cases)} cases"
-        shown = [case.name for case in cases if case.status is not ktap.Status.FAIL]
-        assert not shown, ("no longer reproduced without the fixes (the bug is gone, or "
-                           f"the reproducer is broken): {', '.join(shown)}")
+        why = report.not_reproduced(self.prog)
+        assert not why, why
 
 
 class CaseItem(_Item):

@@ -91,6 +91,34 @@ def test_never_run_target_fails(tmp_path: Path) -> None:
     assert "never run" in s.render()
 
 
+REPRODUCED = """TAP version 13
+1..2
+not ok 1 hugetlb fork: the child's write completes
+not ok 2 hugetlb unshare: the pin keeps the bit
+# Totals: pass:0 fail:2 xfail:0 xpass:0 skip:0 error:0
+"""
+
+
+@pytest.mark.parametrize(("out", "status", "ok"), [
+    (REPRODUCED, "1", True),
+    (REPRODUCED.replace("not ok 2", "ok 2"), "1", False),
+    ("TAP version 13\n1..2\nnot ok 1 first\n", "signal 11", False),
+], ids=["every-case-fails", "one-no-longer-reproduces", "crashed"])
+def test_a_reproducer_on_plain_must_fail_every_case(tmp_path: Path, out: str, status: str,
+                                                     ok: bool) -> None:
+    lay = Layout(repo=tmp_path, cache=tmp_path, out=tmp_path / "out")
+    (name,) = report.REPRODUCERS
+    write(lay.results("plain"), name, out, status)
+    write(lay.results("ours"), name, out, status)
+    s = report.Summary.load(lay, ["plain", "ours"])
+    plain, ours = s.targets
+    assert plain.ok is ok
+    assert not ours.ok  # anywhere else, a failing case fails
+    text = s.render()
+    assert ("no longer reproduced" in text) is (not ok and status == "1")
+    assert text.rstrip().endswith("RESULT: FAIL")
+
+
 def test_plugin_makes_an_item_per_case(lay: Layout, pytester: pytest.Pytester,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PMSCAN_OUT", str(lay.out))
