@@ -418,22 +418,18 @@ def unavailable(lay: Layout, target: str) -> tuple[Kernel | None, str]:
             return None, ("Debian's linux-image-6.12.*-amd64-unsigned is not installed "
                           "(run 'make setup')")
         return ref, ""
-    if target == "ours":
-        from .pipeline import our_kernel
+    if target in ("ours", "mainline"):
+        from .pipeline import mainline_kernel, our_kernel
 
-        ours = our_kernel(lay.build_tree("base"))
-        if not ours.exists():
-            return None, (f"{ours.image} is not built (run 'python -m harness build'); "
+        if target == "ours":
+            built, build = our_kernel(lay.build_tree("base")), "python -m harness build"
+        else:
+            built = mainline_kernel(lay.mainline_build_tree("base"))
+            build = "python -m harness build --kernel mainline"
+        if not built.exists():
+            return None, (f"{built.image} is not built (run '{build}'); "
                           "the benchmark does not build kernels")
-        return ours, ""
-    if target == "mainline":
-        from .pipeline import mainline_kernel
-
-        same = mainline_kernel(lay.mainline_build_tree("base"))
-        if not same.exists():
-            return None, (f"{same.image} is not built (run 'python -m harness build "
-                          "--kernel mainline'); the benchmark does not build kernels")
-        return same, ""
+        return built, ""
     raise BenchError(f"unknown target {target!r}", f"use {', '.join(TARGETS)}")
 
 
