@@ -7,11 +7,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.paths import Layout
 
 HOLD = """
 import sys, time
 from pathlib import Path
+import pytest
+
 from harness.paths import Layout
 from harness.pipeline import cache_lock
 lay = Layout(repo=Path("."), cache=Path(sys.argv[1]), out=Path(sys.argv[1]))
@@ -39,3 +43,39 @@ def test_different_stages_do_not_wait(tmp_path: Path) -> None:
     lay = Layout(repo=tmp_path, cache=tmp_path, out=tmp_path)
     with cache_lock(lay, "build-base"), cache_lock(lay, "build-debug"):
         assert (tmp_path / ".build-base.lock").exists()
+
+
+def test_a_tree_is_made_ready_once_per_process_and_inputs(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline and each test file ask for the built tree: the checks run once."""
+    from harness import build, config, patches, pipeline, source
+
+    repo = tmp_path / "repo"
+    (repo / "patches").mkdir(parents=True)
+    (repo / "patches" / "0001-a.patch").write_text("one\n")
+    (repo / "patches" / "series").write_text("0001-a.patch\n")
+    (repo / "kernel-config").mkdir()
+    for name in {f for fs in config.PROFILES.values() for f in fs}:
+        (repo / "kernel-config" / name).write_text("CONFIG_A=y\n")
+    lay = Layout(repo=repo, cache=tmp_path / "cache", out=tmp_path / "out")
+    work: list[str] = []
+    monkeypatch.setattr(pipeline, "_READY", set())
+    monkeypatch.setattr(source, "ensure", lambda lay: work.append("source"))
+    monkeypatch.setattr(patches, "ensure_worktree", lambda lay, p: lay.build_tree(p))
+    monkeypatch.setattr(patches, "apply", lambda tree, files: work.append("apply"))
+    monkeypatch.setattr(config, "configure", lambda tree, frags: work.append("config"))
+    monkeypatch.setattr(build, "build", lambda tree: work.append("build"))
+
+    assert pipeline.kernel_tree(lay) == lay.build_tree("base")
+    assert work == ["source", "apply", "config", "build"]
+    pipeline.kernel_tree(lay)
+    pipeline.kernel_tree(lay, built=False)  # a built tree is also a configured one
+    assert len(work) == 4
+    (repo / "kernel-config" / config.PROFILES["base"][0]).write_text("CONFIG_B=y\n")
+    pipeline.kernel_tree(lay)
+    assert work[4:] == ["source", "apply", "config", "build"]
+    (repo / "patches" / "0001-a.patch").write_text("two\n")
+    pipeline.kernel_tree(lay, built=False)
+    assert work[8:] == ["source", "apply", "config"]
+    pipeline.kernel_tree(lay, "debug")
+    assert work[11:] == ["source", "apply", "config", "build"]
