@@ -208,6 +208,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"KCIDB results: {path}")
 
 
+def results_of_this_session(config: pytest.Config, target: str) -> Path | None:
+    """Where this session's pipeline left ``target``'s results; None when the
+    session did not collect that target (a test file run on its own)."""
+    names = config.stash.get(_REPORTED, None)
+    if not names or target not in names:
+        return None
+    return layout().results(target)
+
+
 def targets_file(config: pytest.Config) -> Path | None:
     """The targets file this session collects, judged from its arguments."""
     for arg in config.args:
