@@ -20,6 +20,7 @@ import re
 import shlex
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,40 +192,68 @@ def run_host(job: Job, binary: Path, outdir: Path, timeout: float) -> Outcome:
                    directory=outdir)
 
 
-def run_guest(lay: Layout, job: Job, kernel: guest.Kernel, binary: Path, outdir: Path,
-              timeout: float) -> Outcome:
-    """Boot ``kernel``, run the program, bring back its output and the dmesg."""
-    out, dmesg, release = (shlex.quote(str(outdir / n))
-                           for n in ("output.txt", "dmesg.txt", "release"))
-    argv = shlex.join([str(binary), *job.args])
-    script = (f"{targets.GUEST_SETUP}\nuname -r > {release}\ncd /tmp\n"
-              f"{argv} > {out} 2>&1\nst=$?\ndmesg > {dmesg} 2>&1\nexit $st\n")
-    say(f"{job.program}: {kernel.name}: booting {kernel.image} (TCG: slow): "
-        f"{' '.join(job.args)}")
+def run_guest(lay: Layout, jobs: Sequence[tuple[Job, Path, Path]], kernel: guest.Kernel,
+              timeout: float) -> list[Outcome]:
+    """Boot ``kernel`` once and run each (job, binary, outdir) in turn, bringing
+    back each one's output; the dmesg is read after the last, so a kernel
+    report counts against every job of the boot."""
+    release = shlex.quote(str(jobs[0][2] / "release"))
+    script = [f"{targets.GUEST_SETUP}\nuname -r > {release}\ncd /tmp\nst=0"]
+    for job, binary, outdir in jobs:
+        out, code = (shlex.quote(str(outdir / n)) for n in ("output.txt", "status"))
+        script.append(f"{shlex.join([str(binary), *job.args])} > {out} 2>&1\n"
+                      f"s=$?; echo $s > {code}; [ $s -ne 0 ] && st=$s")
+    dmesg = shlex.quote(str(jobs[0][2] / "dmesg.txt"))
+    script.append(f"dmesg > {dmesg} 2>&1\nexit $st\n")
+    for job, _, _ in jobs:
+        say(f"{job.program}: {kernel.name}: booting {kernel.image} (TCG: slow): "
+            f"{' '.join(job.args)}")
     started = time.monotonic()
-    res = guest.run(kernel, script, lay.cache, timeout=timeout, rwdirs=(outdir,))
-    text = (outdir / "output.txt").read_text(errors="replace") \
-        if (outdir / "output.txt").exists() else res.output
-    log = (outdir / "dmesg.txt").read_text(errors="replace") \
-        if (outdir / "dmesg.txt").exists() else res.console
-    rel = outdir / "release"
-    return Outcome(job, res.status, text,
-                   rel.read_text().strip() if rel.exists() else kernel.image,
-                   time.monotonic() - started, splat.scan(log), directory=outdir)
+    res = guest.run(kernel, "\n".join(script), lay.cache, timeout=timeout,
+                    rwdirs=tuple(outdir for _, _, outdir in jobs))
+    first = jobs[0][2]
+    log = (first / "dmesg.txt").read_text(errors="replace") \
+        if (first / "dmesg.txt").exists() else res.console
+    rel = first / "release"
+    outcomes = []
+    for job, _, outdir in jobs:
+        text = (outdir / "output.txt").read_text(errors="replace") \
+            if (outdir / "output.txt").exists() else res.output
+        st = outdir / "status"
+        status = int(st.read_text()) if st.exists() else res.status
+        outcomes.append(Outcome(job, status, text,
+                                rel.read_text().strip() if rel.exists() else kernel.image,
+                                time.monotonic() - started, splat.scan(log),
+                                directory=outdir))
+    return outcomes
 
 
 def execute(lay: Layout, job: Job, timeout: float) -> Outcome:
     """Build, then run ``job`` where it says; guests get ``timeout`` plus a boot."""
-    if job.kernel not in KERNELS:
-        raise ReliabilityError(f"unknown kernel {job.kernel!r}", f"use {', '.join(KERNELS)}")
-    kernel = None if job.kernel == "host" else kernel_for(lay, job.kernel, job.profile)
-    binary = build(lay) / job.program
-    outdir = lay.out / "reliability" / job.name()
-    targets.clear(outdir)
+    return execute_together(lay, [(job, timeout)])[0]
+
+
+def execute_together(lay: Layout, jobs: Sequence[tuple[Job, float]]) -> list[Outcome]:
+    """Run guest jobs on the same kernel and profile in one boot (the timeouts
+    add up); a host job runs on its own."""
+    kinds = {(job.kernel, job.profile) for job, _ in jobs}
+    if not jobs or len(kinds) > 1:
+        raise ReliabilityError(f"{len(kinds)} kernels for one run", "one kernel and profile")
+    name, profile = kinds.pop()
+    if name not in KERNELS:
+        raise ReliabilityError(f"unknown kernel {name!r}", f"use {', '.join(KERNELS)}")
+    kernel = None if name == "host" else kernel_for(lay, name, profile)
+    bindir = build(lay)
+    runs = []
+    for job, _ in jobs:
+        outdir = lay.out / "reliability" / job.name()
+        targets.clear(outdir)
+        runs.append((job, bindir / job.program, outdir))
     if kernel is None:
-        return run_host(job, binary, outdir, timeout)
-    boot = 600 if job.profile == "debug" else 300
-    return run_guest(lay, job, kernel, binary, outdir, boot + timeout)
+        return [run_host(job, binary, outdir, timeout)
+                for (job, binary, outdir), (_, timeout) in zip(runs, jobs, strict=True)]
+    boot = 600 if profile == "debug" else 300
+    return run_guest(lay, runs, kernel, boot + sum(t for _, t in jobs))
 
 
 def stress_job(kernel: str = "host", profile: str = "base", seed: int = 1,

@@ -183,28 +183,22 @@ def test_timeouts_grow_with_the_work() -> None:
 # ---- in our kernel ----------------------------------------------------------
 
 
-def _guest(job: Job, timeout: float) -> Outcome:
-    """Run ``job`` in its guest; it must end well, with no kernel report."""
+@pytest.mark.guest
+@pytest.mark.slow
+def test_stress_and_fuzz_in_our_kernel() -> None:
+    """Both programs in one boot of our kernel (a boot is most of their cost)."""
     lay = layout()
     try:
-        reliability.kernel_for(lay, job.kernel, job.profile)
+        reliability.kernel_for(lay, "ours", "base")
     except reliability.ReliabilityError as e:
         pytest.skip(f"our kernel is not built: {e.message}")
-    out = reliability.execute(lay, job, timeout)
-    print(out.render())
-    assert not out.splats, out.render()
-    assert out.ok, out.render()
-    return out
-
-
-@pytest.mark.guest
-@pytest.mark.slow
-def test_stress_in_our_kernel() -> None:
-    out = _guest(reliability.stress_job("ours", seed=11, seconds=10), 180)
-    assert re.search(r"writes \d{5,} lost 0 phantom 0 content-mismatch 0", out.output)
-
-
-@pytest.mark.guest
-@pytest.mark.slow
-def test_fuzz_in_our_kernel() -> None:
-    _guest(reliability.fuzz_job("ours", seed=12, calls=2000), 180)
+    stress, fuzz = reliability.execute_together(lay, [
+        (reliability.stress_job("ours", seed=11, seconds=10), 180),
+        (reliability.fuzz_job("ours", seed=12, calls=2000), 180)])
+    for out in (stress, fuzz):
+        print(out.render())
+        assert not out.splats, out.render()
+        assert out.ok, out.render()
+    assert re.search(r"writes \d{5,} lost 0 phantom 0 content-mismatch 0", stress.output)
+    assert "pmscan_fuzz: seed 12 calls 2000 " in fuzz.output, fuzz.render()
+    assert stress.directory != fuzz.directory
