@@ -99,7 +99,12 @@ def vng_command(kernel: Kernel, cache: Path, rwdirs: tuple[Path, ...] = (),
         cmd += ["--rwdir", str(d)]
     # Oops and warnings end the boot at once, so a test never runs on a
     # kernel that is already broken; the panic is detected and reported.
-    for arg in ("panic=-1", "oops=panic", *kernel.append):
+    # random.trust_cpu: tinyconfig leaves 6.1's RANDOM_TRUST_CPU off, so its
+    # CRNG waited for jitter entropy and the guest's first getrandom() (the
+    # login shell's start-up) blocked for 70 s of every boot under TCG; with
+    # RDRAND credited it is ready at once, as it is in Debian's kernels and
+    # in 6.12 (which trusts the CPU by default).
+    for arg in ("panic=-1", "oops=panic", "random.trust_cpu=on", *kernel.append):
         cmd += ["--append", arg]
     if command is not None:
         cmd += ["--", command]
