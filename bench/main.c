@@ -2,7 +2,7 @@
 /*
  * pagemap_bench: PAGEMAP_SCAN write tracking against the older ways.
  *
- *   pagemap_bench [--quick] [--only cycle,thp,hugetlb,scan,fault]
+ *   pagemap_bench [--quick] [--only cycle,shmem,file,thp,hugetlb,scan,fault]
  *                 [--size 256M] [--fracs 0.001,0.01,0.1,0.5]
  *                 [--runs 5] [--cycles 20] [--scan-sizes 1G,4G,16G,64G]
  *                 [--dense-sizes 256M,1G] [--fault-pages 16384] [--reps 7]
@@ -51,11 +51,13 @@ struct opts {
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: pagemap_bench [--quick] [--only cycle,thp,hugetlb,scan,fault]\n"
+		"usage: pagemap_bench [--quick] [--only cycle,shmem,file,thp,hugetlb,scan,fault]\n"
 		"  [--size BYTES] [--huge-size BYTES] [--fracs F,...] [--runs N]\n"
 		"  [--cycles N] [--scan-sizes BYTES,...] [--dense-sizes BYTES,...]\n"
 		"  [--fault-pages N] [--reps N] [--seed N]\n"
-		"sizes take K, M, G suffixes (powers of two)\n");
+		"sizes take K, M, G suffixes (powers of two); the cycle settings are\n"
+		"cycle (anonymous memory), shmem (a memfd), file (a page-cache file in\n"
+		"$PMSCAN_PAGECACHE_DIR, else /var/tmp), thp and hugetlb\n");
 	exit(2);
 }
 
@@ -119,6 +121,30 @@ static bool wanted(const struct opts *o, const char *what)
 	return strstr(list, key);
 }
 
+/* --only's words: the benchmarks and the cycle's kinds of memory. */
+static const char *const parts[] = {
+	"cycle", "shmem", "file", "thp", "hugetlb", "scan", "fault",
+};
+
+/* Every word of --only is one of parts[]; else usage. */
+static void check_only(const char *only)
+{
+	char list[128], *tok, *save;
+	size_t i;
+
+	snprintf(list, sizeof(list), "%s", only);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+			if (!strcmp(tok, parts[i]))
+				break;
+		if (i == sizeof(parts) / sizeof(parts[0])) {
+			fprintf(stderr, "pagemap_bench: --only %s: unknown part '%s'\n",
+				only, tok);
+			usage();
+		}
+	}
+}
+
 static void defaults(struct opts *o)
 {
 	static const double fracs[] = { 0.001, 0.01, 0.1, 0.5 };
@@ -172,6 +198,7 @@ static void meta(const struct opts *o, int argc, char **argv)
 {
 	struct utsname u;
 	char load[128], args[512] = "";
+	const char *dir;
 	bool yes;
 	int i;
 
@@ -207,6 +234,10 @@ static void meta(const struct opts *o, int argc, char **argv)
 	yes = have_soft_dirty();
 	json_bool("soft_dirty", yes);
 	json_str("soft_dirty_reason", yes ? "" : vmh_reason);
+	dir = pagecache_pick();
+	json_str("pagecache_dir", dir ? dir : "");
+	json_str("pagecache_fs", pagecache_fs);
+	json_str("pagecache_reason", pagecache_reason);
 	json_end();
 }
 
@@ -242,8 +273,10 @@ int main(int argc, char **argv)
 			o.quick = true;
 	defaults(&o);
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'o')
+		if (c == 'o') {
 			snprintf(o.only, sizeof(o.only), "%s", optarg);
+			check_only(o.only);
+		}
 		else if (c == 's' || c == 'H')
 			*(c == 's' ? &o.size : &o.huge_size) = parse_size(optarg);
 		else if (c == 'f')
@@ -272,6 +305,14 @@ int main(int argc, char **argv)
 	};
 	if (wanted(&o, "cycle")) {
 		co.kind = MEM_ANON;
+		errors += bench_cycle(&co);
+	}
+	if (wanted(&o, "shmem")) {
+		co.kind = MEM_SHMEM;
+		errors += bench_cycle(&co);
+	}
+	if (wanted(&o, "file")) {
+		co.kind = MEM_PAGECACHE_SHARED;
 		errors += bench_cycle(&co);
 	}
 	if (wanted(&o, "scan")) {
