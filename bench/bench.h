@@ -68,7 +68,7 @@ const char *bench_mem_name(enum mem_type kind);
 const char *pagecache_pick(void);
 extern char pagecache_reason[256];
 /* The filesystem type of the chosen directory ("ext4", "9p", ...). */
-extern char pagecache_fs[32];
+extern char pagecache_fs[64];
 
 /*
  * One way of tracking written pages. The trackers share their set-up

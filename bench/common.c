@@ -45,7 +45,7 @@ const char *bench_mem_name(enum mem_type kind)
 }
 
 char pagecache_reason[256];
-char pagecache_fs[32];
+char pagecache_fs[64];
 static const char *pagecache_chosen;
 
 /* Filesystems by statfs() magic; @page_cache false for those without. */
@@ -66,6 +66,38 @@ static const struct {
 	{ 0x958458f6, "hugetlbfs", false },
 };
 
+/*
+ * The type of the filesystem mounted at or above @dir, from the mount table
+ * (the last of stacked mounts): statfs() would not do, 9p passes the
+ * host's filesystem's through. False if the table cannot be read.
+ */
+static bool mounted_fs_of(const char *dir, char *name, size_t len)
+{
+	char path[4096], mnt[4096], type[64], line[8192];
+	size_t best = 0, n;
+	bool found = false;
+	FILE *f;
+
+	if (!realpath(dir, path))
+		return false;
+	f = fopen("/proc/self/mounts", "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %4095s %63s", mnt, type) != 2)
+			continue;
+		n = strlen(mnt);
+		if (strncmp(path, mnt, n) ||
+		    (n > 1 && path[n] && path[n] != '/') || n < best)
+			continue;
+		best = n;
+		snprintf(name, len, "%s", type);
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
 /* The type of @dir's filesystem in @name; false if it has no page cache. */
 static bool pagecache_fs_of(const char *dir, char *name, size_t len)
 {
@@ -76,6 +108,9 @@ static bool pagecache_fs_of(const char *dir, char *name, size_t len)
 		snprintf(name, len, "%s", strerror(errno));
 		return false;
 	}
+	if (mounted_fs_of(dir, name, len))
+		return strcmp(name, "tmpfs") && strcmp(name, "ramfs") &&
+		       strcmp(name, "hugetlbfs");
 	for (i = 0; i < sizeof(filesystems) / sizeof(filesystems[0]); i++) {
 		if ((unsigned long)fs.f_type == filesystems[i].magic) {
 			snprintf(name, len, "%s", filesystems[i].name);
