@@ -145,6 +145,34 @@ static void check_only(const char *only)
 	}
 }
 
+/* The cycle's kinds of memory by their --only part, in the order they run. */
+static const struct {
+	const char *part;
+	enum mem_type kind;
+	bool huge;	/* run after the scans and faults, at --huge-size */
+} kinds[] = {
+	{ "cycle", MEM_ANON, false },
+	{ "shmem", MEM_SHMEM, false },
+	{ "file", MEM_PAGECACHE_SHARED, false },
+	{ "thp", MEM_THP, true },
+	{ "hugetlb", MEM_HUGETLB, true },
+};
+
+/* Run the wanted cycle settings of huge or base-page kinds; the errors. */
+static int cycles(const struct opts *o, struct cycle_opts *co, bool huge)
+{
+	int errors = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (kinds[i].huge != huge || !wanted(o, kinds[i].part))
+			continue;
+		co->kind = kinds[i].kind;
+		errors += bench_cycle(co);
+	}
+	return errors;
+}
+
 static void defaults(struct opts *o)
 {
 	static const double fracs[] = { 0.001, 0.01, 0.1, 0.5 };
@@ -303,18 +331,7 @@ int main(int argc, char **argv)
 		.size = o.size, .fracs = o.fracs, .nr_fracs = o.nr_fracs,
 		.runs = o.runs, .cycles = o.cycles, .seed = o.seed,
 	};
-	if (wanted(&o, "cycle")) {
-		co.kind = MEM_ANON;
-		errors += bench_cycle(&co);
-	}
-	if (wanted(&o, "shmem")) {
-		co.kind = MEM_SHMEM;
-		errors += bench_cycle(&co);
-	}
-	if (wanted(&o, "file")) {
-		co.kind = MEM_PAGECACHE_SHARED;
-		errors += bench_cycle(&co);
-	}
+	errors += cycles(&o, &co, false);
 	if (wanted(&o, "scan")) {
 		so = (struct scan_opts){
 			.sparse = o.scan_sizes, .nr_sparse = o.nr_scan,
@@ -330,14 +347,7 @@ int main(int argc, char **argv)
 		errors += bench_fault(&fo);
 	}
 	co.size = o.huge_size;
-	if (wanted(&o, "thp")) {
-		co.kind = MEM_THP;
-		errors += bench_cycle(&co);
-	}
-	if (wanted(&o, "hugetlb")) {
-		co.kind = MEM_HUGETLB;
-		errors += bench_cycle(&co);
-	}
+	errors += cycles(&o, &co, true);
 
 	loadavg(load, sizeof(load));
 	json_begin("end");
