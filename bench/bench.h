@@ -32,9 +32,11 @@ enum {
 };
 
 /*
- * The memory being tracked (MEM_ANON in base pages, MEM_THP or
- * MEM_HUGETLB). Tracking is per unit: a base page for MEM_ANON, a THP or
- * hugetlb page otherwise (a write anywhere in a unit marks it).
+ * The memory being tracked: MEM_ANON, MEM_SHMEM (a memfd mapped MAP_SHARED)
+ * and MEM_PAGECACHE_SHARED (a file on a page-cache filesystem mapped
+ * MAP_SHARED) in base pages, MEM_THP or MEM_HUGETLB. Tracking is per unit:
+ * a base page, or a THP or hugetlb page (a write anywhere in a unit marks
+ * it).
  */
 struct region {
 	enum mem_type kind;
@@ -52,6 +54,21 @@ struct region {
 int region_alloc(struct region *r, enum mem_type kind, size_t size,
 		 bool populate);
 void region_free(struct region *r);
+
+/* The benchmark's name of @kind: anon, shmem, file, thp, hugetlb. */
+const char *bench_mem_name(enum mem_type kind);
+
+/*
+ * Choose the directory of the page-cache files: $PMSCAN_PAGECACHE_DIR, else
+ * /var/tmp or the current directory, the first on a filesystem whose files
+ * live in the page cache (not tmpfs, ramfs or hugetlbfs). It is exported
+ * as PMSCAN_PAGECACHE_DIR for the selftests' area_alloc(). Returns the
+ * directory, or NULL with the reason in pagecache_reason.
+ */
+const char *pagecache_pick(void);
+extern char pagecache_reason[256];
+/* The filesystem type of the chosen directory ("ext4", "9p", ...). */
+extern char pagecache_fs[64];
 
 /*
  * One way of tracking written pages. The trackers share their set-up

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include "bench.h"
 
@@ -38,11 +39,142 @@ long smaps_kb(const void *addr, const char *field)
 	return val ? strtol(val, NULL, 10) : -1;
 }
 
+const char *bench_mem_name(enum mem_type kind)
+{
+	return kind == MEM_PAGECACHE_SHARED ? "file" : mem_type_name(kind);
+}
+
+char pagecache_reason[256];
+char pagecache_fs[64];
+static const char *pagecache_chosen;
+
+/* Filesystems by statfs() magic; @page_cache false for those without. */
+static const struct {
+	unsigned long magic;
+	const char *name;
+	bool page_cache;
+} filesystems[] = {
+	{ 0xef53, "ext4", true },		/* EXT4_SUPER_MAGIC (ext2/3 too) */
+	{ 0x58465342, "xfs", true },
+	{ 0x9123683e, "btrfs", true },
+	{ 0x01021997, "9p", true },		/* V9FS_MAGIC */
+	{ 0x794c7630, "overlay", true },
+	{ 0x65735546, "fuse", true },
+	{ 0x6969, "nfs", true },
+	{ 0x01021994, "tmpfs", false },
+	{ 0x858458f6, "ramfs", false },
+	{ 0x958458f6, "hugetlbfs", false },
+};
+
+/*
+ * The type of the filesystem mounted at or above @dir, from the mount table
+ * (the last of stacked mounts): statfs() would not do, 9p passes the
+ * host's filesystem's through. False if the table cannot be read.
+ */
+static bool mounted_fs_of(const char *dir, char *name, size_t len)
+{
+	char path[4096], mnt[4096], type[64], line[8192];
+	size_t best = 0, n;
+	bool found = false;
+	FILE *f;
+
+	if (!realpath(dir, path))
+		return false;
+	f = fopen("/proc/self/mounts", "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %4095s %63s", mnt, type) != 2)
+			continue;
+		n = strlen(mnt);
+		if (strncmp(path, mnt, n) ||
+		    (n > 1 && path[n] && path[n] != '/') || n < best)
+			continue;
+		best = n;
+		snprintf(name, len, "%s", type);
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The type of @dir's filesystem in @name; false if it has no page cache. */
+static bool pagecache_fs_of(const char *dir, char *name, size_t len)
+{
+	struct statfs fs;
+	size_t i;
+
+	if (statfs(dir, &fs)) {
+		snprintf(name, len, "%s", strerror(errno));
+		return false;
+	}
+	if (mounted_fs_of(dir, name, len))
+		return strcmp(name, "tmpfs") && strcmp(name, "ramfs") &&
+		       strcmp(name, "hugetlbfs");
+	for (i = 0; i < sizeof(filesystems) / sizeof(filesystems[0]); i++) {
+		if ((unsigned long)fs.f_type == filesystems[i].magic) {
+			snprintf(name, len, "%s", filesystems[i].name);
+			return filesystems[i].page_cache;
+		}
+	}
+	/* Other filesystems (f2fs, ...) keep their files in the page cache too. */
+	snprintf(name, len, "0x%lx", (unsigned long)fs.f_type);
+	return true;
+}
+
+const char *pagecache_pick(void)
+{
+	const char *given = getenv("PMSCAN_PAGECACHE_DIR");
+	const char *const fallbacks[] = { "/var/tmp", "." };
+	char seen[200] = "";
+	size_t i;
+
+	if (pagecache_chosen || pagecache_reason[0])
+		return pagecache_chosen;
+	if (given && *given) {
+		if (pagecache_fs_of(given, pagecache_fs, sizeof(pagecache_fs)) &&
+		    !access(given, W_OK | X_OK))
+			return pagecache_chosen = given;
+		snprintf(pagecache_reason, sizeof(pagecache_reason),
+			 "PMSCAN_PAGECACHE_DIR=%s is not a writable directory on a page-cache filesystem (%s): point it at one on ext4, xfs, btrfs, ...",
+			 given, pagecache_fs);
+		return NULL;
+	}
+	for (i = 0; i < sizeof(fallbacks) / sizeof(fallbacks[0]); i++) {
+		if (pagecache_fs_of(fallbacks[i], pagecache_fs, sizeof(pagecache_fs)) &&
+		    !access(fallbacks[i], W_OK | X_OK)) {
+			setenv("PMSCAN_PAGECACHE_DIR", fallbacks[i], 1);
+			return pagecache_chosen = fallbacks[i];
+		}
+		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s%s on %s",
+			 i ? ", " : "", fallbacks[i], pagecache_fs);
+	}
+	pagecache_fs[0] = 0;
+	snprintf(pagecache_reason, sizeof(pagecache_reason),
+		 "no writable directory on a page-cache filesystem (PMSCAN_PAGECACHE_DIR unset; %s): set PMSCAN_PAGECACHE_DIR to one on ext4, xfs, btrfs, ...",
+		 seen);
+	return NULL;
+}
+
+/*
+ * Write the first byte of every page of a shared mapping: a write fault
+ * each, which for a file allocates its blocks (page_mkwrite), so that every
+ * page is present, writable and dirty before tracking starts.
+ */
+static void populate_shared(struct region *r)
+{
+	size_t off;
+
+	for (off = 0; off < r->size; off += psize())
+		r->addr[off] = (char)(off / psize());
+}
+
 int region_alloc(struct region *r, enum mem_type kind, size_t size,
 		 bool populate)
 {
 	size_t unit = kind == MEM_THP ? thp_size() :
 		      kind == MEM_HUGETLB ? hugetlb_size() : psize();
+	bool shared = kind == MEM_SHMEM || kind == MEM_PAGECACHE_SHARED;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -50,7 +182,11 @@ int region_alloc(struct region *r, enum mem_type kind, size_t size,
 	if (!unit)
 		return vmh_set_reason(B_NA, "no %s memory on this kernel or machine",
 				      mem_type_name(kind));
-	ret = area_alloc(&r->area, kind, (size + unit - 1) / unit, populate, 1);
+	if (kind == MEM_PAGECACHE_SHARED && !pagecache_pick())
+		return vmh_set_reason(B_NA, "%s", pagecache_reason);
+	/* Shared memory is populated below, once it cannot become huge. */
+	ret = area_alloc(&r->area, kind, (size + unit - 1) / unit,
+			 populate && !shared, 1);
 	if (ret == VMH_SKIP && kind == MEM_HUGETLB)
 		return vmh_set_reason(B_NA, "%s (%ld free and unreserved hugetlb pages)",
 				      vmh_reason, hugetlb_free());
@@ -60,6 +196,18 @@ int region_alloc(struct region *r, enum mem_type kind, size_t size,
 	r->size = r->area.size;
 	r->unit = unit;
 	r->nr_units = r->size / unit;
+	if (shared) {
+		/* Base pages: shmem_enabled=always would give THPs. */
+		madvise(r->addr, r->size, MADV_NOHUGEPAGE);
+		if (populate)
+			populate_shared(r);
+		if (smaps_kb(r->addr, kind == MEM_SHMEM ? "ShmemPmdMapped:" :
+			     "FilePmdMapped:") > 0) {
+			region_free(r);
+			return vmh_set_reason(B_NA, "%s memory is PMD-mapped despite MADV_NOHUGEPAGE (shmem_enabled=force?): not base pages",
+					      bench_mem_name(kind));
+		}
+	}
 	return B_OK;
 }
 

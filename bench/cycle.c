@@ -122,7 +122,7 @@ static void emit(const struct cycle_opts *o, const struct region *shape,
 
 	json_begin("result");
 	json_str("bench", "cycle");
-	json_str("mem", mem_type_name(o->kind));
+	json_str("mem", bench_mem_name(o->kind));
 	json_str("impl", t->name);
 	json_str("desc", t->desc);
 	json_int("size", (long long)shape->size);
@@ -207,7 +207,7 @@ static void one_fraction(const struct cycle_opts *o, size_t size, double frac,
 	}
 
 	for (run = 0; run < o->runs; run++) {
-		progress("cycle %s %zu MiB %g%%: run %d/%d", mem_type_name(o->kind),
+		progress("cycle %s %zu MiB %g%%: run %d/%d", bench_mem_name(o->kind),
 			 size >> 20, frac * 100, run + 1, o->runs);
 		for (ti = 0; ti < nr_trackers; ti++) {
 			const struct tracker *t = trackers[ti];
@@ -313,7 +313,7 @@ int bench_cycle(const struct cycle_opts *o)
 			for (ti = 0; ti < nr_trackers; ti++) {
 				json_begin("result");
 				json_str("bench", "cycle");
-				json_str("mem", mem_type_name(o->kind));
+				json_str("mem", bench_mem_name(o->kind));
 				json_str("impl", trackers[ti]->name);
 				json_num("frac", o->fracs[fi]);
 				json_str("status", "n/a");

@@ -2,7 +2,7 @@
 /*
  * pagemap_bench: PAGEMAP_SCAN write tracking against the older ways.
  *
- *   pagemap_bench [--quick] [--only cycle,thp,hugetlb,scan,fault]
+ *   pagemap_bench [--quick] [--only cycle,shmem,file,thp,hugetlb,scan,fault]
  *                 [--size 256M] [--fracs 0.001,0.01,0.1,0.5]
  *                 [--runs 5] [--cycles 20] [--scan-sizes 1G,4G,16G,64G]
  *                 [--dense-sizes 256M,1G] [--fault-pages 16384] [--reps 7]
@@ -51,11 +51,13 @@ struct opts {
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: pagemap_bench [--quick] [--only cycle,thp,hugetlb,scan,fault]\n"
+		"usage: pagemap_bench [--quick] [--only cycle,shmem,file,thp,hugetlb,scan,fault]\n"
 		"  [--size BYTES] [--huge-size BYTES] [--fracs F,...] [--runs N]\n"
 		"  [--cycles N] [--scan-sizes BYTES,...] [--dense-sizes BYTES,...]\n"
 		"  [--fault-pages N] [--reps N] [--seed N]\n"
-		"sizes take K, M, G suffixes (powers of two)\n");
+		"sizes take K, M, G suffixes (powers of two); the cycle settings are\n"
+		"cycle (anonymous memory), shmem (a memfd), file (a page-cache file in\n"
+		"$PMSCAN_PAGECACHE_DIR, else /var/tmp), thp and hugetlb\n");
 	exit(2);
 }
 
@@ -119,6 +121,58 @@ static bool wanted(const struct opts *o, const char *what)
 	return strstr(list, key);
 }
 
+/* --only's words: the benchmarks and the cycle's kinds of memory. */
+static const char *const parts[] = {
+	"cycle", "shmem", "file", "thp", "hugetlb", "scan", "fault",
+};
+
+/* Every word of --only is one of parts[]; else usage. */
+static void check_only(const char *only)
+{
+	char list[128], *tok, *save;
+	size_t i;
+
+	snprintf(list, sizeof(list), "%s", only);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+			if (!strcmp(tok, parts[i]))
+				break;
+		if (i == sizeof(parts) / sizeof(parts[0])) {
+			fprintf(stderr, "pagemap_bench: --only %s: unknown part '%s'\n",
+				only, tok);
+			usage();
+		}
+	}
+}
+
+/* The cycle's kinds of memory by their --only part, in the order they run. */
+static const struct {
+	const char *part;
+	enum mem_type kind;
+	bool huge;	/* run after the scans and faults, at --huge-size */
+} kinds[] = {
+	{ "cycle", MEM_ANON, false },
+	{ "shmem", MEM_SHMEM, false },
+	{ "file", MEM_PAGECACHE_SHARED, false },
+	{ "thp", MEM_THP, true },
+	{ "hugetlb", MEM_HUGETLB, true },
+};
+
+/* Run the wanted cycle settings of huge or base-page kinds; the errors. */
+static int cycles(const struct opts *o, struct cycle_opts *co, bool huge)
+{
+	int errors = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (kinds[i].huge != huge || !wanted(o, kinds[i].part))
+			continue;
+		co->kind = kinds[i].kind;
+		errors += bench_cycle(co);
+	}
+	return errors;
+}
+
 static void defaults(struct opts *o)
 {
 	static const double fracs[] = { 0.001, 0.01, 0.1, 0.5 };
@@ -172,6 +226,7 @@ static void meta(const struct opts *o, int argc, char **argv)
 {
 	struct utsname u;
 	char load[128], args[512] = "";
+	const char *dir;
 	bool yes;
 	int i;
 
@@ -207,6 +262,10 @@ static void meta(const struct opts *o, int argc, char **argv)
 	yes = have_soft_dirty();
 	json_bool("soft_dirty", yes);
 	json_str("soft_dirty_reason", yes ? "" : vmh_reason);
+	dir = pagecache_pick();
+	json_str("pagecache_dir", dir ? dir : "");
+	json_str("pagecache_fs", pagecache_fs);
+	json_str("pagecache_reason", pagecache_reason);
 	json_end();
 }
 
@@ -242,8 +301,10 @@ int main(int argc, char **argv)
 			o.quick = true;
 	defaults(&o);
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'o')
+		if (c == 'o') {
 			snprintf(o.only, sizeof(o.only), "%s", optarg);
+			check_only(o.only);
+		}
 		else if (c == 's' || c == 'H')
 			*(c == 's' ? &o.size : &o.huge_size) = parse_size(optarg);
 		else if (c == 'f')
@@ -270,10 +331,7 @@ int main(int argc, char **argv)
 		.size = o.size, .fracs = o.fracs, .nr_fracs = o.nr_fracs,
 		.runs = o.runs, .cycles = o.cycles, .seed = o.seed,
 	};
-	if (wanted(&o, "cycle")) {
-		co.kind = MEM_ANON;
-		errors += bench_cycle(&co);
-	}
+	errors += cycles(&o, &co, false);
 	if (wanted(&o, "scan")) {
 		so = (struct scan_opts){
 			.sparse = o.scan_sizes, .nr_sparse = o.nr_scan,
@@ -289,14 +347,7 @@ int main(int argc, char **argv)
 		errors += bench_fault(&fo);
 	}
 	co.size = o.huge_size;
-	if (wanted(&o, "thp")) {
-		co.kind = MEM_THP;
-		errors += bench_cycle(&co);
-	}
-	if (wanted(&o, "hugetlb")) {
-		co.kind = MEM_HUGETLB;
-		errors += bench_cycle(&co);
-	}
+	errors += cycles(&o, &co, true);
 
 	loadavg(load, sizeof(load));
 	json_begin("end");

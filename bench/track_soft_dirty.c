@@ -56,14 +56,14 @@ static int sd_init(const struct region *r)
 	ret = sd_read();
 	if (!ret && unit_dirty(0))
 		ret = vmh_set_reason(B_NA, "clear_refs does not clear soft-dirty on %s memory",
-				 mem_type_name(r->kind));
+				 bench_mem_name(r->kind));
 	if (!ret) {
 		r->addr[0]++;
 		ret = sd_read();
 	}
 	if (!ret && !unit_dirty(0))
 		ret = vmh_set_reason(B_NA, "the kernel does not track soft-dirty on %s memory",
-				 mem_type_name(r->kind));
+				 bench_mem_name(r->kind));
 	if (ret)
 		sd_fini();
 	else

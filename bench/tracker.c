@@ -49,7 +49,7 @@ void track_hits_fini(void)
 
 int track_uffd_init(const struct region *r, bool async, int *status)
 {
-	const char *name = mem_type_name(r->kind);
+	const char *name = bench_mem_name(r->kind);
 	int uffd, ret;
 
 	*status = B_NA;
@@ -67,8 +67,11 @@ int track_uffd_init(const struct region *r, bool async, int *status)
 	ret = uffd_register(uffd, r->addr, r->size, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (ret) {
 		close(uffd);
-		return vmh_set_reason(-1, "UFFDIO_REGISTER (WP) of %s memory: %s",
-				      name, strerror(-ret));
+		/* Sync uffd-wp: anonymous, shmem and hugetlb memory only. */
+		return vmh_set_reason(-1, "UFFDIO_REGISTER (WP) of %s memory: %s%s",
+				      name, strerror(-ret),
+				      r->kind == MEM_PAGECACHE_SHARED && ret == -EINVAL ?
+				      " (synchronous uffd-wp covers anonymous, shmem and hugetlb memory only)" : "");
 	}
 	ret = uffd_wp(uffd, r->addr, r->size, true);
 	if (ret) {

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import pagecache
 from .benchab import Comparison, compare, merge_rounds
 from .benchdata import BenchError, Figure, Params, Run, parse, ratios
 from .errors import HarnessError
@@ -121,6 +122,7 @@ def render_run(r: Run) -> str:
            f"load {' '.join(str(m.get('loadavg', '?')).split()[:3])} at start",
            f"   PAGEMAP_SCAN: {_yes(m, 'pagemap_scan')}; async uffd-wp: {_yes(m, 'wp_async')}; "
            f"soft-dirty: {_yes(m, 'soft_dirty')}; clocksource: {r.clocksource or 'unknown'}"
+           + (f"; page-cache files on {m['pagecache_fs']}" if m.get("pagecache_fs") else "")
            + (f"; booted with {' '.join(r.boot_args)}" if r.boot_args else "")
            + (f"; medians over {r.rounds} rounds" if r.rounds > 1 else "")]
     rel = ratios(r.figures)
@@ -288,14 +290,23 @@ def _finish(target: str, out: str, status: int, err: str, params: Params,
     return result
 
 
-def run_host(binary: Path, params: Params, rawdir: Path) -> Run:
-    """pagemap_bench on the host kernel; stderr (progress) is passed through."""
+def run_host(binary: Path, params: Params, rawdir: Path,
+             pagecache_dir: Path | None = None) -> Run:
+    """pagemap_bench on the host kernel; stderr (progress) is passed through.
+
+    The file setting's files go to ``pagecache_dir`` (see ``pagecache.py``);
+    without one, pagemap_bench picks /var/tmp or its working directory.
+    """
     rawdir.mkdir(parents=True, exist_ok=True)
     say(f"host: pagemap_bench {' '.join(params.argv())}")
     started = time.monotonic()
     err_lines: list[str] = []
+    env = dict(os.environ)
+    if pagecache_dir is not None:
+        env[pagecache.ENV] = str(pagecache_dir)
     with subprocess.Popen([str(binary), *params.argv()], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, errors="replace") as p:
+                          stderr=subprocess.PIPE, text=True, errors="replace",
+                          env=env) as p:
         assert p.stdout is not None and p.stderr is not None
         stdout = p.stdout
 
@@ -610,7 +621,7 @@ def bench(lay: Layout, targets: Sequence[str], quick: bool, outdir: Path,
             say(f"{target}: not run: {why}")
             done[target] = Run(target=target, status="n/a", reason=why, params=params)
         elif kernel is None:
-            done[target] = run_host(binary, params, rawdir)
+            done[target] = run_host(binary, params, rawdir, pagecache.host_dir(lay))
         else:
             guests.append(_Guest(target, replace(kernel, append=(*kernel.append, *added)),
                                  params))

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 NAMES = ("cycle_ratio.png", "cycle_time.png", "scan.png", "fault.png",
          "ours_vs_reference.png", "ab_mainline.png", "ab_reference.png")
-MEMS = ("anon", "thp", "hugetlb")
+MEMS = ("anon", "shmem", "file", "thp", "hugetlb")
 LAYOUTS = ("holes", "sparse", "dense")
 COLORS = {
     "pagemap_scan": "#1b7837",

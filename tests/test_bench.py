@@ -1,9 +1,10 @@
 """The benchmark: parsing pagemap_bench's output, ratios, agreement, the record, the plots.
 
 Recorded outputs (tests/data/bench/) are real quick runs: ``host-quick.jsonl``
-on the mainline host, ``ours-quick.jsonl`` on our 6.1 guest before the series
-(no PAGEMAP_SCAN), ``ours-series-quick.jsonl`` on it with the series, and
-``reference-quick.jsonl`` on Debian's 6.12 guest. The last test runs the quick
+on the mainline host (with the shmem and page-cache file settings),
+``ours-quick.jsonl`` on our 6.1 guest before the series (no PAGEMAP_SCAN),
+``ours-series-quick.jsonl`` on it with the series, and ``reference-quick.jsonl``
+on Debian's 6.12 guest. The last test runs the quick
 benchmark on the host for real.
 """
 
@@ -12,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import bench, benchab, benchdata
+from harness import bench, benchab, benchdata, pagecache
 from harness.__main__ import main
 
 DATA = Path(__file__).parent / "data" / "bench"
@@ -54,6 +56,39 @@ def test_parse_recorded_host_run() -> None:
             assert [f.impl for f in figs] == ["pagemap_scan", "mprotect", "soft_dirty",
                                               "uffd_wp_sync"]
     assert r.problems() == []
+
+
+def test_every_kind_of_memory_has_its_settings() -> None:
+    r = host_run()
+    settings = {f.setting() for f in r.figures if f.bench == "cycle"}
+    for mem in ("anon", "shmem", "file", "thp", "hugetlb"):
+        for frac in ("0.1%", "1%", "10%", "50%"):
+            assert f"cycle {mem} 32 MiB {frac}" in settings
+    assert r.meta["pagecache_fs"] == "ext4" and r.meta["pagecache_reason"] == ""
+    # shmem and the file are tracked in base pages, checked against the writes.
+    for f in r.figures:
+        if f.bench == "cycle" and f.data["mem"] in ("shmem", "file"):
+            assert f.data["unit"] == 4096 and f.data["units"] == 8192
+            if f.impl in ("pagemap_scan", "mprotect"):
+                assert f.ok and f.data["mismatches"] == 0 and f.data["answers_agree"]
+
+
+def test_sync_uffd_wp_on_a_file_is_na_with_the_kernels_reason() -> None:
+    r = host_run()
+    sync = [f for f in r.figures if f.bench == "cycle" and f.impl == "uffd_wp_sync"]
+    on_file = [f for f in sync if f.data["mem"] == "file"]
+    assert len(on_file) == 4
+    for f in on_file:
+        assert f.status == "n/a" and "Invalid argument" in f.reason
+        assert "anonymous, shmem and hugetlb memory only" in f.reason
+    # shmem has it (UFFD_FEATURE_WP_HUGETLBFS_SHMEM).
+    assert all(f.ok for f in sync if f.data["mem"] == "shmem")
+    # n/a is not a problem, and the table gives the reason once.
+    assert r.problems() == []
+    text = bench.render([r], {})
+    assert text.count("anonymous, shmem and hugetlb memory only") == 1
+    assert "shmem 32 MiB 10%" in text and "file 32 MiB 50%" in text
+    assert "page-cache files on ext4" in text
 
 
 def test_parse_ignores_console_noise_but_not_broken_json() -> None:
@@ -188,7 +223,7 @@ def test_render_gives_each_reason_once() -> None:
     assert "vs pagemap_scan" in text and "vs uffd_wp_async" in text
     assert text.count("CONFIG_MEM_SOFT_DIRTY") == 1
     # Mainline's stale walk_end (see bench/bench.h) is reported, not hidden.
-    assert "16 PAGEMAP_SCAN calls returned fewer regions" in text
+    assert "48 PAGEMAP_SCAN calls returned fewer regions" in text
     na = benchdata.Run(target="reference", status="n/a", reason="not installed")
     text = bench.render([na], {})
     assert "reference: Debian 6.12 (reference guest, as shipped): n/a: not installed" in text
@@ -251,6 +286,11 @@ def test_quick_benchmark_on_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert {"mprotect", "uffd_wp_sync"} <= ran
     if host["meta"]["pagemap_scan"] and host["meta"]["wp_async"]:
         assert "pagemap_scan" in ran
+    # shmem and the page-cache file (in the harness's directory) ran too.
+    assert host["meta"]["pagecache_dir"] and not host["meta"]["pagecache_reason"]
+    assert host["meta"]["pagecache_fs"] not in ("tmpfs", "ramfs", "hugetlbfs")
+    for mem in ("shmem", "file"):
+        assert {f.impl for f in figs if f.ok and f.data.get("mem") == mem} >= {"mprotect"}
     for f in figs:
         if f.ok:
             for field in ("median_ns", "min_ns", "max_ns", "pages_per_s", "ratio"):
@@ -259,3 +299,29 @@ def test_quick_benchmark_on_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyP
             assert f.max_ns is not None and f.min_ns <= f.median_ns <= f.max_ns
     for name in ("cycle_ratio.png", "cycle_time.png", "scan.png", "fault.png"):
         assert (outdir / name).stat().st_size > 1000, name
+
+
+@pytest.mark.host
+def test_a_tmpfs_page_cache_directory_makes_the_file_setting_na(tmp_path: Path) -> None:
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        pytest.skip("no gcc/make to build bench/")
+    from harness.paths import layout
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or pagecache.fs_type(shm) != "tmpfs":
+        pytest.skip("no tmpfs at /dev/shm to point PMSCAN_PAGECACHE_DIR at")
+    binary = bench.build(layout())
+    res = subprocess.run([str(binary), "--only", "file", "--fracs", "0.5", "--size", "1M",
+                          "--runs", "1", "--cycles", "1"], capture_output=True, text=True,
+                         env={**os.environ, pagecache.ENV: str(shm)}, check=False)
+    assert res.returncode == 0, res.stderr
+    r = benchdata.parse(res.stdout, "host")
+    assert r.meta["pagecache_fs"] == "tmpfs" and not r.meta["pagecache_dir"]
+    assert len(r.figures) == 4
+    for f in r.figures:
+        assert f.status == "n/a" and "not a writable directory on a page-cache" in f.reason
+    assert r.problems() == []
+    # An unknown part of --only is a usage error, not an empty run.
+    bad = subprocess.run([str(binary), "--only", "cycle,shm"], capture_output=True,
+                         text=True, check=False)
+    assert bad.returncode == 2 and "unknown part 'shm'" in bad.stderr

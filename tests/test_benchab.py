@@ -100,6 +100,22 @@ def test_twice_as_fast_is_faster_and_the_same_is_no_difference() -> None:
     assert all(c.lo <= 1 <= c.hi for c in same)
 
 
+def test_shmem_and_file_settings_are_compared_like_the_others() -> None:
+    host = recorded("host-quick.jsonl", "ours")
+    rows = compare(rounds(host), rounds(host, 2.0))
+    for setting in ("shmem 32 MiB 10% pagemap_scan", "file 32 MiB 10% pagemap_scan"):
+        for metric in ("cycle", "write", "collect"):
+            c = by(rows, metric, setting)
+            assert c.ratio == pytest.approx(0.5) and c.verdict == "faster"
+    gains = {c.label for c in rows if c.metric == "speed-up"}
+    assert {"cycle shmem 32 MiB 1% mprotect", "cycle shmem 32 MiB 1% uffd_wp_sync",
+            "cycle file 32 MiB 1% mprotect"} <= gains
+    # Sync uffd-wp cannot track a file: n/a on both sides, so no speed-up row.
+    assert not any(g.startswith("cycle file ") and g.endswith("uffd_wp_sync") for g in gains)
+    text = bench.render_ab("mainline", rows)
+    assert "shmem 32 MiB 50%" in text and "file 32 MiB 0.1%" in text
+
+
 def test_write_and_collect_are_compared_apart() -> None:
     ours = recorded("ours-series-quick.jsonl", "ours")
     # Only the collect of mainline is slower: the writes are level.
