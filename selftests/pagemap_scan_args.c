@@ -153,34 +153,6 @@ static bool rejected(const char *what, long want)
 	return check(what, scan(), want, WALK_END_UNSET);
 }
 
-/* A one-page scan of mem with field @off set to each of @vals: @want. */
-static bool reject_each(const char *field, size_t off, const __u64 *vals,
-			size_t n, long want)
-{
-	char what[64];
-	bool ok = true;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		init(mem, psize(), false);
-		*(__u64 *)((char *)arg + off) = vals[i];
-		snprintf(what, sizeof(what), "%s %#llx", field, vals[i]);
-		ok &= rejected(what, want);
-	}
-	return ok;
-}
-
-/* reject_each() with every single bit from @first up to 63. */
-static bool reject_bits(const char *field, size_t off, int first, long want)
-{
-	__u64 vals[64];
-	int bit;
-
-	for (bit = first; bit < 64; bit++)
-		vals[bit - first] = 1ULL << bit;
-	return reject_each(field, off, vals, 64 - first, want);
-}
-
 #define OFF(field)	offsetof(struct pm_scan_arg, field)
 
 static int result(bool ok)
@@ -192,7 +164,8 @@ static int result(bool ok)
  * Most cases are rows of calls: a one-page scan of mem with up to four
  * fields set (to a value, or to a place relative to mem or to the top of
  * the address space), its return value and walk_end (none: not written
- * back). A call that walks must leave vec untouched.
+ * back). A call that walks must leave vec untouched. A call with @bits is
+ * made once for each single bit from @bits to 63 set in its first field.
  */
 enum { ABS = 1, MEM_REL, TOP_REL };
 
@@ -207,6 +180,7 @@ struct call {
 	long want;
 	struct set walk_end;
 	struct set s[4];	/* no field set: no more calls */
+	int bits;
 };
 
 #define SET(f, v)	{ OFF(f), (__u64)(v), 0, ABS }
@@ -218,6 +192,7 @@ struct call {
 #define WALK(ret, we, ...) \
 	{ ret, we, { AT(end, 2, 0), __VA_ARGS__ } }
 #define AT_MEM(pg)	{ 0, 0, (pg), MEM_REL }
+#define EINVAL_BITS(f, from) { -EINVAL, { 0 }, { SET(f, 0) }, (from) }
 
 static __u64 value(const struct set *s)
 {
@@ -226,22 +201,34 @@ static __u64 value(const struct set *s)
 	return v + (__u64)(long)s->pages * psize() + s->bytes;
 }
 
-static int test_calls(const struct call *c)
+static bool call(const struct call *c, size_t i, int bit)
 {
 	const struct set *s;
 	char what[32];
-	bool ok = true;
 	__u64 we;
+
+	init(mem, psize(), false);
+	for (s = c->s; s < c->s + 4 && s->base; s++)
+		*(__u64 *)((char *)arg + s->off) = value(s);
+	if (c->bits)
+		*(__u64 *)((char *)arg + c->s[0].off) |= 1ULL << bit;
+	snprintf(what, sizeof(what), "call %zu, bit %d", i + 1, c->bits ? bit : -1);
+	we = c->walk_end.base ? value(&c->walk_end) : WALK_END_UNSET;
+	return check(what, scan(), c->want, we) &&
+	       (!c->walk_end.base || vec_untouched(vec, NR_VEC));
+}
+
+static int test_calls(const struct call *c)
+{
+	bool ok = true;
 	size_t i;
+	int bit;
 
 	for (i = 0; i < 4 && c[i].s[0].base; i++) {
-		init(mem, psize(), false);
-		for (s = c[i].s; s < c[i].s + 4 && s->base; s++)
-			*(__u64 *)((char *)arg + s->off) = value(s);
-		snprintf(what, sizeof(what), "call %zu", i + 1);
-		we = c[i].walk_end.base ? value(&c[i].walk_end) : WALK_END_UNSET;
-		ok &= check(what, scan(), c[i].want, we) &&
-		      (!c[i].walk_end.base || vec_untouched(vec, NR_VEC));
+		bit = c[i].bits;
+		do
+			ok &= call(&c[i], i, bit);
+		while (c[i].bits && ++bit < 64);
 	}
 	return result(ok);
 }
@@ -277,16 +264,6 @@ static int test_partly_readable(long size)
 	return result(ok);
 }
 
-static int test_flags_unknown(long unused)
-{
-	bool ok;
-
-	init(mem, psize(), false);
-	arg->flags = PM_SCAN_WP_MATCHING;
-	ok = check("flags PM_SCAN_WP_MATCHING", scan(), 0, addr(mem + psize()));
-	return result(reject_bits("flags", OFF(flags), 2, -EINVAL) && ok);
-}
-
 static const struct {
 	const char *name;
 	size_t offset;
@@ -319,13 +296,6 @@ static bool each_mask(__u64 val, long want)
 static int test_categories_known(long unused)
 {
 	return result(each_mask(PM_SCAN_KNOWN_CATEGORIES, 0));
-}
-
-/* Bit 8 (PAGE_IS_GUARD from 6.14) has a case of its own. */
-static int test_category_unknown(long m)
-{
-	return result(reject_bits(cat_masks[m].name, cat_masks[m].offset, 9,
-				  -EINVAL));
 }
 
 /* Bit 8 is accepted where MADV_GUARD_INSTALL works, else EINVAL. */
@@ -363,13 +333,18 @@ static int test_vec_not_user_range(long unused)
 	const __u64 lens[] = { 1ULL << 62, ~0ULL,
 			       (NONCANONICAL_ADDR - addr(vec)) / sizeof(*vec) + 1 };
 	bool ok;
+	size_t i;
 
 	init(mem, psize(), false);
 	arg->vec = KERNEL_ADDR;
 	arg->vec_len = 1;
 	ok = rejected("vec kernel address", -EFAULT);
-	return result(ok & reject_each("vec_len", OFF(vec_len), lens,
-				       ARRAY_SIZE(lens), -EFAULT));
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		init(mem, psize(), false);
+		arg->vec_len = lens[i];
+		ok &= rejected("vec_len", -EFAULT);
+	}
+	return result(ok);
 }
 
 /* Found only when results are written: walk_end is written back. */
@@ -604,12 +579,14 @@ static const struct {
 	/* No extensible-struct rule: zeroes in the extra bytes do not help. */
 	{ "size_larger_einval", .calls = { EINVAL_IF(SET(size, 97)), EINVAL_IF(SET(size, 104)),
 	  EINVAL_IF(SET(size, 4096)), EINVAL_IF(SET(size, ~0ULL)) } },
-	{ "flags_unknown_einval", .fn = test_flags_unknown },
+	{ "flags_unknown_einval", .calls = {
+	  { 0, AT_MEM(1), { SET(flags, PM_SCAN_WP_MATCHING) } }, EINVAL_BITS(flags, 2) } },
 	{ "categories_known_accepted", .fn = test_categories_known, .touch = 0x1 },
-	{ "category_inverted_unknown_einval", .fn = test_category_unknown },
-	{ "category_mask_unknown_einval", .fn = test_category_unknown, .arg = 1 },
-	{ "category_anyof_mask_unknown_einval", .fn = test_category_unknown, .arg = 2 },
-	{ "return_mask_unknown_einval", .fn = test_category_unknown, .arg = 3 },
+	/* Bit 8 (PAGE_IS_GUARD from 6.14) has a case of its own. */
+	{ "category_inverted_unknown_einval", .calls = { EINVAL_BITS(category_inverted, 9) } },
+	{ "category_mask_unknown_einval", .calls = { EINVAL_BITS(category_mask, 9) } },
+	{ "category_anyof_mask_unknown_einval", .calls = { EINVAL_BITS(category_anyof_mask, 9) } },
+	{ "return_mask_unknown_einval", .calls = { EINVAL_BITS(return_mask, 9) } },
 	{ "category_bit8_guard", .fn = test_category_bit8 },
 	{ "start_unaligned_einval", .calls = { EINVAL_IF(AT(start, 0, 1)),
 	  EINVAL_IF(AT(start, 0, 2048)), EINVAL_IF(AT(start, 1, -1)) } },
