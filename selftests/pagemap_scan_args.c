@@ -201,7 +201,7 @@ static __u64 value(const struct set *s)
 	return v + (__u64)(long)s->pages * psize() + s->bytes;
 }
 
-static bool call(const struct call *c, size_t i, int bit)
+static bool run_call(const struct call *c, size_t i, int bit)
 {
 	const struct set *s;
 	char what[32];
@@ -212,7 +212,7 @@ static bool call(const struct call *c, size_t i, int bit)
 		*(__u64 *)((char *)arg + s->off) = value(s);
 	if (c->bits)
 		*(__u64 *)((char *)arg + c->s[0].off) |= 1ULL << bit;
-	snprintf(what, sizeof(what), "call %zu, bit %d", i + 1, c->bits ? bit : -1);
+	snprintf(what, sizeof(what), "row %zu, bit %d", i + 1, c->bits ? bit : -1);
 	we = c->walk_end.base ? value(&c->walk_end) : WALK_END_UNSET;
 	return check(what, scan(), c->want, we) &&
 	       (!c->walk_end.base || vec_untouched(vec, NR_VEC));
@@ -227,7 +227,7 @@ static int test_calls(const struct call *c)
 	for (i = 0; i < 4 && c[i].s[0].base; i++) {
 		bit = c[i].bits;
 		do
-			ok &= call(&c[i], i, bit);
+			ok &= run_call(&c[i], i, bit);
 		while (c[i].bits && ++bit < 64);
 	}
 	return result(ok);
@@ -573,7 +573,8 @@ static const struct {
 	{ "arg_unmapped_efault", .fn = test_arg_pointer, .arg = -1 },
 	{ "arg_null_efault", .fn = test_arg_pointer },
 	{ "arg_kernel_address_efault", .fn = test_arg_pointer, .arg = (long)KERNEL_ADDR },
-	{ "arg_partly_readable_efault", .fn = test_partly_readable, .arg = sizeof(struct pm_scan_arg) },
+	{ "arg_partly_readable_efault", .fn = test_partly_readable,
+	  .arg = sizeof(struct pm_scan_arg) },
 	{ "size_smaller_einval", .calls = { EINVAL_IF(SET(size, 0)), EINVAL_IF(SET(size, 8)),
 	  EINVAL_IF(SET(size, 88)), EINVAL_IF(SET(size, 95)) } },
 	/* No extensible-struct rule: zeroes in the extra bytes do not help. */
@@ -654,7 +655,10 @@ static int run_case(size_t i)
 
 	mem = map_pages(NR_MEM, PROT_READ | PROT_WRITE);
 	touch(cases[i].touch);
-	ret = cases[i].fn ? cases[i].fn(cases[i].arg) : test_calls(cases[i].calls);
+	if (cases[i].fn)
+		ret = cases[i].fn(cases[i].arg);
+	else
+		ret = test_calls(cases[i].calls);
 	munmap(mem, NR_MEM * psize());
 	return ret;
 }
