@@ -50,11 +50,12 @@ static char *watch(struct watched *w)
 	({								\
 		const struct region_exp __e[] = { __VA_ARGS__ };	\
 		struct page_region __v[MAX_REGIONS];			\
-		long __n = pagemap_scan(pagemap_fd(), (unsigned long)(addr), \
-					(unsigned long)(addr) + (n) * ps, \
+		char *__a = (addr);					\
+		long __n = pagemap_scan(pagemap_fd(), (unsigned long)__a, \
+					(unsigned long)__a + (n) * ps,	\
 					__v, MAX_REGIONS, 0, 0, 0, 0,	\
 					W | WA, W | WA, NULL);		\
-		regions_match(addr, ps, __v, __n, __e, ARRAY_SIZE(__e)); \
+		regions_match(__a, ps, __v, __n, __e, ARRAY_SIZE(__e));	\
 	})
 
 /* Every page but @skip holds the data watch() wrote. */
