@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * PAGEMAP_SCAN and asynchronous uffd-wp uapi for the selftests.
- *
- * The definitions come from <linux/fs.h> and <linux/userfaultfd.h> when the
- * headers are new enough (a tree with the series after headers_install, or a
- * mainline 6.7+ system); otherwise the copies below, which carry mainline's
- * ABI, fill the gaps.
+ * PAGEMAP_SCAN and async uffd-wp uapi: from the installed headers when they
+ * have it, else these copies of mainline's ABI.
  */
 #ifndef __SELFTESTS_PAGEMAP_SCAN_H
 #define __SELFTESTS_PAGEMAP_SCAN_H
@@ -28,12 +24,8 @@
 #define UFFD_FEATURE_WP_ASYNC		(1 << 15)
 #endif
 
-/*
- * Mainline added the categories, the flags, the structures and the ioctl
- * number together (6.7): a header has all of them or none.
- */
+/* Mainline 6.7 added all of these together. */
 #ifndef PAGEMAP_SCAN
-/* Page categories: pm_scan_arg masks and page_region.categories. */
 #define PAGE_IS_WPALLOWED	(1 << 0)
 #define PAGE_IS_WRITTEN		(1 << 1)
 #define PAGE_IS_FILE		(1 << 2)
@@ -43,11 +35,9 @@
 #define PAGE_IS_HUGE		(1 << 6)
 #define PAGE_IS_SOFT_DIRTY	(1 << 7)
 
-/* pm_scan_arg.flags */
 #define PM_SCAN_WP_MATCHING	(1 << 0)
 #define PM_SCAN_CHECK_WPASYNC	(1 << 1)
 
-/* One output region, [start, end). */
 struct page_region {
 	__u64 start;
 	__u64 end;
@@ -55,14 +45,14 @@ struct page_region {
 };
 
 struct pm_scan_arg {
-	__u64 size;			/* sizeof(struct pm_scan_arg) */
-	__u64 flags;			/* PM_SCAN_* */
-	__u64 start;			/* [start, end) to scan */
+	__u64 size;
+	__u64 flags;
+	__u64 start;
 	__u64 end;
-	__u64 walk_end;			/* out: where the walk stopped */
-	__u64 vec;			/* struct page_region array */
+	__u64 walk_end;
+	__u64 vec;
 	__u64 vec_len;
-	__u64 max_pages;		/* 0: no limit */
+	__u64 max_pages;
 	__u64 category_inverted;
 	__u64 category_mask;
 	__u64 category_anyof_mask;
@@ -76,16 +66,8 @@ struct pm_scan_arg {
 #define PM_SCAN_KNOWN_CATEGORIES	0xffULL
 
 /*
- * pagemap_scan - fill a struct pm_scan_arg and issue PAGEMAP_SCAN
- * @pagemap_fd:	an open /proc/<pid>/pagemap
- * @walk_end:	if not NULL, receives pm_scan_arg.walk_end as the kernel left
- *		it (it is set to 0 before the call, so a kernel that did not
- *		write it back is visible)
- *
- * The other arguments are the pm_scan_arg fields of the same name.
- *
- * Return: the ioctl's return value (the number of regions written to @vec)
- * on success, or -errno on failure; errno is left as the ioctl set it.
+ * PAGEMAP_SCAN with these pm_scan_arg fields through @pagemap_fd: the
+ * number of regions, or -errno. @walk_end, if set, gets arg.walk_end.
  */
 static inline long pagemap_scan(int pagemap_fd, __u64 start, __u64 end,
 				struct page_region *vec, __u64 vec_len,
@@ -99,7 +81,6 @@ static inline long pagemap_scan(int pagemap_fd, __u64 start, __u64 end,
 		.flags = flags,
 		.start = start,
 		.end = end,
-		.walk_end = 0,
 		.vec = (__u64)(unsigned long)vec,
 		.vec_len = vec_len,
 		.max_pages = max_pages,
@@ -116,16 +97,7 @@ static inline long pagemap_scan(int pagemap_fd, __u64 start, __u64 end,
 	return ret < 0 ? -errno : ret;
 }
 
-/*
- * pagemap_scan_supported - does this kernel implement PAGEMAP_SCAN?
- * @pagemap_fd:	an open /proc/<pid>/pagemap
- *
- * Issues an empty scan ([0, 0), no output array), which a kernel with the
- * ioctl accepts and answers with 0.
- *
- * Return: 1 if supported, 0 if the ioctl is unknown (ENOTTY: a kernel
- * without the series), -errno if the probe failed in another way.
- */
+/* An empty scan: 1 if PAGEMAP_SCAN works, 0 if unknown (ENOTTY), or -errno. */
 static inline int pagemap_scan_supported(int pagemap_fd)
 {
 	long ret = pagemap_scan(pagemap_fd, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0,

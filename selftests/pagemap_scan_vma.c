@@ -1,14 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * PAGEMAP_SCAN and async uffd-wp across VMA changes: mprotect() (whole
- * range, part of it, PROT_NONE) and mremap() (move, grow, shrink).
- *
- * A write-watch user's region does not stay as it was mapped: its owner
- * changes protections and remaps it.  Protections must survive mprotect,
- * a split VMA must stay registered on both sides, and a move without
- * UFFD_FEATURE_EVENT_REMAP leaves an unregistered mapping whose pages all
- * read as written (the watch is gone, mainline's behaviour).  Growing in
- * place adds never-protected pages, which read as written too.
+ * PAGEMAP_SCAN and async uffd-wp across mprotect() and mremap(): the
+ * protections survive, a split VMA stays registered on both sides, and a
+ * move without UFFD_FEATURE_EVENT_REMAP (or a grown tail) reads as written.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* mremap() */
@@ -23,18 +17,13 @@
 
 static size_t ps;
 
-/* What a case works on (main() sets it up and tears it down). */
 struct watched {
 	char *addr;	/* NR pages, with NR more free after them */
 	size_t len;	/* what is mapped at addr when the case ends */
 	int uffd;
 };
 
-/*
- * NR written anonymous pages, registered for async uffd-wp and protected;
- * the NR pages after them are left free so that a mremap can grow there.
- * NULL with vmh_reason set if that failed.
- */
+/* NR written pages, async-WP protected, NR free pages after them. */
 static char *watch(struct watched *w)
 {
 	char *p = mmap(NULL, 2 * NR * ps, PROT_READ | PROT_WRITE,
@@ -56,26 +45,21 @@ static char *watch(struct watched *w)
 	return p;
 }
 
-/* A get of [addr, addr + n pages) reporting WRITTEN and WPALLOWED. */
-static bool scan_is(char *addr, size_t n, const struct region_exp *e,
-		    size_t ne)
-{
-	struct page_region v[MAX_REGIONS];
-	long got;
-
-	got = pagemap_scan(pagemap_fd(), (unsigned long)addr,
-			   (unsigned long)addr + n * ps, v, MAX_REGIONS, 0, 0,
-			   0, 0, W | WA, W | WA, NULL);
-	return regions_match(addr, ps, v, got, e, ne);
-}
-
+/* [addr, addr + n pages) has exactly these WRITTEN/WPALLOWED regions. */
 #define SCAN_IS(addr, n, ...)						\
 	({								\
 		const struct region_exp __e[] = { __VA_ARGS__ };	\
-		scan_is(addr, n, __e, ARRAY_SIZE(__e));			\
+		struct page_region __v[MAX_REGIONS];			\
+		char *__a = (addr);					\
+		long __n = pagemap_scan(pagemap_fd(), (unsigned long)__a, \
+					(unsigned long)__a + (n) * ps,	\
+					__v, MAX_REGIONS, 0, 0, 0, 0,	\
+					W | WA, W | WA, NULL);		\
+		regions_match(__a, ps, __v, __n, __e, ARRAY_SIZE(__e));	\
 	})
 
-static bool data_intact(const struct watched *w, char *at, int skip)
+/* Every page but @skip holds the data watch() wrote. */
+static bool data_intact(char *at, int skip)
 {
 	size_t i;
 
@@ -98,7 +82,7 @@ static bool t_mprotect_whole(struct watched *w)
 	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
 	w->addr[2 * ps] = 1;
 	ok &= SCAN_IS(w->addr, NR, { 0, 2, WA }, { 2, 3, WA | W }, { 3, NR, WA });
-	ok &= data_intact(w, w->addr, 2);
+	ok &= data_intact(w->addr, 2);
 	return ok;
 }
 
@@ -127,7 +111,7 @@ static bool t_mprotect_none(struct watched *w)
 	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
 	ok &= !mprotect(w->addr, NR * ps, PROT_READ | PROT_WRITE);
 	ok &= pagemap_all(w->addr, NR * ps, PME_UFFD_WP, true);
-	ok &= data_intact(w, w->addr, -1);
+	ok &= data_intact(w->addr, -1);
 	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
 	return ok;
 }
@@ -150,7 +134,7 @@ static bool t_mremap_move(struct watched *w)
 	if (ok) {
 		ok &= SCAN_IS(moved, NR, { 0, NR, W });
 		ok &= pagemap_all(moved, NR * ps, PME_UFFD_WP, false);
-		ok &= data_intact(w, moved, -1);
+		ok &= data_intact(moved, -1);
 		w->addr = moved;
 	} else {
 		ksft_print_msg("mremap: %s\n", strerror(errno));
@@ -172,7 +156,7 @@ static bool t_mremap_grow(struct watched *w)
 		w->len = 2 * NR * ps;
 		ok &= SCAN_IS(w->addr, 2 * NR, { 0, 5, WA }, { 5, 6, WA | W },
 			      { 6, NR, WA }, { NR, 2 * NR, WA | W });
-		ok &= data_intact(w, w->addr, 5);
+		ok &= data_intact(w->addr, 5);
 	} else {
 		ksft_print_msg("mremap: %s\n", grown == MAP_FAILED ?
 			       strerror(errno) : "moved");
@@ -214,7 +198,6 @@ static const struct {
 	  t_mremap_shrink },
 };
 
-/* Case @i with a fresh watched range, dropped afterwards. */
 static void run_case(size_t i)
 {
 	struct watched w;

@@ -1,13 +1,6 @@
 /*
- * What the PAGEMAP_SCAN and async uffd-wp selftests add to 6.1's
- * vm/vm_util.c: one allocator per memory type, pagemap and PAGEMAP_SCAN
- * checks, userfaultfd set-up, swap-out. Not a file of its own: the
- * #include lines below join vm_util.c's, the rest is appended to it
- * (selftests/Makefile does that for the out-of-tree build, patch 0005 in
- * the tree). This comment is dropped.
- *
- * Nothing here reports test results: helpers return VMH_OK, VMH_SKIP or
- * VMH_FAIL (with vmh_reason filled in) and the test program decides.
+ * Appended to 6.1's vm_util.c (vm_util.mk); the includes join its own and
+ * this comment is dropped.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -20,6 +13,7 @@
 
 #define THP_ENABLED_PATH "/sys/kernel/mm/transparent_hugepage/enabled"
 #define NR_HUGEPAGES_PATH "/proc/sys/vm/nr_hugepages"
+#define meminfo_value(name) proc_field("/proc/meminfo", name)
 
 char vmh_reason[256];
 
@@ -77,11 +71,6 @@ long proc_field(const char *path, const char *name)
 	return val;
 }
 
-static long meminfo_value(const char *name)
-{
-	return proc_field("/proc/meminfo", name);
-}
-
 size_t hugetlb_size(void)
 {
 	long kb = meminfo_value("Hugepagesize:");
@@ -99,7 +88,6 @@ int hugetlb_ensure(unsigned long nr)
 		return vmh_set_reason(VMH_SKIP, "no hugetlb support (no HugePages_Free in /proc/meminfo)");
 	if ((unsigned long)free_pages >= nr)
 		return VMH_OK;
-	/* Ask for the missing pages; this needs root and free memory. */
 	f = fopen(NR_HUGEPAGES_PATH, "w");
 	if (f) {
 		fprintf(f, "%ld\n", total + (long)nr - free_pages);
@@ -141,10 +129,7 @@ static size_t pmd_size(void)
 	return psize() / sizeof(uint64_t) * psize();
 }
 
-/*
- * Reserve @size bytes of address space aligned to @align (a power of two)
- * as an inaccessible mapping, for the caller to map over with MAP_FIXED.
- */
+/* PROT_NONE address space of @size aligned to @align, to map over. */
 static char *reserve_aligned(size_t size, size_t align)
 {
 	char *raw, *addr;
@@ -277,11 +262,7 @@ int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	ret = area_prepare(a, nr, seed);
 	if (ret)
 		goto err;
-	/*
-	 * hugetlb pages are PMD entries: give them a PMD table of their own
-	 * (a PUD-aligned start), for the same reason small areas get a page
-	 * table of their own.
-	 */
+	/* hugetlb pages are PMD entries: a PMD table of their own. */
 	if (is_hugetlb(type))
 		align = pmd_size() / sizeof(uint64_t) * pmd_size();
 	else
@@ -298,10 +279,7 @@ int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	a->addr = mmap(at, a->size, PROT_READ | PROT_WRITE, flags | MAP_FIXED,
 		       a->fd, 0);
 	if (a->addr == MAP_FAILED) {
-		/*
-		 * No huge pages, or a filesystem without shared writable
-		 * mappings (9p without a page cache for mmap): a resource.
-		 */
+		/* No huge pages, or no shared writable mappings (9p): a resource. */
 		skip = is_hugetlb(type) ||
 		       (type == MEM_PAGECACHE_SHARED && errno == EINVAL);
 		ret = vmh_set_reason(skip ? VMH_SKIP : VMH_FAIL, "mmap %s: %s%s",
@@ -405,11 +383,6 @@ bool regions_match(const char *base, size_t unit, const struct page_region *v,
 	return false;
 }
 
-/*
- * What the tests of the series need and this kernel lacks, or NULL:
- * PAGEMAP_SCAN, and with @need_async asynchronous uffd-wp too.  A probe
- * failing otherwise than "not implemented" ends the program.
- */
 const char *series_missing(bool need_async)
 {
 	int ret = pagemap_scan_supported(pagemap_fd());
@@ -425,39 +398,30 @@ const char *series_missing(bool need_async)
 	return NULL;
 }
 
-static int uffd_open_api(uint64_t features, bool nonblock, uint64_t *advertised)
+int64_t uffd_api_features(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int64_t ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = ioctl(fd, UFFDIO_API, &api) ? -errno : (int64_t)api.features;
+	close(fd);
+	return ret;
+}
+
+int uffd_open(uint64_t features, bool nonblock)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = features };
 	int fd, err;
 
 	fd = syscall(__NR_userfaultfd, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (advertised)
-		*advertised = api.features;
-	return fd;
-}
-
-int64_t uffd_api_features(void)
-{
-	uint64_t features;
-	int fd;
-
-	fd = uffd_open_api(0, true, &features);
-	if (fd < 0)
-		return fd;
+	if (fd < 0 || !ioctl(fd, UFFDIO_API, &api))
+		return fd < 0 ? -errno : fd;
+	err = -errno;
 	close(fd);
-	return (int64_t)features;
-}
-
-int uffd_open(uint64_t features, bool nonblock)
-{
-	return uffd_open_api(features, nonblock, NULL);
+	return err;
 }
 
 int uffd_register(int uffd, const void *addr, size_t len, uint64_t mode,
@@ -569,22 +533,6 @@ bool uffd_write_trapped(int uffd, char *p, size_t len, char val)
 	return trapped;
 }
 
-static bool swap_enabled(void)
-{
-	char line[256];
-	int lines = 0;
-	FILE *f;
-
-	f = fopen("/proc/swaps", "r");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		lines++;
-	fclose(f);
-	/* The first line is the header. */
-	return lines > 1;
-}
-
 int swap_out(void *addr, size_t len)
 {
 	const struct timespec pause = { .tv_nsec = 20 * 1000 * 1000 };
@@ -592,12 +540,9 @@ int swap_out(void *addr, size_t len)
 	size_t off, left = 0;
 	int tries;
 
-	if (!swap_enabled())
+	if (meminfo_value("SwapTotal:") <= 0)
 		return vmh_set_reason(VMH_SKIP, "no swap is enabled (/proc/swaps lists no device)");
-	/*
-	 * A page still sitting in a per-CPU LRU batch cannot be isolated
-	 * and is silently left in memory: ask again a few times.
-	 */
+	/* A page in a per-CPU LRU batch is left in memory: ask again. */
 	for (tries = 0; tries < 20; tries++) {
 		if (madvise(addr, len, MADV_PAGEOUT)) {
 			if (errno == EINVAL)

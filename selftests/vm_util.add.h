@@ -1,8 +1,6 @@
 /*
- * What the PAGEMAP_SCAN and async uffd-wp selftests add to 6.1's
- * vm/vm_util.h. Not a header of its own: the #include lines below join
- * vm_util.h's, the rest is appended to it (selftests/Makefile does that for
- * the out-of-tree build, patch 0005 in the tree). This comment is dropped.
+ * Appended to 6.1's vm_util.h (vm_util.mk); the includes join its own and
+ * this comment is dropped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,18 +16,14 @@
 #define MADV_PAGEOUT		21
 #endif
 
-/* Bits of a /proc/<pid>/pagemap entry (Documentation/admin-guide/mm/pagemap.rst) */
+/* Bits of a /proc/<pid>/pagemap entry */
 #define PME_PRESENT		(1ULL << 63)
 #define PME_SWAP		(1ULL << 62)
-#define PME_FILE		(1ULL << 61)
 #define PME_UFFD_WP		(1ULL << 57)
 #define PME_SOFT_DIRTY		(1ULL << 55)
 #define PME_PFN_MASK		((1ULL << 55) - 1)
 
-/*
- * Helpers that may meet a missing feature or resource return VMH_OK,
- * VMH_SKIP or VMH_FAIL and leave a sentence saying why in vmh_reason.
- */
+/* What a helper returns; vmh_reason says why when it is not VMH_OK. */
 enum vmh_status {
 	VMH_OK = 0,
 	VMH_FAIL = -1,
@@ -40,14 +34,13 @@ extern char vmh_reason[256];
 int vmh_set_reason(int status, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The memory types the tests run over. */
 enum mem_type {
-	MEM_ANON,		/* private anonymous, base pages only */
-	MEM_THP,		/* private anonymous, PMD-mapped THPs */
-	MEM_HUGETLB,		/* private anonymous MAP_HUGETLB */
-	MEM_HUGETLB_SHARED,	/* hugetlb memfd mapped MAP_SHARED */
-	MEM_SHMEM,		/* memfd mapped MAP_SHARED */
-	MEM_FILE,		/* memfd mapped MAP_PRIVATE (a private file mapping) */
+	MEM_ANON,		/* base pages only */
+	MEM_THP,		/* PMD-mapped THPs */
+	MEM_HUGETLB,		/* private MAP_HUGETLB */
+	MEM_HUGETLB_SHARED,	/* hugetlb memfd, MAP_SHARED */
+	MEM_SHMEM,		/* memfd, MAP_SHARED */
+	MEM_FILE,		/* memfd, MAP_PRIVATE */
 	MEM_PAGECACHE,		/* a file on a page-cache filesystem, MAP_PRIVATE */
 	MEM_PAGECACHE_SHARED,	/* the same, MAP_SHARED */
 	MEM_NR_TYPES
@@ -57,11 +50,11 @@ const char *mem_type_name(enum mem_type type);
 
 struct area {
 	enum mem_type type;
-	char *addr;		/* start of the usable range */
-	size_t size;		/* bytes, a multiple of psize */
-	size_t psize;		/* granule: base page, THP or hugetlb page size */
+	char *addr;
+	size_t size;
+	size_t psize;		/* base page, THP or hugetlb page size */
 	int fd;			/* backing file or -1 */
-	char *path;		/* the page-cache types' file, removed when freed */
+	char *path;		/* a page-cache type's file, removed when freed */
 	char *map;		/* what area_free() unmaps */
 	size_t map_size;
 };
@@ -71,41 +64,30 @@ static inline size_t psize(void)
 	return (size_t)getpagesize();
 }
 
-/* The value after @pattern in the smaps block of the VMA starting at @addr. */
 char *__get_smap_entry(void *addr, const char *pattern, char *buf, size_t len);
 
 /* The number on the "@name   N" line of @path (/proc/meminfo...), -1 if none. */
 long proc_field(const char *path, const char *name);
-/* PMD-sized THP size, 0 when THP is not available. */
+/* THP and default hugetlb page sizes, 0 when not available. */
 size_t thp_size(void);
-/* Default hugetlb page size from /proc/meminfo, 0 if hugetlb is absent. */
 size_t hugetlb_size(void);
 /* Make sure @nr hugetlb pages are free, raising nr_hugepages if needed. */
 int hugetlb_ensure(unsigned long nr);
 
 /*
- * area_alloc - map @nr pages of @type (pages of the type's granule).
- *
- * The area starts on a PMD boundary (a PUD boundary for hugetlb), so an area
- * of up to 2M (1G) lies in one page table and shares it with no other
- * mapping: whether a never-touched page has an empty entry or no page table
- * at all depends only on the test.
- *
- * @populate: write every page (its index + @seed in every byte); a private
- * file mapping instead gets that data written into the file and is
- * read-faulted, so its pages stay the file's page cache pages. MEM_THP is
- * always populated: that is how it is checked to be really huge.
- *
- * The page-cache types use a file in $PMSCAN_PAGECACHE_DIR, or in the
- * current directory when that is unset and not on tmpfs (else VMH_SKIP).
+ * Map @nr pages of @type's granule on a PMD boundary (PUD for hugetlb), so
+ * that a small area has a page table of its own. @populate writes page i
+ * with @seed + i (a private file mapping: the file, then read-faults it);
+ * MEM_THP is always populated. The page-cache types use a file in
+ * $PMSCAN_PAGECACHE_DIR, or in the current directory unless it is tmpfs.
  */
 int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	       unsigned char seed);
 void area_free(struct area *a);
 
-/* Check one page of @len bytes against byte @val. */
+/* Every byte of [p, p + len) is @val. */
 bool check_bytes(const void *p, size_t len, unsigned char val);
-/* Read every page of the range (one byte a page), returning a checksum. */
+/* Read one byte of each page, returning their sum. */
 unsigned long touch_read(const void *p, size_t len);
 
 /* /proc/self/pagemap, opened once. */
@@ -120,25 +102,19 @@ static inline bool pagemap_has(const void *addr, uint64_t bits)
 	return (pagemap_entry(addr) & bits) == bits;
 }
 
-/* True when every base page of [addr, addr+len) has (or lacks) @bit. */
+/* Every base page of [addr, addr+len) has (or lacks) @bit. */
 bool pagemap_all(const void *addr, size_t len, uint64_t bit, bool set);
 
-struct page_region;	/* pagemap_scan.h */
-
-/* PAGEMAP_SCAN output checks: an expected region, in caller-chosen units. */
+/* An expected PAGEMAP_SCAN region, in caller-chosen units. */
 struct region_exp {
 	size_t start, end;
 	uint64_t categories;
 };
 
-/*
- * True if the @n regions of @v are exactly @e, offsets in @unit bytes from
- * @base; if not, both lists are printed as KTAP diagnostics.
- */
+/* The @n regions of @v are exactly @e (in @unit from @base); else both are printed. */
 bool regions_match(const char *base, size_t unit, const struct page_region *v,
 		   long n, const struct region_exp *e, size_t ne);
 
-/* userfaultfd */
 /* Features UFFDIO_API advertises; -errno if userfaultfd is unusable. */
 int64_t uffd_api_features(void);
 /* "PAGEMAP_SCAN" or "UFFD_FEATURE_WP_ASYNC" when the kernel lacks it, or NULL. */
@@ -152,31 +128,25 @@ int uffd_wp(int uffd, const void *addr, size_t len, bool protect);
 /* The features a WP registration of @type needs, on top of the caller's. */
 uint64_t uffd_wp_features_for(enum mem_type type);
 /*
- * An async uffd-wp context (WP_ASYNC | WP_UNPOPULATED and what @type
- * needs) with [addr, addr+len) registered and, with @protect,
- * write-protected: the fd, or -errno with vmh_reason saying which step failed.
+ * An async uffd-wp context (WP_UNPOPULATED too) with [addr, addr+len)
+ * registered and, with @protect, protected: the fd, or -errno and vmh_reason.
  */
 int uffd_async_wp(enum mem_type type, const void *addr, size_t len,
 		  bool protect);
 
 /*
- * Write @val to @p in a thread: with [p, p+len) write-protected by the
- * synchronous context @uffd, the write must queue a write-protect fault
- * for that range. The range is unprotected afterwards (which lets the
- * writer finish) either way. True if the fault came.
+ * A thread writes @val to @p in [p, p+len), which the synchronous @uffd
+ * protects: true if the write-protect fault came. The range is unprotected.
  */
 bool uffd_write_trapped(int uffd, char *p, size_t len, char val);
 
-/* MADV_PAGEOUT [addr, addr+len) and check every page became a swap entry. */
+/* MADV_PAGEOUT [addr, addr+len); every page must become a swap entry. */
 int swap_out(void *addr, size_t len);
 
-/* Open /proc/<pid>/<file>; pid 0: this process's, said when it fails. */
+/* Open /proc/<pid>/<file>; pid 0: /proc/self, failure printed. */
 int open_proc(pid_t pid, const char *file, int flags);
 
-/*
- * A forked process and two pipes to it: the parent writes to @to and reads
- * from @from; in the child the same names are its own ends.
- */
+/* A forked child and pipes to it: each side writes @to, reads @from. */
 struct peer {
 	pid_t pid;
 	int to;
@@ -187,19 +157,14 @@ void peer_fork(struct peer *p);
 void peer_send(const struct peer *p, char c);
 /* The next byte from the other side; -1 once it closed its end. */
 int peer_recv(const struct peer *p);
-/* End a child: flush what it printed, exit with @status. */
+/* Flush and _exit(@status). */
 void child_exit(int status) __attribute__((noreturn));
-/*
- * Close our ends and reap the child; its verdict (KSFT_PASS, _SKIP or
- * _FAIL) from its exit status, KSFT_FAIL if it was killed.
- */
+/* Close our ends and reap the child: KSFT_PASS, _SKIP or _FAIL. */
 int peer_wait(struct peer *p, const char *what);
 
 /*
- * ksft_finished(), except that when every case skipped (a kernel without
- * the feature) the exit status is KSFT_SKIP, so that kselftest's runner
- * reports the program as skipped rather than passed.  A macro: kselftest.h
- * keeps its counters in each program's own static variables.
+ * ksft_finished(), but KSFT_SKIP when every case skipped. A macro:
+ * kselftest.h's counters are each program's own.
  */
 #define vmh_finished()							\
 	do {								\
@@ -212,10 +177,8 @@ int peer_wait(struct peer *p, const char *what);
 	} while (0)
 
 /*
- * A program's KTAP header, plan and ending around its loop over @n cases
- * (@i the index): each case is skipped when the kernel lacks what the
- * series adds (series_missing(@need_async)), else the statement after
- * @name runs it.
+ * KTAP header, plan and end around a loop over @n cases (index @i): each
+ * is skipped if series_missing(@need_async), else the last argument runs.
  */
 #define vmh_run_cases(i, n, need_async, name, ...)			\
 	do {								\
