@@ -382,18 +382,11 @@ static int test_api_request(void)
  */
 static int wp_area(const struct area *a, uint64_t features)
 {
-	int uffd = uffd_open(features, true), ret;
+	int uffd = uffd_wp_range(features, a->addr, a->size, true);
 
-	ret = uffd < 0 ? uffd :
-	      uffd_register(uffd, a->addr, a->size, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(uffd, a->addr, a->size, true);
-	if (!ret)
-		return uffd;
-	ksft_print_msg("set-up failed: %s\n", strerror(-ret));
-	if (uffd >= 0)
-		close(uffd);
-	return ret;
+	if (uffd < 0)
+		ksft_print_msg("set-up failed: %s\n", strerror(-uffd));
+	return uffd;
 }
 
 /*

@@ -40,15 +40,10 @@ static void skip_cases(int n, const char *why)
 /* A synchronous uffd-wp context with @addr registered and write-protected. */
 static int uffd_wp_protect(char *addr, size_t len)
 {
-	int uffd = uffd_open(0, true), ret;
+	int uffd = uffd_wp_range(0, addr, len, true);
 
 	if (uffd < 0)
-		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(-uffd));
-	ret = uffd_register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(uffd, addr, len, true);
-	if (ret)
-		ksft_exit_fail_msg("uffd-wp set-up: %s\n", strerror(-ret));
+		ksft_exit_fail_msg("uffd-wp set-up: %s\n", strerror(-uffd));
 	return uffd;
 }
 
