@@ -116,10 +116,7 @@ struct scan_out {
 	size_t walk_end;	/* in units from the area start */
 };
 
-/*
- * get+WP of the written pages in units [from, to) of @t. A NULL @out with
- * @vec_len 0 is the WP-only form.
- */
+/* get+WP of units [from, to) of @t; a NULL @out with @vec_len 0: WP only. */
 static long get_wp(struct tracked *t, size_t from, size_t to, __u64 flags,
 		   __u64 max_pages, __u64 vec_len, struct scan_out *out)
 {
@@ -174,10 +171,6 @@ static bool nothing_written(struct tracked *t)
 	return get_wp_check(t, &o, t->n, NULL, 0);
 }
 
-/*
- * get+WP, write some units, get+WP again: the second scan reports exactly
- * the written units, merged where adjacent, and protects them again.
- */
 static bool t_cycle(struct tracked *t, const struct variant *v)
 {
 	const bool populate = v->populate;
@@ -410,11 +403,7 @@ static bool t_check_wpasync_partial(struct tracked *t, const struct variant *v)
 	struct scan_out o;
 	bool ok;
 
-	/*
-	 * From the async VMA into a plain one: the walk has protected the
-	 * async pages when it meets the plain VMA and fails; nothing undoes
-	 * that, and walk_end is left at the end.
-	 */
+	/* The walk protected the async pages before failing; walk_end at the end. */
 	ok = get_wp(t, 4, 12, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING, 0,
 		    MAX_REGIONS, &o) == -EPERM && o.walk_end == 12;
 	ok &= units_wp(t, 4, 8, true);
@@ -436,10 +425,8 @@ static bool t_wp_skips_plain(struct tracked *t, const struct variant *v)
 }
 
 /*
- * A child async-tracks 8 pages and writes units 2 and 5; the parent
- * get+WPs them through the child's pagemap, then asks for a write of unit
- * 6 ('w'), which the next get+WP reports alone. Or (flag) the child exits
- * first: the pagemap kept open gives ESRCH.
+ * A child writes units 2 and 5 of its tracked area, then unit 6 when asked
+ * ('w'). Or (flag) it exits first: its pagemap kept open gives ESRCH.
  */
 static bool t_child(struct tracked *unused, const struct variant *var)
 {
@@ -516,11 +503,7 @@ static int fork_child_check(struct tracked *t)
 	return !get_wp_check(t, &o, t->n, e, ARRAY_SIZE(e));
 }
 
-/*
- * fork() of a tracked area without UFFD_FEATURE_EVENT_FORK: the child's
- * copies drop the protection, present and huge entries included (6.1 kept
- * the uffd-wp bit of present hugetlb entries), the parent's stay.
- */
+/* 6.1 kept the uffd-wp bit of present hugetlb entries in the child. */
 static bool t_fork_unregistered(struct tracked *t, const struct variant *v)
 {
 	int status;
@@ -680,7 +663,6 @@ static const struct {
 	  t_race, { .type = MEM_ANON, .nr = RACE_PAGES, .populate = true } },
 };
 
-/* Set up what case @i's row asks for, run it, report it, tear down. */
 static void run_case(size_t i)
 {
 	const struct variant *v = &cases[i].v;
