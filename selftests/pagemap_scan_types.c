@@ -1,15 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * PAGEMAP_SCAN page categories, per memory type, and the masks that select
- * and report them.
- *
- * Each case builds a small range whose pages are in known states (written,
- * read, never touched, swapped out, protected through async uffd-wp), scans
- * it and compares the regions with the exact list expected: same bounds,
- * same categories, nothing more. Expectations follow mainline (the oracle),
- * including where the page table layout shows through; such cases say so in
- * their name. Areas start on a PMD boundary (see area_alloc()), so whether
- * a page table exists is decided by the test alone.
+ * PAGEMAP_SCAN page categories per memory type, and the masks that select
+ * and report them. Each case puts the pages of a small range in known
+ * states and compares the scan with the exact regions mainline gives,
+ * including where the page table layout shows (those say "as mainline").
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -45,10 +39,12 @@ static const struct masks all_rm = { .ret = RM };
 
 /*
  * A case: a function of its own, or (fn NULL) a layout scanned once: an
- * area of @type, the pages touched as @ops says (a character a page: 'w'
- * written, 'r' read, '.' left alone), uffd-wp as @wp says, then one scan
- * with @m (all categories but soft-dirty when zero) that must give exactly
- * @e, in base pages.
+ * area of @type, uffd-wp as @wp says (on the first @wp_nr pages, 0: all),
+ * the pages touched as @ops says (a character a page: 'w' written, 'r'
+ * read, '.' left alone), pages [swap[0], swap[1]) swapped out, then one
+ * scan with @m (all categories but soft-dirty when zero) that must give
+ * exactly @e, in base pages; with @merged, a scan with no masks then gives
+ * one region.
  */
 struct tcase {
 	const char *name;
@@ -58,8 +54,11 @@ struct tcase {
 	bool populate;
 	const char *ops;
 	enum { NO_WP, SYNC_WP, ASYNC_WP, ASYNC_WP_PROTECTED } wp;
+	size_t wp_nr;
+	size_t swap[2];
 	struct masks m;
 	struct region_exp e[MAX_EXP];	/* up to the first with end 0 */
+	bool merged;
 };
 
 /*
@@ -114,32 +113,8 @@ static bool get_area(const char *name, struct area *a, enum mem_type type,
 /* Register @a with uffd-wp, async or not; the fd is returned or -errno. */
 static int wp_register(struct area *a, bool async)
 {
-	uint64_t features = async ? UFFD_FEATURE_WP_ASYNC |
-				    UFFD_FEATURE_WP_UNPOPULATED : 0;
-	int uffd, ret;
-
-	features |= uffd_wp_features_for(a->type);
-	uffd = uffd_open(features, true);
-	if (uffd < 0)
-		return uffd;
-	ret = uffd_register(uffd, a->addr, a->size, UFFDIO_REGISTER_MODE_WP,
-			    NULL);
-	if (ret) {
-		close(uffd);
-		return ret;
-	}
-	return uffd;
-}
-
-/* wp_register(), the case reported failed if that fails. */
-static int wp_registered(const char *name, struct area *a, bool async)
-{
-	int uffd = wp_register(a, async);
-
-	if (uffd < 0)
-		ksft_test_result_fail("%s: registration: %s\n", name,
-				      strerror(-uffd));
-	return uffd;
+	return uffd_wp_range((async ? UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED : 0) |
+			     uffd_wp_features_for(a->type), a->addr, a->size, false);
 }
 
 static bool async_wp_usable(const char *name, enum mem_type type)
@@ -165,29 +140,39 @@ static void read_page(struct area *a, size_t i)
 	touch_read(a->addr + i * psize(), 1);
 }
 
+/* Page @i of @a, END meaning the end. */
+static size_t page_nr(const struct area *a, size_t i)
+{
+	return i == END ? a->size / psize() : i;
+}
+
 /* The layout case (fn NULL), as struct tcase says. */
 static void t_layout(const char *name, const struct tcase *c)
 {
 	size_t nr = c->nr ? c->nr : thp_size() ? thp_size() / psize() : 512;
 	const bool async = c->wp >= ASYNC_WP;
+	const struct masks none = { 0 };
 	struct region_exp e[MAX_EXP];
-	struct area a;
+	struct area a, wp;
 	size_t i, ne;
-	int uffd = -1;
+	int uffd = -1, ret;
+	bool ok;
 
 	if (async && !async_wp_usable(name, c->type))
 		return;
 	if (!get_area(name, &a, c->type, nr, c->populate))
 		return;
 	if (c->wp != NO_WP) {
-		uffd = wp_register(&a, async);
+		wp = a;
+		wp.size = c->wp_nr ? c->wp_nr * psize() : a.size;
+		uffd = wp_register(&wp, async);
 		if (uffd < 0 && !async) {
 			ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
 					      name, strerror(-uffd));
 			goto out;
 		}
 		if (uffd < 0 || (c->wp == ASYNC_WP_PROTECTED &&
-				 uffd_wp(uffd, a.addr, a.size, true))) {
+				 uffd_wp(uffd, wp.addr, wp.size, true))) {
 			ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n",
 					      name, strerror(uffd < 0 ? -uffd : errno));
 			goto out;
@@ -199,13 +184,23 @@ static void t_layout(const char *name, const struct tcase *c)
 		else if (c->ops[i] == 'r')
 			read_page(&a, i);
 	}
+	if (c->swap[1]) {
+		ret = swap_out(a.addr + c->swap[0] * psize(),
+			       (page_nr(&a, c->swap[1]) - c->swap[0]) * psize());
+		if (ret) {
+			vmh_report_setup(name, ret);
+			goto out;
+		}
+	}
 	for (ne = 0; ne < MAX_EXP && c->e[ne].end; ne++) {
 		e[ne] = c->e[ne];
-		if (e[ne].end == END)
-			e[ne].end = a.size / psize();
+		e[ne].end = page_nr(&a, e[ne].end);
 	}
-	ksft_test_result(scan_expect(a.addr, a.size, c->m.ret ? &c->m : &all_rm,
-				     psize(), e, ne), "%s\n", name);
+	ok = scan_expect(a.addr, a.size, c->m.ret ? &c->m : &all_rm, psize(), e, ne);
+	/* With return_mask 0 all pages merge into one region. */
+	if (c->merged)
+		ok &= EXPECT(&a, &none, psize(), { 0, a.size / psize(), 0 });
+	ksft_test_result(ok, "%s\n", name);
 out:
 	if (uffd >= 0)
 		close(uffd);
@@ -280,34 +275,6 @@ static void t_hugetlb(const char *name, const struct tcase *c)
 	area_free(&a);
 }
 
-static void t_swapped(const char *name, const struct tcase *c)
-{
-	size_t ps = psize(), n;
-	struct area a;
-	bool ok;
-	int ret;
-
-	if (!get_area(name, &a, c->type, c->type == MEM_THP ? 1 : 8, true))
-		return;
-	n = a.size / ps;
-	if (c->type == MEM_THP)
-		ret = swap_out(a.addr, a.size);
-	else
-		ret = swap_out(a.addr + 2 * ps, 3 * ps);
-	if (ret) {
-		vmh_report_setup(name, ret);
-		goto out;
-	}
-	if (c->type == MEM_THP)
-		ok = EXPECT(&a, &all_rm, ps, { 0, n, S | W });
-	else
-		ok = EXPECT(&a, &all_rm, ps, { 0, 2, P | W }, { 2, 5, S | W },
-			    { 5, 8, P | W });
-	ksft_test_result(ok, "%s\n", name);
-out:
-	area_free(&a);
-}
-
 static void t_soft_dirty(const char *name, const struct tcase *c)
 {
 	const struct masks sd = { .ret = SD };
@@ -333,29 +300,6 @@ static void t_soft_dirty(const char *name, const struct tcase *c)
 	area_free(&a);
 }
 
-static void t_wpallowed(const char *name, const struct tcase *c)
-{
-	struct area a, half;
-	int uffd;
-
-	if (!async_wp_usable(name, MEM_ANON))
-		return;
-	if (!get_area(name, &a, MEM_ANON, 8, true))
-		return;
-	/* Register the first half only: the VMA splits. */
-	half = a;
-	half.size = 4 * psize();
-	uffd = wp_registered(name, &half, true);
-	if (uffd < 0)
-		goto out;
-	ksft_test_result(EXPECT(&a, &all_rm, psize(),
-				{ 0, 4, A | P | W }, { 4, 8, P | W }),
-			 "%s\n", name);
-	close(uffd);
-out:
-	area_free(&a);
-}
-
 static void t_hugetlb_markers(const char *name, const struct tcase *c)
 {
 	struct area a;
@@ -366,9 +310,11 @@ static void t_hugetlb_markers(const char *name, const struct tcase *c)
 		return;
 	if (!get_area(name, &a, MEM_HUGETLB, 2, false))
 		return;
-	uffd = wp_registered(name, &a, true);
-	if (uffd < 0)
+	uffd = wp_register(&a, true);
+	if (uffd < 0) {
+		ksft_test_result_fail("%s: registration: %s\n", name, strerror(-uffd));
 		goto out;
+	}
 	/* No PMD table yet (see t_hugetlb), then markers in a new one. */
 	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, A });
 	ok &= !uffd_wp(uffd, a.addr, a.size, true);
@@ -376,27 +322,6 @@ static void t_hugetlb_markers(const char *name, const struct tcase *c)
 	ksft_test_result(ok, "%s\n", name);
 	close(uffd);
 out:
-	area_free(&a);
-}
-
-static void t_merge(const char *name, const struct tcase *c)
-{
-	const struct masks none = { 0 };
-	struct area a;
-	bool ok;
-
-	if (!get_area(name, &a, MEM_ANON, 8, false))
-		return;
-	write_page(&a, 0);
-	write_page(&a, 1);
-	write_page(&a, 2);
-	read_page(&a, 3);
-	read_page(&a, 4);
-	ok = EXPECT(&a, &all_rm, psize(), { 0, 3, P | W },
-		    { 3, 5, P | Z | W }, { 5, 8, W });
-	/* return_mask 0 still reports the pages, as one merged region. */
-	ok &= EXPECT(&a, &none, psize(), { 0, 8, 0 });
-	ksft_test_result(ok, "%s\n", name);
 	area_free(&a);
 }
 
@@ -441,13 +366,16 @@ static const struct tcase cases[] = {
 	  .type = MEM_FILE, .nr = 8, .populate = true, .ops = ".w",
 	  .e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } } },
 	{ "anon: swapped-out pages are SWAPPED|WRITTEN, not PRESENT",
-	  t_swapped, .type = MEM_ANON },
+	  .type = MEM_ANON, .nr = 8, .populate = true, .swap = { 2, 5 },
+	  .e = { { 0, 2, P | W }, { 2, 5, S | W }, { 5, 8, P | W } } },
 	{ "thp: a swapped-out THP is SWAPPED|WRITTEN, not HUGE",
-	  t_swapped, .type = MEM_THP },
+	  .type = MEM_THP, .nr = 1, .populate = true, .swap = { 0, END },
+	  .e = { { 0, END, S | W } } },
 	{ "soft-dirty: only pages written since clear_refs are SOFT_DIRTY",
 	  .fn = t_soft_dirty },
 	{ "async uffd-wp: registered pages are WPALLOWED, the rest of the VMA not",
-	  .fn = t_wpallowed },
+	  .type = MEM_ANON, .nr = 8, .populate = true, .wp = ASYNC_WP, .wp_nr = 4,
+	  .e = { { 0, 4, A | P | W }, { 4, 8, P | W } } },
 	{ "sync uffd-wp: registered pages are not WPALLOWED",
 	  .type = MEM_ANON, .nr = 8, .populate = true, .wp = SYNC_WP,
 	  .e = { { 0, 8, P | W } } },
@@ -460,7 +388,7 @@ static const struct tcase cases[] = {
 	{ "hugetlb: never-touched pages of an async VMA are WPALLOWED without a page table, HUGE|WPALLOWED|SWAPPED once protected",
 	  .fn = t_hugetlb_markers },
 	{ "merging: equal neighbours merge, a change of categories splits",
-	  .fn = t_merge },
+	  MIXED, .e = { { 0, 3, P | W }, { 3, 5, P | Z | W }, { 5, 8, W } }, .merged = true },
 	{ "category_mask: pages having every bit",
 	  MIXED, .m = { .mask = P | Z, .ret = RM }, .e = { { 3, 5, P | Z | W } } },
 	{ "category_inverted: pages lacking a bit, real categories reported",

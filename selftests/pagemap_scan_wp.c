@@ -1,15 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING: get the written pages and
- * write-protect them in one go, the way a tracker of written memory (Wine's
- * write watches, CRIU's dirty tracking) uses it.
- *
- * The cases check that a get+WP reports exactly the pages written since the
- * previous one, that cuts by max_pages or by a full output vector are
- * resumed from walk_end without losing or repeating a page, how partial
- * THPs and hugetlb pages are handled, how VMAs without async uffd-wp are
- * treated, that another process's pagemap works, and that a write racing
- * with a get+WP is never lost.
+ * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING (get the written pages and protect
+ * them again) as write trackers use it: per memory type, resumed after
+ * max_pages or vec_len cuts, partial THPs and hugetlb pages, VMAs without
+ * async uffd-wp, another process's pagemap, a writer racing the scans.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,14 +23,15 @@
 struct tracked {
 	struct area a;
 	int uffd;
+	int pm;			/* the pagemap scanned */
 	size_t unit;		/* granule of writes and expectations */
 	size_t n;		/* units in the area */
 };
 
 /*
- * What a row of the case table gives its function: what main() sets up
- * (an area of @nr pages of @type, populated or not, and tracked; or
- * mixed_vmas(); or nothing), and a case-specific choice.
+ * A row of the case table: what run_case() sets up (@nr pages of @type
+ * tracked; MIXED: 4 plain anon pages, 4 tracked, 4 plain; or nothing), and
+ * the case's own choices.
  */
 struct variant {
 	enum { TRACK, MIXED, NOTHING } setup;
@@ -56,30 +51,9 @@ static char *unit_addr(const struct tracked *t, size_t i)
 }
 
 /*
- * Register @nr units of @t (0: all) from unit @from for async uffd-wp: 0
- * or -errno.
- * Only WP_ASYNC is requested: mainline implies WP_UNPOPULATED with it.
- */
-static int async_register(struct tracked *t, size_t from, size_t nr)
-{
-	int ret;
-
-	t->unit = t->a.type == MEM_HUGETLB ? t->a.psize : psize();
-	t->n = t->a.size / t->unit;
-	t->uffd = uffd_open(UFFD_FEATURE_WP_ASYNC |
-			    uffd_wp_features_for(t->a.type), true);
-	ret = t->uffd < 0 ? t->uffd :
-	      uffd_register(t->uffd, unit_addr(t, from), nr ? nr * t->unit : t->a.size,
-			    UFFDIO_REGISTER_MODE_WP, NULL);
-	if (ret && t->uffd >= 0)
-		close(t->uffd);
-	return ret;
-}
-
-/*
- * Set up @t as @v says: the area tracked, or (MIXED) 4 plain anon pages, 4
- * async-registered ones, 4 plain ones. On failure report the case (skip or
- * fail) and return false.
+ * Set up @t as @v says, registered for async uffd-wp, not protected (only
+ * WP_ASYNC is asked for: mainline implies WP_UNPOPULATED). On failure
+ * report the case and return false.
  */
 static bool track(const char *name, struct tracked *t, const struct variant *v)
 {
@@ -100,10 +74,14 @@ static bool track(const char *name, struct tracked *t, const struct variant *v)
 		vmh_report_setup(name, ret);
 		return false;
 	}
-	ret = async_register(t, mixed ? 4 : 0, mixed ? 4 : 0);
-	if (ret) {
+	t->pm = pagemap_fd();
+	t->unit = type == MEM_HUGETLB ? t->a.psize : psize();
+	t->n = t->a.size / t->unit;
+	t->uffd = uffd_wp_range(features, unit_addr(t, mixed ? 4 : 0),
+				mixed ? 4 * t->unit : t->a.size, false);
+	if (t->uffd < 0) {
 		ksft_test_result_fail("%s: async uffd-wp set-up: %s\n", name,
-				      strerror(-ret));
+				      strerror(-t->uffd));
 		area_free(&t->a);
 		return false;
 	}
@@ -138,10 +116,7 @@ struct scan_out {
 	size_t walk_end;	/* in units from the area start */
 };
 
-/*
- * get+WP of the written pages in units [from, to) of @t. A NULL @out with
- * @vec_len 0 is the WP-only form.
- */
+/* get+WP of units [from, to) of @t; a NULL @out with @vec_len 0: WP only. */
 static long get_wp(struct tracked *t, size_t from, size_t to, __u64 flags,
 		   __u64 max_pages, __u64 vec_len, struct scan_out *out)
 {
@@ -149,7 +124,7 @@ static long get_wp(struct tracked *t, size_t from, size_t to, __u64 flags,
 	__u64 walk_end;
 	long n;
 
-	n = pagemap_scan(pagemap_fd(), base + from * t->unit, base + to * t->unit,
+	n = pagemap_scan(t->pm, base + from * t->unit, base + to * t->unit,
 			 out ? out->v : NULL, vec_len, flags, max_pages, 0, W,
 			 0, W, &walk_end);
 	if (out) {
@@ -196,10 +171,6 @@ static bool nothing_written(struct tracked *t)
 	return get_wp_check(t, &o, t->n, NULL, 0);
 }
 
-/*
- * get+WP, write some units, get+WP again: the second scan reports exactly
- * the written units, merged where adjacent, and protects them again.
- */
 static bool t_cycle(struct tracked *t, const struct variant *v)
 {
 	const bool populate = v->populate;
@@ -366,54 +337,6 @@ static bool t_thp_partial(struct tracked *t, const struct variant *var)
 	return get_wp_check(t, &o, n, e, p - e) && ok;
 }
 
-/* The uffd-wp bit of every base page of each huge page, as a bitmap. */
-static unsigned int hugetlb_wp_map(const struct tracked *t)
-{
-	unsigned int map = 0;
-	size_t i;
-
-	for (i = 0; i < t->n; i++) {
-		if (pagemap_all(unit_addr(t, i), t->unit, PME_UFFD_WP, true))
-			map |= 1U << i;
-		else if (!pagemap_all(unit_addr(t, i), t->unit, PME_UFFD_WP,
-				      false))
-			map |= 1U << 31;	/* partly protected: never valid */
-	}
-	return map;
-}
-
-static bool hugetlb_wp_is(const struct tracked *t, unsigned int want)
-{
-	unsigned int map = hugetlb_wp_map(t);
-
-	if (map == want)
-		return true;
-	ksft_print_msg("protected huge pages %#x, expected %#x\n", map, want);
-	return false;
-}
-
-/* A get+WP in base pages: @from and @to are byte offsets into the area. */
-static bool hugetlb_get_wp(struct tracked *t, size_t from, size_t to,
-			   __u64 max_pages, size_t walk_end,
-			   const struct region_exp *e, size_t ne)
-{
-	unsigned long base = (unsigned long)t->a.addr;
-	struct page_region v[MAX_REGIONS];
-	__u64 we;
-	long n;
-	bool ok;
-
-	n = pagemap_scan(pagemap_fd(), base + from, base + to, v, MAX_REGIONS,
-			 PM_SCAN_WP_MATCHING, max_pages, 0, W, 0, W, &we);
-	ok = regions_match(t->a.addr, t->unit, v, n, e, ne);
-	if (we != base + walk_end) {
-		ksft_print_msg("walk_end at +%#llx, expected +%#zx\n",
-			       (unsigned long long)(we - base), walk_end);
-		ok = false;
-	}
-	return ok;
-}
-
 /* A place in a hugetlb area: @q quarters of a huge page and @p base pages. */
 struct hpos {
 	size_t q, p;
@@ -421,7 +344,7 @@ struct hpos {
 
 /*
  * A get+WP of [from, to) of a hugetlb area, cut by @max_pages: it must
- * report [r0, r1) (in huge pages; none when equal), stop at @walk_end, and
+ * report huge pages [r0, r1) (none when equal), stop at @walk_end, and
  * leave the huge pages of @map (a bit each) protected.
  */
 struct hcut {
@@ -430,21 +353,22 @@ struct hcut {
 	unsigned int map;
 };
 
-static size_t hpos_bytes(const struct tracked *t, struct hpos h)
-{
-	return h.q * (t->unit / 4) + h.p * psize();
-}
-
 static bool t_hugetlb_cut(struct tracked *t, const struct variant *v)
 {
 	const struct hcut *c = v->cut;
-	const struct region_exp e[] = { { c->r0, c->r1, W } };
+	const size_t per = t->unit / psize(), q = per / 4;
+	const struct region_exp e[] = { { c->r0 * per, c->r1 * per, W } };
+	struct tracked b = *t;	/* the area in base pages */
+	struct scan_out o;
+	size_t i;
 	bool ok;
 
-	ok = hugetlb_get_wp(t, hpos_bytes(t, c->from), hpos_bytes(t, c->to),
-			    hpos_bytes(t, c->max_pages) / psize(),
-			    hpos_bytes(t, c->walk_end), e, c->r1 > c->r0);
-	ok &= hugetlb_wp_is(t, c->map);
+	b.unit = psize();
+	get_wp(&b, c->from.q * q + c->from.p, c->to.q * q + c->to.p, PM_SCAN_WP_MATCHING,
+	       c->max_pages.q * q + c->max_pages.p, MAX_REGIONS, &o);
+	ok = get_wp_check(&b, &o, c->walk_end.q * q + c->walk_end.p, e, c->r1 > c->r0);
+	for (i = 0; i < t->n; i++)
+		ok &= units_wp(t, i, i + 1, c->map >> i & 1);
 	return ok;
 }
 
@@ -464,17 +388,13 @@ static bool t_check_wpasync(struct tracked *t, const struct variant *v)
 			    PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
 			    { 4, 8, W });
 	/* A sync uffd-wp VMA is no better than a plain one. */
-	uffd = uffd_open(0, true);
-	if (uffd < 0 || uffd_register(uffd, t->a.addr, 4 * t->unit,
-				      UFFDIO_REGISTER_MODE_WP, NULL)) {
+	uffd = uffd_wp_range(0, t->a.addr, 4 * t->unit, false);
+	if (uffd < 0) {
 		ksft_print_msg("sync registration failed\n");
-		ok = false;
-	} else {
-		ok &= get_wp(t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS,
-			     &o) == -EPERM;
+		return false;
 	}
-	if (uffd >= 0)
-		close(uffd);
+	ok &= get_wp(t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, &o) == -EPERM;
+	close(uffd);
 	return ok;
 }
 
@@ -483,11 +403,7 @@ static bool t_check_wpasync_partial(struct tracked *t, const struct variant *v)
 	struct scan_out o;
 	bool ok;
 
-	/*
-	 * From the async VMA into a plain one: the walk has protected the
-	 * async pages when it meets the plain VMA and fails; nothing undoes
-	 * that, and walk_end is left at the end.
-	 */
+	/* The walk protected the async pages before failing; walk_end at the end. */
 	ok = get_wp(t, 4, 12, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING, 0,
 		    MAX_REGIONS, &o) == -EPERM && o.walk_end == 12;
 	ok &= units_wp(t, 4, 8, true);
@@ -509,27 +425,22 @@ static bool t_wp_skips_plain(struct tracked *t, const struct variant *v)
 }
 
 /*
- * A child async-tracks 8 pages and writes units 2 and 5; the parent
- * get+WPs them through the child's pagemap, then asks for a write of unit
- * 6 ('w'), which the next get+WP reports alone. Or (flag) the child exits
- * first: the pagemap kept open gives ESRCH.
+ * A child writes units 2 and 5 of its tracked area, then unit 6 when asked
+ * ('w'). Or (flag) it exits first: its pagemap kept open gives ESRCH.
  */
 static bool t_child(struct tracked *unused, const struct variant *var)
 {
-	const struct region_exp first[] = { { 2, 3, W }, { 5, 6, W } };
-	const struct region_exp next[] = { { 6, 7, W } };
-	struct page_region v[MAX_REGIONS];
-	struct tracked t = { .unit = psize() };
-	unsigned long base;
+	struct tracked t = { .unit = psize(), .n = 8 };
+	struct scan_out o;
 	struct peer c;
 	bool ok;
-	long n;
-	int fd;
 
 	peer_fork(&c);
 	if (!c.pid) {
-		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED) || async_register(&t, 0, 0) ||
-		    uffd_wp(t.uffd, t.a.addr, t.a.size, true))
+		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED))
+			child_exit(KSFT_FAIL);
+		t.uffd = uffd_wp_range(UFFD_FEATURE_WP_ASYNC, t.a.addr, t.a.size, true);
+		if (t.uffd < 0)
 			child_exit(KSFT_FAIL);
 		write_unit(&t, 2);
 		write_unit(&t, 5);
@@ -546,83 +457,60 @@ static bool t_child(struct tracked *unused, const struct variant *var)
 		peer_wait(&c, "child");
 		return false;
 	}
-	base = (unsigned long)t.a.addr;
-	fd = open_proc(c.pid, "pagemap", O_RDONLY);
-	if (fd < 0)
+	t.pm = open_proc(c.pid, "pagemap", O_RDONLY);
+	if (t.pm < 0)
 		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
 	if (var->flag) {
-		/* Let the child exit, keep its pagemap open and scan it. */
 		ok = peer_wait(&c, "child") == KSFT_PASS;
-		n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-				 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
-		if (n != -ESRCH)
-			ksft_print_msg("scan returned %ld, expected -ESRCH\n", n);
-		close(fd);
-		return ok && n == -ESRCH;
+		if (get_wp(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o) != -ESRCH) {
+			ksft_print_msg("scan returned %ld, expected -ESRCH\n", o.n);
+			ok = false;
+		}
+	} else {
+		ok = GET_WP_EXPECT(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
+				   { 2, 3, W }, { 5, 6, W });
+		peer_send(&c, 'w');
+		ok &= peer_recv(&c) == 'w';
+		ok &= GET_WP_EXPECT(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
+				    { 6, 7, W });
+		ok &= peer_wait(&c, "child") == KSFT_PASS;
 	}
-	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
-	ok = regions_match(t.a.addr, t.unit, v, n, first, ARRAY_SIZE(first));
-	/* Protected by the parent: a write in the child shows up next. */
-	peer_send(&c, 'w');
-	ok &= peer_recv(&c) == 'w';
-	n = pagemap_scan(fd, base, base + 8 * t.unit, v, MAX_REGIONS,
-			 PM_SCAN_WP_MATCHING, 0, 0, W, 0, W, NULL);
-	ok &= regions_match(t.a.addr, t.unit, v, n, next, ARRAY_SIZE(next));
-	ok &= peer_wait(&c, "child") == KSFT_PASS;
-	close(fd);
+	close(t.pm);
 	return ok;
 }
 
 /*
- * The child's side of t_fork_unregistered(): its copy of the area is in a
- * VMA that fork() did not register (no UFFD_FEATURE_EVENT_FORK), so no
- * entry may keep the parent's protection and every page reads as written.
- * The cached pagemap_fd() is the parent's: open our own.
+ * The child's side of t_fork_unregistered(): its copy is in a VMA fork()
+ * did not register, so no entry may keep the protection and every page
+ * reads as written. Through its own pagemap: pagemap_fd() is the parent's.
  */
-static int fork_child_check(const struct tracked *t)
+static int fork_child_check(struct tracked *t)
 {
-	unsigned long base = (unsigned long)t->a.addr;
 	const struct region_exp e[] = { { 0, t->n, W } };
-	struct page_region v[MAX_REGIONS];
-	uint64_t entry;
-	__u64 walk_end;
+	struct scan_out o;
 	size_t off;
-	long n;
-	int fd;
 
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0)
+	t->pm = open("/proc/self/pagemap", O_RDONLY);
+	if (t->pm < 0)
 		return 2;
 	for (off = 0; off < t->a.size; off += psize()) {
-		if (pread(fd, &entry, sizeof(entry),
-			  (base + off) / psize() * sizeof(entry)) !=
-		    sizeof(entry))
-			return 2;
-		if (entry & PME_UFFD_WP) {
-			ksft_print_msg("child: +%#zx still has the uffd-wp bit\n",
-				       off);
+		if (pagemap_get_entry(t->pm, t->a.addr + off) & PME_UFFD_WP) {
+			ksft_print_msg("child: +%#zx still has the uffd-wp bit\n", off);
 			return 1;
 		}
 	}
-	n = pagemap_scan(fd, base, base + t->a.size, v, MAX_REGIONS, 0, 0, 0,
-			 W, 0, W, &walk_end);
-	return regions_match(t->a.addr, t->unit, v, n, e, ARRAY_SIZE(e)) ? 0 : 1;
+	get_wp(t, 0, t->n, 0, 0, MAX_REGIONS, &o);
+	return !get_wp_check(t, &o, t->n, e, ARRAY_SIZE(e));
 }
 
-/*
- * fork() of a tracked area without UFFD_FEATURE_EVENT_FORK: the child's
- * copies drop the protection, present and huge entries included (6.1 kept
- * the uffd-wp bit of present hugetlb entries), the parent's stay.
- */
+/* 6.1 kept the uffd-wp bit of present hugetlb entries in the child. */
 static bool t_fork_unregistered(struct tracked *t, const struct variant *v)
 {
 	int status;
 	pid_t pid;
 	bool ok;
 
-	ok = GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
-			   t->n, { 0, t->n, W });
+	ok = GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, t->n, { 0, t->n, W });
 	write_unit(t, 1);
 	fflush(stdout);
 	pid = fork();
@@ -631,16 +519,13 @@ static bool t_fork_unregistered(struct tracked *t, const struct variant *v)
 		return false;
 	}
 	if (!pid)
-		_exit(fork_child_check(t));
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status)) {
-		ksft_print_msg("the child found its copy protected (status %#x)\n",
-			       status);
+		child_exit(fork_child_check(t));
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		ksft_print_msg("the child found its copy protected (status %#x)\n", status);
 		ok = false;
 	}
-	ok &= units_wp(t, 0, 1, true) && units_wp(t, 1, 2, false) &&
-	      units_wp(t, 2, t->n, true);
-	return ok;
+	return units_wp(t, 0, 1, true) && units_wp(t, 1, 2, false) &&
+	       units_wp(t, 2, t->n, true) && ok;
 }
 
 struct racer {
@@ -665,58 +550,41 @@ static void *racer_fn(void *arg)
 }
 
 /*
- * A writer and get+WP race. Whenever a scan reports a page, the page is
- * read after the scan; once the writer stops and a last scan has run, the
- * value last read for every page must be its final value: a write that
- * landed after its page was reported but was then not reported itself
- * (a write lost by get+WP) leaves a stale value behind.
+ * A writer and get+WP race. Each page a scan reports is read after the
+ * scan; after the writer stops and one more scan, the value last read of
+ * every page must be its final one: a write get+WP lost leaves it stale.
  */
 static bool t_race(struct tracked *t, const struct variant *v)
 {
-	unsigned long seen[RACE_PAGES] = { 0 }, scans = 0;
-	struct racer r = { 0 };
-	struct scan_out o;
+	unsigned long seen[RACE_PAGES] = { 0 }, scans = 0, a;
+	struct racer r = { .t = t };
 	struct timespec t0, now;
+	struct scan_out o;
 	pthread_t thread;
-	bool ok = true, stop = false;
+	bool ok = true, stop;
 	size_t i;
 	long k;
 
 	memset(t->a.addr, 0, t->a.size);
-	r.t = t;
 	if (pthread_create(&thread, NULL, racer_fn, &r)) {
 		ksft_print_msg("pthread_create failed\n");
 		return false;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!stop) {
+	do {
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec >= RACE_SECONDS) {
-			/* One more scan after the writer is gone. */
+		stop = now.tv_sec - t0.tv_sec >= RACE_SECONDS;
+		if (stop) {	/* one more scan after the writer is gone */
 			__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
 			pthread_join(thread, NULL);
-			stop = true;
 		}
-		if (get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS,
-			   &o) < 0) {
-			ok = false;
-			break;
-		}
+		ok &= get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o) >= 0;
+		for (k = 0; k < o.n; k++)
+			for (a = o.v[k].start; a < o.v[k].end; a += t->unit)
+				seen[(a - (unsigned long)t->a.addr) / t->unit] =
+					__atomic_load_n((unsigned long *)a, __ATOMIC_RELAXED);
 		scans++;
-		for (k = 0; k < o.n; k++) {
-			unsigned long a;
-
-			for (a = o.v[k].start; a < o.v[k].end; a += t->unit) {
-				i = (a - (unsigned long)t->a.addr) / t->unit;
-				seen[i] = __atomic_load_n((unsigned long *)a,
-							  __ATOMIC_RELAXED);
-			}
-		}
-	}
-	if (!stop) {
-		__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
-		pthread_join(thread, NULL);
-	}
+	} while (!stop);
 	for (i = 0; ok && i < t->n; i++) {
 		unsigned long final = *(unsigned long *)unit_addr(t, i);
 
@@ -727,8 +595,7 @@ static bool t_race(struct tracked *t, const struct variant *v)
 		}
 	}
 	ksft_print_msg("%lu writes, %lu scans\n", r.writes, scans);
-	ok &= nothing_written(t);
-	return ok && r.writes > 0 && scans > 1;
+	return nothing_written(t) && ok && r.writes > 0 && scans > 1;
 }
 
 /* The get+WP cycle on @nr pages of @type (as the name's @prefix says). */
@@ -796,7 +663,6 @@ static const struct {
 	  t_race, { .type = MEM_ANON, .nr = RACE_PAGES, .populate = true } },
 };
 
-/* Set up what case @i's row asks for, run it, report it, tear down. */
 static void run_case(size_t i)
 {
 	const struct variant *v = &cases[i].v;

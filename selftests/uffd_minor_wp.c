@@ -1,16 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * UFFDIO_CONTINUE_MODE_WP: resolving a minor fault with UFFDIO_CONTINUE can
- * map the page write-protected with uffd-wp, so that a monitor that fills a
- * range through minor faults also sees its first write.  Mainline has it
- * since 6.4, together with UFFD_FEATURE_WP_UNPOPULATED, which clients take
- * as the sign that it exists.
- *
- * For shmem and hugetlbfs, a memfd is mapped twice: one mapping fills the
- * page cache, the other is registered for minor faults and write-protect.
- * UFFDIO_CONTINUE with MODE_WP must map the page with the uffd-wp bit
- * (pagemap bit 57) and its data, the next write must be a write-protect
- * fault, and MODE_WP on a range registered without MODE_WP is EINVAL.
+ * UFFDIO_CONTINUE_MODE_WP (mainline 6.4, with UFFD_FEATURE_WP_UNPOPULATED):
+ * a minor fault resolved with it maps the page uffd-wp protected. A shmem or
+ * hugetlbfs memfd is mapped twice: one mapping fills the page cache, the
+ * other is registered for minor faults and write-protect.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -24,6 +17,12 @@
 
 #define PATTERN			0x3c
 #define NR_CASES		3
+
+static const char * const cases[NR_CASES] = {
+	"CONTINUE with MODE_WP maps the page write-protected",
+	"the next write is a write-protect fault",
+	"MODE_WP on a range not registered for WP is EINVAL",
+};
 
 struct memtype {
 	const char *name;
@@ -43,17 +42,14 @@ static int uffd_continue(int uffd, char *addr, size_t len, __u64 mode)
 
 static void skip_all(const struct memtype *t, const char *why)
 {
-	ksft_test_result_skip("%s: CONTINUE with MODE_WP maps the page write-protected (%s)\n",
-			      t->name, why);
-	ksft_test_result_skip("%s: the next write is a write-protect fault (%s)\n",
-			      t->name, why);
-	ksft_test_result_skip("%s: MODE_WP on a range not registered for WP is EINVAL (%s)\n",
-			      t->name, why);
+	int i;
+
+	for (i = 0; i < NR_CASES; i++)
+		ksft_test_result_skip("%s: %s (%s)\n", t->name, cases[i], why);
 }
 
 static void test_memtype(const struct memtype *t)
 {
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MINOR };
 	char *fill, *dst;
 	struct area a;
 	size_t psize;
@@ -81,43 +77,32 @@ static void test_memtype(const struct memtype *t)
 	memset(fill, PATTERN, a.size);
 
 	/* Page 0 in a range registered for minor faults and write-protect. */
-	reg.range.start = (uintptr_t)dst;
-	reg.range.len = psize;
-	reg.mode |= UFFDIO_REGISTER_MODE_WP;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+	if (uffd_register(uffd, dst, psize, UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_WP,
+			  NULL))
 		ksft_exit_fail_msg("UFFDIO_REGISTER(MINOR|WP) %s: %s\n", t->name,
 				   strerror(errno));
 	if (uffd_continue(uffd, dst, psize, UFFDIO_CONTINUE_MODE_WP)) {
 		ksft_print_msg("UFFDIO_CONTINUE(MODE_WP): %s\n", strerror(errno));
-		ksft_test_result_fail("%s: CONTINUE with MODE_WP maps the page write-protected\n",
-				      t->name);
-		ksft_test_result_skip("%s: the next write is a write-protect fault (the page was not mapped)\n",
-				      t->name);
+		ksft_test_result_fail("%s: %s\n", t->name, cases[0]);
+		ksft_test_result_skip("%s: %s (the page was not mapped)\n", t->name, cases[1]);
 	} else {
 		uint64_t e = pagemap_entry(dst);
 
 		ksft_test_result((e & PME_PRESENT) && (e & PME_UFFD_WP) &&
-				 dst[0] == PATTERN &&
-				 dst[psize - 1] == PATTERN,
-				 "%s: CONTINUE with MODE_WP maps the page write-protected\n",
-				 t->name);
+				 dst[0] == PATTERN && dst[psize - 1] == PATTERN,
+				 "%s: %s\n", t->name, cases[0]);
 		ksft_test_result(uffd_write_trapped(uffd, dst, psize, PATTERN + 1) &&
-				 dst[0] == PATTERN + 1,
-				 "%s: the next write is a write-protect fault\n",
-				 t->name);
+				 dst[0] == PATTERN + 1, "%s: %s\n", t->name, cases[1]);
 	}
 
 	/* Page 1 registered for minor faults only. */
-	reg.range.start = (uintptr_t)dst + psize;
-	reg.mode = UFFDIO_REGISTER_MODE_MINOR;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+	if (uffd_register(uffd, dst + psize, psize, UFFDIO_REGISTER_MODE_MINOR, NULL))
 		ksft_exit_fail_msg("UFFDIO_REGISTER(MINOR) %s: %s\n", t->name,
 				   strerror(errno));
 	ksft_test_result(uffd_continue(uffd, dst + psize, psize,
 				       UFFDIO_CONTINUE_MODE_WP) == -EINVAL &&
 			 !uffd_continue(uffd, dst + psize, psize, 0),
-			 "%s: MODE_WP on a range not registered for WP is EINVAL\n",
-			 t->name);
+			 "%s: %s\n", t->name, cases[2]);
 
 	close(uffd);
 	munmap(fill, a.size);
@@ -130,23 +115,21 @@ int main(void)
 		{ "shmem", MEM_SHMEM, UFFD_FEATURE_MINOR_SHMEM },
 		{ "hugetlb", MEM_HUGETLB_SHARED, UFFD_FEATURE_MINOR_HUGETLBFS },
 	};
-	int64_t have;
+	int64_t have = uffd_api_features();
+	const char *why = have < 0 ? "no userfaultfd" :
+		!(have & UFFD_FEATURE_WP_UNPOPULATED) ?
+		"no UFFDIO_CONTINUE_MODE_WP: the kernel lacks UFFD_FEATURE_WP_UNPOPULATED, which comes with it" :
+		NULL;
+	size_t i;
 
 	ksft_print_header();
-	ksft_set_plan(NR_CASES * 2);
-
-	have = uffd_api_features();
-	if (have < 0 || !(have & UFFD_FEATURE_WP_UNPOPULATED)) {
-		const char *why = have < 0 ? "no userfaultfd" :
-			"no UFFDIO_CONTINUE_MODE_WP: the kernel lacks UFFD_FEATURE_WP_UNPOPULATED, which comes with it";
-
-		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+	ksft_set_plan(NR_CASES * ARRAY_SIZE(types));
+	for (i = 0; i < ARRAY_SIZE(types); i++) {
+		if (why)
 			skip_all(&types[i], why);
-		goto out;
+		else
+			test_memtype(&types[i]);
 	}
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		test_memtype(&types[i]);
-out:
 	vmh_finished();
 	return 0;
 }

@@ -1,27 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Reproducers for three bugs of 6.1's uffd-wp, fixed by the first three
- * patches of the series.  They use synchronous uffd-wp only, so they run on
- * any 6.1 kernel: there they fail, with the fixes they pass.
+ * Reproducers of three 6.1 uffd-wp bugs the series fixes. Synchronous
+ * uffd-wp only: on 6.1 without the fixes every case fails.
  *
- * fork: a child forked without UFFD_FEATURE_EVENT_FORK is not registered,
- * yet 6.1 copies the uffd-wp bit of a present hugetlb entry into it.  The
- * child's first write to that page then never completes: hugetlb_fault()
- * skips the uffd-wp handling (the VMA is not registered) and hugetlb_wp()
- * refuses to copy a page whose entry still says uffd-wp, so the fault is
- * retried forever.  The child writes under an alarm.
- *
- * unshare: a read-only pin (FOLL_PIN without FOLL_WRITE; process_vm_readv()
- * takes one) of a private hugetlb page that is shared with a child copies
- * the page for the pinner.  6.1 installs the copy without the uffd-wp bit,
- * so the parent's page looks unprotected (pagemap bit 57) and its next write
- * is not trapped.
- *
- * unprotect: UFFDIO_WRITEPROTECT without MODE_WP computed the new protection
- * from the VMA's flags, ignoring that a shared mapping may want write
- * notification (soft-dirty tracking, a filesystem's ->page_mkwrite()).  The
- * PTEs of a shmem mapping whose soft-dirty bits were cleared became
- * writable, and the next write left no soft-dirty bit (pagemap bit 55).
+ * fork: a child forked without EVENT_FORK keeps the uffd-wp bit of a present
+ * hugetlb entry, so its first write retries forever (it runs under an alarm).
+ * unshare: a read-only pin (process_vm_readv()) of a protected hugetlb page
+ * shared with a child copies it without the uffd-wp bit.
+ * unprotect: UFFDIO_WRITEPROTECT without MODE_WP made soft-dirty-tracked
+ * shmem PTEs writable, so the next write was not soft-dirty.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -40,18 +27,23 @@
 
 static size_t hpage;
 
+/* Skip the first @n cases, in order, saying why. */
+static void skip_cases(int n, const char *why)
+{
+	const char * const names[] = { T_FORK, T_UNSHARE_BIT, T_UNSHARE_TRAP, T_UNPROTECT };
+	int i;
+
+	for (i = 0; i < n; i++)
+		ksft_test_result_skip("%s (%s)\n", names[i], why);
+}
+
 /* A synchronous uffd-wp context with @addr registered and write-protected. */
 static int uffd_wp_protect(char *addr, size_t len)
 {
-	int uffd = uffd_open(0, true), ret;
+	int uffd = uffd_wp_range(0, addr, len, true);
 
 	if (uffd < 0)
-		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(-uffd));
-	ret = uffd_register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret)
-		ret = uffd_wp(uffd, addr, len, true);
-	if (ret)
-		ksft_exit_fail_msg("uffd-wp set-up: %s\n", strerror(-ret));
+		ksft_exit_fail_msg("uffd-wp set-up: %s\n", strerror(-uffd));
 	return uffd;
 }
 
@@ -72,7 +64,6 @@ static char *protected_hugetlb_page(int *uffd)
 
 static void test_fork_child_writes(void)
 {
-	const char *name = T_FORK;
 	int uffd, status;
 	char *p = protected_hugetlb_page(&uffd);
 	pid_t pid = fork();
@@ -86,27 +77,20 @@ static void test_fork_child_writes(void)
 	}
 	if (waitpid(pid, &status, 0) != pid)
 		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
 		ksft_print_msg("the child's write to the page did not complete in %d s\n",
 			       CHILD_DEADLINE_S);
-		ksft_test_result_fail("%s\n", name);
-	} else {
-		ksft_test_result(WIFEXITED(status) && !WEXITSTATUS(status),
-				 "%s\n", name);
-	}
+	ksft_test_result(WIFEXITED(status) && !WEXITSTATUS(status), "%s\n", T_FORK);
 	close(uffd);
 	munmap(p, hpage);
 }
 
 static void test_unshare_keeps_protection(void)
 {
-	const char *kept = T_UNSHARE_BIT;
-	const char *trap = T_UNSHARE_TRAP;
 	int uffd, hold[2], status;
-	char buf[64];
+	char buf[64], *p = protected_hugetlb_page(&uffd);
 	struct iovec local = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct iovec remote;
-	char *p = protected_hugetlb_page(&uffd);
+	struct iovec remote = { .iov_base = p, .iov_len = sizeof(buf) };
 	pid_t pid;
 
 	if (pipe(hold))
@@ -117,20 +101,15 @@ static void test_unshare_keeps_protection(void)
 	if (!pid) {
 		/* Keep the page shared with the parent until told to go. */
 		close(hold[1]);
-		if (read(hold[0], buf, 1) < 0)
-			_exit(1);
-		_exit(0);
+		_exit(read(hold[0], buf, 1) < 0);
 	}
 	close(hold[0]);
-
-	remote.iov_base = p;
-	remote.iov_len = sizeof(buf);
 	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof(buf)) {
 		if (errno == ENOSYS) {
 			ksft_test_result_skip("%s (no process_vm_readv: CONFIG_CROSS_MEMORY_ATTACH is off)\n",
-					      kept);
+					      T_UNSHARE_BIT);
 			ksft_test_result_skip("%s (no read-only pin to test with)\n",
-					      trap);
+					      T_UNSHARE_TRAP);
 			goto out;
 		}
 		ksft_exit_fail_msg("process_vm_readv: %s\n", strerror(errno));
@@ -138,8 +117,8 @@ static void test_unshare_keeps_protection(void)
 	if (buf[0] != 0x5a || buf[sizeof(buf) - 1] != 0x5a)
 		ksft_exit_fail_msg("process_vm_readv read the wrong data\n");
 
-	ksft_test_result(pagemap_entry(p) & PME_UFFD_WP, "%s\n", kept);
-	ksft_test_result(uffd_write_trapped(uffd, p, hpage, 2), "%s\n", trap);
+	ksft_test_result(pagemap_entry(p) & PME_UFFD_WP, "%s\n", T_UNSHARE_BIT);
+	ksft_test_result(uffd_write_trapped(uffd, p, hpage, 2), "%s\n", T_UNSHARE_TRAP);
 out:
 	close(hold[1]);
 	waitpid(pid, &status, 0);
@@ -149,7 +128,6 @@ out:
 
 static void test_unprotect_keeps_write_notify(void)
 {
-	const char *name = T_UNPROTECT;
 	char *p = mmap(NULL, psize(), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int uffd;
@@ -159,7 +137,7 @@ static void test_unprotect_keeps_write_notify(void)
 	p[0] = 1;
 	if (!(pagemap_entry(p) & PME_SOFT_DIRTY)) {
 		ksft_test_result_skip("%s (no soft-dirty bits: CONFIG_MEM_SOFT_DIRTY is off)\n",
-				      name);
+				      T_UNPROTECT);
 		goto out;
 	}
 	clear_softdirty();
@@ -171,7 +149,7 @@ static void test_unprotect_keeps_write_notify(void)
 		ksft_exit_fail_msg("UFFDIO_WRITEPROTECT(unprotect): %s\n",
 				   strerror(errno));
 	p[0] = 2;
-	ksft_test_result(pagemap_entry(p) & PME_SOFT_DIRTY, "%s\n", name);
+	ksft_test_result(pagemap_entry(p) & PME_SOFT_DIRTY, "%s\n", T_UNPROTECT);
 	close(uffd);
 out:
 	munmap(p, psize());
@@ -186,13 +164,8 @@ int main(void)
 
 	features = uffd_api_features();
 	if (features < 0 || !(features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)) {
-		const char *why = features < 0 ? "no userfaultfd" :
-			"no uffd-wp for shmem and hugetlbfs (UFFD_FEATURE_WP_HUGETLBFS_SHMEM)";
-
-		ksft_test_result_skip("%s (%s)\n", T_FORK, why);
-		ksft_test_result_skip("%s (%s)\n", T_UNSHARE_BIT, why);
-		ksft_test_result_skip("%s (%s)\n", T_UNSHARE_TRAP, why);
-		ksft_test_result_skip("%s (%s)\n", T_UNPROTECT, why);
+		skip_cases(4, features < 0 ? "no userfaultfd" :
+			   "no uffd-wp for shmem and hugetlbfs (UFFD_FEATURE_WP_HUGETLBFS_SHMEM)");
 		goto out;
 	}
 	hpage = hugetlb_size();
@@ -200,11 +173,7 @@ int main(void)
 		test_fork_child_writes();
 		test_unshare_keeps_protection();
 	} else {
-		const char *why = "no hugetlb pages (hugetlbfs absent, or nr_hugepages cannot be raised)";
-
-		ksft_test_result_skip("%s (%s)\n", T_FORK, why);
-		ksft_test_result_skip("%s (%s)\n", T_UNSHARE_BIT, why);
-		ksft_test_result_skip("%s (%s)\n", T_UNSHARE_TRAP, why);
+		skip_cases(3, "no hugetlb pages (hugetlbfs absent, or nr_hugepages cannot be raised)");
 	}
 	test_unprotect_keeps_write_notify();
 out:

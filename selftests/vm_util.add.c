@@ -642,3 +642,19 @@ int peer_wait(struct peer *p, const char *what)
 		ksft_print_msg("%s: exit status %d\n", what, status);
 	return KSFT_FAIL;
 }
+
+/* Shared by the write-protect programs. */
+int uffd_wp_range(uint64_t features, const void *addr, size_t len, bool protect)
+{
+	int uffd = uffd_open(features, true), ret;
+
+	if (uffd < 0)
+		return uffd;
+	ret = uffd_register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!ret && protect)
+		ret = uffd_wp(uffd, addr, len, true);
+	if (!ret)
+		return uffd;
+	close(uffd);
+	return ret;
+}

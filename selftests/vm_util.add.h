@@ -214,3 +214,10 @@ int peer_wait(struct peer *p, const char *what);
 		else							\
 			ksft_test_result(__r == KSFT_PASS, "%s\n", name);	\
 	} while (0)
+
+/* Shared by the write-protect programs. */
+/*
+ * A userfaultfd with @features and [addr, addr+len) registered for
+ * write-protect and, with @protect, protected: the fd, or -errno.
+ */
+int uffd_wp_range(uint64_t features, const void *addr, size_t len, bool protect);

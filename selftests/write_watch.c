@@ -1,16 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A GetWriteWatch()-style API built on PAGEMAP_SCAN, and its tests.
- *
- * Windows' write watches, which Wine emulates, answer "which pages of this
- * region were written since the watch was last reset?", optionally
- * resetting the pages they return, with at most a caller-given number of
- * addresses per call.  With asynchronous uffd-wp this is one PAGEMAP_SCAN
- * per call: get (PAGE_IS_WRITTEN), capped by max_pages, with
- * PM_SCAN_WP_MATCHING for the resetting form, which re-protects exactly the
- * pages it reported.  The API below is what such a user writes; the tests
- * check it against the set of pages they wrote, including the cut at the
- * caller's count and resuming after it.
+ * A GetWriteWatch()-style API (Windows' write watches, which Wine emulates)
+ * built on async uffd-wp and one PAGEMAP_SCAN per call: get the written
+ * pages, at most the caller's count of them (max_pages), and with the reset
+ * flag re-protect exactly those (PM_SCAN_WP_MATCHING). Checked per memory
+ * type against the pages the tests wrote.
  */
 #include "../kselftest.h"
 #include "vm_util.h"
@@ -23,7 +17,6 @@
 struct write_watch {
 	struct area a;
 	int uffd;
-	size_t psize;
 };
 
 /* Map @nr pages of @type and watch them: nothing counts as written yet. */
@@ -33,7 +26,6 @@ static int ww_create(struct write_watch *ww, enum mem_type type, size_t nr)
 
 	if (ret)
 		return ret;
-	ww->psize = ww->a.psize;
 	ww->uffd = uffd_async_wp(type, ww->a.addr, ww->a.size, true);
 	if (ww->uffd < 0) {
 		area_free(&ww->a);
@@ -68,7 +60,7 @@ static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
 		n = pagemap_scan(pagemap_fd(), (unsigned long)pos,
 				 (unsigned long)end, vec, MAX_VEC,
 				 flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0,
-				 (*count - got) * (ww->psize / psize()),
+				 (*count - got) * (ww->a.psize / psize()),
 				 0, W, 0, W, &walk_end);
 		if (n < 0)
 			return (int)n;
@@ -77,7 +69,7 @@ static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
 
 			for (p = (char *)(unsigned long)vec[i].start;
 			     p < (char *)(unsigned long)vec[i].end && got < *count;
-			     p += ww->psize)
+			     p += ww->a.psize)
 				addrs[got++] = p;
 		}
 		if (walk_end <= (unsigned long)pos)
@@ -98,16 +90,14 @@ static int ww_reset(struct write_watch *ww, char *start, size_t len)
 	return n < 0 ? (int)n : 0;
 }
 
-/* ---- the tests --------------------------------------------------------- */
-
 static char *pg(struct write_watch *ww, size_t i)
 {
-	return ww->a.addr + i * ww->psize;
+	return ww->a.addr + i * ww->a.psize;
 }
 
 static void write_pg(struct write_watch *ww, size_t i)
 {
-	pg(ww, i)[ww->psize / 2] = (char)(i + 1);
+	pg(ww, i)[ww->a.psize / 2] = (char)(i + 1);
 }
 
 #define write_pgs(ww, ...)						\
@@ -123,61 +113,48 @@ static void write_pg(struct write_watch *ww, size_t i)
 static bool got_pages(struct write_watch *ww, char **addrs, size_t count,
 		      const size_t *want, size_t nwant)
 {
+	bool ok = count == nwant;
 	size_t i;
 
-	if (count != nwant) {
-		ksft_print_msg("%zu pages reported, expected %zu\n", count,
-			       nwant);
-		for (i = 0; i < count && i < 8; i++)
-			ksft_print_msg("  page %zd\n",
-				       (addrs[i] - ww->a.addr) / (ssize_t)ww->psize);
-		return false;
-	}
-	for (i = 0; i < count; i++) {
-		if (addrs[i] != pg(ww, want[i])) {
-			ksft_print_msg("report %zu: page %zd, expected %zu\n", i,
-				       (addrs[i] - ww->a.addr) / (ssize_t)ww->psize,
-				       want[i]);
-			return false;
-		}
-	}
-	return true;
+	for (i = 0; ok && i < count; i++)
+		ok = addrs[i] == pg(ww, want[i]);
+	for (i = 0; !ok && (i < count || i < nwant); i++)
+		ksft_print_msg("report %zu: page %zd, expected %zd\n", i,
+			       i < count ? (addrs[i] - ww->a.addr) / (ssize_t)ww->a.psize : -1,
+			       i < nwant ? (ssize_t)want[i] : -1);
+	return ok;
+}
+
+/* A ww_get() of [from, from + len) with @cap gives exactly the pages @want. */
+static bool get_expect(struct write_watch *ww, unsigned int flags, char *from,
+		       size_t len, size_t cap, const size_t *want, size_t nwant)
+{
+	char *addrs[NR_PAGES];
+	int ret = ww_get(ww, flags, from, len, addrs, &cap);
+
+	if (ret)
+		ksft_print_msg("ww_get: %s\n", strerror(-ret));
+	return !ret && got_pages(ww, addrs, cap, want, nwant);
 }
 
 #define GET_EXPECT(ww, flags, from, len, cap, ...)			\
 	({								\
 		const size_t __w[] = { __VA_ARGS__ };			\
-		char *__a[NR_PAGES];					\
-		size_t __n = (cap);					\
-		int __r = ww_get(ww, flags, from, len, __a, &__n);	\
-		if (__r)						\
-			ksft_print_msg("ww_get: %s\n", strerror(-__r));	\
-		!__r && got_pages(ww, __a, __n, __w, ARRAY_SIZE(__w));	\
+		get_expect(ww, flags, from, len, cap, __w, ARRAY_SIZE(__w)); \
 	})
-
-/* GET_EXPECT() and GET_NONE() over the whole watch. */
+/* The same over the whole watch. */
 #define GET_ALL(ww, flags, cap, ...)					\
 	GET_EXPECT(ww, flags, (ww)->a.addr, (ww)->a.size, cap, __VA_ARGS__)
-#define NONE_ALL(ww)	GET_NONE(ww, 0, (ww)->a.addr, (ww)->a.size)
 
-#define GET_NONE(ww, flags, from, len)					\
-	({								\
-		char *__a[NR_PAGES];					\
-		size_t __n = NR_PAGES;					\
-		int __r = ww_get(ww, flags, from, len, __a, &__n);	\
-		if (!__r && __n)					\
-			ksft_print_msg("%zu pages reported, expected none\n", \
-				       __n);				\
-		!__r && !__n;						\
-	})
+static bool none_written(struct write_watch *ww)
+{
+	return get_expect(ww, 0, ww->a.addr, ww->a.size, NR_PAGES, NULL, 0);
+}
 
 static bool t_fresh(struct write_watch *ww)
 {
-	bool ok;
-
 	touch_read(ww->a.addr, ww->a.size);
-	ok = NONE_ALL(ww);
-	return ok;
+	return none_written(ww);
 }
 
 static bool t_get_keeps_reset_clears(struct write_watch *ww)
@@ -189,11 +166,11 @@ static bool t_get_keeps_reset_clears(struct write_watch *ww)
 	/* Without reset the same pages come back. */
 	ok &= GET_ALL(ww, 0, NR_PAGES, 3, 7, 8);
 	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 3, 7, 8);
-	ok &= NONE_ALL(ww);
+	ok &= none_written(ww);
 	/* Written again after the reset: reported again. */
 	write_pg(ww, 8);
 	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 8);
-	ok &= check_bytes(pg(ww, 8) + ww->psize / 2, 1, 9);
+	ok &= check_bytes(pg(ww, 8) + ww->a.psize / 2, 1, 9);
 	return ok;
 }
 
@@ -207,9 +184,8 @@ static bool t_count_cut(struct write_watch *ww)
 		write_pg(ww, i);
 	ok = GET_ALL(ww, WW_RESET, 4, 2, 3, 4, 5);
 	ok &= GET_ALL(ww, WW_RESET, 3, 6, 7, 8);
-	ok &= GET_ALL(ww, WW_RESET, NR_PAGES,
-			 9, 10, 11);
-	ok &= NONE_ALL(ww);
+	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 9, 10, 11);
+	ok &= none_written(ww);
 	return ok;
 }
 
@@ -218,7 +194,7 @@ static bool t_sub_range(struct write_watch *ww)
 	bool ok;
 
 	write_pgs(ww, 1, 5, 6, 14);
-	ok = GET_EXPECT(ww, WW_RESET, pg(ww, 4), 8 * ww->psize, NR_PAGES, 5, 6);
+	ok = GET_EXPECT(ww, WW_RESET, pg(ww, 4), 8 * ww->a.psize, NR_PAGES, 5, 6);
 	/* Outside the sub-range nothing was reset. */
 	ok &= GET_ALL(ww, 0, NR_PAGES, 1, 14);
 	return ok;
@@ -230,16 +206,16 @@ static bool t_reset_write_watch(struct write_watch *ww)
 
 	write_pgs(ww, 0, 15);
 	ok = !ww_reset(ww, ww->a.addr, ww->a.size);
-	ok &= NONE_ALL(ww);
-	ok &= check_bytes(pg(ww, 0) + ww->psize / 2, 1, 1) &&
-	      check_bytes(pg(ww, 15) + ww->psize / 2, 1, 16);
+	ok &= none_written(ww);
+	ok &= check_bytes(pg(ww, 0) + ww->a.psize / 2, 1, 1) &&
+	      check_bytes(pg(ww, 15) + ww->a.psize / 2, 1, 16);
 	return ok;
 }
 
 /* Rounds of random writes against a bitmap of what was written. */
 static bool t_random_rounds(struct write_watch *ww)
 {
-	size_t nr = ww->a.size / ww->psize;
+	size_t nr = ww->a.size / ww->a.psize;
 	unsigned int seed = 12345;
 	bool ok = true;
 	int round;
@@ -277,7 +253,7 @@ static bool t_random_rounds(struct write_watch *ww)
 				break;
 		}
 		ok &= got_pages(ww, addrs, got, want, nwant);
-		ok &= NONE_ALL(ww);
+		ok &= none_written(ww);
 	}
 	return ok;
 }
@@ -304,9 +280,20 @@ static const enum mem_type types[] = {
 	MEM_ANON, MEM_SHMEM, MEM_HUGETLB, MEM_PAGECACHE, MEM_PAGECACHE_SHARED,
 };
 
-static void run_case(const char *name, size_t i, enum mem_type type)
+/* Case @k: cases[] on each of types[] in turn. */
+static const char *case_name(size_t k)
 {
-	size_t nr = cases[i].nr;
+	static char name[160];
+
+	snprintf(name, sizeof(name), "%s: %s", mem_type_name(types[k / ARRAY_SIZE(cases)]),
+		 cases[k % ARRAY_SIZE(cases)].name);
+	return name;
+}
+
+static void run_case(size_t k)
+{
+	enum mem_type type = types[k / ARRAY_SIZE(cases)];
+	size_t i = k % ARRAY_SIZE(cases), nr = cases[i].nr;
 	struct write_watch ww;
 	int ret;
 
@@ -314,35 +301,19 @@ static void run_case(const char *name, size_t i, enum mem_type type)
 	if (!nr)
 		nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
 	ret = ww_create(&ww, type, nr);
-
 	if (ret) {
-		vmh_report_setup(name, ret);
+		vmh_report_setup(case_name(k), ret);
 	} else {
-		ksft_test_result(cases[i].fn(&ww), "%s\n", name);
+		ksft_test_result(cases[i].fn(&ww), "%s\n", case_name(k));
 		ww_destroy(&ww);
 	}
 }
 
 int main(void)
 {
-	const char *missing;
-	char name[160];
-	size_t i, t;
+	size_t k;
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases) * ARRAY_SIZE(types));
-	missing = series_missing(true);
-	for (t = 0; t < ARRAY_SIZE(types); t++) {
-		for (i = 0; i < ARRAY_SIZE(cases); i++) {
-			snprintf(name, sizeof(name), "%s: %s",
-				 mem_type_name(types[t]), cases[i].name);
-			if (missing)
-				ksft_test_result_skip("%s: kernel lacks %s\n", name,
-						      missing);
-			else
-				run_case(name, i, types[t]);
-		}
-	}
-	vmh_finished();
+	vmh_run_cases(k, ARRAY_SIZE(cases) * ARRAY_SIZE(types), true, case_name(k),
+		      run_case(k));
 	return 0;
 }
