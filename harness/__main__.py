@@ -188,7 +188,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from . import bench, benchdata
 
     lay = layout()
     targets = bench.split_targets(args.targets)
@@ -197,7 +197,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       guest_size=args.guest_size,
                       ksrc=Path(args.ksrc).resolve() if args.ksrc else None,
                       timeout=args.timeout, plots=not args.no_plots,
-                      as_shipped=args.as_shipped, rounds=args.rounds)
+                      as_shipped=args.as_shipped, rounds=args.rounds,
+                      narrow=benchdata.Params(only=args.only, fracs=args.fracs, runs=args.runs,
+                                          cycles=args.cycles))
     print(res.text, end="")
     for f in res.files:
         print(f)
@@ -314,6 +316,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds a guest may take (default 1200 quick, 5400 full)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs (no matplotlib)")
+    p.add_argument("--only", default=None, metavar="PARTS",
+                   help="pagemap_bench's parts to run, e.g. cycle,file (default: all)")
+    p.add_argument("--fracs", default=None, metavar="F,...",
+                   help="written fractions of the cycle settings, e.g. 0.01,0.1")
+    p.add_argument("--runs", type=int, default=None, help="runs per setting and round")
+    p.add_argument("--cycles", type=int, default=None, help="timed cycles per run")
     p = verb("diff", cmd_diff, "differential test: seeded workloads on an oracle and on us")
     p.add_argument("--seeds", type=int, default=200, help="how many seeds (default: 200)")
     p.add_argument("--start", type=int, default=0, help="the first seed (default: 0)")

@@ -65,17 +65,21 @@ GUEST_QUICK = Params(quick=True, size="8M", huge_size="8M", runs=1, cycles=2, re
 
 
 def params_for(target: str, quick: bool, size: str | None = None,
-               guest_size: str | None = None) -> Params:
-    """What ``target`` runs with; ``size`` (host) or ``guest_size`` override the region."""
+               guest_size: str | None = None, narrow: Params | None = None) -> Params:
+    """What ``target`` runs with; ``size`` (host) or ``guest_size`` override the
+    region, and the options set in ``narrow`` (``--only``, ``--fracs``,
+    ``--runs``, ``--cycles``: a closer look at a few settings) the rest."""
     if target == "host":
         base = HOST_QUICK if quick else HOST_FULL
         chosen = size
     else:
         base = GUEST_QUICK if quick else GUEST_FULL
         chosen = guest_size
-    if chosen is None:
+    if chosen is not None:
+        base = replace(base, size=chosen, huge_size=chosen)
+    if narrow is None:
         return base
-    return Params(**{**base.__dict__, "size": chosen, "huge_size": chosen})
+    return replace(base, **{k: v for k, v in narrow.as_dict().items() if k != "quick"})
 
 
 def _scaled(value: float | None, units: tuple[tuple[str, float], ...], base: str) -> str:
@@ -601,7 +605,7 @@ def bench(lay: Layout, targets: Sequence[str], quick: bool, outdir: Path,
           size: str | None = None, guest_size: str | None = None,
           ksrc: Path | None = None, timeout: float | None = None,
           plots: bool = True, as_shipped: bool = False,
-          rounds: int | None = None) -> Outcome:
+          rounds: int | None = None, narrow: Params | None = None) -> Outcome:
     """Build, run the host, then the guests in interleaved rounds; write the record."""
     started = datetime.now(UTC)
     load_before = _loadavg()
@@ -615,7 +619,7 @@ def bench(lay: Layout, targets: Sequence[str], quick: bool, outdir: Path,
     guests: list[_Guest] = []
     added = (*(() if as_shipped else SAME_FOOTING), *SAME_CLOCK)
     for target in targets:
-        params = params_for(target, quick, size, guest_size)
+        params = params_for(target, quick, size, guest_size, narrow)
         kernel, why = unavailable(lay, target)
         if why:
             say(f"{target}: not run: {why}")

@@ -31,6 +31,7 @@ class Params:
     """The options pagemap_bench runs with; None keeps the program's default."""
 
     quick: bool = False
+    only: str | None = None
     size: str | None = None
     huge_size: str | None = None
     fracs: str | None = None
@@ -43,7 +44,7 @@ class Params:
 
     def argv(self) -> list[str]:
         args = ["--quick"] if self.quick else []
-        for name in ("size", "huge_size", "fracs", "runs", "cycles", "reps", "scan_sizes",
+        for name in ("only", "size", "huge_size", "fracs", "runs", "cycles", "reps", "scan_sizes",
                      "dense_sizes", "fault_pages"):
             value = getattr(self, name)
             if value is not None:

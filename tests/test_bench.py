@@ -213,6 +213,12 @@ def test_params() -> None:
     assert "--scan-sizes" in p.argv()
     assert bench.params_for("host", quick=True, size="16M").argv() == [
         "--quick", "--size", "16M", "--huge-size", "16M"]
+    # A closer look at a few settings: only what is set replaces the defaults.
+    narrow = benchdata.Params(only="file,cycle", fracs="0.01", cycles=9)
+    p = bench.params_for("mainline", quick=True, narrow=narrow)
+    assert p.argv() == ["--quick", "--only", "file,cycle", "--size", "8M", "--huge-size", "8M",
+                        "--fracs", "0.01", "--runs", "1", "--cycles", "9", "--reps", "2",
+                        "--scan-sizes", "256M", "--dense-sizes", "8M", "--fault-pages", "256"]
 
 
 # -- the record ------------------------------------------------------------------
