@@ -559,30 +559,19 @@ def run_guest(kernel: guest.Kernel, binary: Path, opts: Options, outdir: Path,
 
 def run_guest_many(kernel: guest.Kernel, binary: Path,
                    runs: Sequence[tuple[Options, Path, str]], lay: Layout) -> list[SideRun]:
-    """Boot ``kernel`` once and run each (options, directory, plant) in turn.
-
-    Each run's output and exit status go to its directory; the kernel log is
-    read after the last run, so a report counts against every run of the boot.
-    """
-    script = [f"{targets.GUEST_SETUP}\nuname -r > "
-              f"{shlex.quote(str(runs[0][1] / 'release'))}\nst=0"]
+    """Boot ``kernel`` once and run each (options, directory, plant) in turn; a
+    kernel report counts against every run of the boot."""
+    commands = []
     for opts, outdir, plant in runs:
         _fresh(outdir)
         argv = " ".join(shlex.quote(a) for a in opts.argv(binary, outdir))
-        if plant:
-            argv = f"{PLANT_ENV}={shlex.quote(plant)} {argv}"
-        out, code = (shlex.quote(str(outdir / n)) for n in ("output.txt", "status"))
-        script.append(f"{argv} > {out} 2>&1\ns=$?; echo $s > {code}; cat {out}\n"
-                      f"[ $s -ne 0 ] && st=$s")
-    dmesg = runs[0][1] / "dmesg.txt"
-    script.append(f"dmesg > {shlex.quote(str(dmesg))} 2>&1\nexit $st\n")
-    count = sum(opts.count for opts, _, _ in runs)
-    say(f"difftest: {kernel.name}: booting {kernel.image} for {count} seeds")
+        commands.append((f"{PLANT_ENV}={shlex.quote(plant)} {argv}" if plant else argv, outdir))
+    say(f"difftest: {kernel.name}: booting {kernel.image} for "
+        f"{sum(opts.count for opts, _, _ in runs)} seeds")
     timeout = guest_timeout(runs[0][0]) + sum(guest_timeout(o) - 600 for o, _, _ in runs[1:])
     try:
         with activity(seeds_run(kernel.name, runs[0][0], runs[0][1])):
-            res = guest.run(kernel, "\n".join(script), lay.cache, timeout=timeout,
-                            rwdirs=tuple(outdir for _, outdir, _ in runs))
+            got = guest.run_each(kernel, targets.GUEST_SETUP, commands, lay.cache, timeout)
     except GuestError as e:
         # Name the seed that was running: the first one without a trace.
         running = next(((opts, seed) for opts, outdir, _ in runs for seed in opts.seed_range
@@ -591,18 +580,12 @@ def run_guest_many(kernel: guest.Kernel, binary: Path,
                  f"{running[0].flags()}{running[1]})" if running is not None
                  else "after the last seed")
         raise type(e)(f"{e.message}\n{kernel.name}: the guest failed {where}", e.hint) from e
-    release_file = runs[0][1] / "release"
-    release = release_file.read_text().strip() if release_file.exists() else kernel.image
-    log = dmesg.read_text(errors="replace") if dmesg.exists() else res.console
+    splats = splat.scan(got.log)
     sides = []
-    for opts, outdir, _ in runs:
-        output = (outdir / "output.txt").read_text(errors="replace") \
-            if (outdir / "output.txt").exists() else res.output
-        code_file = outdir / "status"
-        status = int(code_file.read_text()) if code_file.exists() else res.status
-        ops, seconds = _summary(output)
-        sides.append(SideRun(kernel.name, release, read_traces(outdir, opts.seed_range),
-                             seconds, ops, status, output, splat.scan(log),
+    for (opts, outdir, _), each in zip(runs, got.each, strict=True):
+        ops, seconds = _summary(each.output)
+        sides.append(SideRun(kernel.name, got.release, read_traces(outdir, opts.seed_range),
+                             seconds, ops, each.status, each.output, splats,
                              directory=outdir))
     return sides
 

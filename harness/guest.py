@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,6 +201,54 @@ def run(kernel: Kernel, script: str, cache: Path, timeout: float = 600,
     output = out if tag in out else _console_output(console, tag)
     return Result(status=status, output=_strip_tag(output, tag), console=console,
                   elapsed=time.monotonic() - started)
+
+
+@dataclass
+class Each:
+    """One command of ``run_each``: its output and exit status, from its directory."""
+
+    output: str
+    status: int
+
+
+@dataclass
+class EachRun:
+    """What ``run_each`` gave back: the boot's result, the kernel's release and
+    log (read after the last command), and each command's own result."""
+
+    result: Result
+    release: str
+    log: str
+    each: list[Each]
+
+
+def run_each(kernel: Kernel, setup: str, commands: Sequence[tuple[str, Path]], cache: Path,
+             timeout: float) -> EachRun:
+    """Boot ``kernel`` once, run ``setup``, then each (command, directory) in
+    turn, its output and exit status kept in that directory (shared read-write).
+
+    The script's status is the last non-zero one; the kernel log is read after
+    the last command, so a kernel report counts against every command of the boot.
+    """
+    first = commands[0][1]
+    lines = [setup, f"uname -r > {shlex.quote(str(first / 'release'))}", "st=0"]
+    for command, outdir in commands:
+        out, code = (shlex.quote(str(outdir / n)) for n in ("output.txt", "status"))
+        lines.append(f"( {command} ) > {out} 2>&1\ns=$?; echo $s > {code}; cat {out}\n"
+                     "[ $s -ne 0 ] && st=$s")
+    dmesg = first / "dmesg.txt"
+    lines.append(f"dmesg > {shlex.quote(str(dmesg))} 2>&1\nexit $st\n")
+    res = run(kernel, "\n".join(lines), cache, timeout=timeout,
+              rwdirs=tuple(outdir for _, outdir in commands))
+
+    def read(path: Path, default: str) -> str:
+        return path.read_text(errors="replace") if path.exists() else default
+
+    each = [Each(read(outdir / "output.txt", res.output),
+                 int(read(outdir / "status", str(res.status)).strip() or res.status))
+            for _, outdir in commands]
+    return EachRun(res, read(first / "release", kernel.image).strip(),
+                   read(dmesg, res.console), each)
 
 
 def _console_output(console: str, tag: str) -> str:

@@ -195,37 +195,18 @@ def run_host(job: Job, binary: Path, outdir: Path, timeout: float) -> Outcome:
 def run_guest(lay: Layout, jobs: Sequence[tuple[Job, Path, Path]], kernel: guest.Kernel,
               timeout: float) -> list[Outcome]:
     """Boot ``kernel`` once and run each (job, binary, outdir) in turn, bringing
-    back each one's output; the dmesg is read after the last, so a kernel
-    report counts against every job of the boot."""
-    release = shlex.quote(str(jobs[0][2] / "release"))
-    script = [f"{targets.GUEST_SETUP}\nuname -r > {release}\ncd /tmp\nst=0"]
-    for job, binary, outdir in jobs:
-        out, code = (shlex.quote(str(outdir / n)) for n in ("output.txt", "status"))
-        script.append(f"{shlex.join([str(binary), *job.args])} > {out} 2>&1\n"
-                      f"s=$?; echo $s > {code}; [ $s -ne 0 ] && st=$s")
-    dmesg = shlex.quote(str(jobs[0][2] / "dmesg.txt"))
-    script.append(f"dmesg > {dmesg} 2>&1\nexit $st\n")
+    back each one's output; a kernel report counts against every job of the boot."""
     for job, _, _ in jobs:
         say(f"{job.program}: {kernel.name}: booting {kernel.image} (TCG: slow): "
             f"{' '.join(job.args)}")
     started = time.monotonic()
-    res = guest.run(kernel, "\n".join(script), lay.cache, timeout=timeout,
-                    rwdirs=tuple(outdir for _, _, outdir in jobs))
-    first = jobs[0][2]
-    log = (first / "dmesg.txt").read_text(errors="replace") \
-        if (first / "dmesg.txt").exists() else res.console
-    rel = first / "release"
-    outcomes = []
-    for job, _, outdir in jobs:
-        text = (outdir / "output.txt").read_text(errors="replace") \
-            if (outdir / "output.txt").exists() else res.output
-        st = outdir / "status"
-        status = int(st.read_text()) if st.exists() else res.status
-        outcomes.append(Outcome(job, status, text,
-                                rel.read_text().strip() if rel.exists() else kernel.image,
-                                time.monotonic() - started, splat.scan(log),
-                                directory=outdir))
-    return outcomes
+    got = guest.run_each(kernel, f"{targets.GUEST_SETUP}\ncd /tmp",
+                         [(shlex.join([str(binary), *job.args]), outdir)
+                          for job, binary, outdir in jobs], lay.cache, timeout)
+    splats = splat.scan(got.log)
+    return [Outcome(job, each.status, each.output, got.release, time.monotonic() - started,
+                    splats, directory=outdir)
+            for (job, _, outdir), each in zip(jobs, got.each, strict=True)]
 
 
 def execute(lay: Layout, job: Job, timeout: float) -> Outcome:

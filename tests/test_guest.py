@@ -116,3 +116,22 @@ def test_session_hang_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert s.cmd("echo one\nif true; then\n  echo two\nfi").output == "one\ntwo\n"
         with pytest.raises(GuestTimeout, match="no answer within 2s"):
             s.cmd("sleep 600", timeout=2)
+
+
+def test_each_command_of_one_boot_keeps_its_output_and_status(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: guest.Kernel) -> None:
+    """run_each: several programs in one boot, each judged on its own."""
+    fake_vng(tmp_path, monkeypatch, 'eval "${@: -1}"')
+    a, b, c = (tmp_path / n for n in "abc")
+    for d in (a, b, c):
+        d.mkdir()
+    got = guest.run_each(kernel, "echo setup-ran", [
+        ("echo first; exit 0", a), ("echo second >&2; exit 3", b), ("echo third", c)],
+        tmp_path, timeout=60)
+    assert [(e.output, e.status) for e in got.each] == [
+        ("first\n", 0), ("second\n", 3), ("third\n", 0)]
+    # The boot fails with the last failing command's status; the release and
+    # the kernel log were written into the first command's directory.
+    assert got.result.status == 3
+    assert got.release == (a / "release").read_text().strip() != ""
+    assert (a / "dmesg.txt").exists() and not (b / "release").exists()
