@@ -129,7 +129,12 @@ def compare_configs(lay: Layout, profile: str) -> configdiff.Comparison:
     in the mainline object tree."""
     objtree = lay.mainline_build_tree(profile)
     listing = objtree / "config-diff.txt"
-    result = configdiff.check(lay.build_tree(profile) / ".config", objtree / ".config", listing)
+    # Our tree's lock: another checkout reconfiguring it passes through
+    # tinyconfig's .config (32-bit, nothing of ours) on the way, and a
+    # comparison read then fails with differences that are not there.
+    with cache_lock(lay, f"build-{profile}"):
+        result = configdiff.check(lay.build_tree(profile) / ".config", objtree / ".config",
+                                  listing)
     say(f"config: mainline ({profile}) matches ours where it matters: "
         f"{len(result.accepted)} accepted version differences, {len(result.listed)} "
         f"others (drivers, toolchain, renamed symbols); all listed in {listing}")
