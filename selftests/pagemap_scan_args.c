@@ -83,14 +83,14 @@ static bool vec_untouched(const struct page_region *v, size_t n)
 }
 
 /* vec holds exactly @e (in pages from mem), nothing after them written. */
-#define VEC_IS(...)							\
-	({								\
-		const struct region_exp __e[] = { __VA_ARGS__ };	\
-		regions_match(mem, psize(), vec, ARRAY_SIZE(__e), __e,	\
-			      ARRAY_SIZE(__e)) &&			\
-		vec_untouched(&vec[ARRAY_SIZE(__e)],			\
-			      NR_VEC - ARRAY_SIZE(__e));		\
-	})
+static bool vec_is(const struct region_exp *e, size_t n)
+{
+	return regions_match(mem, psize(), vec, n, e, n) &&
+	       vec_untouched(&vec[n], NR_VEC - n);
+}
+
+#define VEC_IS(...)	vec_is((const struct region_exp[]){ __VA_ARGS__ },	\
+			       ARRAY_SIZE(((const struct region_exp[]){ __VA_ARGS__ })))
 
 /*
  * A valid scan of [start, start + len) into a poisoned vec, reporting every
@@ -164,8 +164,9 @@ static int result(bool ok)
  * Most cases are rows of calls: a one-page scan of mem with up to four
  * fields set (to a value, or to a place relative to mem or to the top of
  * the address space), its return value and walk_end (none: not written
- * back). A call that walks must leave vec untouched. A call with @bits is
- * made once for each single bit from @bits to 63 set in its first field.
+ * back). A call that walks must write exactly its @want regions @e to vec.
+ * A call with @bits is made once for each single bit from @bits to 63 set
+ * in its first field.
  */
 enum { ABS = 1, MEM_REL, TOP_REL };
 
@@ -181,6 +182,7 @@ struct call {
 	struct set walk_end;
 	struct set s[4];	/* no field set: no more calls */
 	int bits;
+	struct region_exp e[3];
 };
 
 #define SET(f, v)	{ OFF(f), (__u64)(v), 0, ABS }
@@ -193,6 +195,12 @@ struct call {
 	{ ret, we, { AT(end, 2, 0), __VA_ARGS__ } }
 #define AT_MEM(pg)	{ 0, 0, (pg), MEM_REL }
 #define EINVAL_BITS(f, from) { -EINVAL, { 0 }, { SET(f, 0) }, (from) }
+#define P		PAGE_IS_PRESENT
+/* Present pages up to @end (and @more set): regions @..., walk_end at @we. */
+#define PRESENT(we, end, more, ...)					\
+	{ ARRAY_SIZE(((struct region_exp[]){ __VA_ARGS__ })), AT_MEM(we),	\
+	  { end, SET(category_mask, P), SET(return_mask, P), more }, 0,	\
+	  { __VA_ARGS__ } }
 
 static __u64 value(const struct set *s)
 {
@@ -215,7 +223,7 @@ static bool run_call(const struct call *c, size_t i, int bit)
 	snprintf(what, sizeof(what), "row %zu, bit %d", i + 1, c->bits ? bit : -1);
 	we = c->walk_end.base ? value(&c->walk_end) : WALK_END_UNSET;
 	return check(what, scan(), c->want, we) &&
-	       (!c->walk_end.base || vec_untouched(vec, NR_VEC));
+	       (!c->walk_end.base || vec_is(c->e, c->want > 0 ? c->want : 0));
 }
 
 static int test_calls(const struct call *c)
@@ -313,20 +321,6 @@ static int test_category_bit8(long unused)
 	return result(each_mask(1ULL << 8, guard ? 0 : -EINVAL));
 }
 
-/* The walk covers the partial last page; walk_end is the rounded end. */
-static int test_end_unaligned_rounded_up(long unused)
-{
-	bool ok;
-
-	init(mem, psize() + 1, true);
-	ok = check("end = start + page + 1", scan(), 1, addr(mem + 2 * psize())) &&
-	     VEC_IS({ 0, 2, PAGE_IS_PRESENT });
-	init(mem, 1, true);
-	ok &= check("end = start + 1", scan(), 1, addr(mem + psize())) &&
-	      VEC_IS({ 0, 1, PAGE_IS_PRESENT });
-	return result(ok);
-}
-
 static int test_vec_not_user_range(long unused)
 {
 	/* The last runs just into non-canonical addresses. */
@@ -396,27 +390,11 @@ static int test_check_wpasync_no_vma(long unused)
 			    addr(hole + psize())) && vec_untouched(vec, NR_VEC));
 }
 
-/*
- * Register mem's first 4 pages for async uffd-wp (splitting the VMA) and
- * touch pages 0 and 5: the uffd, or -1 with the reason set.
- */
+/* mem's first 4 pages async-WP registered (a VMA of their own), 0 and 5 written. */
 static int async_wp_area(void)
 {
-	int64_t features = uffd_api_features();
-	int uffd, ret;
+	int uffd = uffd_async_wp(MEM_ANON, mem, 4 * psize(), false);
 
-	if (features < 0)
-		return vmh_set_reason(-1, "userfaultfd unusable: %s",
-				      strerror(-features));
-	if (!(features & UFFD_FEATURE_WP_ASYNC))
-		return vmh_set_reason(-1, "UFFD_FEATURE_WP_ASYNC not advertised");
-	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
-	if (uffd < 0)
-		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(-uffd));
-	ret = uffd_register(uffd, mem, 4 * psize(), UFFDIO_REGISTER_MODE_WP,
-			    NULL);
-	if (ret)
-		ksft_exit_fail_msg("UFFDIO_REGISTER: %s\n", strerror(-ret));
 	touch(0x21);
 	return uffd;
 }
@@ -431,7 +409,7 @@ static int test_check_wpasync_async(long mixed)
 	bool ok;
 
 	if (uffd < 0)
-		return KSFT_SKIP;
+		return series_missing(true) ? KSFT_SKIP : KSFT_FAIL;
 	init(mem, (mixed ? 8 : 4) * psize(), false);
 	arg->flags = PM_SCAN_CHECK_WPASYNC;
 	arg->return_mask = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT;
@@ -476,22 +454,6 @@ static int test_walk_end_success(long unused)
 	init(mem, 4 * psize() - 100, false);
 	return result(check("range ending in a hole", scan(), 2,
 			    addr(mem + 4 * psize())));
-}
-
-/* The number of regions written; a full vec stops the walk. */
-static int test_return_value(long unused)
-{
-	bool ok;
-
-	init(mem, 8 * psize(), true);
-	ok = check("3 regions", scan(), 3, addr(mem + 8 * psize())) &&
-	     VEC_IS({ 0, 1, PAGE_IS_PRESENT }, { 2, 4, PAGE_IS_PRESENT },
-		    { 6, 7, PAGE_IS_PRESENT });
-	init(mem, 8 * psize(), true);
-	arg->vec_len = 2;
-	ok &= check("3 regions, vec_len 2", scan(), 2, addr(mem + 6 * psize())) &&
-	      vec_untouched(&vec[2], NR_VEC - 2);
-	return result(ok);
 }
 
 /* ENOTTY since "fs/proc/task_mmu: return -ENOTTY for unknown pagemap ioctls". */
@@ -591,7 +553,10 @@ static const struct {
 	{ "category_bit8_guard", .fn = test_category_bit8 },
 	{ "start_unaligned_einval", .calls = { EINVAL_IF(AT(start, 0, 1)),
 	  EINVAL_IF(AT(start, 0, 2048)), EINVAL_IF(AT(start, 1, -1)) } },
-	{ "end_unaligned_rounded_up", .fn = test_end_unaligned_rounded_up, .touch = 0x3 },
+	/* The walk covers the partial last page; walk_end is the rounded end. */
+	{ "end_unaligned_rounded_up", .touch = 0x3, .calls = {
+	  PRESENT(2, AT(end, 1, 1), { 0 }, { 0, 2, P }),
+	  PRESENT(1, AT(end, 0, 1), { 0 }, { 0, 1, P }) } },
 	{ "end_before_start_efault", .calls = { EFAULT_IF(AT(start, 1, 0), AT(end, 0, 0)),
 	  EFAULT_IF(AT(start, 1, 0), AT(end, 1, -1)) } },
 	/* Even an empty range must be a user one. */
@@ -643,7 +608,10 @@ static const struct {
 	  { 0, AT_MEM(0), { AT(end, 0, 0) } },
 	  { 0, SET(start, 0), { SET(start, 0), SET(end, 0) } } } },
 	{ "walk_end_success", .fn = test_walk_end_success, .touch = 0x1 },
-	{ "return_value_is_region_count", .fn = test_return_value, .touch = 0x4d },
+	/* The number of regions written; a full vec stops the walk. */
+	{ "return_value_is_region_count", .touch = 0x4d, .calls = {
+	  PRESENT(8, AT(end, 8, 0), { 0 }, { 0, 1, P }, { 2, 4, P }, { 6, 7, P }),
+	  PRESENT(6, AT(end, 8, 0), SET(vec_len, 2), { 0, 1, P }, { 2, 4, P }) } },
 	{ "unknown_ioctl_enotty", .fn = test_unknown_ioctl },
 	{ "other_process", .fn = test_other_process },
 	{ "exited_process_esrch", .fn = test_exited_process },
