@@ -89,9 +89,6 @@ static bool vec_is(const struct region_exp *e, size_t n)
 	       vec_untouched(&vec[n], NR_VEC - n);
 }
 
-#define VEC_IS(...)	vec_is((const struct region_exp[]){ __VA_ARGS__ },	\
-			       ARRAY_SIZE(((const struct region_exp[]){ __VA_ARGS__ })))
-
 /*
  * A valid scan of [start, start + len) into a poisoned vec, reporting every
  * category, or with @present only present pages.
@@ -164,9 +161,9 @@ static int result(bool ok)
  * Most cases are rows of calls: a one-page scan of mem with up to four
  * fields set (to a value, or to a place relative to mem or to the top of
  * the address space), its return value and walk_end (none: not written
- * back). A call that walks must write exactly its @want regions @e to vec.
- * A call with @bits is made once for each single bit from @bits to 63 set
- * in its first field.
+ * back). A call with @e must write exactly those regions to vec, one that
+ * walks and finds nothing must leave it untouched. A call with @bits is
+ * made once for each single bit from @bits to 63 set in its first field.
  */
 enum { ABS = 1, MEM_REL, TOP_REL };
 
@@ -182,7 +179,7 @@ struct call {
 	struct set walk_end;
 	struct set s[4];	/* no field set: no more calls */
 	int bits;
-	struct region_exp e[3];
+	struct region_exp e[3];	/* up to the first empty one */
 };
 
 #define SET(f, v)	{ OFF(f), (__u64)(v), 0, ABS }
@@ -196,6 +193,8 @@ struct call {
 #define AT_MEM(pg)	{ 0, 0, (pg), MEM_REL }
 #define EINVAL_BITS(f, from) { -EINVAL, { 0 }, { SET(f, 0) }, (from) }
 #define P		PAGE_IS_PRESENT
+#define WA		PAGE_IS_WPALLOWED
+#define CHECK_WPASYNC	SET(flags, PM_SCAN_CHECK_WPASYNC)
 /* Present pages up to @end (and @more set): regions @..., walk_end at @we. */
 #define PRESENT(we, end, more, ...)					\
 	{ ARRAY_SIZE(((struct region_exp[]){ __VA_ARGS__ })), AT_MEM(we),	\
@@ -213,6 +212,7 @@ static bool run_call(const struct call *c, size_t i, int bit)
 {
 	const struct set *s;
 	char what[32];
+	size_t n;
 	__u64 we;
 
 	init(mem, psize(), false);
@@ -222,8 +222,11 @@ static bool run_call(const struct call *c, size_t i, int bit)
 		*(__u64 *)((char *)arg + c->s[0].off) |= 1ULL << bit;
 	snprintf(what, sizeof(what), "row %zu, bit %d", i + 1, c->bits ? bit : -1);
 	we = c->walk_end.base ? value(&c->walk_end) : WALK_END_UNSET;
+	for (n = 0; n < ARRAY_SIZE(c->e) && c->e[n].end; n++)
+		;
 	return check(what, scan(), c->want, we) &&
-	       (!c->walk_end.base || vec_is(c->e, c->want > 0 ? c->want : 0));
+	       (n ? vec_is(c->e, n) : !c->walk_end.base || c->want > 0 ||
+		vec_untouched(vec, NR_VEC));
 }
 
 static int test_calls(const struct call *c)
@@ -380,47 +383,6 @@ static int test_vec_tail_unmapped(long unused)
 	return result(ok);
 }
 
-static int test_check_wpasync_no_vma(long unused)
-{
-	char *hole = unmapped_addr();
-
-	init(hole, psize(), false);
-	arg->flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING;
-	return result(check("CHECK_WPASYNC over a hole", scan(), 0,
-			    addr(hole + psize())) && vec_untouched(vec, NR_VEC));
-}
-
-/* mem's first 4 pages async-WP registered (a VMA of their own), 0 and 5 written. */
-static int async_wp_area(void)
-{
-	int uffd = uffd_async_wp(MEM_ANON, mem, 4 * psize(), false);
-
-	touch(0x21);
-	return uffd;
-}
-
-/*
- * CHECK_WPASYNC over the async VMA, or (@mixed) on into a plain one: EPERM,
- * yet the first VMA's regions are in vec and walk_end is the range's end.
- */
-static int test_check_wpasync_async(long mixed)
-{
-	int uffd = async_wp_area();
-	bool ok;
-
-	if (uffd < 0)
-		return series_missing(true) ? KSFT_SKIP : KSFT_FAIL;
-	init(mem, (mixed ? 8 : 4) * psize(), false);
-	arg->flags = PM_SCAN_CHECK_WPASYNC;
-	arg->return_mask = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT;
-	ok = check("CHECK_WPASYNC", scan(), mixed ? -EPERM : 2,
-		   addr(mem + (mixed ? 8 : 4) * psize())) &&
-	     VEC_IS({ 0, 1, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
-		    { 1, 4, PAGE_IS_WPALLOWED });
-	close(uffd);
-	return result(ok);
-}
-
 /*
  * An unwritable vec: EPERM wins when the walk found nothing before it,
  * EFAULT when it found regions.
@@ -435,9 +397,11 @@ static int test_order_eperm_vs_vec_write(long unused)
 	arg->flags = PM_SCAN_CHECK_WPASYNC;
 	ok = check("nothing found, then EPERM", scan(), -EPERM,
 		   addr(mem + psize()));
-	uffd = async_wp_area();
+	/* mem's first 4 pages async-WP registered (a VMA of their own). */
+	uffd = uffd_async_wp(MEM_ANON, mem, 4 * psize(), false);
 	if (uffd < 0)
 		return result(ok);
+	touch(0x21);
 	init(mem, 8 * psize(), false);
 	arg->vec = addr(unmapped_addr());
 	arg->flags = PM_SCAN_CHECK_WPASYNC;
@@ -445,15 +409,6 @@ static int test_order_eperm_vs_vec_write(long unused)
 		    addr(mem + 8 * psize()));
 	close(uffd);
 	return result(ok);
-}
-
-/* walk_end is the page-aligned end, holes included. */
-static int test_walk_end_success(long unused)
-{
-	munmap(mem + 2 * psize(), 2 * psize());
-	init(mem, 4 * psize() - 100, false);
-	return result(check("range ending in a hole", scan(), 2,
-			    addr(mem + 4 * psize())));
 }
 
 /* ENOTTY since "fs/proc/task_mmu: return -ENOTTY for unknown pagemap ioctls". */
@@ -497,7 +452,7 @@ static int test_other_process(long unused)
 
 	init(mem, 4 * psize(), true);
 	ok = check("child's pagemap", scan_fd(fd), 2, addr(mem + 4 * psize())) &&
-	     VEC_IS({ 1, 2, PAGE_IS_PRESENT }, { 3, 4, PAGE_IS_PRESENT });
+	     vec_is((const struct region_exp[]){ { 1, 2, P }, { 3, 4, P } }, 2);
 	ok &= check("own pagemap", scan(), 0, addr(mem + 4 * psize()));
 	ok &= peer_wait(&c, "child") == KSFT_PASS;
 	close(fd);
@@ -524,12 +479,17 @@ static int test_exited_process(long unused)
 	return result(ok);
 }
 
-/* In mainline's order of the checks; @touch: pages written first. */
+/*
+ * In mainline's order of the checks. Before a case, mem's pages in @unmap
+ * are unmapped, with @async its first 4 are async-WP registered, then the
+ * pages in @touch are written.
+ */
 static const struct {
 	const char *name;
 	int (*fn)(long arg);
 	long arg;
-	unsigned int touch;
+	unsigned int touch, unmap;
+	bool async;
 	struct call calls[4];	/* without fn: these calls */
 } cases[] = {
 	{ "arg_unmapped_efault", .fn = test_arg_pointer, .arg = -1 },
@@ -583,9 +543,15 @@ static const struct {
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING)),
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING),
 	       SET(vec, 0), SET(vec_len, 0)) } },
-	{ "check_wpasync_no_vma", .fn = test_check_wpasync_no_vma },
-	{ "check_wpasync_async_vma", .fn = test_check_wpasync_async },
-	{ "check_wpasync_mixed_eperm", .fn = test_check_wpasync_async, .arg = 1 },
+	{ "check_wpasync_no_vma", .unmap = 0x1, .calls = {
+	  { 0, AT_MEM(1), { SET(flags, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING) } } } },
+	/* Into a plain VMA: EPERM, yet the async VMA's regions are in vec. */
+	{ "check_wpasync_async_vma", .async = true, .touch = 0x21, .calls = {
+	  { 2, AT_MEM(4), { AT(end, 4, 0), CHECK_WPASYNC, SET(return_mask, WA | P) }, 0,
+	    { { 0, 1, WA | P }, { 1, 4, WA } } } } },
+	{ "check_wpasync_mixed_eperm", .async = true, .touch = 0x21, .calls = {
+	  { -EPERM, AT_MEM(8), { AT(end, 8, 0), CHECK_WPASYNC, SET(return_mask, WA | P) }, 0,
+	    { { 0, 1, WA | P }, { 1, 4, WA } } } } },
 	{ "wp_matching_plain_vma_skipped", .touch = 0x1, .calls = {
 	  WALK(0, AT_MEM(2), SET(flags, PM_SCAN_WP_MATCHING)) } },
 	{ "order_copy_before_size", .fn = test_partly_readable, .arg = 8 },
@@ -607,7 +573,9 @@ static const struct {
 	{ "start_equals_end", .touch = 0x1, .calls = {
 	  { 0, AT_MEM(0), { AT(end, 0, 0) } },
 	  { 0, SET(start, 0), { SET(start, 0), SET(end, 0) } } } },
-	{ "walk_end_success", .fn = test_walk_end_success, .touch = 0x1 },
+	/* walk_end is the page-aligned end, holes included. */
+	{ "walk_end_success", .touch = 0x1, .unmap = 0xc, .calls = {
+	  { 2, AT_MEM(4), { AT(end, 4, -100) } } } },
 	/* The number of regions written; a full vec stops the walk. */
 	{ "return_value_is_region_count", .touch = 0x4d, .calls = {
 	  PRESENT(8, AT(end, 8, 0), { 0 }, { 0, 1, P }, { 2, 4, P }, { 6, 7, P }),
@@ -619,14 +587,23 @@ static const struct {
 
 static int run_case(size_t i)
 {
-	int ret;
+	int ret, p, uffd = -1;
 
 	mem = map_pages(NR_MEM, PROT_READ | PROT_WRITE);
+	for (p = 0; p < NR_MEM; p++)
+		if (cases[i].unmap & (1u << p))
+			munmap(mem + p * psize(), psize());
+	if (cases[i].async)
+		uffd = uffd_async_wp(MEM_ANON, mem, 4 * psize(), false);
 	touch(cases[i].touch);
-	if (cases[i].fn)
+	if (cases[i].async && uffd < 0)
+		ret = series_missing(true) ? KSFT_SKIP : KSFT_FAIL;
+	else if (cases[i].fn)
 		ret = cases[i].fn(cases[i].arg);
 	else
 		ret = test_calls(cases[i].calls);
+	if (uffd >= 0)
+		close(uffd);
 	munmap(mem, NR_MEM * psize());
 	return ret;
 }
