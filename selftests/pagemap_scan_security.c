@@ -125,36 +125,29 @@ static bool child_as(struct peer *p, uid_t uid)
  */
 static int pass_fd(int sock, int fd)
 {
-	char byte = 'f';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	union {
 		struct cmsghdr hdr;
 		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
+	} ctl = { .hdr = { .cmsg_len = CMSG_LEN(sizeof(int)),
+			   .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS } };
+	char byte = 'f';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	struct msghdr msg = {
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
 	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	int got = -1;
 
-	memset(&ctl, 0, sizeof(ctl));
-	if (fd >= 0) {
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		if (sendmsg(sock, &msg, 0) == 1)
-			return 0;
-	} else if (recvmsg(sock, &msg, 0) == 1) {
-		c = CMSG_FIRSTHDR(&msg);
-		if (c && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int))) {
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
-			return fd;
-		}
-	}
-	ksft_print_msg("SCM_RIGHTS: %s\n", strerror(errno));
-	return -1;
+	memcpy(CMSG_DATA(&ctl.hdr), &fd, sizeof(int));
+	if (fd >= 0 && sendmsg(sock, &msg, 0) == 1)
+		return 0;
+	if (fd < 0 && recvmsg(sock, &msg, 0) == 1 &&
+	    msg.msg_controllen >= CMSG_LEN(sizeof(int)) &&
+	    ctl.hdr.cmsg_type == SCM_RIGHTS)
+		memcpy(&got, CMSG_DATA(&ctl.hdr), sizeof(int));
+	if (got < 0)
+		ksft_print_msg("SCM_RIGHTS: %s\n", strerror(errno));
+	return got;
 }
 
 static bool send_own_pagemap(int sock)
@@ -189,27 +182,28 @@ static int in_child(uid_t uid, bool (*fn)(void), bool pass)
 	return peer_wait(&p, "child");
 }
 
-/* A process of @uid that wrote @pages and waits for the parent to finish. */
+/*
+ * A process of @uid that wrote @pages and waits for the parent to finish;
+ * sent an 'x', it first execs this program in MODE_HOLD, which says 'x'.
+ */
 static void holder(struct peer *p, uid_t uid, unsigned int pages)
 {
+	char rd[16], go[16];
+	char *args[] = { "/proc/self/exe", MODE_HOLD, rd, go, NULL };
+
 	if (child_as(p, uid)) {
 		touch_mask(a.addr, pages);
 		peer_send(p, 'r');
-		peer_recv(p);
-		child_exit(KSFT_PASS);
+		if (peer_recv(p) != 'x')
+			child_exit(KSFT_PASS);
+		snprintf(rd, sizeof(rd), "%d", p->to);
+		snprintf(go, sizeof(go), "%d", p->from);
+		fflush(stdout);
+		execv(args[0], args);
+		child_exit(KSFT_FAIL);
 	}
 	if (peer_recv(p) != 'r')
 		ksft_exit_fail_msg("the uid %u process did not start\n", uid);
-}
-
-/* Open @pid's pagemap, which must work. */
-static int must_open(pid_t pid)
-{
-	int fd = open_proc(pid, "pagemap", O_RDONLY);
-
-	if (fd < 0)
-		ksft_exit_fail_msg("open pagemap of %d: %s\n", pid, strerror(errno));
-	return fd;
 }
 
 /* open() of @pid's pagemap fails with EACCES or EPERM, read and write. */
@@ -533,23 +527,8 @@ static int test_target_exec(int unused)
 	int fd, fd2;
 	bool ok;
 
-	if (child_as(&p, 0)) {
-		char rd[16], gofd[16];
-		char *args[] = { "/proc/self/exe", MODE_HOLD, rd, gofd, NULL };
-
-		touch_mask(a.addr, 0x6);
-		peer_send(&p, 'r');
-		if (peer_recv(&p) != 'x')
-			child_exit(KSFT_FAIL);
-		snprintf(rd, sizeof(rd), "%d", p.to);
-		snprintf(gofd, sizeof(gofd), "%d", p.from);
-		fflush(stdout);
-		execv(args[0], args);
-		child_exit(KSFT_FAIL);
-	}
-	if (peer_recv(&p) != 'r')
-		ksft_exit_fail_msg("child did not start\n");
-	fd = must_open(p.pid);
+	holder(&p, 0, 0x6);
+	fd = open_proc(p.pid, "pagemap", O_RDONLY);
 	ok = expect_present("before exec", fd, a.addr, 0x6);
 	peer_send(&p, 'x');
 	ok &= peer_recv(&p) == 'x';	/* the new program runs */
@@ -567,17 +546,16 @@ static int test_zombie_target(int unused)
 {
 	struct page_region vec[NR_VEC];
 	struct peer p;
-	siginfo_t si;
+	siginfo_t si = { 0 };
 	bool ok;
 	long ret;
 	int fd;
 
 	holder(&p, 0, 0x1);
-	fd = must_open(p.pid);
+	fd = open_proc(p.pid, "pagemap", O_RDONLY);
 	ok = expect_present("alive", fd, a.addr, 0x1);
 	close(p.to);	/* let it exit */
 	p.to = -1;
-	memset(&si, 0, sizeof(si));
 	if (waitid(P_PID, p.pid, &si, WEXITED | WNOWAIT))
 		ksft_exit_fail_msg("waitid: %s\n", strerror(errno));
 	memset(vec, VEC_CANARY, sizeof(vec));
