@@ -587,21 +587,20 @@ static const struct {
 
 static int run_case(size_t i)
 {
+	const typeof(cases[0]) *c = &cases[i];
 	int ret, p, uffd = -1;
 
 	mem = map_pages(NR_MEM, PROT_READ | PROT_WRITE);
 	for (p = 0; p < NR_MEM; p++)
-		if (cases[i].unmap & (1u << p))
+		if (c->unmap & (1u << p))
 			munmap(mem + p * psize(), psize());
-	if (cases[i].async)
+	if (c->async)
 		uffd = uffd_async_wp(MEM_ANON, mem, 4 * psize(), false);
-	touch(cases[i].touch);
-	if (cases[i].async && uffd < 0)
+	touch(c->touch);
+	if (c->async && uffd < 0)
 		ret = series_missing(true) ? KSFT_SKIP : KSFT_FAIL;
-	else if (cases[i].fn)
-		ret = cases[i].fn(cases[i].arg);
 	else
-		ret = test_calls(cases[i].calls);
+		ret = c->fn ? c->fn(c->arg) : test_calls(c->calls);
 	if (uffd >= 0)
 		close(uffd);
 	munmap(mem, NR_MEM * psize());

@@ -599,19 +599,20 @@ static const struct {
 
 static int run_case(size_t i)
 {
+	const typeof(cases[0]) *c = &cases[i];
 	int ret;
 
-	if (cases[i].root && geteuid())
+	if (c->root && geteuid())
 		return vmh_set_reason(KSFT_SKIP, "switching to other users needs root");
 	ret = area_alloc(&a, MEM_ANON, NR_PAGES, false, 0);
 	if (ret)
 		return ret == VMH_SKIP ? KSFT_SKIP : KSFT_FAIL;
-	touch_mask(a.addr, cases[i].touch);
-	case_arg = cases[i].arg;
-	if (cases[i].child)
-		ret = in_child(cases[i].root ? NOBODY : 0, cases[i].child, cases[i].pass);
+	touch_mask(a.addr, c->touch);
+	case_arg = c->arg;
+	if (c->child)
+		ret = in_child(c->root ? NOBODY : 0, c->child, c->pass);
 	else
-		ret = cases[i].fn(cases[i].arg);
+		ret = c->fn(c->arg);
 	area_free(&a);
 	return ret;
 }
