@@ -23,7 +23,6 @@
 #define KERNEL_ADDR		0xffffffff81000000ULL
 #define NONCANONICAL_ADDR	(1ULL << 63)
 
-static int pm_fd;
 static char *mem;		/* NR_MEM fresh pages for each case */
 static struct page_region vec[NR_VEC];
 /* The argument, followed by zeroes for the cases of a larger size. */
@@ -68,18 +67,13 @@ static void *unmapped_addr(void)
 	return p;
 }
 
+/* The @n entries from @v on are still poisoned. */
 static bool vec_untouched(const struct page_region *v, size_t n)
 {
-	const unsigned char *b = (const unsigned char *)v;
-	size_t i;
-
-	for (i = 0; i < n * sizeof(*v); i++) {
-		if (b[i] != VEC_POISON) {
-			ksft_print_msg("vec[%zu] was written\n", i / sizeof(*v));
-			return false;
-		}
-	}
-	return true;
+	if (check_bytes(v, n * sizeof(*v), VEC_POISON))
+		return true;
+	ksft_print_msg("vec[%td..%d) was written\n", v - vec, NR_VEC);
+	return false;
 }
 
 /* vec holds exactly @e (in pages from mem), nothing after them written. */
@@ -97,13 +91,12 @@ static void init(const void *start, unsigned long len, bool present)
 {
 	memset(&big, 0, sizeof(big));
 	memset(vec, VEC_POISON, sizeof(vec));
-	arg->size = sizeof(*arg);
-	arg->start = addr(start);
-	arg->end = arg->start + len;
-	arg->vec = addr(vec);
-	arg->vec_len = NR_VEC;
-	arg->return_mask = present ? PAGE_IS_PRESENT : PM_SCAN_KNOWN_CATEGORIES;
-	arg->category_mask = present ? PAGE_IS_PRESENT : 0;
+	*arg = (struct pm_scan_arg){
+		.size = sizeof(*arg), .start = addr(start), .end = addr(start) + len,
+		.vec = addr(vec), .vec_len = NR_VEC,
+		.return_mask = present ? PAGE_IS_PRESENT : PM_SCAN_KNOWN_CATEGORIES,
+		.category_mask = present ? PAGE_IS_PRESENT : 0,
+	};
 }
 
 static long ioctl_raw(int fd, void *p)
@@ -121,7 +114,7 @@ static long scan_fd(int fd)
 
 static long scan(void)
 {
-	return scan_fd(pm_fd);
+	return scan_fd(pagemap_fd());
 }
 
 static bool check_ret(const char *what, long ret, long want)
@@ -248,7 +241,7 @@ static int test_calls(const struct call *c)
 static int test_arg_pointer(long p)
 {
 	return result(check_ret("arg pointer",
-				ioctl_raw(pm_fd, p == -1 ? unmapped_addr() : (void *)p),
+				ioctl_raw(pagemap_fd(), p == -1 ? unmapped_addr() : (void *)p),
 				-EFAULT));
 }
 
@@ -269,7 +262,7 @@ static int test_partly_readable(long size)
 	arg->walk_end = WALK_END_UNSET;
 	p = (struct pm_scan_arg *)(two + psize() - head);
 	memcpy(p, arg, head);
-	ok = check_ret("partly readable arg", ioctl_raw(pm_fd, p), -EFAULT) &&
+	ok = check_ret("partly readable arg", ioctl_raw(pagemap_fd(), p), -EFAULT) &&
 	     p->walk_end == WALK_END_UNSET;
 	munmap(two, psize());
 	return result(ok);
@@ -417,7 +410,7 @@ static int test_unknown_ioctl(long unused)
 	long ret;
 
 	init(NULL, 0, false);
-	ret = ioctl(pm_fd, _IOWR('f', 17, struct pm_scan_arg), arg);
+	ret = ioctl(pagemap_fd(), _IOWR('f', 17, struct pm_scan_arg), arg);
 	if (ret < 0 && errno == EINVAL)
 		return vmh_set_reason(KSFT_SKIP, "EINVAL for an unknown command: a kernel "
 				      "before the ENOTTY fix");
@@ -611,7 +604,6 @@ int main(void)
 {
 	size_t i;
 
-	pm_fd = pagemap_fd();
 	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
 		      vmh_report(cases[i].name, run_case(i)));
 	return 0;

@@ -361,7 +361,6 @@ static bool scan_has_no_pfn(const char *who, int fd)
 		{ 2, 3, w }, { 3, 4, w | PAGE_IS_PFNZERO },
 	};
 	struct page_region vec[NR_VEC];
-	const unsigned char *b;
 	long n, i;
 
 	touch_mask(a.addr, 0x5);
@@ -373,12 +372,10 @@ static bool scan_has_no_pfn(const char *who, int fd)
 	/* Soft-dirty depends on the config: left out of the match. */
 	for (i = 0; i < n; i++)
 		vec[i].categories &= ~PAGE_IS_SOFT_DIRTY;
-	for (b = (const unsigned char *)&vec[n > 0 ? n : 0];
-	     b < (const unsigned char *)&vec[NR_VEC]; b++) {
-		if (*b != VEC_CANARY) {
-			ksft_print_msg("%s: written after the regions\n", who);
-			return false;
-		}
+	i = n > 0 ? n : 0;
+	if (!check_bytes(&vec[i], (NR_VEC - i) * sizeof(*vec), VEC_CANARY)) {
+		ksft_print_msg("%s: written after the regions\n", who);
+		return false;
 	}
 	return regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
 }
