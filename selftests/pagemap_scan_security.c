@@ -183,19 +183,26 @@ static int in_child(uid_t uid, bool (*fn)(void), bool pass)
 }
 
 /*
- * A process of @uid that wrote @pages and waits for the parent to finish;
- * sent an 'x', it first execs this program in MODE_HOLD, which says 'x'.
+ * A process of @uid that wrote @pages and waits for the parent to finish.
+ * Sent a 'd', it becomes non-dumpable and says 'n'; sent an 'x', it execs
+ * this program in MODE_HOLD, which says 'x'.
  */
 static void holder(struct peer *p, uid_t uid, unsigned int pages)
 {
 	char rd[16], go[16];
 	char *args[] = { "/proc/self/exe", MODE_HOLD, rd, go, NULL };
+	int c;
 
 	if (child_as(p, uid)) {
 		touch_mask(a.addr, pages);
 		peer_send(p, 'r');
-		if (peer_recv(p) != 'x')
-			child_exit(KSFT_PASS);
+		c = peer_recv(p);
+		if (c == 'd' && !prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) {
+			peer_send(p, 'n');
+			c = peer_recv(p);
+		}
+		if (c != 'x')
+			child_exit(c == 'd' ? KSFT_FAIL : KSFT_PASS);
 		snprintf(rd, sizeof(rd), "%d", p->to);
 		snprintf(go, sizeof(go), "%d", p->from);
 		fflush(stdout);
@@ -267,18 +274,7 @@ static int test_nondumpable_same_uid(int unused)
 	bool ok = true;
 	int fd;
 
-	if (child_as(&tgt, NOBODY)) {
-		touch_mask(a.addr, 0x9);
-		peer_send(&tgt, 'r');
-		if (peer_recv(&tgt) != 'd' || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
-			child_exit(KSFT_FAIL);
-		peer_send(&tgt, 'n');
-		peer_recv(&tgt);
-		child_exit(KSFT_PASS);
-	}
-	if (peer_recv(&tgt) != 'r')
-		ksft_exit_fail_msg("the target process did not start\n");
-
+	holder(&tgt, NOBODY, 0x9);
 	if (child_as(&prober, NOBODY)) {
 		fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
 		ok = expect_present("dumpable", fd, a.addr, 0x9);
