@@ -152,13 +152,14 @@ static int result(bool ok)
 
 /*
  * Most cases are rows of calls: a one-page scan of mem with up to four
- * fields set (to a value, or to a place relative to mem or to the top of
- * the address space), its return value and walk_end (none: not written
- * back). A call with @e must write exactly those regions to vec, one that
- * walks and finds nothing must leave it untouched. A call with @bits is
- * made once for each single bit from @bits to 63 set in its first field.
+ * fields set (to a value, to a place relative to mem or to the top of the
+ * address space, or to a page that cannot be written), its return value
+ * and walk_end (none: not written back). A call with @e must write exactly
+ * those regions to vec, one that walks and finds nothing must leave it
+ * untouched. A call with @bits is made once for each single bit from @bits
+ * to 63 set in its first field.
  */
-enum { ABS = 1, MEM_REL, TOP_REL };
+enum { ABS = 1, MEM_REL, TOP_REL, NOT_WRITABLE };
 
 struct set {
 	size_t off;
@@ -188,6 +189,13 @@ struct call {
 #define P		PAGE_IS_PRESENT
 #define WA		PAGE_IS_WPALLOWED
 #define CHECK_WPASYNC	SET(flags, PM_SCAN_CHECK_WPASYNC)
+/* vec on a read-only (@ro) or an unmapped page */
+#define BAD_VEC(ro)	{ OFF(vec), 0, (ro), NOT_WRITABLE }
+/* Found only when results are written: walk_end is written back. */
+#define VEC_NOT_WRITABLE(ro) {						\
+	{ -EFAULT, AT_MEM(2), { AT(end, 2, 0), BAD_VEC(ro) } },		\
+	{ 0, AT_MEM(2), { AT(start, 1, 0), AT(end, 2, 0), BAD_VEC(ro),	\
+			  SET(category_mask, P) } } }
 /* Present pages up to @end (and @more set): regions @..., walk_end at @we. */
 #define PRESENT(we, end, more, ...)					\
 	{ ARRAY_SIZE(((struct region_exp[]){ __VA_ARGS__ })), AT_MEM(we),	\
@@ -197,7 +205,12 @@ struct call {
 static __u64 value(const struct set *s)
 {
 	__u64 v = s->base == ABS ? 0 : s->base == MEM_REL ? addr(mem) : ~0ULL;
+	static char *readonly;
 
+	if (s->base == NOT_WRITABLE && s->pages && !readonly)
+		readonly = map_pages(1, PROT_READ);
+	if (s->base == NOT_WRITABLE)
+		return addr(s->pages ? readonly : unmapped_addr());
 	return v + (__u64)(long)s->pages * psize() + s->bytes;
 }
 
@@ -337,24 +350,6 @@ static int test_vec_not_user_range(long unused)
 	return result(ok);
 }
 
-/* Found only when results are written: walk_end is written back. */
-static int test_vec_not_writable(long readonly)
-{
-	void *bad = readonly ? (void *)map_pages(1, PROT_READ) : unmapped_addr();
-	bool ok;
-
-	init(mem, 2 * psize(), false);
-	arg->vec = addr(bad);
-	ok = check("regions to write", scan(), -EFAULT, addr(mem + 2 * psize()));
-	init(mem + psize(), psize(), false);
-	arg->vec = addr(bad);
-	arg->category_mask = PAGE_IS_PRESENT;
-	ok &= check("nothing to write", scan(), 0, addr(mem + 2 * psize()));
-	if (readonly)
-		munmap(bad, psize());
-	return result(ok);
-}
-
 /* A vec whose tail is unmapped works while the regions fit before it. */
 static int test_vec_tail_unmapped(long unused)
 {
@@ -373,34 +368,6 @@ static int test_vec_tail_unmapped(long unused)
 	ok &= check("4 regions, room for 2", scan(), -EFAULT,
 		    addr(mem + 4 * psize()));
 	munmap(two, psize());
-	return result(ok);
-}
-
-/*
- * An unwritable vec: EPERM wins when the walk found nothing before it,
- * EFAULT when it found regions.
- */
-static int test_order_eperm_vs_vec_write(long unused)
-{
-	int uffd;
-	bool ok;
-
-	init(mem, psize(), false);
-	arg->vec = addr(unmapped_addr());
-	arg->flags = PM_SCAN_CHECK_WPASYNC;
-	ok = check("nothing found, then EPERM", scan(), -EPERM,
-		   addr(mem + psize()));
-	/* mem's first 4 pages async-WP registered (a VMA of their own). */
-	uffd = uffd_async_wp(MEM_ANON, mem, 4 * psize(), false);
-	if (uffd < 0)
-		return result(ok);
-	touch(0x21);
-	init(mem, 8 * psize(), false);
-	arg->vec = addr(unmapped_addr());
-	arg->flags = PM_SCAN_CHECK_WPASYNC;
-	ok &= check("regions, then EPERM", scan(), -EFAULT,
-		    addr(mem + 8 * psize()));
-	close(uffd);
 	return result(ok);
 }
 
@@ -528,8 +495,8 @@ static const struct {
 	{ "vec_len_zero", .touch = 0x1, .calls = { WALK(0, AT_MEM(2), SET(vec_len, 0)),
 	  WALK(0, AT_MEM(2), SET(vec_len, 0), SET(max_pages, 1)) } },
 	{ "vec_not_user_range_efault", .fn = test_vec_not_user_range, .touch = 0x1 },
-	{ "vec_readonly_efault", .fn = test_vec_not_writable, .arg = 1, .touch = 0x1 },
-	{ "vec_unmapped_efault", .fn = test_vec_not_writable, .touch = 0x1 },
+	{ "vec_readonly_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(1) },
+	{ "vec_unmapped_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(0) },
 	{ "vec_tail_unmapped", .fn = test_vec_tail_unmapped, .touch = 0xa },
 	{ "check_wpasync_plain_vma_eperm", .touch = 0x1, .calls = {
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC)),
@@ -562,7 +529,10 @@ static const struct {
 	{ "order_args_before_eperm", .calls = {
 	  EINVAL_IF(SET(flags, PM_SCAN_CHECK_WPASYNC), SET(vec, 0), SET(vec_len, 1)),
 	  EFAULT_IF(SET(flags, PM_SCAN_CHECK_WPASYNC), SET(vec, KERNEL_ADDR)) } },
-	{ "order_eperm_vs_vec_write", .fn = test_order_eperm_vs_vec_write, .touch = 0x1 },
+	/* An unwritable vec: EPERM wins if nothing was found, else EFAULT. */
+	{ "order_eperm_vs_vec_write", .async = true, .touch = 0x21, .calls = {
+	  { -EPERM, AT_MEM(6), { AT(start, 5, 0), AT(end, 6, 0), CHECK_WPASYNC, BAD_VEC(0) } },
+	  { -EFAULT, AT_MEM(8), { AT(end, 8, 0), CHECK_WPASYNC, BAD_VEC(0) } } } },
 	{ "start_equals_end", .touch = 0x1, .calls = {
 	  { 0, AT_MEM(0), { AT(end, 0, 0) } },
 	  { 0, SET(start, 0), { SET(start, 0), SET(end, 0) } } } },
