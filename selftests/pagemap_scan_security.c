@@ -509,58 +509,47 @@ static int hold_main(int argc, char **argv)
 }
 
 /*
- * A pagemap opened before its process execs refers to the old mm: ESRCH
- * (read() gives nothing), never the new program's memory; a new open
- * reads the new program.
+ * A pagemap opened before its process execs (@exec) refers to the old mm:
+ * ESRCH (read() gives nothing), never the new program's memory; a new
+ * open reads the new program. A zombie's mm is gone already: ESRCH too.
+ * Either way nothing is written.
  */
-static int test_target_exec(int unused)
+static int test_target_gone(int exec)
 {
+	struct page_region vec[NR_VEC];
+	siginfo_t si = { 0 };
 	struct peer p;
 	uint64_t e = 0;
 	int fd, fd2;
+	long ret;
 	bool ok;
 
 	holder(&p, 0, 0x6);
 	fd = open_proc(p.pid, "pagemap", O_RDONLY);
-	ok = expect_present("before exec", fd, a.addr, 0x6);
-	peer_send(&p, 'x');
-	ok &= peer_recv(&p) == 'x';	/* the new program runs */
-	ok &= expect_present("after exec", fd, a.addr, -ESRCH);
-	ok &= pread(fd, &e, sizeof(e), 0) <= 0;
-	fd2 = open_proc(p.pid, "pagemap", O_RDONLY);
-	ok &= pread(fd2, &e, sizeof(e), 0) == sizeof(e);
-	close(fd2);
-	close(fd);
-	return result(ok & (peer_wait(&p, "exec'ed child") == KSFT_PASS));
-}
-
-/* A zombie's mm is gone already: ESRCH, nothing written. */
-static int test_zombie_target(int unused)
-{
-	struct page_region vec[NR_VEC];
-	struct peer p;
-	siginfo_t si = { 0 };
-	bool ok;
-	long ret;
-	int fd;
-
-	holder(&p, 0, 0x1);
-	fd = open_proc(p.pid, "pagemap", O_RDONLY);
-	ok = expect_present("alive", fd, a.addr, 0x1);
-	close(p.to);	/* let it exit */
-	p.to = -1;
-	if (waitid(P_PID, p.pid, &si, WEXITED | WNOWAIT))
-		ksft_exit_fail_msg("waitid: %s\n", strerror(errno));
+	ok = expect_present("before", fd, a.addr, 0x6);
+	if (exec) {
+		peer_send(&p, 'x');
+		ok &= peer_recv(&p) == 'x';	/* the new program runs */
+		ok &= pread(fd, &e, sizeof(e), 0) <= 0;
+		fd2 = open_proc(p.pid, "pagemap", O_RDONLY);
+		ok &= pread(fd2, &e, sizeof(e), 0) == sizeof(e);
+		close(fd2);
+	} else {
+		close(p.to);	/* let it exit */
+		p.to = -1;
+		if (waitid(P_PID, p.pid, &si, WEXITED | WNOWAIT))
+			ksft_exit_fail_msg("waitid: %s\n", strerror(errno));
+	}
 	memset(vec, VEC_CANARY, sizeof(vec));
 	ret = pagemap_scan(fd, (unsigned long)a.addr,
 			   (unsigned long)a.addr + a.size, vec, NR_VEC, 0, 0,
 			   0, 0, 0, PM_SCAN_KNOWN_CATEGORIES, NULL);
-	if (ret != -ESRCH || ((unsigned char *)vec)[0] != VEC_CANARY) {
-		ksft_print_msg("zombie: scan returned %ld\n", ret);
+	if (ret != -ESRCH || !check_bytes(vec, sizeof(vec), VEC_CANARY)) {
+		ksft_print_msg("target gone: scan returned %ld\n", ret);
 		ok = false;
 	}
 	close(fd);
-	return result(ok & (peer_wait(&p, "zombie") == KSFT_PASS));
+	return result(ok & (peer_wait(&p, "target") == KSFT_PASS));
 }
 
 /*
@@ -586,8 +575,8 @@ static const struct {
 	{ "scm_rights_after_exec", .arg = 1, .child = scm_receiver, .pass = true,
 	  .touch = 0x5 },
 	{ "root_fd_handed_to_nobody", .fn = test_root_fd_handed_to_nobody, .root = true },
-	{ "target_exec_esrch", .fn = test_target_exec },
-	{ "zombie_target_esrch", .fn = test_zombie_target },
+	{ "target_exec_esrch", .fn = test_target_gone, .arg = 1 },
+	{ "zombie_target_esrch", .fn = test_target_gone },
 };
 
 static int run_case(size_t i)
