@@ -387,8 +387,6 @@ static int test_unknown_ioctl(long unused)
 /* A child that touched @pages of mem and waits: its pagemap, open. */
 static int child_start(struct peer *c, unsigned int pages)
 {
-	int fd;
-
 	peer_fork(c);
 	if (!c->pid) {
 		touch(pages);
@@ -398,10 +396,7 @@ static int child_start(struct peer *c, unsigned int pages)
 	}
 	if (peer_recv(c) != 'r')
 		ksft_exit_fail_msg("child %d died early\n", c->pid);
-	fd = open_proc(c->pid, "pagemap", O_RDONLY);
-	if (fd < 0)
-		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
-	return fd;
+	return open_proc(c->pid, "pagemap", O_RDONLY);
 }
 
 static int test_other_process(long unused)
