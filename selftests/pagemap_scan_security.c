@@ -33,9 +33,9 @@
 #define MODE_HOLD		"--hold"
 
 static struct area a;		/* NR_PAGES fresh anonymous pages a case */
-static pid_t target;		/* the process a child_fn() looks at */
+static pid_t target;		/* the process an in_child() check looks at */
 static long case_arg;		/* the running case's arg */
-static int passed;		/* a child's file, passed by pass_pagemap() */
+static int passed;		/* in in_child()'s child: the file passed */
 
 static int result(bool ok)
 {
@@ -160,26 +160,29 @@ static bool send_own_pagemap(int sock)
 }
 
 /*
- * The KSFT_ status of @fn run in a child of @uid; with @pass, the child
- * gets our pagemap in passed through a socket only (it is closed before
- * the fork).
+ * The KSFT_ status of @fn run in a child of @uid. With @pass, the child
+ * gets our pagemap (in passed) only through a socket: it is sent and
+ * closed before the fork.
  */
 static int in_child(uid_t uid, bool (*fn)(void), bool pass)
 {
-	int sv[2] = { -1, -1 };
+	int sv[2] = { -1, -1 }, ret = KSFT_FAIL;
 	struct peer p;
 
 	if (pass && socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
-	if (pass && !send_own_pagemap(sv[0]))
-		return KSFT_FAIL;
-	if (child_as(&p, uid)) {
-		passed = pass ? pass_fd(sv[1], -1) : -1;
-		child_exit(pass && passed < 0 ? KSFT_FAIL : result(fn()));
+	if (!pass || send_own_pagemap(sv[0])) {
+		if (child_as(&p, uid)) {
+			passed = pass ? pass_fd(sv[1], -1) : -1;
+			child_exit(pass && passed < 0 ? KSFT_FAIL : result(fn()));
+		}
+		ret = peer_wait(&p, "child");
 	}
-	close(sv[0]);
-	close(sv[1]);
-	return peer_wait(&p, "child");
+	if (pass) {
+		close(sv[0]);
+		close(sv[1]);
+	}
+	return ret;
 }
 
 /*
