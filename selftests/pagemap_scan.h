@@ -77,21 +77,15 @@ static inline long pagemap_scan(int pagemap_fd, __u64 start, __u64 end,
 				__u64 *walk_end)
 {
 	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.flags = flags,
-		.start = start,
-		.end = end,
-		.vec = (__u64)(unsigned long)vec,
-		.vec_len = vec_len,
-		.max_pages = max_pages,
-		.category_inverted = category_inverted,
+		.size = sizeof(arg), .flags = flags, .start = start, .end = end,
+		.vec = (__u64)(unsigned long)vec, .vec_len = vec_len,
+		.max_pages = max_pages, .category_inverted = category_inverted,
 		.category_mask = category_mask,
 		.category_anyof_mask = category_anyof_mask,
 		.return_mask = return_mask,
 	};
-	long ret;
+	long ret = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
 
-	ret = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
 	if (walk_end)
 		*walk_end = arg.walk_end;
 	return ret < 0 ? -errno : ret;
@@ -103,11 +97,7 @@ static inline int pagemap_scan_supported(int pagemap_fd)
 	long ret = pagemap_scan(pagemap_fd, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0,
 				NULL);
 
-	if (ret >= 0)
-		return 1;
-	if (ret == -ENOTTY)
-		return 0;
-	return (int)ret;
+	return ret >= 0 ? 1 : ret == -ENOTTY ? 0 : (int)ret;
 }
 
 #endif /* __SELFTESTS_PAGEMAP_SCAN_H */

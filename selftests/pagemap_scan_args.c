@@ -23,7 +23,6 @@
 #define KERNEL_ADDR		0xffffffff81000000ULL
 #define NONCANONICAL_ADDR	(1ULL << 63)
 
-static int pm_fd;
 static char *mem;		/* NR_MEM fresh pages for each case */
 static struct page_region vec[NR_VEC];
 /* The argument, followed by zeroes for the cases of a larger size. */
@@ -68,29 +67,21 @@ static void *unmapped_addr(void)
 	return p;
 }
 
+/* The @n entries from @v on are still poisoned. */
 static bool vec_untouched(const struct page_region *v, size_t n)
 {
-	const unsigned char *b = (const unsigned char *)v;
-	size_t i;
-
-	for (i = 0; i < n * sizeof(*v); i++) {
-		if (b[i] != VEC_POISON) {
-			ksft_print_msg("vec[%zu] was written\n", i / sizeof(*v));
-			return false;
-		}
-	}
-	return true;
+	if (check_bytes(v, n * sizeof(*v), VEC_POISON))
+		return true;
+	ksft_print_msg("vec[%td..%d) was written\n", v - vec, NR_VEC);
+	return false;
 }
 
 /* vec holds exactly @e (in pages from mem), nothing after them written. */
-#define VEC_IS(...)							\
-	({								\
-		const struct region_exp __e[] = { __VA_ARGS__ };	\
-		regions_match(mem, psize(), vec, ARRAY_SIZE(__e), __e,	\
-			      ARRAY_SIZE(__e)) &&			\
-		vec_untouched(&vec[ARRAY_SIZE(__e)],			\
-			      NR_VEC - ARRAY_SIZE(__e));		\
-	})
+static bool vec_is(const struct region_exp *e, size_t n)
+{
+	return regions_match(mem, psize(), vec, n, e, n) &&
+	       vec_untouched(&vec[n], NR_VEC - n);
+}
 
 /*
  * A valid scan of [start, start + len) into a poisoned vec, reporting every
@@ -100,13 +91,12 @@ static void init(const void *start, unsigned long len, bool present)
 {
 	memset(&big, 0, sizeof(big));
 	memset(vec, VEC_POISON, sizeof(vec));
-	arg->size = sizeof(*arg);
-	arg->start = addr(start);
-	arg->end = arg->start + len;
-	arg->vec = addr(vec);
-	arg->vec_len = NR_VEC;
-	arg->return_mask = present ? PAGE_IS_PRESENT : PM_SCAN_KNOWN_CATEGORIES;
-	arg->category_mask = present ? PAGE_IS_PRESENT : 0;
+	*arg = (struct pm_scan_arg){
+		.size = sizeof(*arg), .start = addr(start), .end = addr(start) + len,
+		.vec = addr(vec), .vec_len = NR_VEC,
+		.return_mask = present ? PAGE_IS_PRESENT : PM_SCAN_KNOWN_CATEGORIES,
+		.category_mask = present ? PAGE_IS_PRESENT : 0,
+	};
 }
 
 static long ioctl_raw(int fd, void *p)
@@ -124,7 +114,7 @@ static long scan_fd(int fd)
 
 static long scan(void)
 {
-	return scan_fd(pm_fd);
+	return scan_fd(pagemap_fd());
 }
 
 static bool check_ret(const char *what, long ret, long want)
@@ -162,12 +152,14 @@ static int result(bool ok)
 
 /*
  * Most cases are rows of calls: a one-page scan of mem with up to four
- * fields set (to a value, or to a place relative to mem or to the top of
- * the address space), its return value and walk_end (none: not written
- * back). A call that walks must leave vec untouched. A call with @bits is
- * made once for each single bit from @bits to 63 set in its first field.
+ * fields set (to a value, to a place relative to mem or to the top of the
+ * address space, or to a page that cannot be written), its return value
+ * and walk_end (none: not written back). A call with @e must write exactly
+ * those regions to vec, one that walks and finds nothing must leave it
+ * untouched. A call with @bits is made once for each single bit from @bits
+ * to 63 set in its first field.
  */
-enum { ABS = 1, MEM_REL, TOP_REL };
+enum { ABS = 1, MEM_REL, TOP_REL, NOT_WRITABLE };
 
 struct set {
 	size_t off;
@@ -181,6 +173,7 @@ struct call {
 	struct set walk_end;
 	struct set s[4];	/* no field set: no more calls */
 	int bits;
+	struct region_exp e[3];	/* up to the first empty one */
 };
 
 #define SET(f, v)	{ OFF(f), (__u64)(v), 0, ABS }
@@ -193,11 +186,31 @@ struct call {
 	{ ret, we, { AT(end, 2, 0), __VA_ARGS__ } }
 #define AT_MEM(pg)	{ 0, 0, (pg), MEM_REL }
 #define EINVAL_BITS(f, from) { -EINVAL, { 0 }, { SET(f, 0) }, (from) }
+#define P		PAGE_IS_PRESENT
+#define WA		PAGE_IS_WPALLOWED
+#define CHECK_WPASYNC	SET(flags, PM_SCAN_CHECK_WPASYNC)
+/* vec on a read-only (@ro) or an unmapped page */
+#define BAD_VEC(ro)	{ OFF(vec), 0, (ro), NOT_WRITABLE }
+/* Found only when results are written: walk_end is written back. */
+#define VEC_NOT_WRITABLE(ro) {						\
+	{ -EFAULT, AT_MEM(2), { AT(end, 2, 0), BAD_VEC(ro) } },		\
+	{ 0, AT_MEM(2), { AT(start, 1, 0), AT(end, 2, 0), BAD_VEC(ro),	\
+			  SET(category_mask, P) } } }
+/* Present pages up to @end (and @more set): regions @..., walk_end at @we. */
+#define PRESENT(we, end, more, ...)					\
+	{ ARRAY_SIZE(((struct region_exp[]){ __VA_ARGS__ })), AT_MEM(we),	\
+	  { end, SET(category_mask, P), SET(return_mask, P), more }, 0,	\
+	  { __VA_ARGS__ } }
 
 static __u64 value(const struct set *s)
 {
 	__u64 v = s->base == ABS ? 0 : s->base == MEM_REL ? addr(mem) : ~0ULL;
+	static char *readonly;
 
+	if (s->base == NOT_WRITABLE && s->pages && !readonly)
+		readonly = map_pages(1, PROT_READ);
+	if (s->base == NOT_WRITABLE)
+		return addr(s->pages ? readonly : unmapped_addr());
 	return v + (__u64)(long)s->pages * psize() + s->bytes;
 }
 
@@ -205,6 +218,7 @@ static bool run_call(const struct call *c, size_t i, int bit)
 {
 	const struct set *s;
 	char what[32];
+	size_t n;
 	__u64 we;
 
 	init(mem, psize(), false);
@@ -214,8 +228,11 @@ static bool run_call(const struct call *c, size_t i, int bit)
 		*(__u64 *)((char *)arg + c->s[0].off) |= 1ULL << bit;
 	snprintf(what, sizeof(what), "row %zu, bit %d", i + 1, c->bits ? bit : -1);
 	we = c->walk_end.base ? value(&c->walk_end) : WALK_END_UNSET;
+	for (n = 0; n < ARRAY_SIZE(c->e) && c->e[n].end; n++)
+		;
 	return check(what, scan(), c->want, we) &&
-	       (!c->walk_end.base || vec_untouched(vec, NR_VEC));
+	       (n ? vec_is(c->e, n) : !c->walk_end.base || c->want > 0 ||
+		vec_untouched(vec, NR_VEC));
 }
 
 static int test_calls(const struct call *c)
@@ -237,7 +254,7 @@ static int test_calls(const struct call *c)
 static int test_arg_pointer(long p)
 {
 	return result(check_ret("arg pointer",
-				ioctl_raw(pm_fd, p == -1 ? unmapped_addr() : (void *)p),
+				ioctl_raw(pagemap_fd(), p == -1 ? unmapped_addr() : (void *)p),
 				-EFAULT));
 }
 
@@ -258,7 +275,7 @@ static int test_partly_readable(long size)
 	arg->walk_end = WALK_END_UNSET;
 	p = (struct pm_scan_arg *)(two + psize() - head);
 	memcpy(p, arg, head);
-	ok = check_ret("partly readable arg", ioctl_raw(pm_fd, p), -EFAULT) &&
+	ok = check_ret("partly readable arg", ioctl_raw(pagemap_fd(), p), -EFAULT) &&
 	     p->walk_end == WALK_END_UNSET;
 	munmap(two, psize());
 	return result(ok);
@@ -313,20 +330,6 @@ static int test_category_bit8(long unused)
 	return result(each_mask(1ULL << 8, guard ? 0 : -EINVAL));
 }
 
-/* The walk covers the partial last page; walk_end is the rounded end. */
-static int test_end_unaligned_rounded_up(long unused)
-{
-	bool ok;
-
-	init(mem, psize() + 1, true);
-	ok = check("end = start + page + 1", scan(), 1, addr(mem + 2 * psize())) &&
-	     VEC_IS({ 0, 2, PAGE_IS_PRESENT });
-	init(mem, 1, true);
-	ok &= check("end = start + 1", scan(), 1, addr(mem + psize())) &&
-	      VEC_IS({ 0, 1, PAGE_IS_PRESENT });
-	return result(ok);
-}
-
 static int test_vec_not_user_range(long unused)
 {
 	/* The last runs just into non-canonical addresses. */
@@ -344,24 +347,6 @@ static int test_vec_not_user_range(long unused)
 		arg->vec_len = lens[i];
 		ok &= rejected("vec_len", -EFAULT);
 	}
-	return result(ok);
-}
-
-/* Found only when results are written: walk_end is written back. */
-static int test_vec_not_writable(long readonly)
-{
-	void *bad = readonly ? (void *)map_pages(1, PROT_READ) : unmapped_addr();
-	bool ok;
-
-	init(mem, 2 * psize(), false);
-	arg->vec = addr(bad);
-	ok = check("regions to write", scan(), -EFAULT, addr(mem + 2 * psize()));
-	init(mem + psize(), psize(), false);
-	arg->vec = addr(bad);
-	arg->category_mask = PAGE_IS_PRESENT;
-	ok &= check("nothing to write", scan(), 0, addr(mem + 2 * psize()));
-	if (readonly)
-		munmap(bad, psize());
 	return result(ok);
 }
 
@@ -386,121 +371,13 @@ static int test_vec_tail_unmapped(long unused)
 	return result(ok);
 }
 
-static int test_check_wpasync_no_vma(long unused)
-{
-	char *hole = unmapped_addr();
-
-	init(hole, psize(), false);
-	arg->flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING;
-	return result(check("CHECK_WPASYNC over a hole", scan(), 0,
-			    addr(hole + psize())) && vec_untouched(vec, NR_VEC));
-}
-
-/*
- * Register mem's first 4 pages for async uffd-wp (splitting the VMA) and
- * touch pages 0 and 5: the uffd, or -1 with the reason set.
- */
-static int async_wp_area(void)
-{
-	int64_t features = uffd_api_features();
-	int uffd, ret;
-
-	if (features < 0)
-		return vmh_set_reason(-1, "userfaultfd unusable: %s",
-				      strerror(-features));
-	if (!(features & UFFD_FEATURE_WP_ASYNC))
-		return vmh_set_reason(-1, "UFFD_FEATURE_WP_ASYNC not advertised");
-	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, true);
-	if (uffd < 0)
-		ksft_exit_fail_msg("userfaultfd: %s\n", strerror(-uffd));
-	ret = uffd_register(uffd, mem, 4 * psize(), UFFDIO_REGISTER_MODE_WP,
-			    NULL);
-	if (ret)
-		ksft_exit_fail_msg("UFFDIO_REGISTER: %s\n", strerror(-ret));
-	touch(0x21);
-	return uffd;
-}
-
-/*
- * CHECK_WPASYNC over the async VMA, or (@mixed) on into a plain one: EPERM,
- * yet the first VMA's regions are in vec and walk_end is the range's end.
- */
-static int test_check_wpasync_async(long mixed)
-{
-	int uffd = async_wp_area();
-	bool ok;
-
-	if (uffd < 0)
-		return KSFT_SKIP;
-	init(mem, (mixed ? 8 : 4) * psize(), false);
-	arg->flags = PM_SCAN_CHECK_WPASYNC;
-	arg->return_mask = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT;
-	ok = check("CHECK_WPASYNC", scan(), mixed ? -EPERM : 2,
-		   addr(mem + (mixed ? 8 : 4) * psize())) &&
-	     VEC_IS({ 0, 1, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT },
-		    { 1, 4, PAGE_IS_WPALLOWED });
-	close(uffd);
-	return result(ok);
-}
-
-/*
- * An unwritable vec: EPERM wins when the walk found nothing before it,
- * EFAULT when it found regions.
- */
-static int test_order_eperm_vs_vec_write(long unused)
-{
-	int uffd;
-	bool ok;
-
-	init(mem, psize(), false);
-	arg->vec = addr(unmapped_addr());
-	arg->flags = PM_SCAN_CHECK_WPASYNC;
-	ok = check("nothing found, then EPERM", scan(), -EPERM,
-		   addr(mem + psize()));
-	uffd = async_wp_area();
-	if (uffd < 0)
-		return result(ok);
-	init(mem, 8 * psize(), false);
-	arg->vec = addr(unmapped_addr());
-	arg->flags = PM_SCAN_CHECK_WPASYNC;
-	ok &= check("regions, then EPERM", scan(), -EFAULT,
-		    addr(mem + 8 * psize()));
-	close(uffd);
-	return result(ok);
-}
-
-/* walk_end is the page-aligned end, holes included. */
-static int test_walk_end_success(long unused)
-{
-	munmap(mem + 2 * psize(), 2 * psize());
-	init(mem, 4 * psize() - 100, false);
-	return result(check("range ending in a hole", scan(), 2,
-			    addr(mem + 4 * psize())));
-}
-
-/* The number of regions written; a full vec stops the walk. */
-static int test_return_value(long unused)
-{
-	bool ok;
-
-	init(mem, 8 * psize(), true);
-	ok = check("3 regions", scan(), 3, addr(mem + 8 * psize())) &&
-	     VEC_IS({ 0, 1, PAGE_IS_PRESENT }, { 2, 4, PAGE_IS_PRESENT },
-		    { 6, 7, PAGE_IS_PRESENT });
-	init(mem, 8 * psize(), true);
-	arg->vec_len = 2;
-	ok &= check("3 regions, vec_len 2", scan(), 2, addr(mem + 6 * psize())) &&
-	      vec_untouched(&vec[2], NR_VEC - 2);
-	return result(ok);
-}
-
 /* ENOTTY since "fs/proc/task_mmu: return -ENOTTY for unknown pagemap ioctls". */
 static int test_unknown_ioctl(long unused)
 {
 	long ret;
 
 	init(NULL, 0, false);
-	ret = ioctl(pm_fd, _IOWR('f', 17, struct pm_scan_arg), arg);
+	ret = ioctl(pagemap_fd(), _IOWR('f', 17, struct pm_scan_arg), arg);
 	if (ret < 0 && errno == EINVAL)
 		return vmh_set_reason(KSFT_SKIP, "EINVAL for an unknown command: a kernel "
 				      "before the ENOTTY fix");
@@ -510,8 +387,6 @@ static int test_unknown_ioctl(long unused)
 /* A child that touched @pages of mem and waits: its pagemap, open. */
 static int child_start(struct peer *c, unsigned int pages)
 {
-	int fd;
-
 	peer_fork(c);
 	if (!c->pid) {
 		touch(pages);
@@ -521,10 +396,7 @@ static int child_start(struct peer *c, unsigned int pages)
 	}
 	if (peer_recv(c) != 'r')
 		ksft_exit_fail_msg("child %d died early\n", c->pid);
-	fd = open_proc(c->pid, "pagemap", O_RDONLY);
-	if (fd < 0)
-		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
-	return fd;
+	return open_proc(c->pid, "pagemap", O_RDONLY);
 }
 
 static int test_other_process(long unused)
@@ -535,7 +407,7 @@ static int test_other_process(long unused)
 
 	init(mem, 4 * psize(), true);
 	ok = check("child's pagemap", scan_fd(fd), 2, addr(mem + 4 * psize())) &&
-	     VEC_IS({ 1, 2, PAGE_IS_PRESENT }, { 3, 4, PAGE_IS_PRESENT });
+	     vec_is((const struct region_exp[]){ { 1, 2, P }, { 3, 4, P } }, 2);
 	ok &= check("own pagemap", scan(), 0, addr(mem + 4 * psize()));
 	ok &= peer_wait(&c, "child") == KSFT_PASS;
 	close(fd);
@@ -562,12 +434,17 @@ static int test_exited_process(long unused)
 	return result(ok);
 }
 
-/* In mainline's order of the checks; @touch: pages written first. */
+/*
+ * In mainline's order of the checks. Before a case, mem's pages in @unmap
+ * are unmapped, with @async its first 4 are async-WP registered, then the
+ * pages in @touch are written.
+ */
 static const struct {
 	const char *name;
 	int (*fn)(long arg);
 	long arg;
-	unsigned int touch;
+	unsigned int touch, unmap;
+	bool async;
 	struct call calls[4];	/* without fn: these calls */
 } cases[] = {
 	{ "arg_unmapped_efault", .fn = test_arg_pointer, .arg = -1 },
@@ -591,7 +468,10 @@ static const struct {
 	{ "category_bit8_guard", .fn = test_category_bit8 },
 	{ "start_unaligned_einval", .calls = { EINVAL_IF(AT(start, 0, 1)),
 	  EINVAL_IF(AT(start, 0, 2048)), EINVAL_IF(AT(start, 1, -1)) } },
-	{ "end_unaligned_rounded_up", .fn = test_end_unaligned_rounded_up, .touch = 0x3 },
+	/* The walk covers the partial last page; walk_end is the rounded end. */
+	{ "end_unaligned_rounded_up", .touch = 0x3, .calls = {
+	  PRESENT(2, AT(end, 1, 1), { 0 }, { 0, 2, P }),
+	  PRESENT(1, AT(end, 0, 1), { 0 }, { 0, 1, P }) } },
 	{ "end_before_start_efault", .calls = { EFAULT_IF(AT(start, 1, 0), AT(end, 0, 0)),
 	  EFAULT_IF(AT(start, 1, 0), AT(end, 1, -1)) } },
 	/* Even an empty range must be a user one. */
@@ -610,17 +490,23 @@ static const struct {
 	{ "vec_len_zero", .touch = 0x1, .calls = { WALK(0, AT_MEM(2), SET(vec_len, 0)),
 	  WALK(0, AT_MEM(2), SET(vec_len, 0), SET(max_pages, 1)) } },
 	{ "vec_not_user_range_efault", .fn = test_vec_not_user_range, .touch = 0x1 },
-	{ "vec_readonly_efault", .fn = test_vec_not_writable, .arg = 1, .touch = 0x1 },
-	{ "vec_unmapped_efault", .fn = test_vec_not_writable, .touch = 0x1 },
+	{ "vec_readonly_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(1) },
+	{ "vec_unmapped_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(0) },
 	{ "vec_tail_unmapped", .fn = test_vec_tail_unmapped, .touch = 0xa },
 	{ "check_wpasync_plain_vma_eperm", .touch = 0x1, .calls = {
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC)),
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING)),
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING),
 	       SET(vec, 0), SET(vec_len, 0)) } },
-	{ "check_wpasync_no_vma", .fn = test_check_wpasync_no_vma },
-	{ "check_wpasync_async_vma", .fn = test_check_wpasync_async },
-	{ "check_wpasync_mixed_eperm", .fn = test_check_wpasync_async, .arg = 1 },
+	{ "check_wpasync_no_vma", .unmap = 0x1, .calls = {
+	  { 0, AT_MEM(1), { SET(flags, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING) } } } },
+	/* Into a plain VMA: EPERM, yet the async VMA's regions are in vec. */
+	{ "check_wpasync_async_vma", .async = true, .touch = 0x21, .calls = {
+	  { 2, AT_MEM(4), { AT(end, 4, 0), CHECK_WPASYNC, SET(return_mask, WA | P) }, 0,
+	    { { 0, 1, WA | P }, { 1, 4, WA } } } } },
+	{ "check_wpasync_mixed_eperm", .async = true, .touch = 0x21, .calls = {
+	  { -EPERM, AT_MEM(8), { AT(end, 8, 0), CHECK_WPASYNC, SET(return_mask, WA | P) }, 0,
+	    { { 0, 1, WA | P }, { 1, 4, WA } } } } },
 	{ "wp_matching_plain_vma_skipped", .touch = 0x1, .calls = {
 	  WALK(0, AT_MEM(2), SET(flags, PM_SCAN_WP_MATCHING)) } },
 	{ "order_copy_before_size", .fn = test_partly_readable, .arg = 8 },
@@ -638,12 +524,20 @@ static const struct {
 	{ "order_args_before_eperm", .calls = {
 	  EINVAL_IF(SET(flags, PM_SCAN_CHECK_WPASYNC), SET(vec, 0), SET(vec_len, 1)),
 	  EFAULT_IF(SET(flags, PM_SCAN_CHECK_WPASYNC), SET(vec, KERNEL_ADDR)) } },
-	{ "order_eperm_vs_vec_write", .fn = test_order_eperm_vs_vec_write, .touch = 0x1 },
+	/* An unwritable vec: EPERM wins if nothing was found, else EFAULT. */
+	{ "order_eperm_vs_vec_write", .async = true, .touch = 0x21, .calls = {
+	  { -EPERM, AT_MEM(6), { AT(start, 5, 0), AT(end, 6, 0), CHECK_WPASYNC, BAD_VEC(0) } },
+	  { -EFAULT, AT_MEM(8), { AT(end, 8, 0), CHECK_WPASYNC, BAD_VEC(0) } } } },
 	{ "start_equals_end", .touch = 0x1, .calls = {
 	  { 0, AT_MEM(0), { AT(end, 0, 0) } },
 	  { 0, SET(start, 0), { SET(start, 0), SET(end, 0) } } } },
-	{ "walk_end_success", .fn = test_walk_end_success, .touch = 0x1 },
-	{ "return_value_is_region_count", .fn = test_return_value, .touch = 0x4d },
+	/* walk_end is the page-aligned end, holes included. */
+	{ "walk_end_success", .touch = 0x1, .unmap = 0xc, .calls = {
+	  { 2, AT_MEM(4), { AT(end, 4, -100) } } } },
+	/* The number of regions written; a full vec stops the walk. */
+	{ "return_value_is_region_count", .touch = 0x4d, .calls = {
+	  PRESENT(8, AT(end, 8, 0), { 0 }, { 0, 1, P }, { 2, 4, P }, { 6, 7, P }),
+	  PRESENT(6, AT(end, 8, 0), SET(vec_len, 2), { 0, 1, P }, { 2, 4, P }) } },
 	{ "unknown_ioctl_enotty", .fn = test_unknown_ioctl },
 	{ "other_process", .fn = test_other_process },
 	{ "exited_process_esrch", .fn = test_exited_process },
@@ -651,14 +545,22 @@ static const struct {
 
 static int run_case(size_t i)
 {
-	int ret;
+	const typeof(cases[0]) *c = &cases[i];
+	int ret, p, uffd = -1;
 
 	mem = map_pages(NR_MEM, PROT_READ | PROT_WRITE);
-	touch(cases[i].touch);
-	if (cases[i].fn)
-		ret = cases[i].fn(cases[i].arg);
+	for (p = 0; p < NR_MEM; p++)
+		if (c->unmap & (1u << p))
+			munmap(mem + p * psize(), psize());
+	if (c->async)
+		uffd = uffd_async_wp(MEM_ANON, mem, 4 * psize(), false);
+	touch(c->touch);
+	if (c->async && uffd < 0)
+		ret = series_missing(true) ? KSFT_SKIP : KSFT_FAIL;
 	else
-		ret = test_calls(cases[i].calls);
+		ret = c->fn ? c->fn(c->arg) : test_calls(c->calls);
+	if (uffd >= 0)
+		close(uffd);
 	munmap(mem, NR_MEM * psize());
 	return ret;
 }
@@ -667,7 +569,6 @@ int main(void)
 {
 	size_t i;
 
-	pm_fd = pagemap_fd();
 	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
 		      vmh_report(cases[i].name, run_case(i)));
 	return 0;

@@ -33,7 +33,9 @@
 #define MODE_HOLD		"--hold"
 
 static struct area a;		/* NR_PAGES fresh anonymous pages a case */
-static pid_t target;		/* the process a child_fn() looks at */
+static pid_t target;		/* the process an in_child() check looks at */
+static long case_arg;		/* the running case's arg */
+static int passed;		/* in in_child()'s child: the file passed */
 
 static int result(bool ok)
 {
@@ -117,75 +119,35 @@ static bool child_as(struct peer *p, uid_t uid)
 	return true;
 }
 
-/* The KSFT_ status of @fn run in a child of @uid. */
-static int in_child(uid_t uid, bool (*fn)(void))
-{
-	struct peer p;
-
-	if (child_as(&p, uid))
-		child_exit(result(fn()));
-	return peer_wait(&p, "child");
-}
-
-/* A process of @uid that wrote @pages and waits for the parent to finish. */
-static void holder(struct peer *p, uid_t uid, unsigned int pages)
-{
-	if (child_as(p, uid)) {
-		touch_mask(a.addr, pages);
-		peer_send(p, 'r');
-		peer_recv(p);
-		child_exit(KSFT_PASS);
-	}
-	if (peer_recv(p) != 'r')
-		ksft_exit_fail_msg("the uid %u process did not start\n", uid);
-}
-
-/* Open @pid's pagemap, which must work. */
-static int must_open(pid_t pid)
-{
-	int fd = open_proc(pid, "pagemap", O_RDONLY);
-
-	if (fd < 0)
-		ksft_exit_fail_msg("open pagemap of %d: %s\n", pid, strerror(errno));
-	return fd;
-}
-
 /*
  * Send @fd over @sock with SCM_RIGHTS, or with @fd -1 receive one: the
  * descriptor received, 0 once sent, -1 on failure.
  */
 static int pass_fd(int sock, int fd)
 {
-	char byte = 'f';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	union {
 		struct cmsghdr hdr;
 		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
+	} ctl = { .hdr = { .cmsg_len = CMSG_LEN(sizeof(int)),
+			   .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS } };
+	char byte = 'f';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	struct msghdr msg = {
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
 	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	int got = -1;
 
-	memset(&ctl, 0, sizeof(ctl));
-	if (fd >= 0) {
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		if (sendmsg(sock, &msg, 0) == 1)
-			return 0;
-	} else if (recvmsg(sock, &msg, 0) == 1) {
-		c = CMSG_FIRSTHDR(&msg);
-		if (c && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int))) {
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
-			return fd;
-		}
-	}
-	ksft_print_msg("SCM_RIGHTS: %s\n", strerror(errno));
-	return -1;
+	memcpy(CMSG_DATA(&ctl.hdr), &fd, sizeof(int));
+	if (fd >= 0 && sendmsg(sock, &msg, 0) == 1)
+		return 0;
+	if (fd < 0 && recvmsg(sock, &msg, 0) == 1 &&
+	    msg.msg_controllen >= CMSG_LEN(sizeof(int)) &&
+	    ctl.hdr.cmsg_type == SCM_RIGHTS)
+		memcpy(&got, CMSG_DATA(&ctl.hdr), sizeof(int));
+	if (got < 0)
+		ksft_print_msg("SCM_RIGHTS: %s\n", strerror(errno));
+	return got;
 }
 
 static bool send_own_pagemap(int sock)
@@ -195,6 +157,63 @@ static bool send_own_pagemap(int sock)
 
 	close(fd);
 	return ok;
+}
+
+/*
+ * The KSFT_ status of @fn run in a child of @uid. With @pass, the child
+ * gets our pagemap (in passed) only through a socket: it is sent and
+ * closed before the fork.
+ */
+static int in_child(uid_t uid, bool (*fn)(void), bool pass)
+{
+	int sv[2] = { -1, -1 }, ret = KSFT_FAIL;
+	struct peer p;
+
+	if (pass && socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
+	if (!pass || send_own_pagemap(sv[0])) {
+		if (child_as(&p, uid)) {
+			passed = pass ? pass_fd(sv[1], -1) : -1;
+			child_exit(pass && passed < 0 ? KSFT_FAIL : result(fn()));
+		}
+		ret = peer_wait(&p, "child");
+	}
+	if (pass) {
+		close(sv[0]);
+		close(sv[1]);
+	}
+	return ret;
+}
+
+/*
+ * A process of @uid that wrote @pages and waits for the parent to finish.
+ * Sent a 'd', it becomes non-dumpable and says 'n'; sent an 'x', it execs
+ * this program in MODE_HOLD, which says 'x'.
+ */
+static void holder(struct peer *p, uid_t uid, unsigned int pages)
+{
+	char rd[16], go[16];
+	char *args[] = { "/proc/self/exe", MODE_HOLD, rd, go, NULL };
+	int c;
+
+	if (child_as(p, uid)) {
+		touch_mask(a.addr, pages);
+		peer_send(p, 'r');
+		c = peer_recv(p);
+		if (c == 'd' && !prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) {
+			peer_send(p, 'n');
+			c = peer_recv(p);
+		}
+		if (c != 'x')
+			child_exit(c == 'd' ? KSFT_FAIL : KSFT_PASS);
+		snprintf(rd, sizeof(rd), "%d", p->to);
+		snprintf(go, sizeof(go), "%d", p->from);
+		fflush(stdout);
+		execv(args[0], args);
+		child_exit(KSFT_FAIL);
+	}
+	if (peer_recv(p) != 'r')
+		ksft_exit_fail_msg("the uid %u process did not start\n", uid);
 }
 
 /* open() of @pid's pagemap fails with EACCES or EPERM, read and write. */
@@ -218,17 +237,12 @@ static bool open_denied(const char *what, pid_t pid)
 	return ok;
 }
 
+/* A process that dropped root scans its own pagemap. */
 static bool own_pagemap(void)
 {
 	touch_mask(a.addr, 0x5);
 	return expect_present("nobody, own pagemap",
 			      open_proc(0, "pagemap", O_RDONLY), a.addr, 0x5);
-}
-
-/* A process that dropped root scans its own pagemap. */
-static int test_own_pagemap_unprivileged(int unused)
-{
-	return in_child(NOBODY, own_pagemap);
 }
 
 static bool others_denied(void)
@@ -246,7 +260,7 @@ static int test_other_uid_denied(int unused)
 	touch_mask(a.addr, 0x3);
 	holder(&other, OTHER_USER, 0);
 	target = other.pid;
-	ok = in_child(NOBODY, others_denied) == KSFT_PASS;
+	ok = in_child(NOBODY, others_denied, false) == KSFT_PASS;
 	ok &= peer_wait(&other, "uid 65533") == KSFT_PASS;
 	return result(ok & expect_present("root's pagemap", pagemap_fd(),
 					  a.addr, 0x3));
@@ -263,18 +277,7 @@ static int test_nondumpable_same_uid(int unused)
 	bool ok = true;
 	int fd;
 
-	if (child_as(&tgt, NOBODY)) {
-		touch_mask(a.addr, 0x9);
-		peer_send(&tgt, 'r');
-		if (peer_recv(&tgt) != 'd' || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
-			child_exit(KSFT_FAIL);
-		peer_send(&tgt, 'n');
-		peer_recv(&tgt);
-		child_exit(KSFT_PASS);
-	}
-	if (peer_recv(&tgt) != 'r')
-		ksft_exit_fail_msg("the target process did not start\n");
-
+	holder(&tgt, NOBODY, 0x9);
 	if (child_as(&prober, NOBODY)) {
 		fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
 		ok = expect_present("dumpable", fd, a.addr, 0x9);
@@ -357,7 +360,6 @@ static bool scan_has_no_pfn(const char *who, int fd)
 		{ 2, 3, w }, { 3, 4, w | PAGE_IS_PFNZERO },
 	};
 	struct page_region vec[NR_VEC];
-	const unsigned char *b;
 	long n, i;
 
 	touch_mask(a.addr, 0x5);
@@ -369,28 +371,21 @@ static bool scan_has_no_pfn(const char *who, int fd)
 	/* Soft-dirty depends on the config: left out of the match. */
 	for (i = 0; i < n; i++)
 		vec[i].categories &= ~PAGE_IS_SOFT_DIRTY;
-	for (b = (const unsigned char *)&vec[n > 0 ? n : 0];
-	     b < (const unsigned char *)&vec[NR_VEC]; b++) {
-		if (*b != VEC_CANARY) {
-			ksft_print_msg("%s: written after the regions\n", who);
-			return false;
-		}
+	i = n > 0 ? n : 0;
+	if (!check_bytes(&vec[i], (NR_VEC - i) * sizeof(*vec), VEC_CANARY)) {
+		ksft_print_msg("%s: written after the regions\n", who);
+		return false;
 	}
 	return regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
 }
 
+/* nobody's read() shows PFN 0 and its scan no frame numbers. */
 static bool no_pfn_nobody(void)
 {
 	int fd = open_proc(0, "pagemap", O_RDONLY);
 	bool ok = scan_has_no_pfn("nobody", fd);
 
 	return read_pme_is("nobody", fd, a.addr, false) && ok;
-}
-
-/* nobody's read() shows PFN 0 and its scan no frame numbers. */
-static int test_no_pfn_unprivileged(int unused)
-{
-	return in_child(NOBODY, no_pfn_nobody);
 }
 
 /* Root's read() shows a PFN; root's scan still carries none. */
@@ -409,7 +404,7 @@ static int test_no_pfn_root(int unused)
  * sender's address) and writes 1 and 3: the passed file @fd shows the
  * sender's 0 and 2, its own pagemap 1 and 3.
  */
-static int receiver_check(int fd, unsigned long addr)
+static bool receiver_check(int fd, unsigned long addr)
 {
 	char *mine = mmap((void *)addr, NR_PAGES * psize(),
 			  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
@@ -417,61 +412,57 @@ static int receiver_check(int fd, unsigned long addr)
 
 	if (mine != (char *)addr) {
 		ksft_print_msg("mmap at %#lx: %s\n", addr, strerror(errno));
-		return KSFT_FAIL;
+		return false;
 	}
 	madvise(mine, NR_PAGES * psize(), MADV_NOHUGEPAGE);
 	touch_mask(mine, 0xa);
-	return result(expect_present("passed file", fd, mine, 0x5) &
-		      expect_present("own pagemap",
-				     open_proc(0, "pagemap", O_RDONLY), mine, 0xa));
+	return expect_present("passed file", fd, mine, 0x5) &
+	       expect_present("own pagemap", open_proc(0, "pagemap", O_RDONLY),
+			      mine, 0xa);
 }
 
 /* MODE_SCAN_PASSED: argv[2] the passed file, argv[3] the sender's address. */
 static int scan_passed_main(int argc, char **argv)
 {
-	if (argc != 4)
-		return KSFT_FAIL;
-	return receiver_check(atoi(argv[2]), strtoul(argv[3], NULL, 0));
+	return result(argc == 4 && receiver_check(atoi(argv[2]),
+						  strtoul(argv[3], NULL, 0)));
 }
 
 /*
- * Pass our pagemap to a child that replaced the area with its own (with
- * @exec, after exec'ing this program): its scans show our pages.
+ * Pass our pagemap (pages 0 and 2 written) to a child that replaced the
+ * area with its own (with case_arg, after exec'ing this program): its
+ * scans show our pages.
  */
-static int test_scm_rights(int exec)
+static bool scm_receiver(void)
 {
-	struct peer p;
-	int sv[2];
-	bool ok;
+	char fdarg[16], addrarg[32];
+	char *args[] = { "/proc/self/exe", MODE_SCAN_PASSED, fdarg, addrarg, NULL };
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
-	if (child_as(&p, 0)) {
-		char fdarg[16], addrarg[32];
-		char *args[] = { "/proc/self/exe", MODE_SCAN_PASSED, fdarg,
-				 addrarg, NULL };
-		int got;
+	munmap(a.map, a.map_size);
+	if (!case_arg)
+		return receiver_check(passed, (unsigned long)a.addr);
+	snprintf(fdarg, sizeof(fdarg), "%d", passed);
+	snprintf(addrarg, sizeof(addrarg), "%#lx", (unsigned long)a.addr);
+	fflush(stdout);
+	execv(args[0], args);
+	return false;
+}
 
-		close(sv[0]);
-		munmap(a.map, a.map_size);
-		got = pass_fd(sv[1], -1);
-		if (got < 0)
-			child_exit(KSFT_FAIL);
-		if (!exec)
-			child_exit(receiver_check(got, (unsigned long)a.addr));
-		snprintf(fdarg, sizeof(fdarg), "%d", got);
-		snprintf(addrarg, sizeof(addrarg), "%#lx", (unsigned long)a.addr);
-		fflush(stdout);
-		execv(args[0], args);
-		child_exit(KSFT_FAIL);
+/* nobody gets and write-protects root's written pages through root's file. */
+static bool nobody_wp_via_root(void)
+{
+	unsigned long start = (unsigned long)a.addr;
+	struct page_region vec[NR_VEC];
+	long n;
+
+	n = pagemap_scan(passed, start, start + a.size, vec, NR_VEC,
+			 PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, 0,
+			 PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN, NULL);
+	if (n != 1 || vec[0].start != start || vec[0].end != start + a.size) {
+		ksft_print_msg("get+WP through root's file: %ld\n", n);
+		return false;
 	}
-	close(sv[1]);
-	touch_mask(a.addr, 0x5);
-	/* Opened after the fork: the child gets it only through the socket. */
-	ok = send_own_pagemap(sv[0]);
-	ok &= peer_wait(&p, "receiver") == KSFT_PASS;
-	close(sv[0]);
-	return result(ok);
+	return read_pme_is("nobody via root's file", passed, a.addr, true);
 }
 
 /*
@@ -482,10 +473,8 @@ static int test_scm_rights(int exec)
 static int test_root_fd_handed_to_nobody(int unused)
 {
 	const struct region_exp e[] = { { 2, 3, PAGE_IS_WRITTEN } };
-	unsigned long start = (unsigned long)a.addr;
 	struct page_region vec[NR_VEC];
-	struct peer p;
-	int sv[2], uffd;
+	int uffd;
 	bool ok;
 	long n;
 
@@ -497,36 +486,13 @@ static int test_root_fd_handed_to_nobody(int unused)
 		return KSFT_FAIL;
 	}
 	touch_mask(a.addr, 0xf);
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
-	if (child_as(&p, NOBODY)) {
-		int got = pass_fd(sv[1], -1);
-
-		if (got < 0)
-			child_exit(KSFT_FAIL);
-		n = pagemap_scan(got, start, start + a.size, vec, NR_VEC,
-				 PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-				 0, 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN,
-				 NULL);
-		ok = n == 1 && vec[0].start == start &&
-		     vec[0].end == start + a.size;
-		if (!ok)
-			ksft_print_msg("get+WP through root's file: %ld\n", n);
-		ok &= read_pme_is("nobody via root's file", got, a.addr, true);
-		peer_send(&p, 'w');
-		child_exit(result(ok));
-	}
-	close(sv[1]);
-	ok = send_own_pagemap(sv[0]);
-	ok &= peer_recv(&p) == 'w';
-	ok &= peer_wait(&p, "nobody") == KSFT_PASS;
-	close(sv[0]);
+	ok = in_child(NOBODY, nobody_wp_via_root, true) == KSFT_PASS;
 	/* Root's pages were really protected: a new write shows alone. */
 	if (ok) {
 		a.addr[2 * psize()] = 9;
-		n = pagemap_scan(pagemap_fd(), start, start + a.size, vec,
-				 NR_VEC, 0, 0, 0, PAGE_IS_WRITTEN, 0,
-				 PAGE_IS_WRITTEN, NULL);
+		n = pagemap_scan(pagemap_fd(), (unsigned long)a.addr,
+				 (unsigned long)a.addr + a.size, vec, NR_VEC, 0,
+				 0, 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN, NULL);
 		ok = regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
 	}
 	close(uffd);
@@ -546,105 +512,92 @@ static int hold_main(int argc, char **argv)
 }
 
 /*
- * A pagemap opened before its process execs refers to the old mm: ESRCH
- * (read() gives nothing), never the new program's memory; a new open
- * reads the new program.
+ * A pagemap opened before its process execs (@exec) refers to the old mm:
+ * ESRCH (read() gives nothing), never the new program's memory; a new
+ * open reads the new program. A zombie's mm is gone already: ESRCH too.
+ * Either way nothing is written.
  */
-static int test_target_exec(int unused)
+static int test_target_gone(int exec)
 {
+	struct page_region vec[NR_VEC];
+	siginfo_t si = { 0 };
 	struct peer p;
 	uint64_t e = 0;
 	int fd, fd2;
-	bool ok;
-
-	if (child_as(&p, 0)) {
-		char rd[16], gofd[16];
-		char *args[] = { "/proc/self/exe", MODE_HOLD, rd, gofd, NULL };
-
-		touch_mask(a.addr, 0x6);
-		peer_send(&p, 'r');
-		if (peer_recv(&p) != 'x')
-			child_exit(KSFT_FAIL);
-		snprintf(rd, sizeof(rd), "%d", p.to);
-		snprintf(gofd, sizeof(gofd), "%d", p.from);
-		fflush(stdout);
-		execv(args[0], args);
-		child_exit(KSFT_FAIL);
-	}
-	if (peer_recv(&p) != 'r')
-		ksft_exit_fail_msg("child did not start\n");
-	fd = must_open(p.pid);
-	ok = expect_present("before exec", fd, a.addr, 0x6);
-	peer_send(&p, 'x');
-	ok &= peer_recv(&p) == 'x';	/* the new program runs */
-	ok &= expect_present("after exec", fd, a.addr, -ESRCH);
-	ok &= pread(fd, &e, sizeof(e), 0) <= 0;
-	fd2 = open_proc(p.pid, "pagemap", O_RDONLY);
-	ok &= pread(fd2, &e, sizeof(e), 0) == sizeof(e);
-	close(fd2);
-	close(fd);
-	return result(ok & (peer_wait(&p, "exec'ed child") == KSFT_PASS));
-}
-
-/* A zombie's mm is gone already: ESRCH, nothing written. */
-static int test_zombie_target(int unused)
-{
-	struct page_region vec[NR_VEC];
-	struct peer p;
-	siginfo_t si;
-	bool ok;
 	long ret;
-	int fd;
+	bool ok;
 
-	holder(&p, 0, 0x1);
-	fd = must_open(p.pid);
-	ok = expect_present("alive", fd, a.addr, 0x1);
-	close(p.to);	/* let it exit */
-	p.to = -1;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, p.pid, &si, WEXITED | WNOWAIT))
-		ksft_exit_fail_msg("waitid: %s\n", strerror(errno));
+	holder(&p, 0, 0x6);
+	fd = open_proc(p.pid, "pagemap", O_RDONLY);
+	ok = expect_present("before", fd, a.addr, 0x6);
+	if (exec) {
+		peer_send(&p, 'x');
+		ok &= peer_recv(&p) == 'x';	/* the new program runs */
+		ok &= pread(fd, &e, sizeof(e), 0) <= 0;
+		fd2 = open_proc(p.pid, "pagemap", O_RDONLY);
+		ok &= pread(fd2, &e, sizeof(e), 0) == sizeof(e);
+		close(fd2);
+	} else {
+		close(p.to);	/* let it exit */
+		p.to = -1;
+		if (waitid(P_PID, p.pid, &si, WEXITED | WNOWAIT))
+			ksft_exit_fail_msg("waitid: %s\n", strerror(errno));
+	}
 	memset(vec, VEC_CANARY, sizeof(vec));
 	ret = pagemap_scan(fd, (unsigned long)a.addr,
 			   (unsigned long)a.addr + a.size, vec, NR_VEC, 0, 0,
 			   0, 0, 0, PM_SCAN_KNOWN_CATEGORIES, NULL);
-	if (ret != -ESRCH || ((unsigned char *)vec)[0] != VEC_CANARY) {
-		ksft_print_msg("zombie: scan returned %ld\n", ret);
+	if (ret != -ESRCH || !check_bytes(vec, sizeof(vec), VEC_CANARY)) {
+		ksft_print_msg("target gone: scan returned %ld\n", ret);
 		ok = false;
 	}
 	close(fd);
-	return result(ok & (peer_wait(&p, "zombie") == KSFT_PASS));
+	return result(ok & (peer_wait(&p, "target") == KSFT_PASS));
 }
 
+/*
+ * In a child with @child (of nobody if @root), else @fn; @touch: pages
+ * written first.
+ */
 static const struct {
 	const char *name;
 	int (*fn)(int arg);
-	int arg;
+	long arg;
 	bool root;		/* switches users: skipped unless run as root */
+	bool (*child)(void);
+	bool pass;		/* the child gets our pagemap through a socket */
+	unsigned int touch;
 } cases[] = {
-	{ "own_pagemap_unprivileged", test_own_pagemap_unprivileged, 0, true },
-	{ "other_uid_open_denied", test_other_uid_denied, 0, true },
-	{ "nondumpable_same_uid", test_nondumpable_same_uid, 0, true },
-	{ "no_cap_sys_ptrace_open_denied", test_no_cap_sys_ptrace, 0, true },
-	{ "no_pfn_unprivileged", test_no_pfn_unprivileged, 0, true },
-	{ "no_pfn_root", test_no_pfn_root, 0, true },
-	{ "scm_rights_keeps_target", test_scm_rights, 0, false },
-	{ "scm_rights_after_exec", test_scm_rights, 1, false },
-	{ "root_fd_handed_to_nobody", test_root_fd_handed_to_nobody, 0, true },
-	{ "target_exec_esrch", test_target_exec, 0, false },
-	{ "zombie_target_esrch", test_zombie_target, 0, false },
+	{ "own_pagemap_unprivileged", .root = true, .child = own_pagemap },
+	{ "other_uid_open_denied", .fn = test_other_uid_denied, .root = true },
+	{ "nondumpable_same_uid", .fn = test_nondumpable_same_uid, .root = true },
+	{ "no_cap_sys_ptrace_open_denied", .fn = test_no_cap_sys_ptrace, .root = true },
+	{ "no_pfn_unprivileged", .root = true, .child = no_pfn_nobody },
+	{ "no_pfn_root", .fn = test_no_pfn_root, .root = true },
+	{ "scm_rights_keeps_target", .child = scm_receiver, .pass = true, .touch = 0x5 },
+	{ "scm_rights_after_exec", .arg = 1, .child = scm_receiver, .pass = true,
+	  .touch = 0x5 },
+	{ "root_fd_handed_to_nobody", .fn = test_root_fd_handed_to_nobody, .root = true },
+	{ "target_exec_esrch", .fn = test_target_gone, .arg = 1 },
+	{ "zombie_target_esrch", .fn = test_target_gone },
 };
 
 static int run_case(size_t i)
 {
+	const typeof(cases[0]) *c = &cases[i];
 	int ret;
 
-	if (cases[i].root && geteuid())
+	if (c->root && geteuid())
 		return vmh_set_reason(KSFT_SKIP, "switching to other users needs root");
 	ret = area_alloc(&a, MEM_ANON, NR_PAGES, false, 0);
 	if (ret)
 		return ret == VMH_SKIP ? KSFT_SKIP : KSFT_FAIL;
-	ret = cases[i].fn(cases[i].arg);
+	touch_mask(a.addr, c->touch);
+	case_arg = c->arg;
+	if (c->child)
+		ret = in_child(c->root ? NOBODY : 0, c->child, c->pass);
+	else
+		ret = c->fn(c->arg);
 	area_free(&a);
 	return ret;
 }

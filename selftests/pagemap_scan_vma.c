@@ -16,34 +16,8 @@
 #define MAX_REGIONS 16
 
 static size_t ps;
-
-struct watched {
-	char *addr;	/* NR pages, with NR more free after them */
-	size_t len;	/* what is mapped at addr when the case ends */
-	int uffd;
-};
-
-/* NR written pages, async-WP protected, NR free pages after them. */
-static char *watch(struct watched *w)
-{
-	char *p = mmap(NULL, 2 * NR * ps, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	size_t i;
-
-	if (p == MAP_FAILED)
-		return vmh_set_reason(0, "mmap: %s", strerror(errno)), NULL;
-	munmap(p + NR * ps, NR * ps);
-	for (i = 0; i < NR; i++)
-		p[i * ps] = (char)(0x40 + i);
-	w->addr = p;
-	w->len = NR * ps;
-	w->uffd = uffd_async_wp(MEM_ANON, p, NR * ps, true);
-	if (w->uffd < 0) {
-		munmap(p, NR * ps);
-		return NULL;
-	}
-	return p;
-}
+static char *mem;	/* NR written pages, async-WP protected, NR free after */
+static size_t len;	/* what is mapped at mem when the case ends */
 
 /* [addr, addr + n pages) has exactly these WRITTEN/WPALLOWED regions. */
 #define SCAN_IS(addr, n, ...)						\
@@ -58,131 +32,105 @@ static char *watch(struct watched *w)
 		regions_match(__a, ps, __v, __n, __e, ARRAY_SIZE(__e));	\
 	})
 
-/* Every page but @skip holds the data watch() wrote. */
-static bool data_intact(char *at, int skip)
+/* The first @n pages at mem are all protected (or all not). */
+static bool all_wp(size_t n, bool set)
 {
-	size_t i;
+	return pagemap_all(mem, n * ps, PME_UFFD_WP, set);
+}
+
+/* Every page but @skip holds the data the case began with. */
+static bool data_intact(int skip)
+{
+	int i;
 
 	for (i = 0; i < NR; i++) {
-		if ((int)i != skip && at[i * ps] != (char)(0x40 + i)) {
-			ksft_print_msg("page %zu lost its data\n", i);
+		if (i != skip && mem[i * ps] != (char)(0x40 + i)) {
+			ksft_print_msg("page %d lost its data\n", i);
 			return false;
 		}
 	}
 	return true;
 }
 
-static bool t_mprotect_whole(struct watched *w)
+static bool t_mprotect_whole(void)
 {
-	bool ok;
+	bool ok = !mprotect(mem, len, PROT_READ) &&
+		  !mprotect(mem, len, PROT_READ | PROT_WRITE);
 
-	ok = !mprotect(w->addr, NR * ps, PROT_READ) &&
-	     !mprotect(w->addr, NR * ps, PROT_READ | PROT_WRITE);
-	ok &= pagemap_all(w->addr, NR * ps, PME_UFFD_WP, true);
-	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
-	w->addr[2 * ps] = 1;
-	ok &= SCAN_IS(w->addr, NR, { 0, 2, WA }, { 2, 3, WA | W }, { 3, NR, WA });
-	ok &= data_intact(w->addr, 2);
-	return ok;
+	ok &= all_wp(NR, true) && SCAN_IS(mem, NR, { 0, NR, WA });
+	mem[2 * ps] = 1;
+	return ok && SCAN_IS(mem, NR, { 0, 2, WA }, { 2, 3, WA | W }, { 3, NR, WA }) &&
+	       data_intact(2);
 }
 
-static bool t_mprotect_split(struct watched *w)
+/* Three VMAs: both sides of each split stay registered and protected. */
+static bool t_mprotect_split(void)
 {
-	bool ok;
+	bool ok = !mprotect(mem + 2 * ps, 4 * ps, PROT_READ);
 
-	/* Three VMAs: both sides of each split stay registered and protected. */
-	ok = !mprotect(w->addr + 2 * ps, 4 * ps, PROT_READ);
-	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
-	ok &= pagemap_all(w->addr, NR * ps, PME_UFFD_WP, true);
-	w->addr[1 * ps] = 1;
-	w->addr[7 * ps] = 7;
-	ok &= !mprotect(w->addr + 2 * ps, 4 * ps, PROT_READ | PROT_WRITE);
-	w->addr[3 * ps] = 3;
-	ok &= SCAN_IS(w->addr, NR, { 0, 1, WA }, { 1, 2, WA | W }, { 2, 3, WA },
-		      { 3, 4, WA | W }, { 4, 7, WA }, { 7, 8, WA | W });
-	return ok;
+	ok &= SCAN_IS(mem, NR, { 0, NR, WA }) && all_wp(NR, true);
+	mem[1 * ps] = 1;
+	mem[7 * ps] = 7;
+	ok &= !mprotect(mem + 2 * ps, 4 * ps, PROT_READ | PROT_WRITE);
+	mem[3 * ps] = 3;
+	return ok && SCAN_IS(mem, NR, { 0, 1, WA }, { 1, 2, WA | W }, { 2, 3, WA },
+			     { 3, 4, WA | W }, { 4, 7, WA }, { 7, 8, WA | W });
 }
 
-static bool t_mprotect_none(struct watched *w)
+static bool t_mprotect_none(void)
 {
-	bool ok;
+	bool ok = !mprotect(mem, len, PROT_NONE) && SCAN_IS(mem, NR, { 0, NR, WA });
 
-	ok = !mprotect(w->addr, NR * ps, PROT_NONE);
-	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
-	ok &= !mprotect(w->addr, NR * ps, PROT_READ | PROT_WRITE);
-	ok &= pagemap_all(w->addr, NR * ps, PME_UFFD_WP, true);
-	ok &= data_intact(w->addr, -1);
-	ok &= SCAN_IS(w->addr, NR, { 0, NR, WA });
-	return ok;
+	ok &= !mprotect(mem, len, PROT_READ | PROT_WRITE) && all_wp(NR, true);
+	return ok && data_intact(-1) && SCAN_IS(mem, NR, { 0, NR, WA });
 }
 
 /* Moved without EVENT_REMAP: unregistered, every page written, data kept. */
-static bool t_mremap_move(struct watched *w)
+static bool t_mremap_move(void)
 {
-	char *to = mmap(NULL, NR * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			-1, 0);
-	char *moved;
-	bool ok;
+	char *to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *moved = to == MAP_FAILED ? to :
+		      mremap(mem, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 
-	if (to == MAP_FAILED) {
-		ksft_print_msg("mmap: %s\n", strerror(errno));
+	if (moved == MAP_FAILED) {
+		ksft_print_msg("mmap/mremap: %s\n", strerror(errno));
+		if (to != MAP_FAILED)
+			munmap(to, len);
 		return false;
 	}
-	moved = mremap(w->addr, NR * ps, NR * ps, MREMAP_MAYMOVE | MREMAP_FIXED,
-		       to);
-	ok = moved == to;
-	if (ok) {
-		ok &= SCAN_IS(moved, NR, { 0, NR, W });
-		ok &= pagemap_all(moved, NR * ps, PME_UFFD_WP, false);
-		ok &= data_intact(moved, -1);
-		w->addr = moved;
-	} else {
-		ksft_print_msg("mremap: %s\n", strerror(errno));
-		munmap(to, NR * ps);
-	}
-	return ok;
+	mem = moved;
+	return SCAN_IS(mem, NR, { 0, NR, W }) && all_wp(NR, false) && data_intact(-1);
 }
 
 /* Grown in place: the old pages keep their state, the new ones are written. */
-static bool t_mremap_grow(struct watched *w)
+static bool t_mremap_grow(void)
 {
 	char *grown;
-	bool ok;
 
-	w->addr[5 * ps] = 5;
-	grown = mremap(w->addr, NR * ps, 2 * NR * ps, 0);
-	ok = grown == w->addr;
-	if (ok) {
-		w->len = 2 * NR * ps;
-		ok &= SCAN_IS(w->addr, 2 * NR, { 0, 5, WA }, { 5, 6, WA | W },
-			      { 6, NR, WA }, { NR, 2 * NR, WA | W });
-		ok &= data_intact(w->addr, 5);
-	} else {
-		ksft_print_msg("mremap: %s\n", grown == MAP_FAILED ?
-			       strerror(errno) : "moved");
+	mem[5 * ps] = 5;
+	grown = mremap(mem, len, 2 * len, 0);
+	if (grown != mem) {
+		ksft_print_msg("mremap: %s\n", grown == MAP_FAILED ? strerror(errno) : "moved");
+		return false;
 	}
-	return ok;
+	len *= 2;
+	return SCAN_IS(mem, 2 * NR, { 0, 5, WA }, { 5, 6, WA | W }, { 6, NR, WA },
+		       { NR, 2 * NR, WA | W }) && data_intact(5);
 }
 
-static bool t_mremap_shrink(struct watched *w)
+static bool t_mremap_shrink(void)
 {
-	char *shrunk;
-	bool ok;
+	bool ok = mremap(mem, len, len / 2, 0) == mem;
 
-	shrunk = mremap(w->addr, NR * ps, NR / 2 * ps, 0);
-	ok = shrunk == w->addr;
-	w->len = NR / 2 * ps;
-	ok &= SCAN_IS(w->addr, NR / 2, { 0, NR / 2, WA });
-	ok &= pagemap_all(w->addr, NR / 2 * ps, PME_UFFD_WP, true);
-	w->addr[ps] = 1;
-	ok &= SCAN_IS(w->addr, NR / 2, { 0, 1, WA }, { 1, 2, WA | W },
-		      { 2, NR / 2, WA });
-	return ok;
+	len /= 2;
+	ok &= SCAN_IS(mem, NR / 2, { 0, NR / 2, WA }) && all_wp(NR / 2, true);
+	mem[ps] = 1;
+	return ok && SCAN_IS(mem, NR / 2, { 0, 1, WA }, { 1, 2, WA | W }, { 2, NR / 2, WA });
 }
 
 static const struct {
 	const char *name;
-	bool (*fn)(struct watched *w);
+	bool (*fn)(void);
 } cases[] = {
 	{ "mprotect read-only and back keeps every protection, a later write is seen",
 	  t_mprotect_whole },
@@ -200,15 +148,22 @@ static const struct {
 
 static void run_case(size_t i)
 {
-	struct watched w;
+	int uffd = -1, p;
 
-	if (!watch(&w)) {
+	len = NR * ps;
+	mem = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	munmap(mem + len, len);
+	for (p = 0; p < NR; p++)
+		mem[p * ps] = (char)(0x40 + p);
+	uffd = uffd_async_wp(MEM_ANON, mem, len, true);
+	if (uffd < 0)
 		ksft_test_result_fail("%s: %s\n", cases[i].name, vmh_reason);
-		return;
-	}
-	ksft_test_result(cases[i].fn(&w), "%s\n", cases[i].name);
-	close(w.uffd);
-	munmap(w.addr, w.len);
+	else
+		ksft_test_result(cases[i].fn(), "%s\n", cases[i].name);
+	close(uffd);
+	munmap(mem, len);
 }
 
 int main(void)

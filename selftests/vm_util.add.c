@@ -133,80 +133,16 @@ static size_t pmd_size(void)
 static char *reserve_aligned(size_t size, size_t align)
 {
 	char *raw, *addr;
-	size_t head;
 
 	raw = mmap(NULL, size + align, PROT_NONE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
 		return NULL;
 	addr = (char *)(((unsigned long)raw + align - 1) & ~(align - 1));
-	head = addr - raw;
-	if (head)
-		munmap(raw, head);
-	munmap(addr + size, align - head);
+	if (addr > raw)
+		munmap(raw, addr - raw);
+	munmap(addr + size, align - (addr - raw));
 	return addr;
-}
-
-/* The directory of the page-cache types' files, or NULL with the reason. */
-static const char *pagecache_dir(void)
-{
-	const char *dir = getenv("PMSCAN_PAGECACHE_DIR");
-	struct statfs fs;
-
-	if (dir && *dir)
-		return dir;
-	if (statfs(".", &fs))
-		return vmh_set_reason(VMH_SKIP, "statfs(.): %s", strerror(errno)), NULL;
-	if (fs.f_type == TMPFS_MAGIC)
-		return vmh_set_reason(VMH_SKIP, "PMSCAN_PAGECACHE_DIR is not set and the current directory is on tmpfs, not a page-cache filesystem"),
-		       NULL;
-	return ".";
-}
-
-/* A sized file backing @a: a memfd, or an unlinked file in pagecache_dir(). */
-static int alloc_file(struct area *a, unsigned int memfd_flags)
-{
-	char path[4096];
-	const char *dir;
-
-	if (a->type != MEM_PAGECACHE && a->type != MEM_PAGECACHE_SHARED) {
-		a->fd = syscall(__NR_memfd_create, mem_type_name(a->type),
-				MFD_CLOEXEC | memfd_flags);
-		if (a->fd < 0)
-			return vmh_set_reason(VMH_SKIP, "memfd_create(%s): %s",
-					      mem_type_name(a->type), strerror(errno));
-	} else {
-		dir = pagecache_dir();
-		if (!dir)
-			return VMH_SKIP;
-		snprintf(path, sizeof(path), "%s/pmscan-XXXXXX", dir);
-		a->fd = mkstemp(path);
-		if (a->fd < 0)
-			return vmh_set_reason(VMH_SKIP, "creating a file in %s: %s",
-					      dir, strerror(errno));
-		/* Removed by area_free(): 9p cannot resize an unlinked file. */
-		a->path = strdup(path);
-	}
-	if (ftruncate(a->fd, a->size))
-		return vmh_set_reason(VMH_FAIL, "ftruncate: %s", strerror(errno));
-	return VMH_OK;
-}
-
-/* Give a private file mapping's file its data: page i holds seed + i. */
-static int fill_file(struct area *a, size_t nr, unsigned char seed)
-{
-	char buf[4096];
-	size_t i, off;
-
-	for (i = 0; i < nr; i++) {
-		memset(buf, (unsigned char)(seed + i), sizeof(buf));
-		for (off = 0; off < a->psize; off += sizeof(buf))
-			if (pwrite(a->fd, buf, sizeof(buf),
-				   i * a->psize + off) != sizeof(buf))
-				return vmh_set_reason(VMH_FAIL, "pwrite: %s",
-						      strerror(errno));
-	}
-	return VMH_OK;
 }
 
 static bool is_hugetlb(enum mem_type type)
@@ -219,70 +155,103 @@ static bool is_private_file(enum mem_type type)
 	return type == MEM_FILE || type == MEM_PAGECACHE;
 }
 
-/* Pick the granule and the backing file of @a; map nothing yet. */
+/* A page-cache file in $PMSCAN_PAGECACHE_DIR, or in "." unless on tmpfs. */
+static int pagecache_file(struct area *a)
+{
+	const char *dir = getenv("PMSCAN_PAGECACHE_DIR");
+	char path[4096];
+	struct statfs fs;
+
+	if (!dir || !*dir) {
+		if (statfs(".", &fs))
+			return vmh_set_reason(VMH_SKIP, "statfs(.): %s", strerror(errno));
+		if (fs.f_type == TMPFS_MAGIC)
+			return vmh_set_reason(VMH_SKIP, "PMSCAN_PAGECACHE_DIR is not set and the current directory is on tmpfs, not a page-cache filesystem");
+		dir = ".";
+	}
+	snprintf(path, sizeof(path), "%s/pmscan-XXXXXX", dir);
+	a->fd = mkstemp(path);
+	if (a->fd < 0)
+		return vmh_set_reason(VMH_SKIP, "creating a file in %s: %s", dir, strerror(errno));
+	/* Removed by area_free(): 9p cannot resize an unlinked file. */
+	a->path = strdup(path);
+	return VMH_OK;
+}
+
+/*
+ * Pick the granule of @a and make its backing file, if any: a private
+ * file mapping's file gets the data (page i holds seed + i), so read
+ * faults map its page cache pages.
+ */
 static int area_prepare(struct area *a, size_t nr, unsigned char seed)
 {
-	int ret;
+	char buf[4096];
+	size_t i, off;
+	int ret = VMH_OK;
 
 	if (a->type >= MEM_NR_TYPES)
 		return vmh_set_reason(VMH_FAIL, "unknown memory type %d", a->type);
-	if (a->type == MEM_THP) {
-		a->psize = thp_size();
+	if (a->type == MEM_THP || is_hugetlb(a->type)) {
+		a->psize = a->type == MEM_THP ? thp_size() : hugetlb_size();
 		if (!a->psize)
-			return vmh_set_reason(VMH_SKIP, "transparent hugepages are not available");
-	} else if (is_hugetlb(a->type)) {
-		a->psize = hugetlb_size();
-		if (!a->psize)
-			return vmh_set_reason(VMH_SKIP, "hugetlb is not available");
-		ret = hugetlb_ensure(nr);
-		if (ret)
-			return ret;
+			return vmh_set_reason(VMH_SKIP, "%s", a->type == MEM_THP ?
+					      "transparent hugepages are not available" :
+					      "hugetlb is not available");
+		ret = is_hugetlb(a->type) ? hugetlb_ensure(nr) : VMH_OK;
 	}
 	a->size = nr * a->psize;
-	if (a->type == MEM_ANON || a->type == MEM_THP || a->type == MEM_HUGETLB)
-		return VMH_OK;
-	ret = alloc_file(a, a->type == MEM_HUGETLB_SHARED ? MFD_HUGETLB : 0);
-	/* The file has data, so read faults map its page cache pages. */
-	return ret || !is_private_file(a->type) ? ret : fill_file(a, nr, seed);
+	if (ret || a->type == MEM_ANON || a->type == MEM_THP || a->type == MEM_HUGETLB)
+		return ret;
+	if (a->type == MEM_PAGECACHE || a->type == MEM_PAGECACHE_SHARED) {
+		ret = pagecache_file(a);
+	} else {
+		a->fd = syscall(__NR_memfd_create, mem_type_name(a->type), MFD_CLOEXEC |
+				(a->type == MEM_HUGETLB_SHARED ? MFD_HUGETLB : 0));
+		if (a->fd < 0)
+			return vmh_set_reason(VMH_SKIP, "memfd_create(%s): %s",
+					      mem_type_name(a->type), strerror(errno));
+	}
+	if (!ret && ftruncate(a->fd, a->size))
+		return vmh_set_reason(VMH_FAIL, "ftruncate: %s", strerror(errno));
+	for (i = 0; !ret && is_private_file(a->type) && i < nr; i++) {
+		memset(buf, (unsigned char)(seed + i), sizeof(buf));
+		for (off = 0; off < a->psize; off += sizeof(buf))
+			if (pwrite(a->fd, buf, sizeof(buf), i * a->psize + off) != sizeof(buf))
+				return vmh_set_reason(VMH_FAIL, "pwrite: %s", strerror(errno));
+	}
+	return ret;
 }
 
 int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	       unsigned char seed)
 {
+	bool huge = is_hugetlb(type);
 	size_t i, align;
 	int flags, ret;
-	bool skip;
 	char *at;
 
-	memset(a, 0, sizeof(*a));
-	a->type = type;
-	a->fd = -1;
-	a->psize = psize();
-
+	*a = (struct area){ .type = type, .fd = -1, .psize = psize() };
 	ret = area_prepare(a, nr, seed);
 	if (ret)
 		goto err;
 	/* hugetlb pages are PMD entries: a PMD table of their own. */
-	if (is_hugetlb(type))
-		align = pmd_size() / sizeof(uint64_t) * pmd_size();
-	else
-		align = a->psize > pmd_size() ? a->psize : pmd_size();
+	align = huge ? pmd_size() / sizeof(uint64_t) * pmd_size() :
+		a->psize > pmd_size() ? a->psize : pmd_size();
 	at = reserve_aligned(a->size, align);
 	if (!at) {
 		ret = vmh_set_reason(VMH_FAIL, "reserving address space: %s", strerror(errno));
 		goto err;
 	}
 	if (a->fd < 0)
-		flags = MAP_PRIVATE | MAP_ANONYMOUS | (is_hugetlb(type) ? MAP_HUGETLB : 0);
+		flags = MAP_PRIVATE | MAP_ANONYMOUS | (huge ? MAP_HUGETLB : 0);
 	else
 		flags = is_private_file(type) ? MAP_PRIVATE : MAP_SHARED;
 	a->addr = mmap(at, a->size, PROT_READ | PROT_WRITE, flags | MAP_FIXED,
 		       a->fd, 0);
 	if (a->addr == MAP_FAILED) {
 		/* No huge pages, or no shared writable mappings (9p): a resource. */
-		skip = is_hugetlb(type) ||
-		       (type == MEM_PAGECACHE_SHARED && errno == EINVAL);
-		ret = vmh_set_reason(skip ? VMH_SKIP : VMH_FAIL, "mmap %s: %s%s",
+		ret = vmh_set_reason(huge || (type == MEM_PAGECACHE_SHARED && errno == EINVAL) ?
+				     VMH_SKIP : VMH_FAIL, "mmap %s: %s%s",
 				     mem_type_name(type), strerror(errno),
 				     type == MEM_PAGECACHE_SHARED ?
 				     " (the directory's filesystem has no shared writable mappings: set PMSCAN_PAGECACHE_DIR to one that has)" : "");
@@ -292,18 +261,14 @@ int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	}
 	a->map = a->addr;
 	a->map_size = a->size;
-
-	if (type == MEM_ANON) {
-		/* Keep THP=always and khugepaged from changing the layout. */
+	/* Keep THP=always and khugepaged from changing the layout. */
+	if (type == MEM_ANON)
 		madvise(a->addr, a->size, MADV_NOHUGEPAGE);
-	} else if (type == MEM_THP) {
-		if (madvise(a->addr, a->size, MADV_HUGEPAGE)) {
-			ret = vmh_set_reason(VMH_SKIP, "MADV_HUGEPAGE: %s", strerror(errno));
-			goto err;
-		}
-		populate = true;
+	if (type == MEM_THP && madvise(a->addr, a->size, MADV_HUGEPAGE)) {
+		ret = vmh_set_reason(VMH_SKIP, "MADV_HUGEPAGE: %s", strerror(errno));
+		goto err;
 	}
-	for (i = 0; populate && i < nr; i++) {
+	for (i = 0; (populate || type == MEM_THP) && i < nr; i++) {
 		if (is_private_file(type))
 			touch_read(a->addr + i * a->psize, a->psize);
 		else
@@ -467,25 +432,13 @@ uint64_t uffd_wp_features_for(enum mem_type type)
 int uffd_async_wp(enum mem_type type, const void *addr, size_t len,
 		  bool protect)
 {
-	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
-			    uffd_wp_features_for(type);
-	int uffd, ret;
+	int uffd = uffd_wp_range(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
+				 uffd_wp_features_for(type), addr, len, protect);
 
-	uffd = uffd_open(features, true);
 	if (uffd < 0)
-		return vmh_set_reason(uffd, "UFFDIO_API with WP_ASYNC: %s", strerror(-uffd));
-	ret = uffd_register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (ret) {
-		vmh_set_reason(ret, "UFFDIO_REGISTER_MODE_WP of %s: %s",
-			       mem_type_name(type), strerror(-ret));
-	} else if (protect) {
-		ret = uffd_wp(uffd, addr, len, true);
-		if (ret)
-			vmh_set_reason(ret, "UFFDIO_WRITEPROTECT: %s", strerror(-ret));
-	}
-	if (ret)
-		close(uffd);
-	return ret ? ret : uffd;
+		vmh_set_reason(uffd, "async uffd-wp of %s: %s", mem_type_name(type),
+			       strerror(-uffd));
+	return uffd;
 }
 
 struct trapped_writer {
@@ -589,17 +542,11 @@ void peer_fork(struct peer *p)
 	p->pid = fork();
 	if (p->pid < 0)
 		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
-	if (!p->pid) {
-		close(down[1]);
-		close(up[0]);
-		p->to = up[1];
-		p->from = down[0];
-		return;
-	}
-	close(down[0]);
-	close(up[1]);
-	p->to = down[1];
-	p->from = up[0];
+	/* The parent writes down and reads up; the child the other way. */
+	p->to = p->pid ? down[1] : up[1];
+	p->from = p->pid ? up[0] : down[0];
+	close(p->pid ? down[0] : up[0]);
+	close(p->pid ? up[1] : down[1]);
 }
 
 void peer_send(const struct peer *p, char c)
