@@ -309,7 +309,11 @@ static bool t_thp_partial(struct tracked *t, const struct variant *var)
 {
 	const __u64 all = PAGE_IS_WPALLOWED | W | PAGE_IS_PRESENT | PAGE_IS_HUGE;
 	const size_t n = t->n, from = var->flag ? 0 : 2, to = var->flag ? 3 : 5;
-	struct region_exp e[3], *p = e;
+	/* Split: no page is HUGE any more, the rest is still written... */
+	const struct region_exp split[] = { { 0, from, all & ~PAGE_IS_HUGE },
+		{ from, to, all & ~PAGE_IS_HUGE & ~W }, { to, n, all & ~PAGE_IS_HUGE } };
+	/* ...and the next get+WP reports it, once. */
+	const struct region_exp rest[] = { { 0, from, W }, { to, n, W } };
 	struct page_region v[MAX_REGIONS];
 	struct scan_out o;
 	bool ok;
@@ -318,23 +322,12 @@ static bool t_thp_partial(struct tracked *t, const struct variant *var)
 			   var->flag ? 3 : 0, MAX_REGIONS, to, { from, to, W });
 	ok &= units_wp(t, 0, from, false) && units_wp(t, from, to, true) &&
 	      units_wp(t, to, n, false);
-
-	/* Split: no page is HUGE any more, the rest is still written. */
-	if (from)
-		*p++ = (struct region_exp){ 0, from, all & ~PAGE_IS_HUGE };
-	*p++ = (struct region_exp){ from, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT };
-	*p++ = (struct region_exp){ to, n, all & ~PAGE_IS_HUGE };
 	o.n = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
 			   (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
 			   0, 0, 0, 0, 0, all, NULL);
-	ok &= regions_match(t->a.addr, t->unit, v, o.n, e, p - e);
-	/* The next get+WP reports the rest, once. */
-	p = e;
-	if (from)
-		*p++ = (struct region_exp){ 0, from, W };
-	*p++ = (struct region_exp){ to, n, W };
+	ok &= regions_match(t->a.addr, t->unit, v, o.n, split + !from, 3 - !from);
 	get_wp(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
-	return get_wp_check(t, &o, n, e, p - e) && ok;
+	return get_wp_check(t, &o, n, rest + !from, 2 - !from) && ok;
 }
 
 /* A place in a hugetlb area: @q quarters of a huge page and @p base pages. */
