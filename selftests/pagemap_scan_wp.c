@@ -165,10 +165,7 @@ static bool get_wp_check(const struct tracked *t, const struct scan_out *o,
 /* get+WP of the whole area expecting nothing. */
 static bool nothing_written(struct tracked *t)
 {
-	struct scan_out o;
-
-	get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
-	return get_wp_check(t, &o, t->n, NULL, 0);
+	return GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, t->n);
 }
 
 static bool t_cycle(struct tracked *t, const struct variant *v)
@@ -210,7 +207,6 @@ static bool t_cycle(struct tracked *t, const struct variant *v)
 
 static bool t_wp_only(struct tracked *t, const struct variant *v)
 {
-	struct scan_out o;
 	bool ok;
 	long n;
 
@@ -222,9 +218,7 @@ static bool t_wp_only(struct tracked *t, const struct variant *v)
 	n = get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
 	ok &= n == 0 && units_wp(t, 0, t->n, true);
 	/* A plain get (no WP) finds nothing written. */
-	get_wp(t, 0, t->n, 0, 0, MAX_REGIONS, &o);
-	ok &= get_wp_check(t, &o, t->n, NULL, 0);
-	return ok;
+	return GET_WP_EXPECT(t, 0, t->n, 0, 0, MAX_REGIONS, t->n) && ok;
 }
 
 /*
@@ -430,10 +424,8 @@ static bool t_child(struct tracked *unused, const struct variant *var)
 
 	peer_fork(&c);
 	if (!c.pid) {
-		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED))
-			child_exit(KSFT_FAIL);
-		t.uffd = uffd_wp_range(UFFD_FEATURE_WP_ASYNC, t.a.addr, t.a.size, true);
-		if (t.uffd < 0)
+		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED) ||
+		    uffd_wp_range(UFFD_FEATURE_WP_ASYNC, t.a.addr, t.a.size, true) < 0)
 			child_exit(KSFT_FAIL);
 		write_unit(&t, 2);
 		write_unit(&t, 5);
@@ -550,8 +542,8 @@ static void *racer_fn(void *arg)
 static bool t_race(struct tracked *t, const struct variant *v)
 {
 	unsigned long seen[RACE_PAGES] = { 0 }, scans = 0, a;
+	const time_t end = time(NULL) + RACE_SECONDS;
 	struct racer r = { .t = t };
-	struct timespec t0, now;
 	struct scan_out o;
 	pthread_t thread;
 	bool ok = true, stop;
@@ -563,10 +555,8 @@ static bool t_race(struct tracked *t, const struct variant *v)
 		ksft_print_msg("pthread_create failed\n");
 		return false;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		stop = now.tv_sec - t0.tv_sec >= RACE_SECONDS;
+		stop = time(NULL) >= end;
 		if (stop) {	/* one more scan after the writer is gone */
 			__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
 			pthread_join(thread, NULL);
