@@ -106,26 +106,6 @@ static bool get_area(const char *name, struct area *a, enum mem_type type,
 	return !ret;
 }
 
-/* Register @a with uffd-wp, async or not; the fd is returned or -errno. */
-static int wp_register(struct area *a, bool async)
-{
-	return uffd_wp_range((async ? UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED : 0) |
-			     uffd_wp_features_for(a->type), a->addr, a->size, false);
-}
-
-static bool async_wp_usable(const char *name, enum mem_type type)
-{
-	int64_t f = uffd_api_features();
-	uint64_t need = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(type);
-
-	if (f < 0 || (f & need) != need) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return false;
-	}
-	return true;
-}
-
 /* Page @i of @a in @unit, END meaning the end. */
 static size_t page_nr(const struct area *a, size_t unit, size_t i)
 {
@@ -136,12 +116,15 @@ static size_t page_nr(const struct area *a, size_t unit, size_t i)
 static void t_layout(const char *name, const struct tcase *c)
 {
 	size_t nr = c->nr ? c->nr : thp_size() ? thp_size() / psize() : 512;
+	const uint64_t need = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(c->type);
+	const size_t wp_len = c->wp_nr * psize();
 	const bool async = c->wp >= ASYNC_WP;
+	const int64_t f = async ? uffd_api_features() : 0;
 	const struct masks none = { 0 };
 	struct region_exp e[MAX_EXP];
 	size_t i, ne, unit;
-	struct area a, wp;
 	int uffd = -1, ret;
+	struct area a;
 	bool ok;
 
 	if (c->soft_dirty && !softdirty_supported()) {
@@ -149,15 +132,16 @@ static void t_layout(const char *name, const struct tcase *c)
 				      name);
 		return;
 	}
-	if (async && !async_wp_usable(name, c->type))
+	if (async && (f < 0 || (f & need) != need)) {
+		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n", name);
 		return;
+	}
 	if (!get_area(name, &a, c->type, nr, c->populate))
 		return;
 	unit = c->type == MEM_HUGETLB || c->type == MEM_HUGETLB_SHARED ? a.psize : psize();
 	if (c->wp != NO_WP) {
-		wp = a;
-		wp.size = c->wp_nr ? c->wp_nr * psize() : a.size;
-		uffd = wp_register(&wp, async);
+		uffd = uffd_wp_range(async ? need | UFFD_FEATURE_WP_UNPOPULATED :
+				     uffd_wp_features_for(c->type), a.addr, wp_len ? : a.size, false);
 		if (uffd < 0 && !async) {
 			ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
 					      name, strerror(-uffd));
@@ -170,7 +154,7 @@ static void t_layout(const char *name, const struct tcase *c)
 		ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n", name, strerror(-uffd));
 		goto out;
 	}
-	if (c->wp == ASYNC_WP_PROTECTED && uffd_wp(uffd, wp.addr, wp.size, true)) {
+	if (c->wp == ASYNC_WP_PROTECTED && uffd_wp(uffd, a.addr, wp_len ? : a.size, true)) {
 		ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n", name, strerror(errno));
 		goto out;
 	}
