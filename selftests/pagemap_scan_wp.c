@@ -88,12 +88,6 @@ static bool track(const char *name, struct tracked *t, const struct variant *v)
 	return true;
 }
 
-static void untrack(struct tracked *t)
-{
-	close(t->uffd);
-	area_free(&t->a);
-}
-
 static void write_unit(struct tracked *t, size_t i)
 {
 	memset(unit_addr(t, i), 0x80 + i, t->unit);
@@ -655,8 +649,10 @@ static void run_case(size_t i)
 	if (v->setup != NOTHING && !track(name, &t, v))
 		return;
 	ksft_test_result(cases[i].fn(&t, v), "%s\n", name);
-	if (v->setup != NOTHING)
-		untrack(&t);
+	if (v->setup != NOTHING) {
+		close(t.uffd);
+		area_free(&t.a);
+	}
 }
 
 int main(int argc, char **argv)
