@@ -203,26 +203,22 @@ static void t_thp_zero(const char *name, const struct tcase *c)
 	FILE *f;
 
 	if (!ts) {
-		ksft_test_result_skip("%s: transparent hugepages are not available\n",
-				      name);
+		ksft_test_result_skip("%s: transparent hugepages are not available\n", name);
 		return;
 	}
 	f = fopen("/sys/kernel/mm/transparent_hugepage/use_zero_page", "r");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
+	if (f && !fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	if (f)
 		fclose(f);
-	}
 	if (buf[0] != '1') {
-		ksft_test_result_skip("%s: the huge zero page is disabled\n",
-				      name);
+		ksft_test_result_skip("%s: the huge zero page is disabled\n", name);
 		return;
 	}
 	if (!get_area(name, &a, MEM_ANON, nr, false))
 		return;
 	if (madvise(a.addr, a.size, MADV_HUGEPAGE)) {
-		ksft_test_result_skip("%s: MADV_HUGEPAGE: %s\n", name,
-				      strerror(errno));
+		ksft_test_result_skip("%s: MADV_HUGEPAGE: %s\n", name, strerror(errno));
 		goto out;
 	}
 	touch_read(a.addr, 1);
