@@ -40,11 +40,13 @@ static const struct masks all_rm = { .ret = RM };
 /*
  * A case: a function of its own, or (fn NULL) a layout scanned once: an
  * area of @type, uffd-wp as @wp says (on the first @wp_nr pages, 0: all),
- * the pages touched as @ops says (a character a page: 'w' written, 'r'
- * read, '.' left alone), pages [swap[0], swap[1]) swapped out, then one
- * scan with @m (all categories but soft-dirty when zero) that must give
- * exactly @e, in base pages; with @merged, a scan with no masks then gives
- * one region.
+ * with @before the one region a scan finds then, before the pages are
+ * protected (ASYNC_WP_PROTECTED) and touched as @ops says (a character a
+ * page: 'w' written, 'r' read, '.' left alone; with @soft_dirty after
+ * clear_refs), pages [swap[0], swap[1]) swapped out, then one scan with
+ * @m (all categories but soft-dirty when zero) that must give exactly @e;
+ * with @merged, a scan with no masks then gives one region. Pages are
+ * base pages, huge pages for hugetlb.
  */
 struct tcase {
 	const char *name;
@@ -57,7 +59,8 @@ struct tcase {
 	size_t wp_nr;
 	size_t swap[2];
 	struct masks m;
-	struct region_exp e[MAX_EXP];	/* up to the first with end 0 */
+	bool soft_dirty;
+	struct region_exp before, e[MAX_EXP];	/* up to the first with end 0 */
 	bool merged;
 };
 
@@ -89,13 +92,6 @@ static bool scan_expect(char *base, size_t len, const struct masks *m,
 	return ok;
 }
 
-#define EXPECT(area, m, unit, ...)					\
-	({								\
-		const struct region_exp __e[] = { __VA_ARGS__ };		\
-		scan_expect((area)->addr, (area)->size, m, unit, __e,	\
-			    ARRAY_SIZE(__e));				\
-	})
-
 /*
  * Allocate for a case; on failure report the case as skipped or failed
  * and return false.
@@ -110,83 +106,72 @@ static bool get_area(const char *name, struct area *a, enum mem_type type,
 	return !ret;
 }
 
-/* Register @a with uffd-wp, async or not; the fd is returned or -errno. */
-static int wp_register(struct area *a, bool async)
+/* Page @i of @a in @unit, END meaning the end. */
+static size_t page_nr(const struct area *a, size_t unit, size_t i)
 {
-	return uffd_wp_range((async ? UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED : 0) |
-			     uffd_wp_features_for(a->type), a->addr, a->size, false);
-}
-
-static bool async_wp_usable(const char *name, enum mem_type type)
-{
-	int64_t f = uffd_api_features();
-	uint64_t need = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(type);
-
-	if (f < 0 || (f & need) != need) {
-		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-				      name);
-		return false;
-	}
-	return true;
-}
-
-static void write_page(struct area *a, size_t i)
-{
-	a->addr[i * psize()] = 0x5a;
-}
-
-static void read_page(struct area *a, size_t i)
-{
-	touch_read(a->addr + i * psize(), 1);
-}
-
-/* Page @i of @a, END meaning the end. */
-static size_t page_nr(const struct area *a, size_t i)
-{
-	return i == END ? a->size / psize() : i;
+	return i == END ? a->size / unit : i;
 }
 
 /* The layout case (fn NULL), as struct tcase says. */
 static void t_layout(const char *name, const struct tcase *c)
 {
 	size_t nr = c->nr ? c->nr : thp_size() ? thp_size() / psize() : 512;
+	const uint64_t need = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(c->type);
+	const size_t wp_len = c->wp_nr * psize();
 	const bool async = c->wp >= ASYNC_WP;
+	const int64_t f = async ? uffd_api_features() : 0;
 	const struct masks none = { 0 };
 	struct region_exp e[MAX_EXP];
-	struct area a, wp;
-	size_t i, ne;
+	size_t i, ne, unit;
 	int uffd = -1, ret;
+	struct area a;
 	bool ok;
 
-	if (async && !async_wp_usable(name, c->type))
+	if (c->soft_dirty && !softdirty_supported()) {
+		ksft_test_result_skip("%s: kernel lacks soft-dirty tracking (pagemap bit 55 never set)\n",
+				      name);
 		return;
+	}
+	if (async && (f < 0 || (f & need) != need)) {
+		ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n", name);
+		return;
+	}
 	if (!get_area(name, &a, c->type, nr, c->populate))
 		return;
+	unit = c->type == MEM_HUGETLB || c->type == MEM_HUGETLB_SHARED ? a.psize : psize();
 	if (c->wp != NO_WP) {
-		wp = a;
-		wp.size = c->wp_nr ? c->wp_nr * psize() : a.size;
-		uffd = wp_register(&wp, async);
+		uffd = uffd_wp_range(async ? need | UFFD_FEATURE_WP_UNPOPULATED :
+				     uffd_wp_features_for(c->type), a.addr, wp_len ? : a.size, false);
 		if (uffd < 0 && !async) {
 			ksft_test_result_skip("%s: uffd-wp registration failed: %s\n",
 					      name, strerror(-uffd));
 			goto out;
 		}
-		if (uffd < 0 || (c->wp == ASYNC_WP_PROTECTED &&
-				 uffd_wp(uffd, wp.addr, wp.size, true))) {
-			ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n",
-					      name, strerror(uffd < 0 ? -uffd : errno));
-			goto out;
-		}
 	}
+	/* Before any page table below the PMD (hugetlb: PUD) exists. */
+	ok = !c->before.end || scan_expect(a.addr, a.size, &all_rm, unit, &c->before, 1);
+	if (uffd < 0 && async) {
+		ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n", name, strerror(-uffd));
+		goto out;
+	}
+	if (c->wp == ASYNC_WP_PROTECTED && uffd_wp(uffd, a.addr, wp_len ? : a.size, true)) {
+		ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n", name, strerror(errno));
+		goto out;
+	}
+	if (c->soft_dirty)
+		clear_softdirty();
 	for (i = 0; c->ops && c->ops[i]; i++) {
 		if (c->ops[i] == 'w')
-			write_page(&a, i);
+			a.addr[i * unit] = 0x5a;
 		else if (c->ops[i] == 'r')
-			read_page(&a, i);
+			touch_read(a.addr + i * unit, 1);
+		/* The pagemap bit agrees with the ioctl's. */
+		if (c->soft_dirty)
+			ok &= pagemap_has(a.addr + i * unit, PME_SOFT_DIRTY) == (c->ops[i] == 'w');
 	}
 	if (c->swap[1]) {
-		ret = swap_out(a.addr + c->swap[0] * psize(),
-			       (page_nr(&a, c->swap[1]) - c->swap[0]) * psize());
+		ret = swap_out(a.addr + c->swap[0] * unit,
+			       (page_nr(&a, unit, c->swap[1]) - c->swap[0]) * unit);
 		if (ret) {
 			vmh_report_setup(name, ret);
 			goto out;
@@ -194,12 +179,13 @@ static void t_layout(const char *name, const struct tcase *c)
 	}
 	for (ne = 0; ne < MAX_EXP && c->e[ne].end; ne++) {
 		e[ne] = c->e[ne];
-		e[ne].end = page_nr(&a, e[ne].end);
+		e[ne].end = page_nr(&a, unit, e[ne].end);
 	}
-	ok = scan_expect(a.addr, a.size, c->m.ret ? &c->m : &all_rm, psize(), e, ne);
+	ok &= scan_expect(a.addr, a.size, c->m.ret ? &c->m : &all_rm, unit, e, ne);
 	/* With return_mask 0 all pages merge into one region. */
+	e[0] = (struct region_exp){ 0, a.size / unit, 0 };
 	if (c->merged)
-		ok &= EXPECT(&a, &none, psize(), { 0, a.size / psize(), 0 });
+		ok &= scan_expect(a.addr, a.size, &none, unit, e, 1);
 	ksft_test_result(ok, "%s\n", name);
 out:
 	if (uffd >= 0)
@@ -209,37 +195,33 @@ out:
 
 static void t_thp_zero(const char *name, const struct tcase *c)
 {
-	size_t ts = thp_size(), nr;
+	size_t ts = thp_size(), nr = ts / psize();
+	const struct region_exp zero = { 0, nr, P | Z | H | W };
 	uint64_t pfn0, pfn1;
 	char buf[16] = "";
 	struct area a;
 	FILE *f;
 
 	if (!ts) {
-		ksft_test_result_skip("%s: transparent hugepages are not available\n",
-				      name);
+		ksft_test_result_skip("%s: transparent hugepages are not available\n", name);
 		return;
 	}
 	f = fopen("/sys/kernel/mm/transparent_hugepage/use_zero_page", "r");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
+	if (f && !fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	if (f)
 		fclose(f);
-	}
 	if (buf[0] != '1') {
-		ksft_test_result_skip("%s: the huge zero page is disabled\n",
-				      name);
+		ksft_test_result_skip("%s: the huge zero page is disabled\n", name);
 		return;
 	}
-	nr = ts / psize();
 	if (!get_area(name, &a, MEM_ANON, nr, false))
 		return;
 	if (madvise(a.addr, a.size, MADV_HUGEPAGE)) {
-		ksft_test_result_skip("%s: MADV_HUGEPAGE: %s\n", name,
-				      strerror(errno));
+		ksft_test_result_skip("%s: MADV_HUGEPAGE: %s\n", name, strerror(errno));
 		goto out;
 	}
-	read_page(&a, 0);
+	touch_read(a.addr, 1);
 	/* The huge zero page has distinct, consecutive PFNs (root only). */
 	pfn0 = pagemap_entry(a.addr) & PME_PFN_MASK;
 	pfn1 = pagemap_entry(a.addr + psize()) & PME_PFN_MASK;
@@ -249,78 +231,8 @@ static void t_thp_zero(const char *name, const struct tcase *c)
 				      (unsigned long long)pfn1);
 		goto out;
 	}
-	ksft_test_result(EXPECT(&a, &all_rm, psize(),
-				{ 0, nr, P | Z | H | W }), "%s\n", name);
-out:
-	area_free(&a);
-}
-
-static void t_hugetlb(const char *name, const struct tcase *c)
-{
-	const __u64 file = c->type == MEM_HUGETLB_SHARED ? F : 0;
-	const struct masks none = { 0 };
-	struct area a;
-	bool ok;
-
-	if (!get_area(name, &a, c->type, 2, false))
-		return;
-	/* No PMD table yet: a hole at a higher level. */
-	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, 0 });
-	memset(a.addr, 1, a.psize);
-	ok &= EXPECT(&a, &all_rm, a.psize, { 0, 1, H | P | W | file },
-		     { 1, 2, H });
-	/* With return_mask 0 the huge pages merge into one region. */
-	ok &= EXPECT(&a, &none, a.psize, { 0, 2, 0 });
-	ksft_test_result(ok, "%s\n", name);
-	area_free(&a);
-}
-
-static void t_soft_dirty(const char *name, const struct tcase *c)
-{
-	const struct masks sd = { .ret = SD };
-	struct area a;
-	bool ok;
-
-	if (!softdirty_supported()) {
-		ksft_test_result_skip("%s: kernel lacks soft-dirty tracking (pagemap bit 55 never set)\n",
-				      name);
-		return;
-	}
-	if (!get_area(name, &a, MEM_ANON, 8, true))
-		return;
-	clear_softdirty();
-	write_page(&a, 2);
-	write_page(&a, 5);
-	ok = EXPECT(&a, &sd, psize(), { 0, 2, 0 }, { 2, 3, SD },
-		    { 3, 5, 0 }, { 5, 6, SD }, { 6, 8, 0 });
-	/* And the ioctl agrees with the pagemap bit. */
-	ok &= pagemap_has(a.addr + 2 * psize(), PME_SOFT_DIRTY) &&
-	      !pagemap_has(a.addr + 3 * psize(), PME_SOFT_DIRTY);
-	ksft_test_result(ok, "%s\n", name);
-	area_free(&a);
-}
-
-static void t_hugetlb_markers(const char *name, const struct tcase *c)
-{
-	struct area a;
-	bool ok;
-	int uffd;
-
-	if (!async_wp_usable(name, MEM_HUGETLB))
-		return;
-	if (!get_area(name, &a, MEM_HUGETLB, 2, false))
-		return;
-	uffd = wp_register(&a, true);
-	if (uffd < 0) {
-		ksft_test_result_fail("%s: registration: %s\n", name, strerror(-uffd));
-		goto out;
-	}
-	/* No PMD table yet (see t_hugetlb), then markers in a new one. */
-	ok = EXPECT(&a, &all_rm, a.psize, { 0, 2, A });
-	ok &= !uffd_wp(uffd, a.addr, a.size, true);
-	ok &= EXPECT(&a, &all_rm, a.psize, { 0, 2, H | A | S });
-	ksft_test_result(ok, "%s\n", name);
-	close(uffd);
+	ksft_test_result(scan_expect(a.addr, a.size, &all_rm, psize(), &zero, 1),
+			 "%s\n", name);
 out:
 	area_free(&a);
 }
@@ -357,9 +269,11 @@ static const struct tcase cases[] = {
 	{ "thp: a read fault maps the huge zero page: PRESENT|PFNZERO|HUGE|WRITTEN",
 	  .fn = t_thp_zero },
 	{ "hugetlb: a private huge page is PRESENT|WRITTEN|HUGE, an untouched one HUGE, none without a page table (as mainline)",
-	  t_hugetlb, .type = MEM_HUGETLB },
+	  .type = MEM_HUGETLB, .nr = 2, .before = { 0, 2, 0 }, .ops = "w",
+	  .e = { { 0, 1, H | P | W }, { 1, 2, H } }, .merged = true },
 	{ "hugetlb: a shared huge page is PRESENT|WRITTEN|HUGE|FILE, an untouched one HUGE, none without a page table (as mainline)",
-	  t_hugetlb, .type = MEM_HUGETLB_SHARED },
+	  .type = MEM_HUGETLB_SHARED, .nr = 2, .before = { 0, 2, 0 }, .ops = "w",
+	  .e = { { 0, 1, H | P | W | F }, { 1, 2, H } }, .merged = true },
 	{ "shmem: mapped pages are PRESENT|WRITTEN|FILE, an empty PTE WRITTEN",
 	  .type = MEM_SHMEM, .nr = 8, .ops = "wr", .e = { { 0, 2, P | W | F }, { 2, 8, W } } },
 	{ "private file: page cache pages are FILE, a CoW copy is not",
@@ -372,7 +286,8 @@ static const struct tcase cases[] = {
 	  .type = MEM_THP, .nr = 1, .populate = true, .swap = { 0, END },
 	  .e = { { 0, END, S | W } } },
 	{ "soft-dirty: only pages written since clear_refs are SOFT_DIRTY",
-	  .fn = t_soft_dirty },
+	  .type = MEM_ANON, .nr = 8, .populate = true, .soft_dirty = true, .ops = "..w..w",
+	  .m = { .ret = SD }, .e = { { 0, 2, 0 }, { 2, 3, SD }, { 3, 5, 0 }, { 5, 6, SD }, { 6, 8, 0 } } },
 	{ "async uffd-wp: registered pages are WPALLOWED, the rest of the VMA not",
 	  .type = MEM_ANON, .nr = 8, .populate = true, .wp = ASYNC_WP, .wp_nr = 4,
 	  .e = { { 0, 4, A | P | W }, { 4, 8, P | W } } },
@@ -386,7 +301,8 @@ static const struct tcase cases[] = {
 	{ "anon: no page table in an async uffd-wp VMA: WPALLOWED|WRITTEN (as mainline)",
 	  .type = MEM_ANON, .wp = ASYNC_WP, .e = { { 0, END, A | W } } },
 	{ "hugetlb: never-touched pages of an async VMA are WPALLOWED without a page table, HUGE|WPALLOWED|SWAPPED once protected",
-	  .fn = t_hugetlb_markers },
+	  .type = MEM_HUGETLB, .nr = 2, .wp = ASYNC_WP_PROTECTED, .before = { 0, 2, A },
+	  .e = { { 0, 2, H | A | S } } },
 	{ "merging: equal neighbours merge, a change of categories splits",
 	  MIXED, .e = { { 0, 3, P | W }, { 3, 5, P | Z | W }, { 5, 8, W } }, .merged = true },
 	{ "category_mask: pages having every bit",

@@ -88,12 +88,6 @@ static bool track(const char *name, struct tracked *t, const struct variant *v)
 	return true;
 }
 
-static void untrack(struct tracked *t)
-{
-	close(t->uffd);
-	area_free(&t->a);
-}
-
 static void write_unit(struct tracked *t, size_t i)
 {
 	memset(unit_addr(t, i), 0x80 + i, t->unit);
@@ -165,10 +159,7 @@ static bool get_wp_check(const struct tracked *t, const struct scan_out *o,
 /* get+WP of the whole area expecting nothing. */
 static bool nothing_written(struct tracked *t)
 {
-	struct scan_out o;
-
-	get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
-	return get_wp_check(t, &o, t->n, NULL, 0);
+	return GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, t->n);
 }
 
 static bool t_cycle(struct tracked *t, const struct variant *v)
@@ -210,7 +201,6 @@ static bool t_cycle(struct tracked *t, const struct variant *v)
 
 static bool t_wp_only(struct tracked *t, const struct variant *v)
 {
-	struct scan_out o;
 	bool ok;
 	long n;
 
@@ -222,9 +212,7 @@ static bool t_wp_only(struct tracked *t, const struct variant *v)
 	n = get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
 	ok &= n == 0 && units_wp(t, 0, t->n, true);
 	/* A plain get (no WP) finds nothing written. */
-	get_wp(t, 0, t->n, 0, 0, MAX_REGIONS, &o);
-	ok &= get_wp_check(t, &o, t->n, NULL, 0);
-	return ok;
+	return GET_WP_EXPECT(t, 0, t->n, 0, 0, MAX_REGIONS, t->n) && ok;
 }
 
 /*
@@ -309,7 +297,11 @@ static bool t_thp_partial(struct tracked *t, const struct variant *var)
 {
 	const __u64 all = PAGE_IS_WPALLOWED | W | PAGE_IS_PRESENT | PAGE_IS_HUGE;
 	const size_t n = t->n, from = var->flag ? 0 : 2, to = var->flag ? 3 : 5;
-	struct region_exp e[3], *p = e;
+	/* Split: no page is HUGE any more, the rest is still written... */
+	const struct region_exp split[] = { { 0, from, all & ~PAGE_IS_HUGE },
+		{ from, to, all & ~PAGE_IS_HUGE & ~W }, { to, n, all & ~PAGE_IS_HUGE } };
+	/* ...and the next get+WP reports it, once. */
+	const struct region_exp rest[] = { { 0, from, W }, { to, n, W } };
 	struct page_region v[MAX_REGIONS];
 	struct scan_out o;
 	bool ok;
@@ -318,23 +310,12 @@ static bool t_thp_partial(struct tracked *t, const struct variant *var)
 			   var->flag ? 3 : 0, MAX_REGIONS, to, { from, to, W });
 	ok &= units_wp(t, 0, from, false) && units_wp(t, from, to, true) &&
 	      units_wp(t, to, n, false);
-
-	/* Split: no page is HUGE any more, the rest is still written. */
-	if (from)
-		*p++ = (struct region_exp){ 0, from, all & ~PAGE_IS_HUGE };
-	*p++ = (struct region_exp){ from, to, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT };
-	*p++ = (struct region_exp){ to, n, all & ~PAGE_IS_HUGE };
 	o.n = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
 			   (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
 			   0, 0, 0, 0, 0, all, NULL);
-	ok &= regions_match(t->a.addr, t->unit, v, o.n, e, p - e);
-	/* The next get+WP reports the rest, once. */
-	p = e;
-	if (from)
-		*p++ = (struct region_exp){ 0, from, W };
-	*p++ = (struct region_exp){ to, n, W };
+	ok &= regions_match(t->a.addr, t->unit, v, o.n, split + !from, 3 - !from);
 	get_wp(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
-	return get_wp_check(t, &o, n, e, p - e) && ok;
+	return get_wp_check(t, &o, n, rest + !from, 2 - !from) && ok;
 }
 
 /* A place in a hugetlb area: @q quarters of a huge page and @p base pages. */
@@ -437,10 +418,8 @@ static bool t_child(struct tracked *unused, const struct variant *var)
 
 	peer_fork(&c);
 	if (!c.pid) {
-		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED))
-			child_exit(KSFT_FAIL);
-		t.uffd = uffd_wp_range(UFFD_FEATURE_WP_ASYNC, t.a.addr, t.a.size, true);
-		if (t.uffd < 0)
+		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED) ||
+		    uffd_wp_range(UFFD_FEATURE_WP_ASYNC, t.a.addr, t.a.size, true) < 0)
 			child_exit(KSFT_FAIL);
 		write_unit(&t, 2);
 		write_unit(&t, 5);
@@ -557,8 +536,8 @@ static void *racer_fn(void *arg)
 static bool t_race(struct tracked *t, const struct variant *v)
 {
 	unsigned long seen[RACE_PAGES] = { 0 }, scans = 0, a;
+	const time_t end = time(NULL) + RACE_SECONDS;
 	struct racer r = { .t = t };
-	struct timespec t0, now;
 	struct scan_out o;
 	pthread_t thread;
 	bool ok = true, stop;
@@ -570,10 +549,8 @@ static bool t_race(struct tracked *t, const struct variant *v)
 		ksft_print_msg("pthread_create failed\n");
 		return false;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		stop = now.tv_sec - t0.tv_sec >= RACE_SECONDS;
+		stop = time(NULL) >= end;
 		if (stop) {	/* one more scan after the writer is gone */
 			__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
 			pthread_join(thread, NULL);
@@ -672,8 +649,10 @@ static void run_case(size_t i)
 	if (v->setup != NOTHING && !track(name, &t, v))
 		return;
 	ksft_test_result(cases[i].fn(&t, v), "%s\n", name);
-	if (v->setup != NOTHING)
-		untrack(&t);
+	if (v->setup != NOTHING) {
+		close(t.uffd);
+		area_free(&t.a);
+	}
 }
 
 int main(int argc, char **argv)

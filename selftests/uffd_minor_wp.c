@@ -50,60 +50,47 @@ static void skip_all(const struct memtype *t, const char *why)
 
 static void test_memtype(const struct memtype *t)
 {
+	int uffd = -1, ret;
 	char *fill, *dst;
 	struct area a;
-	size_t psize;
-	int uffd, ret;
+	size_t ps;
 
 	ret = area_alloc(&a, t->type, 2, false, 0);
-	if (ret) {
-		if (ret != VMH_SKIP)
-			ksft_exit_fail_msg("%s: %s\n", t->name, vmh_reason);
-		skip_all(t, vmh_reason);
-		return;
-	}
-	uffd = uffd_open(t->minor_feature, true);
+	if (ret && ret != VMH_SKIP)
+		ksft_exit_fail_msg("%s: %s\n", t->name, vmh_reason);
+	if (!ret)
+		uffd = uffd_open(t->minor_feature, true);
 	if (uffd < 0) {
-		skip_all(t, "no minor fault support for this memory");
-		area_free(&a);
+		skip_all(t, ret ? vmh_reason : "no minor fault support for this memory");
+		if (!ret)
+			area_free(&a);
 		return;
 	}
 	/* Fill the file through a second mapping: dst only sees minor faults. */
-	psize = a.psize;
+	ps = a.psize;
 	dst = a.addr;
 	fill = mmap(NULL, a.size, PROT_READ | PROT_WRITE, MAP_SHARED, a.fd, 0);
 	if (fill == MAP_FAILED)
 		ksft_exit_fail_msg("mmap %s: %s\n", t->name, strerror(errno));
 	memset(fill, PATTERN, a.size);
 
-	/* Page 0 in a range registered for minor faults and write-protect. */
-	if (uffd_register(uffd, dst, psize, UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_WP,
-			  NULL))
-		ksft_exit_fail_msg("UFFDIO_REGISTER(MINOR|WP) %s: %s\n", t->name,
-				   strerror(errno));
-	if (uffd_continue(uffd, dst, psize, UFFDIO_CONTINUE_MODE_WP)) {
+	/* Page 0 registered for minor faults and write-protect, page 1 for minor only. */
+	if (uffd_register(uffd, dst, ps, UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_WP,
+			  NULL) || uffd_register(uffd, dst + ps, ps, UFFDIO_REGISTER_MODE_MINOR, NULL))
+		ksft_exit_fail_msg("UFFDIO_REGISTER %s: %s\n", t->name, strerror(errno));
+	if (uffd_continue(uffd, dst, ps, UFFDIO_CONTINUE_MODE_WP)) {
 		ksft_print_msg("UFFDIO_CONTINUE(MODE_WP): %s\n", strerror(errno));
 		ksft_test_result_fail("%s: %s\n", t->name, cases[0]);
 		ksft_test_result_skip("%s: %s (the page was not mapped)\n", t->name, cases[1]);
 	} else {
-		uint64_t e = pagemap_entry(dst);
-
-		ksft_test_result((e & PME_PRESENT) && (e & PME_UFFD_WP) &&
-				 dst[0] == PATTERN && dst[psize - 1] == PATTERN,
+		ksft_test_result(pagemap_has(dst, PME_PRESENT | PME_UFFD_WP) &&
+				 dst[0] == PATTERN && dst[ps - 1] == PATTERN,
 				 "%s: %s\n", t->name, cases[0]);
-		ksft_test_result(uffd_write_trapped(uffd, dst, psize, PATTERN + 1) &&
+		ksft_test_result(uffd_write_trapped(uffd, dst, ps, PATTERN + 1) &&
 				 dst[0] == PATTERN + 1, "%s: %s\n", t->name, cases[1]);
 	}
-
-	/* Page 1 registered for minor faults only. */
-	if (uffd_register(uffd, dst + psize, psize, UFFDIO_REGISTER_MODE_MINOR, NULL))
-		ksft_exit_fail_msg("UFFDIO_REGISTER(MINOR) %s: %s\n", t->name,
-				   strerror(errno));
-	ksft_test_result(uffd_continue(uffd, dst + psize, psize,
-				       UFFDIO_CONTINUE_MODE_WP) == -EINVAL &&
-			 !uffd_continue(uffd, dst + psize, psize, 0),
-			 "%s: %s\n", t->name, cases[2]);
-
+	ksft_test_result(uffd_continue(uffd, dst + ps, ps, UFFDIO_CONTINUE_MODE_WP) == -EINVAL &&
+			 !uffd_continue(uffd, dst + ps, ps, 0), "%s: %s\n", t->name, cases[2]);
 	close(uffd);
 	munmap(fill, a.size);
 	area_free(&a);

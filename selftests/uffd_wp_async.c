@@ -27,18 +27,16 @@
 #define SEED			0x10
 #define SEED2			0x80
 
-enum check {
-	CHK_PROTECT, CHK_READ, CHK_NO_MESSAGE, CHK_DATA, CHK_CLEARS, CHK_UNREGISTER,
-	NR_CHECKS
-};
+/* check_names[] in the order run_scenario() reports them. */
+enum check { CHK_CLEARS = 4, NR_CHECKS = 6 };
 
 static const char * const check_names[NR_CHECKS] = {
-	[CHK_PROTECT] = "protect sets the wp bit on every page",
-	[CHK_READ] = "reads leave every page protected",
-	[CHK_NO_MESSAGE] = "async writes complete with no message queued",
-	[CHK_DATA] = "written and unwritten data are intact",
-	[CHK_CLEARS] = "a write clears the wp bit of the written page only",
-	[CHK_UNREGISTER] = "unregister and close leave no wp bit, writes work",
+	"protect sets the wp bit on every page",
+	"reads leave every page protected",
+	"async writes complete with no message queued",
+	"written and unwritten data are intact",
+	"a write clears the wp bit of the written page only",
+	"unregister and close leave no wp bit, writes work",
 };
 
 struct scenario {
@@ -70,40 +68,19 @@ static const struct scenario scenarios[] = {
 
 static int64_t advertised;	/* UFFDIO_API features, or -errno */
 
-/* Unit of reads, writes and checks: the huge page for hugetlb, else 4K. */
-static size_t unit_of(const struct area *a)
-{
-	return a->type == MEM_HUGETLB ? a->psize : psize();
-}
-
-/* Units by index modulo 4: read only, read then written, untouched, written. */
-static bool is_read(size_t i)
-{
-	return i % 4 == 0 || i % 4 == 1;
-}
-
-static bool is_written(size_t i)
-{
-	return i % 4 == 1 || i % 4 == 3;
-}
-
-static bool pick_all(size_t i)
-{
-	return true;
-}
-
-/* What area_alloc() wrote (a private file's file has it even untouched). */
-static unsigned char orig_val(const struct scenario *sc, const struct area *a, size_t i)
-{
-	if (!sc->populate && sc->type != MEM_PAGECACHE)
-		return 0;
-	return (unsigned char)(SEED + i * unit_of(a) / a->psize);
-}
+/*
+ * Units (the huge page for hugetlb, else 4K) by index modulo 4: read only,
+ * read then written, untouched, written. A set of them is a mask of i % 4.
+ */
+#define READ		0x3
+#define WRITTEN		0xa
+#define ALL		0xf
+#define IN(set, i)	((set) >> ((i) % 4) & 1)
 
 struct writer {
 	char *base;		/* where to write: the area or an alias */
 	size_t unit, nr;
-	bool (*pick)(size_t i);
+	unsigned int pick;	/* the units written */
 };
 
 static void *writer_fn(void *arg)
@@ -112,7 +89,7 @@ static void *writer_fn(void *arg)
 	size_t i;
 
 	for (i = 0; i < w->nr; i++)
-		if (w->pick(i))
+		if (IN(w->pick, i))
 			memset(w->base + i * w->unit, (unsigned char)(SEED2 + i), w->unit);
 	return NULL;
 }
@@ -149,54 +126,64 @@ static bool write_with_deadline(struct writer *w, int uffd, void *addr, size_t l
 	return false;
 }
 
-/* Every unit has the uffd-wp bit @set, or (@flip_written) the written ones not. */
-static bool units_wp(const struct area *a, bool set, bool flip_written, const char *what)
-{
-	size_t i, unit = unit_of(a);
-
-	for (i = 0; i < a->size / unit; i++) {
-		bool want = set != (flip_written && is_written(i));
-
-		if (!pagemap_all(a->addr + i * unit, unit, PME_UFFD_WP, want)) {
-			ksft_print_msg("%s: page %zu: wp bit %s (pagemap %#llx)\n", what, i,
-				       want ? "clear" : "set",
-				       (unsigned long long)pagemap_entry(a->addr + i * unit));
-			return false;
-		}
-	}
-	return true;
-}
-
-static bool data_ok(const struct scenario *sc, const struct area *a, bool (*written)(size_t i))
-{
-	size_t i, unit = unit_of(a);
-
-	for (i = 0; i < a->size / unit; i++) {
-		unsigned char want = written(i) ? SEED2 + i : orig_val(sc, a, i);
-
-		if (!check_bytes(a->addr + i * unit, unit, want)) {
-			ksft_print_msg("page %zu: expected bytes %#x, first byte %#x\n",
-				       i, want, (unsigned char)a->addr[i * unit]);
-			return false;
-		}
-	}
-	return true;
-}
-
+/*
+ * A scenario's area and where its checks are: every unit has the uffd-wp
+ * bit but those in @clear (units_wp()), holds what @written wrote or else
+ * what area_alloc() did (data_ok(); a private file's file has it even
+ * untouched).
+ */
 struct run {
 	const struct scenario *sc;
+	struct area a;
+	size_t unit, n;
 	int next;		/* next check to report */
 };
+
+static bool units_wp(const struct run *r, unsigned int clear, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		char *p = r->a.addr + i * r->unit;
+
+		if (!pagemap_all(p, r->unit, PME_UFFD_WP, !IN(clear, i))) {
+			ksft_print_msg("%s: page %zu: wp bit %s (pagemap %#llx)\n", what, i,
+				       IN(clear, i) ? "set" : "clear",
+				       (unsigned long long)pagemap_entry(p));
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool data_ok(const struct run *r, unsigned int written)
+{
+	const bool seeded = r->sc->populate || r->sc->type == MEM_PAGECACHE;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		unsigned char want = IN(written, i) ? SEED2 + i :
+			seeded ? (unsigned char)(SEED + i * r->unit / r->a.psize) : 0;
+
+		if (!check_bytes(r->a.addr + i * r->unit, r->unit, want)) {
+			ksft_print_msg("page %zu: expected bytes %#x, first byte %#x\n",
+				       i, want, (unsigned char)r->a.addr[i * r->unit]);
+			return false;
+		}
+	}
+	return true;
+}
 
 static const char *check_name(const struct run *r, int c)
 {
 	return c == CHK_CLEARS && r->sc->clears_name ? r->sc->clears_name : check_names[c];
 }
 
-static void report(struct run *r, enum check c, bool ok)
+/* Report the next check. */
+static void report(struct run *r, bool ok)
 {
-	ksft_test_result(ok, "%s: %s\n", r->sc->name, check_name(r, c));
-	r->next = c + 1;
+	ksft_test_result(ok, "%s: %s\n", r->sc->name, check_name(r, r->next));
+	r->next++;
 }
 
 /* Report the checks not reached: skipped (@status VMH_SKIP) or failed, saying why. */
@@ -217,98 +204,95 @@ static void run_scenario(const struct scenario *sc)
 {
 	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
 			    uffd_wp_features_for(sc->type);
-	struct writer w = { .pick = is_written };
 	struct run r = { .sc = sc };
-	size_t nunits, unit, i;
+	struct writer w = { .pick = WRITTEN };
 	struct uffd_msg msg;
 	char *alias = NULL;
-	struct area a;
-	int uffd, ret;
+	int uffd = -1, ret;
+	size_t i;
 	bool ok;
 
-	if (advertised < 0 || !(advertised & UFFD_FEATURE_WP_ASYNC)) {
-		end_early(&r, VMH_SKIP, "kernel lacks UFFD_FEATURE_WP_ASYNC");
+	if (advertised < 0 || (advertised & features) != features) {
+		end_early(&r, VMH_SKIP, advertised >= 0 && advertised & UFFD_FEATURE_WP_ASYNC ?
+			  "kernel lacks UFFD_FEATURE_WP_HUGETLBFS_SHMEM" :
+			  "kernel lacks UFFD_FEATURE_WP_ASYNC");
 		return;
 	}
-	if ((advertised & features) != features) {
-		end_early(&r, VMH_SKIP, "kernel lacks UFFD_FEATURE_WP_HUGETLBFS_SHMEM");
-		return;
-	}
-	ret = area_alloc(&a, sc->type, sc->nr, sc->populate, SEED);
+	ret = area_alloc(&r.a, sc->type, sc->nr, sc->populate, SEED);
 	if (ret) {
 		end_early(&r, ret, vmh_reason);
 		return;
 	}
-	unit = unit_of(&a);
-	nunits = a.size / unit;
-	uffd = uffd_async_wp(sc->type, a.addr, a.size, true);
-	ret = uffd < 0 ? VMH_FAIL : sc->swap ? swap_out(a.addr, a.size) : VMH_OK;
+	r.unit = sc->type == MEM_HUGETLB ? r.a.psize : psize();
+	r.n = r.a.size / r.unit;
+	uffd = uffd_async_wp(sc->type, r.a.addr, r.a.size, true);
+	ret = uffd < 0 ? VMH_FAIL : sc->swap ? swap_out(r.a.addr, r.a.size) : VMH_OK;
 	if (ret) {
 		end_early(&r, ret, vmh_reason);
 		goto out;
 	}
-	report(&r, CHK_PROTECT, units_wp(&a, true, false, "after protect"));
+	report(&r, units_wp(&r, 0, "after protect"));
 
 	/* Reads: a fault for never-touched or swapped pages, none for others. */
-	for (i = 0; i < nunits; i++)
-		if (is_read(i))
-			touch_read(a.addr + i * unit, unit);
-	ok = units_wp(&a, true, false, "after reads");
-	for (i = 0; sc->swap && i < nunits; i++) {
-		if (is_read(i) && !pagemap_has(a.addr + i * unit, PME_PRESENT)) {
+	for (i = 0; i < r.n; i++)
+		if (IN(READ, i))
+			touch_read(r.a.addr + i * r.unit, r.unit);
+	ok = units_wp(&r, 0, "after reads");
+	for (i = 0; sc->swap && i < r.n; i++) {
+		if (IN(READ, i) && !pagemap_has(r.a.addr + i * r.unit, PME_PRESENT)) {
 			ksft_print_msg("page %zu not swapped in by a read\n", i);
 			ok = false;
 		}
 	}
-	report(&r, CHK_READ, ok);
+	report(&r, ok);
 
 	if (sc->alias) {
-		alias = mmap(NULL, a.size, PROT_READ | PROT_WRITE, MAP_SHARED, a.fd, 0);
+		alias = mmap(NULL, r.a.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.a.fd, 0);
 		if (alias == MAP_FAILED) {
 			alias = NULL;
 			end_early(&r, VMH_FAIL, "mmap of the second mapping failed");
 			goto out;
 		}
 	}
-	w.base = alias ? alias : a.addr;
-	w.unit = unit;
-	w.nr = nunits;
-	ok = write_with_deadline(&w, uffd, a.addr, a.size);
+	w.base = alias ? alias : r.a.addr;
+	w.unit = r.unit;
+	w.nr = r.n;
+	ok = write_with_deadline(&w, uffd, r.a.addr, r.a.size);
 	if (read(uffd, &msg, sizeof(msg)) != -1 || errno != EAGAIN) {
 		ksft_print_msg("read() on the userfaultfd did not fail with EAGAIN\n");
 		ok = false;
 	}
-	report(&r, CHK_NO_MESSAGE, ok);
-	report(&r, CHK_DATA, data_ok(sc, &a, is_written));
+	report(&r, ok);
+	report(&r, data_ok(&r, WRITTEN));
 
 	ok = true;
 	if (alias) {
 		/* The second mapping is not registered: nothing changed here. */
-		ok = units_wp(&a, true, false, "after writes through the second mapping");
-		w.base = a.addr;
-		ok &= write_with_deadline(&w, uffd, a.addr, a.size);
+		ok = units_wp(&r, 0, "after writes through the second mapping");
+		w.base = r.a.addr;
+		ok &= write_with_deadline(&w, uffd, r.a.addr, r.a.size);
 	}
-	report(&r, CHK_CLEARS, units_wp(&a, true, true, "after writes") && ok);
+	report(&r, units_wp(&r, WRITTEN, "after writes") && ok);
 
-	ret = uffd_unregister(uffd, a.addr, a.size);
+	ret = uffd_unregister(uffd, r.a.addr, r.a.size);
 	close(uffd);
 	uffd = -1;
-	ok = !ret && units_wp(&a, false, false, "after unregister");
+	ok = !ret && units_wp(&r, ALL, "after unregister");
 	if (!sc->populate && sc->type == MEM_ANON &&
-	    !pagemap_all(a.addr, a.size, PME_SWAP, false)) {
+	    !pagemap_all(r.a.addr, r.a.size, PME_SWAP, false)) {
 		ksft_print_msg("a marker (pagemap swap bit) survived unregister\n");
 		ok = false;
 	}
 	/* With no uffd left, the writer must never block. */
-	w.pick = pick_all;
-	ok &= write_with_deadline(&w, -1, a.addr, a.size);
-	report(&r, CHK_UNREGISTER, data_ok(sc, &a, pick_all) && ok);
+	w.pick = ALL;
+	ok &= write_with_deadline(&w, -1, r.a.addr, r.a.size);
+	report(&r, data_ok(&r, ALL) && ok);
 out:
 	if (alias)
-		munmap(alias, a.size);
+		munmap(alias, r.a.size);
 	if (uffd >= 0)
 		close(uffd);
-	area_free(&a);
+	area_free(&r.a);
 }
 
 /*
@@ -330,35 +314,28 @@ static int test_api_bits(void)
  */
 static int test_api_no_poison(void)
 {
+	const bool poison = advertised & UFFD_FEATURE_POISON;
+	int uffd, ret = KSFT_FAIL;
 	uint64_t ioctls = 0;
 	struct utsname uts;
 	struct area a;
-	bool ok = false;
-	int uffd;
 
 	if (area_alloc(&a, MEM_ANON, 1, false, 0))
 		return KSFT_FAIL;
 	uffd = uffd_open(0, true);
 	if (uffd < 0 ||
-	    uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_MISSING, &ioctls)) {
+	    uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_MISSING, &ioctls))
 		ksft_print_msg("registration failed\n");
-		goto out;
-	}
-	ok = true;
-	if ((advertised & UFFD_FEATURE_POISON) && !(ioctls & (1ULL << UFFDIO_POISON_BIT))) {
+	else if (poison && !(ioctls & (1ULL << UFFDIO_POISON_BIT)))
 		ksft_print_msg("bit 14 advertised, UFFDIO_POISON not offered\n");
-		ok = false;
-	}
-	if ((advertised & UFFD_FEATURE_POISON) && !uname(&uts) &&
-	    !strncmp(uts.release, "6.1.", 4)) {
+	else if (poison && !uname(&uts) && !strncmp(uts.release, "6.1.", 4))
 		ksft_print_msg("bit 14 advertised on %s\n", uts.release);
-		ok = false;
-	}
-out:
+	else
+		ret = KSFT_PASS;
 	if (uffd >= 0)
 		close(uffd);
 	area_free(&a);
-	return ok ? KSFT_PASS : KSFT_FAIL;
+	return ret;
 }
 
 /* Requesting WP_ASYNC matches what is advertised. */
@@ -377,63 +354,59 @@ static int test_api_request(void)
 }
 
 /*
- * A userfaultfd with @features, @a registered for write-protect and
- * protected: the fd, or -errno (said).
+ * @nr anon pages (@populate) registered for write-protect by a userfaultfd
+ * with @features and protected, then checked by @fn: a KSFT_ status.
  */
-static int wp_area(const struct area *a, uint64_t features)
+static int wp_case(size_t nr, bool populate, uint64_t features,
+		   bool (*fn)(struct area *a, int uffd))
 {
-	int uffd = uffd_wp_range(features, a->addr, a->size, true);
+	struct area a;
+	bool ok;
+	int uffd;
 
+	if (area_alloc(&a, MEM_ANON, nr, populate, SEED))
+		return KSFT_FAIL;
+	uffd = uffd_wp_range(features, a.addr, a.size, true);
 	if (uffd < 0)
 		ksft_print_msg("set-up failed: %s\n", strerror(-uffd));
-	return uffd;
+	ok = uffd >= 0 && fn(&a, uffd);
+	if (uffd >= 0)
+		close(uffd);
+	area_free(&a);
+	return ok ? KSFT_PASS : KSFT_FAIL;
 }
 
 /*
  * Mainline turns WP_UNPOPULATED on with WP_ASYNC: never-touched anon pages
  * get protected (markers), and the first write resolves one asynchronously.
  */
+static bool async_unpopulated(struct area *a, int uffd)
+{
+	if (!pagemap_all(a->addr, a->size, PME_UFFD_WP, true))
+		return false;
+	a->addr[0] = 1;
+	return !pagemap_has(a->addr, PME_UFFD_WP) && !uffd_has_message(uffd) &&
+	       pagemap_all(a->addr + psize(), a->size - psize(), PME_UFFD_WP, true);
+}
+
 static int test_async_implies_unpopulated(void)
 {
-	struct area a;
-	bool ok;
-	int uffd;
-
-	if (area_alloc(&a, MEM_ANON, 8, false, 0))
-		return KSFT_FAIL;
-	uffd = wp_area(&a, UFFD_FEATURE_WP_ASYNC);
-	ok = uffd >= 0 && pagemap_all(a.addr, a.size, PME_UFFD_WP, true);
-	if (ok) {
-		a.addr[0] = 1;
-		ok = !pagemap_has(a.addr, PME_UFFD_WP) &&
-		     pagemap_all(a.addr + psize(), a.size - psize(), PME_UFFD_WP, true) &&
-		     !uffd_has_message(uffd);
-	}
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
-	return ok ? KSFT_PASS : KSFT_FAIL;
+	return wp_case(8, false, UFFD_FEATURE_WP_ASYNC, async_unpopulated);
 }
 
 /* Without WP_ASYNC a write queues a message; only the page unprotected is writable. */
+static bool sync_trapped(struct area *a, int uffd)
+{
+	char *page1 = a->addr + psize();
+
+	return uffd_write_trapped(uffd, page1, psize(), 0x5a) &&
+	       !uffd_has_message(uffd) && page1[0] == 0x5a &&
+	       !pagemap_has(page1, PME_UFFD_WP) && pagemap_has(a->addr, PME_UFFD_WP);
+}
+
 static int test_sync_still_works(void)
 {
-	struct area a;
-	char *page1;
-	bool ok;
-	int uffd;
-
-	if (area_alloc(&a, MEM_ANON, 4, true, SEED))
-		return KSFT_FAIL;
-	page1 = a.addr + psize();
-	uffd = wp_area(&a, 0);
-	ok = uffd >= 0 && uffd_write_trapped(uffd, page1, psize(), 0x5a) &&
-	     !uffd_has_message(uffd) && page1[0] == 0x5a &&
-	     !pagemap_has(page1, PME_UFFD_WP) && pagemap_has(a.addr, PME_UFFD_WP);
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
-	return ok ? KSFT_PASS : KSFT_FAIL;
+	return wp_case(4, true, 0, sync_trapped);
 }
 
 static const struct {

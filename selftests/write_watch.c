@@ -14,39 +14,13 @@
 #define NR_PAGES	256
 #define MAX_VEC		64
 
-struct write_watch {
-	struct area a;
-	int uffd;
-};
-
-/* Map @nr pages of @type and watch them: nothing counts as written yet. */
-static int ww_create(struct write_watch *ww, enum mem_type type, size_t nr)
-{
-	int ret = area_alloc(&ww->a, type, nr, false, 0);
-
-	if (ret)
-		return ret;
-	ww->uffd = uffd_async_wp(type, ww->a.addr, ww->a.size, true);
-	if (ww->uffd < 0) {
-		area_free(&ww->a);
-		return VMH_FAIL;
-	}
-	return 0;
-}
-
-static void ww_destroy(struct write_watch *ww)
-{
-	close(ww->uffd);
-	area_free(&ww->a);
-}
-
 /*
  * GetWriteWatch(): the addresses of the written pages of [start, start +
  * len), in order, at most *count of them; *count is set to how many.  With
  * WW_RESET the pages returned, and only those, are watched again.
  * Returns 0 or -errno.
  */
-static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
+static int ww_get(struct area *a, unsigned int flags, char *start,
 		  size_t len, char **addrs, size_t *count)
 {
 	struct page_region vec[MAX_VEC];
@@ -60,7 +34,7 @@ static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
 		n = pagemap_scan(pagemap_fd(), (unsigned long)pos,
 				 (unsigned long)end, vec, MAX_VEC,
 				 flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0,
-				 (*count - got) * (ww->a.psize / psize()),
+				 (*count - got) * (a->psize / psize()),
 				 0, W, 0, W, &walk_end);
 		if (n < 0)
 			return (int)n;
@@ -69,7 +43,7 @@ static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
 
 			for (p = (char *)(unsigned long)vec[i].start;
 			     p < (char *)(unsigned long)vec[i].end && got < *count;
-			     p += ww->a.psize)
+			     p += a->psize)
 				addrs[got++] = p;
 		}
 		if (walk_end <= (unsigned long)pos)
@@ -81,7 +55,7 @@ static int ww_get(struct write_watch *ww, unsigned int flags, char *start,
 }
 
 /* ResetWriteWatch(): watch every page of the range again. */
-static int ww_reset(struct write_watch *ww, char *start, size_t len)
+static int ww_reset(char *start, size_t len)
 {
 	long n = pagemap_scan(pagemap_fd(), (unsigned long)start,
 			      (unsigned long)start + len, NULL, 0,
@@ -90,170 +64,165 @@ static int ww_reset(struct write_watch *ww, char *start, size_t len)
 	return n < 0 ? (int)n : 0;
 }
 
-static char *pg(struct write_watch *ww, size_t i)
+static char *pg(struct area *a, size_t i)
 {
-	return ww->a.addr + i * ww->a.psize;
+	return a->addr + i * a->psize;
 }
 
-static void write_pg(struct write_watch *ww, size_t i)
+/* Write page @i with i + 1 in its middle. */
+static void write_pg(struct area *a, size_t i)
 {
-	pg(ww, i)[ww->a.psize / 2] = (char)(i + 1);
+	pg(a, i)[a->psize / 2] = (char)(i + 1);
 }
 
-#define write_pgs(ww, ...)						\
+#define write_pgs(a, ...)						\
 	do {								\
 		const size_t __p[] = { __VA_ARGS__ };			\
 		size_t __i;						\
 									\
 		for (__i = 0; __i < ARRAY_SIZE(__p); __i++)		\
-			write_pg(ww, __p[__i]);				\
+			write_pg(a, __p[__i]);				\
 	} while (0)
 
 /* The addresses got are exactly the pages @want (indices), in order. */
-static bool got_pages(struct write_watch *ww, char **addrs, size_t count,
+static bool got_pages(struct area *a, char **addrs, size_t count,
 		      const size_t *want, size_t nwant)
 {
 	bool ok = count == nwant;
 	size_t i;
 
 	for (i = 0; ok && i < count; i++)
-		ok = addrs[i] == pg(ww, want[i]);
+		ok = addrs[i] == pg(a, want[i]);
 	for (i = 0; !ok && (i < count || i < nwant); i++)
 		ksft_print_msg("report %zu: page %zd, expected %zd\n", i,
-			       i < count ? (addrs[i] - ww->a.addr) / (ssize_t)ww->a.psize : -1,
+			       i < count ? (addrs[i] - a->addr) / (ssize_t)a->psize : -1,
 			       i < nwant ? (ssize_t)want[i] : -1);
 	return ok;
 }
 
-/* A ww_get() of [from, from + len) with @cap gives exactly the pages @want. */
-static bool get_expect(struct write_watch *ww, unsigned int flags, char *from,
-		       size_t len, size_t cap, const size_t *want, size_t nwant)
+/*
+ * A ww_get() of pages [from, to) (to 0: the end) with @cap gives exactly
+ * the pages @want.
+ */
+static bool get_expect(struct area *a, unsigned int flags, size_t from,
+		       size_t to, size_t cap, const size_t *want, size_t nwant)
 {
 	char *addrs[NR_PAGES];
-	int ret = ww_get(ww, flags, from, len, addrs, &cap);
+	int ret;
 
+	to = to ? to : a->size / a->psize;
+	ret = ww_get(a, flags, pg(a, from), (to - from) * a->psize, addrs, &cap);
 	if (ret)
 		ksft_print_msg("ww_get: %s\n", strerror(-ret));
-	return !ret && got_pages(ww, addrs, cap, want, nwant);
+	return !ret && got_pages(a, addrs, cap, want, nwant);
 }
 
-#define GET_EXPECT(ww, flags, from, len, cap, ...)			\
+#define GET_EXPECT(a, flags, from, to, cap, ...)			\
 	({								\
 		const size_t __w[] = { __VA_ARGS__ };			\
-		get_expect(ww, flags, from, len, cap, __w, ARRAY_SIZE(__w)); \
+		get_expect(a, flags, from, to, cap, __w, ARRAY_SIZE(__w)); \
 	})
 /* The same over the whole watch. */
-#define GET_ALL(ww, flags, cap, ...)					\
-	GET_EXPECT(ww, flags, (ww)->a.addr, (ww)->a.size, cap, __VA_ARGS__)
+#define GET_ALL(a, flags, cap, ...)	GET_EXPECT(a, flags, 0, 0, cap, __VA_ARGS__)
 
-static bool none_written(struct write_watch *ww)
+static bool none_written(struct area *a)
 {
-	return get_expect(ww, 0, ww->a.addr, ww->a.size, NR_PAGES, NULL, 0);
+	return get_expect(a, 0, 0, 0, NR_PAGES, NULL, 0);
 }
 
-static bool t_fresh(struct write_watch *ww)
+static bool t_fresh(struct area *a)
 {
-	touch_read(ww->a.addr, ww->a.size);
-	return none_written(ww);
+	touch_read(a->addr, a->size);
+	return none_written(a);
 }
 
-static bool t_get_keeps_reset_clears(struct write_watch *ww)
+static bool t_get_keeps_reset_clears(struct area *a)
 {
 	bool ok;
 
-	write_pgs(ww, 3, 7, 8);
-	ok = GET_ALL(ww, 0, NR_PAGES, 3, 7, 8);
+	write_pgs(a, 3, 7, 8);
+	ok = GET_ALL(a, 0, NR_PAGES, 3, 7, 8);
 	/* Without reset the same pages come back. */
-	ok &= GET_ALL(ww, 0, NR_PAGES, 3, 7, 8);
-	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 3, 7, 8);
-	ok &= none_written(ww);
+	ok &= GET_ALL(a, 0, NR_PAGES, 3, 7, 8);
+	ok &= GET_ALL(a, WW_RESET, NR_PAGES, 3, 7, 8);
+	ok &= none_written(a);
 	/* Written again after the reset: reported again. */
-	write_pg(ww, 8);
-	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 8);
-	ok &= check_bytes(pg(ww, 8) + ww->a.psize / 2, 1, 9);
+	write_pg(a, 8);
+	ok &= GET_ALL(a, WW_RESET, NR_PAGES, 8);
+	ok &= check_bytes(pg(a, 8) + a->psize / 2, 1, 9);
 	return ok;
 }
 
 /* A count smaller than the written pages: the first ones, and only those reset. */
-static bool t_count_cut(struct write_watch *ww)
+static bool t_count_cut(struct area *a)
 {
 	size_t i;
 	bool ok;
 
 	for (i = 2; i < 12; i++)
-		write_pg(ww, i);
-	ok = GET_ALL(ww, WW_RESET, 4, 2, 3, 4, 5);
-	ok &= GET_ALL(ww, WW_RESET, 3, 6, 7, 8);
-	ok &= GET_ALL(ww, WW_RESET, NR_PAGES, 9, 10, 11);
-	ok &= none_written(ww);
+		write_pg(a, i);
+	ok = GET_ALL(a, WW_RESET, 4, 2, 3, 4, 5);
+	ok &= GET_ALL(a, WW_RESET, 3, 6, 7, 8);
+	ok &= GET_ALL(a, WW_RESET, NR_PAGES, 9, 10, 11);
+	ok &= none_written(a);
 	return ok;
 }
 
-static bool t_sub_range(struct write_watch *ww)
+static bool t_sub_range(struct area *a)
 {
 	bool ok;
 
-	write_pgs(ww, 1, 5, 6, 14);
-	ok = GET_EXPECT(ww, WW_RESET, pg(ww, 4), 8 * ww->a.psize, NR_PAGES, 5, 6);
+	write_pgs(a, 1, 5, 6, 14);
+	ok = GET_EXPECT(a, WW_RESET, 4, 12, NR_PAGES, 5, 6);
 	/* Outside the sub-range nothing was reset. */
-	ok &= GET_ALL(ww, 0, NR_PAGES, 1, 14);
+	ok &= GET_ALL(a, 0, NR_PAGES, 1, 14);
 	return ok;
 }
 
-static bool t_reset_write_watch(struct write_watch *ww)
+static bool t_reset_write_watch(struct area *a)
 {
 	bool ok;
 
-	write_pgs(ww, 0, 15);
-	ok = !ww_reset(ww, ww->a.addr, ww->a.size);
-	ok &= none_written(ww);
-	ok &= check_bytes(pg(ww, 0) + ww->a.psize / 2, 1, 1) &&
-	      check_bytes(pg(ww, 15) + ww->a.psize / 2, 1, 16);
+	write_pgs(a, 0, 15);
+	ok = !ww_reset(a->addr, a->size);
+	ok &= none_written(a);
+	ok &= check_bytes(pg(a, 0) + a->psize / 2, 1, 1) &&
+	      check_bytes(pg(a, 15) + a->psize / 2, 1, 16);
 	return ok;
 }
 
 /* Rounds of random writes against a bitmap of what was written. */
-static bool t_random_rounds(struct write_watch *ww)
+static bool t_random_rounds(struct area *a)
 {
-	size_t nr = ww->a.size / ww->a.psize;
+	size_t nr = a->size / a->psize;
 	unsigned int seed = 12345;
 	bool ok = true;
 	int round;
 
 	for (round = 0; round < 8 && ok; round++) {
-		size_t want[NR_PAGES], nwant = 0, i, cap;
+		size_t want[NR_PAGES], nwant = 0, got = 0, i, cap, n;
 		bool written[NR_PAGES] = { false };
 		char *addrs[NR_PAGES];
-		size_t got = 0;
 
 		for (i = 0; i < nr / 8; i++) {
 			size_t p = rand_r(&seed) % nr;
 
-			write_pg(ww, p);
+			write_pg(a, p);
 			written[p] = true;
 		}
 		for (i = 0; i < nr; i++)
 			if (written[i])
 				want[nwant++] = i;
 		/* Collect in pieces of a random count, resetting as we go. */
-		while (got < nr) {
-			size_t n;
-
+		do {
 			cap = 1 + rand_r(&seed) % 16;
-			if (cap > nr - got)
-				cap = nr - got;
-			n = cap;
-			if (ww_get(ww, WW_RESET, ww->a.addr, ww->a.size,
-				   addrs + got, &n)) {
-				ok = false;
-				break;
-			}
+			n = cap = cap < nr - got ? cap : nr - got;
+			if (ww_get(a, WW_RESET, a->addr, a->size, addrs + got, &n))
+				return false;
 			got += n;
-			if (n < cap)
-				break;
-		}
-		ok &= got_pages(ww, addrs, got, want, nwant);
-		ok &= none_written(ww);
+		} while (n == cap && got < nr);
+		ok &= got_pages(a, addrs, got, want, nwant);
+		ok &= none_written(a);
 	}
 	return ok;
 }
@@ -261,7 +230,7 @@ static bool t_random_rounds(struct write_watch *ww)
 /* The cases, each on a fresh watch of @nr pages (0: NR_PAGES). */
 static const struct {
 	const char *name;
-	bool (*fn)(struct write_watch *ww);
+	bool (*fn)(struct area *a);
 	size_t nr;
 } cases[] = {
 	{ "a fresh watch reports nothing, reads included", t_fresh, 8 },
@@ -290,23 +259,30 @@ static const char *case_name(size_t k)
 	return name;
 }
 
+/* Case @k on a fresh watch: an area registered for async uffd-wp, protected. */
 static void run_case(size_t k)
 {
 	enum mem_type type = types[k / ARRAY_SIZE(cases)];
 	size_t i = k % ARRAY_SIZE(cases), nr = cases[i].nr;
-	struct write_watch ww;
-	int ret;
+	struct area a;
+	int ret, uffd;
 
 	/* hugetlb: as many huge pages as the guests reserve comfortably. */
 	if (!nr)
 		nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
-	ret = ww_create(&ww, type, nr);
+	ret = area_alloc(&a, type, nr, false, 0);
+	uffd = ret ? -1 : uffd_async_wp(type, a.addr, a.size, true);
+	if (!ret && uffd < 0) {
+		area_free(&a);
+		ret = VMH_FAIL;
+	}
 	if (ret) {
 		vmh_report_setup(case_name(k), ret);
-	} else {
-		ksft_test_result(cases[i].fn(&ww), "%s\n", case_name(k));
-		ww_destroy(&ww);
+		return;
 	}
+	ksft_test_result(cases[i].fn(&a), "%s\n", case_name(k));
+	close(uffd);
+	area_free(&a);
 }
 
 int main(void)
