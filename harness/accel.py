@@ -4,6 +4,17 @@
 virtualization without the features the guest needs). So the probe boots a
 kernel with KVM for a few seconds and checks that it printed its banner; the
 answer is cached per host kernel, so only the first run pays for it.
+
+Under TCG, QEMU gives each vCPU a host thread of its own (MTTCG). When the
+guests running at the same time have more vCPUs than the host has CPUs, the
+host deschedules vCPUs that another vCPU is waiting for (an IPI, a TLB
+shootdown, a wake-up): every such wait costs a host time slice. Measured on
+this 2-CPU machine with mainline's ``uffd-unit-tests -f events-wp`` in
+2-vCPU guests: 16 s in one guest alone; 351 s in each of two guests side by
+side (a uffd round trip took 13 ms); 15 s in each of the two when each guest
+ran its vCPUs in one host thread, taking turns (``thread=single``). Alone the
+two modes are as fast (``-f wp``: 30 s in one thread, 33 s in threads of
+their own), so a guest uses one thread only when it is crowded (``crowded``).
 """
 
 from __future__ import annotations
@@ -17,6 +28,14 @@ from pathlib import Path
 from .proc import say
 
 PROBE_SECONDS = 20
+# The QEMU option for a crowded TCG guest: all its vCPUs in one host thread.
+TCG_ONE_THREAD = "-accel tcg,thread=single"
+
+
+def crowded(guests: int, vcpus_each: int) -> bool:
+    """True when ``guests`` guests started together outnumber the host's CPUs
+    with their vCPUs (each should then run its vCPUs in one host thread)."""
+    return guests * vcpus_each > (os.cpu_count() or 1)
 
 
 def _probe(kernel: Path, qemu: str = "qemu-system-x86_64") -> bool:

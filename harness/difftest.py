@@ -53,8 +53,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
+from . import accel, guest, pipeline, softdirty, splat, targets
 from . import build as build_mod
-from . import guest, pipeline, softdirty, splat, targets
 from .errors import GuestError, HarnessError
 from .hugepages import HUGETLB_PAGES_NEEDED, host_hugetlb_available
 from .paths import Layout
@@ -715,6 +715,9 @@ def differential(lay: Layout, opts: Options, oracle: str = "host", subject: str 
     base = lay.out / "difftest" / f"{oracle}-vs-{subject}" / run_name(opts)
     kernels = {n: guest_kernel(n, lay, profile, build_kernel) for n in (oracle, subject)
                if n != "host"}
+    if accel.crowded(len(kernels), guest.Kernel.cpus):
+        # Two guests side by side (the host side runs on its own, first).
+        kernels = {n: replace(k, crowded=True) for n, k in kernels.items()}
 
     def both(o: Options, where: Path) -> tuple[SideRun, SideRun]:
         def side(name: str) -> SideRun:

@@ -35,7 +35,7 @@ from pathlib import Path
 import pexpect
 
 from . import pagecache
-from .accel import kvm_usable
+from .accel import TCG_ONE_THREAD, kvm_usable
 from .errors import GuestError, GuestPanic, GuestTimeout
 from .proc import require
 
@@ -52,6 +52,9 @@ class Kernel:
     memory: str = "2G"
     cpus: int = 2
     append: tuple[str, ...] = ()
+    # Booted beside other guests that need the host's CPUs: under TCG its
+    # vCPUs take turns in one host thread (see accel.py for why).
+    crowded: bool = False
 
     def exists(self) -> bool:
         if "/" in self.image:
@@ -96,6 +99,8 @@ def vng_command(kernel: Kernel, cache: Path, rwdirs: tuple[Path, ...] = (),
     image = Path(kernel.image) if "/" in kernel.image else None
     if not kvm_usable(cache, image):
         cmd.append("--disable-kvm")
+        if kernel.crowded:
+            cmd.append(f"--qemu-opts={TCG_ONE_THREAD}")
     for d in rwdirs:
         cmd += ["--rwdir", str(d)]
     # Oops and warnings end the boot at once, so a test never runs on a

@@ -8,9 +8,10 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from . import build, config, configdiff, kcidb, patches, selftests, source, targets, upstream
+from . import accel, build, config, configdiff, kcidb, patches, selftests, source, targets, upstream
 from .errors import HarnessError
 from .guest import Kernel
 from .paths import Layout
@@ -174,6 +175,11 @@ def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "b
     progs = programs if programs is not None else all_programs(lay, tree)
     kcidb.record_series(lay)
     errors: dict[str, str | None] = {}
+    guests = [n for n in names if n != "host" and unavailable(n) is None]
+    crowd = accel.crowded(len(guests), Kernel.cpus)
+
+    def boot(kernel: Kernel) -> Kernel:
+        return replace(kernel, crowded=True) if crowd else kernel
 
     def one(name: str) -> str | None:
         with activity():
@@ -191,18 +197,18 @@ def run_targets(lay: Layout, tree: Path, names: Sequence[str], profile: str = "b
             if name == "host":
                 targets.run_host(lay, progs, outdir)
             elif name == "ours":
-                targets.run_guest(lay, our_kernel(tree, profile), progs, outdir)
+                targets.run_guest(lay, boot(our_kernel(tree, profile)), progs, outdir)
             elif name == "reference":
                 ref = targets.reference_kernel()
                 assert ref is not None
-                targets.run_guest(lay, ref, progs, outdir)
+                targets.run_guest(lay, boot(ref), progs, outdir)
             elif name == "plain":
                 plain = targets.plain_kernel()
                 assert plain is not None
-                targets.run_guest(lay, plain, progs, outdir)
+                targets.run_guest(lay, boot(plain), progs, outdir)
             elif name == "mainline":
                 objtree = mainline_build(lay, profile)
-                targets.run_guest(lay, mainline_kernel(objtree, profile), progs, outdir)
+                targets.run_guest(lay, boot(mainline_kernel(objtree, profile)), progs, outdir)
             else:
                 raise HarnessError(f"unknown target {name!r}", f"use {', '.join(TARGETS)}")
         except HarnessError as e:

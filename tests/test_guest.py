@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import stat
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from harness import guest, proc
+from harness import accel, guest, proc
 from harness.errors import GuestError, GuestPanic, GuestTimeout, ToolMissing
 
 
@@ -135,3 +136,28 @@ def test_each_command_of_one_boot_keeps_its_output_and_status(
     assert got.result.status == 3
     assert got.release == (a / "release").read_text().strip() != ""
     assert (a / "dmesg.txt").exists() and not (b / "release").exists()
+
+
+def test_a_crowded_tcg_guest_runs_its_vcpus_in_one_host_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: guest.Kernel) -> None:
+    monkeypatch.setattr(guest, "require", lambda tool: None)
+    monkeypatch.setenv("PMSCAN_ACCEL", "tcg")
+    alone = guest.vng_command(kernel, tmp_path)
+    crowded = guest.vng_command(replace(kernel, crowded=True), tmp_path)
+    assert not any("thread=single" in a for a in alone)
+    assert "--qemu-opts=-accel tcg,thread=single" in crowded
+    # With KVM there is no TCG thread to choose.
+    monkeypatch.setenv("PMSCAN_ACCEL", "kvm")
+    assert not any("thread=" in a for a in guest.vng_command(replace(kernel, crowded=True),
+                                                              tmp_path))
+
+
+def test_guests_are_crowded_when_their_vcpus_outnumber_the_cpus(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accel.os, "cpu_count", lambda: 2)
+    assert not accel.crowded(1, 2)
+    assert accel.crowded(2, 2)
+    assert accel.crowded(3, 1)
+    monkeypatch.setattr(accel.os, "cpu_count", lambda: 8)
+    assert not accel.crowded(4, 2)
+    assert accel.crowded(3, 3)

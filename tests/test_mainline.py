@@ -118,3 +118,23 @@ def test_run_targets_boots_the_mainline_build(lay: Layout, fake: Fake,
     assert booted[0].image == str(build.bzimage(lay.mainline_build_tree("base")))
     assert "mainline" in pipeline.TARGETS
     assert "mainline" in Program("p", ("true",)).targets  # our selftests run there too
+
+
+def test_guests_booted_side_by_side_are_crowded_and_one_alone_is_not(
+        lay: Layout, fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    booted: dict[str, Kernel] = {}
+
+    def run_guest(lay: Layout, kernel: Kernel, progs: list[Program], outdir: Path) -> None:
+        booted[kernel.name] = kernel
+
+    monkeypatch.setattr(targets, "run_guest", run_guest)
+    monkeypatch.setattr(pipeline.kcidb, "record_series", lambda lay: None)
+    monkeypatch.setattr(pipeline.accel.os, "cpu_count", lambda: 2)
+    ours = lay.build_tree("base")
+    pipeline.run_targets(lay, ours, ["ours", "mainline"], programs=[])
+    assert booted["ours"].crowded and booted["mainline"].crowded
+    booted.clear()
+    # The host target is no guest: ours alone beside it has the CPUs to itself.
+    monkeypatch.setattr(pipeline.targets, "run_host", lambda lay, progs, outdir: None)
+    pipeline.run_targets(lay, ours, ["host", "ours"], programs=[])
+    assert not booted["ours"].crowded
