@@ -5,9 +5,6 @@
  * states and compares the scan with the exact regions mainline gives,
  * including where the page table layout shows (those say "as mainline").
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include "../kselftest.h"
 #include "vm_util.h"
 

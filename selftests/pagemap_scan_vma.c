@@ -4,9 +4,7 @@
  * protections survive, a split VMA stays registered on both sides, and a
  * move without UFFD_FEATURE_EVENT_REMAP (or a grown tail) reads as written.
  */
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* mremap() */
-#endif
 #include "../kselftest.h"
 #include "vm_util.h"
 

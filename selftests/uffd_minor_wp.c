@@ -5,9 +5,6 @@
  * hugetlbfs memfd is mapped twice: one mapping fills the page cache, the
  * other is registered for minor faults and write-protect.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include "../kselftest.h"
 #include "vm_util.h"
 

@@ -10,9 +10,7 @@
  * unprotect: UFFDIO_WRITEPROTECT without MODE_WP made soft-dirty-tracked
  * shmem PTEs writable, so the next write was not soft-dirty.
  */
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #include <signal.h>
 #include <sys/uio.h>
 #include "../kselftest.h"
