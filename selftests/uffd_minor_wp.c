@@ -8,10 +8,6 @@
 #include "../kselftest.h"
 #include "vm_util.h"
 
-#ifndef UFFDIO_CONTINUE_MODE_WP
-#define UFFDIO_CONTINUE_MODE_WP		((__u64)1 << 1)
-#endif
-
 #define PATTERN			0x3c
 #define NR_CASES		3
 
