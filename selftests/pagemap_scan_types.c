@@ -47,7 +47,7 @@ static const struct masks all_rm = { .ret = RM };
  */
 struct tcase {
 	const char *name;
-	void (*fn)(const char *name, const struct tcase *c);
+	void (*fn)(const struct tcase *c);
 	enum mem_type type;
 	size_t nr;		/* 0: a PMD's worth of base pages */
 	bool populate;
@@ -110,8 +110,9 @@ static size_t page_nr(const struct area *a, size_t unit, size_t i)
 }
 
 /* The layout case (fn NULL), as struct tcase says. */
-static void t_layout(const char *name, const struct tcase *c)
+static void t_layout(const struct tcase *c)
 {
+	const char *name = c->name;
 	size_t nr = c->nr ? c->nr : thp_size() ? thp_size() / psize() : 512;
 	const uint64_t need = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(c->type);
 	const size_t wp_len = c->wp_nr * psize();
@@ -190,25 +191,20 @@ out:
 	area_free(&a);
 }
 
-static void t_thp_zero(const char *name, const struct tcase *c)
+static void t_thp_zero(const struct tcase *c)
 {
 	size_t ts = thp_size(), nr = ts / psize();
 	const struct region_exp zero = { 0, nr, P | Z | H | W };
+	const char *name = c->name;
 	uint64_t pfn0, pfn1;
-	char buf[16] = "";
 	struct area a;
-	FILE *f;
 
 	if (!ts) {
 		ksft_test_result_skip("%s: transparent hugepages are not available\n", name);
 		return;
 	}
-	f = fopen("/sys/kernel/mm/transparent_hugepage/use_zero_page", "r");
-	if (f && !fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	if (f)
-		fclose(f);
-	if (buf[0] != '1') {
+	/* The file holds 0 or 1: the number on its first line. */
+	if (proc_field("/sys/kernel/mm/transparent_hugepage/use_zero_page", "") != 1) {
 		ksft_test_result_skip("%s: the huge zero page is disabled\n", name);
 		return;
 	}
@@ -333,18 +329,11 @@ static const struct tcase cases[] = {
 	  MARKERS(MEM_PAGECACHE_SHARED, W | F, F) },
 };
 
-static void run_case(const struct tcase *c)
-{
-	if (c->fn)
-		c->fn(c->name, c);
-	else
-		t_layout(c->name, c);
-}
-
-int main(int argc, char **argv)
+int main(void)
 {
 	size_t i;
 
-	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name, run_case(&cases[i]));
+	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
+		      (cases[i].fn ?: t_layout)(&cases[i]));
 	return 0;
 }
