@@ -272,16 +272,12 @@ static void run_case(size_t k)
 		nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
 	ret = area_alloc(&a, type, nr, false, 0);
 	uffd = ret ? -1 : uffd_async_wp(type, a.addr, a.size, true);
-	if (!ret && uffd < 0) {
-		area_free(&a);
-		ret = VMH_FAIL;
-	}
-	if (ret) {
-		vmh_report_setup(case_name(k), ret);
-		return;
-	}
-	ksft_test_result(cases[i].fn(&a), "%s\n", case_name(k));
-	close(uffd);
+	if (ret || uffd < 0)
+		vmh_report_setup(case_name(k), ret ?: VMH_FAIL);
+	else
+		ksft_test_result(cases[i].fn(&a), "%s\n", case_name(k));
+	if (uffd >= 0)
+		close(uffd);
 	area_free(&a);
 }
 
