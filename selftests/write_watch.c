@@ -69,7 +69,6 @@ static char *pg(struct area *a, size_t i)
 	return a->addr + i * a->psize;
 }
 
-/* Write page @i with i + 1 in its middle. */
 static void write_pg(struct area *a, size_t i)
 {
 	pg(a, i)[a->psize / 2] = (char)(i + 1);
@@ -153,7 +152,6 @@ static bool t_get_keeps_reset_clears(struct area *a)
 	return ok;
 }
 
-/* A count smaller than the written pages: the first ones, and only those reset. */
 static bool t_count_cut(struct area *a)
 {
 	size_t i;
@@ -191,7 +189,6 @@ static bool t_reset_write_watch(struct area *a)
 	return ok;
 }
 
-/* Rounds of random writes against a bitmap of what was written. */
 static bool t_random_rounds(struct area *a)
 {
 	size_t nr = a->size / a->psize;
