@@ -243,6 +243,10 @@ out:
 #define MARKERS(t, written, read)					\
 	.type = t, .nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED,	\
 	.e = { { 0, 1, A | P | (written) }, { 1, 2, A | P | (read) }, { 2, 8, A | S } }
+/* A private mapping of a file of @type, read, page 1 then written: a CoW copy. */
+#define COW(t)								\
+	.type = t, .nr = 8, .populate = true, .ops = ".w",		\
+	.e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } }
 
 static const struct tcase cases[] = {
 	{ "anon: written pages are PRESENT|WRITTEN, not FILE",
@@ -269,9 +273,7 @@ static const struct tcase cases[] = {
 	  .e = { { 0, 1, H | P | W | F }, { 1, 2, H } }, .merged = true },
 	{ "shmem: mapped pages are PRESENT|WRITTEN|FILE, an empty PTE WRITTEN",
 	  .type = MEM_SHMEM, .nr = 8, .ops = "wr", .e = { { 0, 2, P | W | F }, { 2, 8, W } } },
-	{ "private file: page cache pages are FILE, a CoW copy is not",
-	  .type = MEM_FILE, .nr = 8, .populate = true, .ops = ".w",
-	  .e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } } },
+	{ "private file: page cache pages are FILE, a CoW copy is not", COW(MEM_FILE) },
 	{ "anon: swapped-out pages are SWAPPED|WRITTEN, not PRESENT",
 	  .type = MEM_ANON, .nr = 8, .populate = true, .swap = { 2, 5 },
 	  .e = { { 0, 2, P | W }, { 2, 5, S | W }, { 5, 8, P | W } } },
@@ -316,9 +318,7 @@ static const struct tcase cases[] = {
 	{ "a category_mask bit outside return_mask still selects",
 	  MIXED, .m = { .mask = Z, .ret = W }, .e = { { 3, 5, W } } },
 	/* A file on a page-cache filesystem (PMSCAN_PAGECACHE_DIR). */
-	{ "page cache private: page cache pages are FILE, a CoW copy is not",
-	  .type = MEM_PAGECACHE, .nr = 8, .populate = true, .ops = ".w",
-	  .e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } } },
+	{ "page cache private: page cache pages are FILE, a CoW copy is not", COW(MEM_PAGECACHE) },
 	/* (Read faults map the neighbours too: every page is written here.) */
 	{ "page cache shared: mapped pages are PRESENT|WRITTEN|FILE",
 	  .type = MEM_PAGECACHE_SHARED, .nr = 8, .populate = true,
