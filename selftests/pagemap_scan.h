@@ -14,18 +14,16 @@
 #include <linux/fs.h>
 #include <linux/userfaultfd.h>
 
-#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
-#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM	(1 << 12)
-#endif
+/* Mainline 6.4 added these together. */
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED	(1 << 13)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC		(1 << 15)
+#define UFFDIO_CONTINUE_MODE_WP		((__u64)1 << 1)
 #endif
 
 /* Mainline 6.7 added all of these together. */
 #ifndef PAGEMAP_SCAN
+#define UFFD_FEATURE_WP_ASYNC	(1 << 15)
+
 #define PAGE_IS_WPALLOWED	(1 << 0)
 #define PAGE_IS_WRITTEN		(1 << 1)
 #define PAGE_IS_FILE		(1 << 2)

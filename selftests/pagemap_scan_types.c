@@ -5,9 +5,6 @@
  * states and compares the scan with the exact regions mainline gives,
  * including where the page table layout shows (those say "as mainline").
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include "../kselftest.h"
 #include "vm_util.h"
 
@@ -50,7 +47,7 @@ static const struct masks all_rm = { .ret = RM };
  */
 struct tcase {
 	const char *name;
-	void (*fn)(const char *name, const struct tcase *c);
+	void (*fn)(const struct tcase *c);
 	enum mem_type type;
 	size_t nr;		/* 0: a PMD's worth of base pages */
 	bool populate;
@@ -113,8 +110,9 @@ static size_t page_nr(const struct area *a, size_t unit, size_t i)
 }
 
 /* The layout case (fn NULL), as struct tcase says. */
-static void t_layout(const char *name, const struct tcase *c)
+static void t_layout(const struct tcase *c)
 {
+	const char *name = c->name;
 	size_t nr = c->nr ? c->nr : thp_size() ? thp_size() / psize() : 512;
 	const uint64_t need = UFFD_FEATURE_WP_ASYNC | uffd_wp_features_for(c->type);
 	const size_t wp_len = c->wp_nr * psize();
@@ -193,25 +191,20 @@ out:
 	area_free(&a);
 }
 
-static void t_thp_zero(const char *name, const struct tcase *c)
+static void t_thp_zero(const struct tcase *c)
 {
 	size_t ts = thp_size(), nr = ts / psize();
 	const struct region_exp zero = { 0, nr, P | Z | H | W };
+	const char *name = c->name;
 	uint64_t pfn0, pfn1;
-	char buf[16] = "";
 	struct area a;
-	FILE *f;
 
 	if (!ts) {
 		ksft_test_result_skip("%s: transparent hugepages are not available\n", name);
 		return;
 	}
-	f = fopen("/sys/kernel/mm/transparent_hugepage/use_zero_page", "r");
-	if (f && !fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	if (f)
-		fclose(f);
-	if (buf[0] != '1') {
+	/* The file holds 0 or 1: the number on its first line. */
+	if (proc_field("/sys/kernel/mm/transparent_hugepage/use_zero_page", "") != 1) {
 		ksft_test_result_skip("%s: the huge zero page is disabled\n", name);
 		return;
 	}
@@ -250,6 +243,10 @@ out:
 #define MARKERS(t, written, read)					\
 	.type = t, .nr = 8, .ops = "wr", .wp = ASYNC_WP_PROTECTED,	\
 	.e = { { 0, 1, A | P | (written) }, { 1, 2, A | P | (read) }, { 2, 8, A | S } }
+/* A private mapping of a file of @type, read, page 1 then written: a CoW copy. */
+#define COW(t)								\
+	.type = t, .nr = 8, .populate = true, .ops = ".w",		\
+	.e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } }
 
 static const struct tcase cases[] = {
 	{ "anon: written pages are PRESENT|WRITTEN, not FILE",
@@ -276,9 +273,7 @@ static const struct tcase cases[] = {
 	  .e = { { 0, 1, H | P | W | F }, { 1, 2, H } }, .merged = true },
 	{ "shmem: mapped pages are PRESENT|WRITTEN|FILE, an empty PTE WRITTEN",
 	  .type = MEM_SHMEM, .nr = 8, .ops = "wr", .e = { { 0, 2, P | W | F }, { 2, 8, W } } },
-	{ "private file: page cache pages are FILE, a CoW copy is not",
-	  .type = MEM_FILE, .nr = 8, .populate = true, .ops = ".w",
-	  .e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } } },
+	{ "private file: page cache pages are FILE, a CoW copy is not", COW(MEM_FILE) },
 	{ "anon: swapped-out pages are SWAPPED|WRITTEN, not PRESENT",
 	  .type = MEM_ANON, .nr = 8, .populate = true, .swap = { 2, 5 },
 	  .e = { { 0, 2, P | W }, { 2, 5, S | W }, { 5, 8, P | W } } },
@@ -323,9 +318,7 @@ static const struct tcase cases[] = {
 	{ "a category_mask bit outside return_mask still selects",
 	  MIXED, .m = { .mask = Z, .ret = W }, .e = { { 3, 5, W } } },
 	/* A file on a page-cache filesystem (PMSCAN_PAGECACHE_DIR). */
-	{ "page cache private: page cache pages are FILE, a CoW copy is not",
-	  .type = MEM_PAGECACHE, .nr = 8, .populate = true, .ops = ".w",
-	  .e = { { 0, 1, P | W | F }, { 1, 2, P | W }, { 2, 8, P | W | F } } },
+	{ "page cache private: page cache pages are FILE, a CoW copy is not", COW(MEM_PAGECACHE) },
 	/* (Read faults map the neighbours too: every page is written here.) */
 	{ "page cache shared: mapped pages are PRESENT|WRITTEN|FILE",
 	  .type = MEM_PAGECACHE_SHARED, .nr = 8, .populate = true,
@@ -336,18 +329,11 @@ static const struct tcase cases[] = {
 	  MARKERS(MEM_PAGECACHE_SHARED, W | F, F) },
 };
 
-static void run_case(const struct tcase *c)
-{
-	if (c->fn)
-		c->fn(c->name, c);
-	else
-		t_layout(c->name, c);
-}
-
-int main(int argc, char **argv)
+int main(void)
 {
 	size_t i;
 
-	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name, run_case(&cases[i]));
+	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
+		      (cases[i].fn ?: t_layout)(&cases[i]));
 	return 0;
 }

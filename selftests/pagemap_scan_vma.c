@@ -4,9 +4,7 @@
  * protections survive, a split VMA stays registered on both sides, and a
  * move without UFFD_FEATURE_EVENT_REMAP (or a grown tail) reads as written.
  */
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* mremap() */
-#endif
 #include "../kselftest.h"
 #include "vm_util.h"
 
@@ -63,7 +61,6 @@ static bool t_mprotect_whole(void)
 	       data_intact(2);
 }
 
-/* Three VMAs: both sides of each split stay registered and protected. */
 static bool t_mprotect_split(void)
 {
 	bool ok = !mprotect(mem + 2 * ps, 4 * ps, PROT_READ);
@@ -85,7 +82,6 @@ static bool t_mprotect_none(void)
 	return ok && data_intact(-1) && SCAN_IS(mem, NR, { 0, NR, WA });
 }
 
-/* Moved without EVENT_REMAP: unregistered, every page written, data kept. */
 static bool t_mremap_move(void)
 {
 	char *to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -102,7 +98,6 @@ static bool t_mremap_move(void)
 	return SCAN_IS(mem, NR, { 0, NR, W }) && all_wp(NR, false) && data_intact(-1);
 }
 
-/* Grown in place: the old pages keep their state, the new ones are written. */
 static bool t_mremap_grow(void)
 {
 	char *grown;

@@ -5,15 +5,8 @@
  * hugetlbfs memfd is mapped twice: one mapping fills the page cache, the
  * other is registered for minor faults and write-protect.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include "../kselftest.h"
 #include "vm_util.h"
-
-#ifndef UFFDIO_CONTINUE_MODE_WP
-#define UFFDIO_CONTINUE_MODE_WP		((__u64)1 << 1)
-#endif
 
 #define PATTERN			0x3c
 #define NR_CASES		3
@@ -50,20 +43,18 @@ static void skip_all(const struct memtype *t, const char *why)
 
 static void test_memtype(const struct memtype *t)
 {
-	int uffd = -1, ret;
 	char *fill, *dst;
+	int uffd, ret;
 	struct area a;
 	size_t ps;
 
 	ret = area_alloc(&a, t->type, 2, false, 0);
 	if (ret && ret != VMH_SKIP)
 		ksft_exit_fail_msg("%s: %s\n", t->name, vmh_reason);
-	if (!ret)
-		uffd = uffd_open(t->minor_feature, true);
+	uffd = ret ? -1 : uffd_open(t->minor_feature, true);
 	if (uffd < 0) {
 		skip_all(t, ret ? vmh_reason : "no minor fault support for this memory");
-		if (!ret)
-			area_free(&a);
+		area_free(&a);
 		return;
 	}
 	/* Fill the file through a second mapping: dst only sees minor faults. */

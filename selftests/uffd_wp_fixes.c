@@ -10,10 +10,7 @@
  * unprotect: UFFDIO_WRITEPROTECT without MODE_WP made soft-dirty-tracked
  * shmem PTEs writable, so the next write was not soft-dirty.
  */
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
-#include <signal.h>
 #include <sys/uio.h>
 #include "../kselftest.h"
 #include "vm_util.h"
@@ -64,46 +61,36 @@ static char *protected_hugetlb_page(int *uffd)
 
 static void test_fork_child_writes(void)
 {
-	int uffd, status;
+	int uffd;
 	char *p = protected_hugetlb_page(&uffd);
-	pid_t pid = fork();
+	struct peer child;
 
-	if (pid < 0)
-		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
-	if (!pid) {
+	peer_fork(&child);
+	if (!child.pid) {
 		alarm(CHILD_DEADLINE_S);
 		*(volatile char *)p = 1;
-		_exit(p[0] == 1 ? 0 : 1);
+		child_exit(p[0] == 1 ? KSFT_PASS : KSFT_FAIL);
 	}
-	if (waitpid(pid, &status, 0) != pid)
-		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-		ksft_print_msg("the child's write to the page did not complete in %d s\n",
-			       CHILD_DEADLINE_S);
-	ksft_test_result(WIFEXITED(status) && !WEXITSTATUS(status), "%s\n", T_FORK);
+	ksft_test_result(peer_wait(&child, "the child's write (SIGALRM: never completed)") ==
+			 KSFT_PASS, "%s\n", T_FORK);
 	close(uffd);
 	munmap(p, hpage);
 }
 
 static void test_unshare_keeps_protection(void)
 {
-	int uffd, hold[2], status;
+	int uffd;
 	char buf[64], *p = protected_hugetlb_page(&uffd);
 	struct iovec local = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct iovec remote = { .iov_base = p, .iov_len = sizeof(buf) };
-	pid_t pid;
+	struct peer child;
 
-	if (pipe(hold))
-		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
-	if (!pid) {
-		/* Keep the page shared with the parent until told to go. */
-		close(hold[1]);
-		_exit(read(hold[0], buf, 1) < 0);
+	peer_fork(&child);
+	if (!child.pid) {
+		/* Keep the page shared with the parent until it is done. */
+		peer_recv(&child);
+		child_exit(KSFT_PASS);
 	}
-	close(hold[0]);
 	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof(buf)) {
 		if (errno == ENOSYS) {
 			ksft_test_result_skip("%s (no process_vm_readv: CONFIG_CROSS_MEMORY_ATTACH is off)\n",
@@ -120,8 +107,7 @@ static void test_unshare_keeps_protection(void)
 	ksft_test_result(pagemap_entry(p) & PME_UFFD_WP, "%s\n", T_UNSHARE_BIT);
 	ksft_test_result(uffd_write_trapped(uffd, p, hpage, 2), "%s\n", T_UNSHARE_TRAP);
 out:
-	close(hold[1]);
-	waitpid(pid, &status, 0);
+	peer_wait(&child, "the child sharing the page");
 	close(uffd);
 	munmap(p, hpage);
 }

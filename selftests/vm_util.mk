@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The merge of 6.1's vm_util.c and vm_util.h with the series' additions
-# (vm_util.add.c, vm_util.add.h), included by the Makefile. patch 0005 is
-# made with the same rule (harness/selftests_patch.py runs vm_util_src).
+# (vm_util.add.c, vm_util.add.h), included by the Makefile. The selftests
+# patch is made with the same rule (harness/selftests_patch.py runs it).
 #
 #   make vm_util_src O=<dir> VM_BASE=<dir with 6.1's vm_util.c and .h>
 

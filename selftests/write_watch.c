@@ -69,7 +69,6 @@ static char *pg(struct area *a, size_t i)
 	return a->addr + i * a->psize;
 }
 
-/* Write page @i with i + 1 in its middle. */
 static void write_pg(struct area *a, size_t i)
 {
 	pg(a, i)[a->psize / 2] = (char)(i + 1);
@@ -153,7 +152,6 @@ static bool t_get_keeps_reset_clears(struct area *a)
 	return ok;
 }
 
-/* A count smaller than the written pages: the first ones, and only those reset. */
 static bool t_count_cut(struct area *a)
 {
 	size_t i;
@@ -191,7 +189,6 @@ static bool t_reset_write_watch(struct area *a)
 	return ok;
 }
 
-/* Rounds of random writes against a bitmap of what was written. */
 static bool t_random_rounds(struct area *a)
 {
 	size_t nr = a->size / a->psize;
@@ -272,16 +269,12 @@ static void run_case(size_t k)
 		nr = type == MEM_HUGETLB ? 16 : NR_PAGES;
 	ret = area_alloc(&a, type, nr, false, 0);
 	uffd = ret ? -1 : uffd_async_wp(type, a.addr, a.size, true);
-	if (!ret && uffd < 0) {
-		area_free(&a);
-		ret = VMH_FAIL;
-	}
-	if (ret) {
-		vmh_report_setup(case_name(k), ret);
-		return;
-	}
-	ksft_test_result(cases[i].fn(&a), "%s\n", case_name(k));
-	close(uffd);
+	if (ret || uffd < 0)
+		vmh_report_setup(case_name(k), ret ?: VMH_FAIL);
+	else
+		ksft_test_result(cases[i].fn(&a), "%s\n", case_name(k));
+	if (uffd >= 0)
+		close(uffd);
 	area_free(&a);
 }
 
