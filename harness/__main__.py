@@ -128,7 +128,7 @@ def cmd_selftests_patch(args: argparse.Namespace) -> int:
     patch = selftests_patch.find_patch(lay.patches)
     if patch is None:
         raise PatchError(
-            f"{lay.patches}/series has no selftests patch (0005) yet: nothing to check",
+            f"{lay.patches}/series has no selftests patch yet: nothing to check",
             "generate it ('python -m harness selftests-patch --tree <kernel work tree>'), "
             "then export the series ('python -m harness export --tree <kernel work tree>')")
     problems = selftests_patch.verify(patch, lay.selftests)
@@ -288,7 +288,8 @@ def parser() -> argparse.ArgumentParser:
     verb("upstream", cmd_upstream, "download linux-source-6.12 and build mainline's "
          "pagemap_ioctl and uffd-unit-tests from it (upstream/patches applied)")
     p = verb("selftests-patch", cmd_selftests_patch,
-             "write selftests/ into a kernel work tree as patch 0005, or check patches/ against it")
+             "write selftests/ into a kernel work tree as the selftests patch, "
+             "or check patches/ against it")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--tree", help="the kernel work tree to commit the selftests in")
     how.add_argument("--check", action="store_true",

@@ -1,6 +1,6 @@
 """The series' selftests the way a maintainer runs them: 6.1's kselftest make.
 
-Patch 0005 adds the programs to ``tools/testing/selftests/vm``. This module
+The selftests patch adds the programs to ``tools/testing/selftests/vm``. This module
 builds them with ``make -C tools/testing/selftests TARGETS=vm`` in the
 patched build tree (on the host, against the tree's installed uapi headers)
 and runs ``make ... run_tests`` in a guest, where 6.1's kselftest runner
@@ -49,7 +49,7 @@ def build(lay: Layout, tree: Path) -> None:
                if not (tree / SELFTESTS / "vm" / f"{p}.c").is_file()]
     if missing:
         raise SelftestError(f"{tree} lacks {', '.join(missing)} in {SELFTESTS}/vm",
-                            "patch 0005 is not applied: run 'python -m harness build'")
+                            "the selftests patch is not applied: run 'python -m harness build'")
     res = run(make_argv(tree, "all"))
     if res.returncode != 0:
         raise SelftestError(f"building 6.1's vm selftests failed:\n{res.stdout[-3000:]}",

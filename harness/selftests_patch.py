@@ -1,11 +1,11 @@
-"""Patch 0005: the series' selftests, generated from ``selftests/``.
+"""The selftests patch: the series' selftests, generated from ``selftests/``.
 
 The C sources live once, in ``selftests/``. ``generate`` writes them into a
 kernel work tree's ``tools/testing/selftests/vm/`` (6.1's name for mm/),
 merges ``vm_util.add.c``/``.h`` into 6.1's vm_util.c/.h (with the rule of
 ``selftests/vm_util.mk``, the one the out-of-tree build uses), wires the
 programs into vm/Makefile, vm/.gitignore and vm/run_vmtests.sh, and
-commits the result on top of patches 0001-0004 (amending its own commit when
+commits the result on top of the kernel patches (amending its own commit when
 run again). ``patches.export`` then turns the tree into ``patches/``.
 
 ``verify`` reads the exported patch back and lists where it and
@@ -95,7 +95,7 @@ class Sources:
     vm_util_add: tuple[str, ...] = ()  # vm_util.add.c/.h, merged into 6.1's vm_util.c/.h
 
     def files(self) -> tuple[str, ...]:
-        """Every file patch 0005 creates in vm/, by name."""
+        """Every file the selftests patch creates in vm/, by name."""
         return tuple(f"{p}.c" for p in self.programs) + self.helpers + self.headers
 
 
@@ -309,7 +309,8 @@ def generate(tree: Path, selftests: Path) -> str:
     paths = sorted(set(ours) | set(before))
     dirty = _git(tree, "status", "--porcelain", "--", *paths)
     if dirty.strip():
-        raise PatchError(f"{tree} has uncommitted changes in the files patch 0005 writes:\n"
+        raise PatchError(f"{tree} has uncommitted changes in the files the selftests "
+                         "patch writes:\n"
                          f"{dirty.rstrip()}",
                          "commit or discard them; the C sources belong in selftests/")
     message = commit_message(src, _signoff(tree))
@@ -441,7 +442,8 @@ def _first_difference(got: bytes, want: bytes) -> str:
 
 
 def verify(patch_file: Path, selftests: Path) -> list[str]:
-    """Where ``patch_file`` (patch 0005) and ``selftests/`` disagree; empty when they agree.
+    """Where ``patch_file``, the selftests patch, and ``selftests/`` disagree;
+    empty when they agree.
 
     Every file the patch creates in vm/ must equal its selftests/ source
     byte for byte, every program and helper must be created, and the
@@ -479,10 +481,10 @@ def verify(patch_file: Path, selftests: Path) -> list[str]:
 
 
 def find_patch(patches: Path) -> Path | None:
-    """The selftests patch of ``patches/series`` (0005), or None when it has none yet."""
+    """The selftests patch of ``patches/series``, or None when it has none yet."""
     found = [p for p in read_series(patches) if re.match(r"\d{4}-selftests-", p.name)]
     if len(found) > 1:
         raise PatchError(f"patches/series has several selftests patches: "
                          f"{', '.join(p.name for p in found)}",
-                         "the series has one selftests patch (0005); fold them together")
+                         "the series has one selftests patch; fold them together")
     return found[0] if found else None

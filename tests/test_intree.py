@@ -1,4 +1,4 @@
-"""Patch 0005 in the tree: 6.1's kselftest make runs the series' programs.
+"""The selftests patch in the tree: 6.1's kselftest make runs the series' programs.
 
 In our guest every program of the series passes; on plain 6.1 (Debian's
 build of the same source, without the series) every one of them skips, and

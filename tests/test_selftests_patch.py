@@ -1,4 +1,4 @@
-"""Patch 0005: generating it from selftests/ and checking that the two agree."""
+"""The selftests patch: generating it from selftests/ and checking that the two agree."""
 
 from __future__ import annotations
 
@@ -412,11 +412,11 @@ def repo_layout(tmp_path: Path, selftests: Path, monkeypatch: pytest.MonkeyPatch
     return lay
 
 
-def test_cli_check_without_patch_0005(repo_layout: Layout,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_check_without_a_selftests_patch(repo_layout: Layout,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["selftests-patch", "--check"]) == 2
     err = capsys.readouterr().err
-    assert "no selftests patch (0005) yet" in err and "--tree" in err
+    assert "no selftests patch yet" in err and "--tree" in err
 
 
 def test_cli_generate_then_check(repo_layout: Layout, tree: Path,
@@ -446,7 +446,7 @@ def test_series_selftests_patch_agrees_with_selftests() -> None:
     lay = layout()
     patch = sp.find_patch(lay.patches)
     if patch is None:
-        pytest.skip("patch 0005 (selftests) is not in patches/series yet: generate it with "
+        pytest.skip("the selftests patch is not in patches/series yet: generate it with "
                     "'python -m harness selftests-patch --tree <tree>' and export the series")
     assert sp.verify(patch, lay.selftests) == []
 
