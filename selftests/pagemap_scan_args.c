@@ -76,11 +76,13 @@ static bool vec_untouched(const struct page_region *v, size_t n)
 	return false;
 }
 
-/* vec holds exactly @e (in pages from mem), nothing after them written. */
+/* arg->vec holds exactly @e (in pages from mem); in vec nothing after them is written. */
 static bool vec_is(const struct region_exp *e, size_t n)
 {
-	return regions_match(mem, psize(), vec, n, e, n) &&
-	       vec_untouched(&vec[n], NR_VEC - n);
+	const struct page_region *v = (void *)(unsigned long)arg->vec;
+
+	return regions_match(mem, psize(), v, n, e, n) &&
+	       (v != vec || vec_untouched(&vec[n], NR_VEC - n));
 }
 
 /*
@@ -148,13 +150,14 @@ static int result(bool ok)
 /*
  * Most cases are rows of calls: a one-page scan of mem with up to four
  * fields set (to a value, to a place relative to mem or to the top of the
- * address space, or to a page that cannot be written), its return value
+ * address space, or vec to one of bad_vec()'s places), its return value
  * and walk_end (none: not written back). A call with @e must write exactly
  * those regions to vec, one that walks and finds nothing must leave it
  * untouched. A call with @bits is made once for each single bit from @bits
  * to 63 set in its first field.
  */
-enum { ABS = 1, MEM_REL, TOP_REL, NOT_WRITABLE };
+enum { ABS = 1, MEM_REL, TOP_REL, BAD_VEC };
+enum { VEC_UNMAPPED, VEC_READONLY, VEC_FITS_2 };
 
 struct set {
 	size_t off;
@@ -184,12 +187,12 @@ struct call {
 #define P		PAGE_IS_PRESENT
 #define WA		PAGE_IS_WPALLOWED
 #define CHECK_WPASYNC	SET(flags, PM_SCAN_CHECK_WPASYNC)
-/* vec on a read-only (@ro) or an unmapped page */
-#define BAD_VEC(ro)	{ OFF(vec), 0, (ro), NOT_WRITABLE }
+/* vec at bad_vec(VEC_@kind) */
+#define VEC(kind)	{ OFF(vec), 0, VEC_##kind, BAD_VEC }
 /* Found only when results are written: walk_end is written back. */
-#define VEC_NOT_WRITABLE(ro) {						\
-	{ -EFAULT, AT_MEM(2), { AT(end, 2, 0), BAD_VEC(ro) } },		\
-	{ 0, AT_MEM(2), { AT(start, 1, 0), AT(end, 2, 0), BAD_VEC(ro),	\
+#define VEC_NOT_WRITABLE(kind) {					\
+	{ -EFAULT, AT_MEM(2), { AT(end, 2, 0), VEC(kind) } },	\
+	{ 0, AT_MEM(2), { AT(start, 1, 0), AT(end, 2, 0), VEC(kind),	\
 			  SET(category_mask, P) } } }
 /* Present pages up to @end (and @more set): regions @..., walk_end at @we. */
 #define PRESENT(we, end, more, ...)					\
@@ -197,15 +200,27 @@ struct call {
 	  { end, SET(category_mask, P), SET(return_mask, P), more }, 0,	\
 	  { __VA_ARGS__ } }
 
+/* vec on an unmapped page, a read-only one, or with room for 2 regions before a hole */
+static __u64 bad_vec(int kind)
+{
+	static char *readonly, *two;
+
+	if (!two) {
+		readonly = map_pages(1, PROT_READ);
+		two = map_pages(2, PROT_READ | PROT_WRITE);
+		munmap(two + psize(), psize());
+	}
+	if (kind == VEC_UNMAPPED)
+		return addr(unmapped_addr());
+	return addr(kind == VEC_READONLY ? readonly : two + psize() - 2 * sizeof(*vec));
+}
+
 static __u64 value(const struct set *s)
 {
 	__u64 v = s->base == ABS ? 0 : s->base == MEM_REL ? addr(mem) : ~0ULL;
-	static char *readonly;
 
-	if (s->base == NOT_WRITABLE && s->pages && !readonly)
-		readonly = map_pages(1, PROT_READ);
-	if (s->base == NOT_WRITABLE)
-		return addr(s->pages ? readonly : unmapped_addr());
+	if (s->base == BAD_VEC)
+		return bad_vec(s->pages);
 	return v + (__u64)(long)s->pages * psize() + s->bytes;
 }
 
@@ -302,27 +317,6 @@ static int test_each_mask(long bits)
 		else
 			ok &= scan() >= 0 && arg->walk_end == addr(mem + psize());
 	}
-	return result(ok);
-}
-
-/* A vec whose tail is unmapped works while the regions fit before it. */
-static int test_vec_tail_unmapped(long unused)
-{
-	char *two = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region *v;
-	bool ok;
-
-	munmap(two + psize(), psize());
-	v = (struct page_region *)(two + psize()) - 2;
-	init(mem, 4 * psize(), true);
-	arg->vec = addr(v);
-	ok = check("2 regions, room for 2", scan(), 2, addr(mem + 4 * psize())) &&
-	     regions_match(mem, psize(), v, 2, (const struct region_exp[]) {
-			   { 1, 2, PAGE_IS_PRESENT }, { 3, 4, PAGE_IS_PRESENT } }, 2);
-	arg->category_mask = 0;
-	ok &= check("4 regions, room for 2", scan(), -EFAULT,
-		    addr(mem + 4 * psize()));
-	munmap(two, psize());
 	return result(ok);
 }
 
@@ -450,9 +444,12 @@ static const struct {
 	  EFAULT_IF(SET(vec, KERNEL_ADDR), SET(vec_len, 1)), EFAULT_IF(SET(vec_len, 1ULL << 62)),
 	  EFAULT_IF(SET(vec_len, ~0ULL)),
 	  EFAULT_IF(SET(vec_len, NONCANONICAL_ADDR / sizeof(struct page_region) + 1)) } },
-	{ "vec_readonly_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(1) },
-	{ "vec_unmapped_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(0) },
-	{ "vec_tail_unmapped", .fn = test_vec_tail_unmapped, .touch = 0xa },
+	{ "vec_readonly_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(READONLY) },
+	{ "vec_unmapped_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(UNMAPPED) },
+	/* A vec whose tail is unmapped works while the regions fit before it. */
+	{ "vec_tail_unmapped", .touch = 0xa, .calls = {
+	  PRESENT(4, AT(end, 4, 0), VEC(FITS_2), { 1, 2, P }, { 3, 4, P }),
+	  { -EFAULT, AT_MEM(4), { AT(end, 4, 0), VEC(FITS_2), SET(return_mask, P) } } } },
 	{ "check_wpasync_plain_vma_eperm", .touch = 0x1, .calls = {
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC)),
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING)),
@@ -486,8 +483,8 @@ static const struct {
 	  EFAULT_IF(SET(flags, PM_SCAN_CHECK_WPASYNC), SET(vec, KERNEL_ADDR)) } },
 	/* An unwritable vec: EPERM wins if nothing was found, else EFAULT. */
 	{ "order_eperm_vs_vec_write", .async = true, .touch = 0x21, .calls = {
-	  { -EPERM, AT_MEM(6), { AT(start, 5, 0), AT(end, 6, 0), CHECK_WPASYNC, BAD_VEC(0) } },
-	  { -EFAULT, AT_MEM(8), { AT(end, 8, 0), CHECK_WPASYNC, BAD_VEC(0) } } } },
+	  { -EPERM, AT_MEM(6), { AT(start, 5, 0), AT(end, 6, 0), CHECK_WPASYNC, VEC(UNMAPPED) } },
+	  { -EFAULT, AT_MEM(8), { AT(end, 8, 0), CHECK_WPASYNC, VEC(UNMAPPED) } } } },
 	{ "start_equals_end", .touch = 0x1, .calls = {
 	  { 0, AT_MEM(0), { AT(end, 0, 0) } },
 	  { 0, SET(start, 0), { SET(start, 0), SET(end, 0) } } } },
