@@ -333,52 +333,40 @@ static int test_unknown_ioctl(long unused)
 	return result(check_ret("ioctl 'f' 17", ret < 0 ? -errno : ret, -ENOTTY));
 }
 
-/* A child that touched @pages of mem and waits: its pagemap, open. */
-static int child_start(struct peer *c, unsigned int pages)
-{
-	peer_fork(c);
-	if (!c->pid) {
-		touch(pages);
-		peer_send(c, 'r');
-		peer_recv(c);
-		child_exit(KSFT_PASS);
-	}
-	if (peer_recv(c) != 'r')
-		ksft_exit_fail_msg("child %d died early\n", c->pid);
-	return open_proc(c->pid, "pagemap", O_RDONLY);
-}
-
-static int test_other_process(long unused)
+/*
+ * Another process's pagemap (a child that wrote pages 1 and 3, waiting)
+ * shows its pages, not ours. Once the child is reaped (@reaped): ESRCH
+ * before the argument is looked at, nothing written.
+ */
+static int test_child(long reaped)
 {
 	struct peer c;
-	int fd = child_start(&c, 0xa);
 	bool ok;
+	int fd;
 
+	peer_fork(&c);
+	if (!c.pid) {
+		touch(0xa);
+		peer_send(&c, 'r');
+		peer_recv(&c);
+		child_exit(KSFT_PASS);
+	}
+	if (peer_recv(&c) != 'r')
+		ksft_exit_fail_msg("child %d died early\n", c.pid);
+	fd = open_proc(c.pid, "pagemap", O_RDONLY);
 	init(mem, 4 * psize(), true);
 	ok = check("child's pagemap", scan_fd(fd), 2, addr(mem + 4 * psize())) &&
 	     vec_is((const struct region_exp[]){ { 1, 2, P }, { 3, 4, P } }, 2);
 	ok &= check("own pagemap", scan(), 0, addr(mem + 4 * psize()));
 	ok &= peer_wait(&c, "child") == KSFT_PASS;
-	close(fd);
-	return result(ok);
-}
-
-/* Reaped: ESRCH before the argument is looked at, nothing written. */
-static int test_exited_process(long unused)
-{
-	struct peer c;
-	int fd = child_start(&c, 0x3);
-	bool ok;
-
-	init(mem, 2 * psize(), false);
-	ok = check("child alive", scan_fd(fd), 1, addr(mem + 2 * psize()));
-	ok &= peer_wait(&c, "child") == KSFT_PASS;
-	init(mem, 2 * psize(), false);
-	ok &= check("child exited", scan_fd(fd), -ESRCH, WALK_END_UNSET) &&
-	      vec_untouched(vec, NR_VEC);
-	arg->size = 0;
-	ok &= check("size 0", scan_fd(fd), -ESRCH, WALK_END_UNSET);
-	ok &= check_ret("NULL arg", ioctl_raw(fd, NULL), -ESRCH);
+	if (reaped) {
+		init(mem, 2 * psize(), false);
+		ok &= check("child reaped", scan_fd(fd), -ESRCH, WALK_END_UNSET) &&
+		      vec_untouched(vec, NR_VEC);
+		arg->size = 0;
+		ok &= check("size 0", scan_fd(fd), -ESRCH, WALK_END_UNSET);
+		ok &= check_ret("NULL arg", ioctl_raw(fd, NULL), -ESRCH);
+	}
 	close(fd);
 	return result(ok);
 }
@@ -496,8 +484,8 @@ static const struct {
 	  PRESENT(8, AT(end, 8, 0), { 0 }, { 0, 1, P }, { 2, 4, P }, { 6, 7, P }),
 	  PRESENT(6, AT(end, 8, 0), SET(vec_len, 2), { 0, 1, P }, { 2, 4, P }) } },
 	{ "unknown_ioctl_enotty", .fn = test_unknown_ioctl },
-	{ "other_process", .fn = test_other_process },
-	{ "exited_process_esrch", .fn = test_exited_process },
+	{ "other_process", .fn = test_child },
+	{ "exited_process_esrch", .fn = test_child, .arg = 1 },
 };
 
 static int run_case(size_t i)
