@@ -266,85 +266,66 @@ static int test_other_uid_denied(int unused)
 					  a.addr, 0x3));
 }
 
-/*
- * A same-uid prober opens a dumpable target's pagemap, but not once the
- * target is non-dumpable; the file opened before still reads and scans.
- * Root (CAP_SYS_PTRACE) still may open it.
- */
-static int test_nondumpable_same_uid(int unused)
-{
-	struct peer tgt, prober;
-	bool ok = true;
-	int fd;
-
-	holder(&tgt, NOBODY, 0x9);
-	if (child_as(&prober, NOBODY)) {
-		fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
-		ok = expect_present("dumpable", fd, a.addr, 0x9);
-		peer_send(&prober, 'o');
-		if (peer_recv(&prober) != 'n')
-			child_exit(KSFT_FAIL);
-		ok &= open_denied("nobody -> non-dumpable nobody", tgt.pid);
-		ok &= expect_present("opened while dumpable", fd, a.addr, 0x9);
-		ok &= read_pme_is("opened while dumpable", fd, a.addr, false);
-		child_exit(result(ok));
-	}
-	ok &= peer_recv(&prober) == 'o';
-	peer_send(&tgt, 'd');
-	ok &= peer_recv(&tgt) == 'n';
-	peer_send(&prober, 'n');
-	ok &= peer_wait(&prober, "prober") == KSFT_PASS;
-	fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
-	ok &= expect_present("root", fd, a.addr, 0x9);
-	close(fd);
-	return result(ok & (peer_wait(&tgt, "target") == KSFT_PASS));
-}
-
 static bool drop_cap_sys_ptrace(void)
 {
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
-	const unsigned int bit = CAP_SYS_PTRACE;
 
 	if (syscall(SYS_capget, &hdr, data))
 		return false;
-	data[bit / 32].effective &= ~(1u << (bit % 32));
-	data[bit / 32].permitted &= ~(1u << (bit % 32));
+	data[CAP_TO_INDEX(CAP_SYS_PTRACE)].effective &= ~CAP_TO_MASK(CAP_SYS_PTRACE);
+	data[CAP_TO_INDEX(CAP_SYS_PTRACE)].permitted &= ~CAP_TO_MASK(CAP_SYS_PTRACE);
 	return !syscall(SYS_capset, &hdr, data);
 }
 
+enum { NONDUMPABLE, NO_CAP_SYS_PTRACE };
+
 /*
- * Root without CAP_SYS_PTRACE passes the file mode check but not the
- * ptrace one; a file opened before dropping it still scans. Where such a
- * root may open environ (the same check), pagemap must just agree.
+ * A prober opens nobody's pagemap (pages 0 and 3 written), then may no
+ * longer: the target becomes non-dumpable (@how NONDUMPABLE, the prober is
+ * nobody too), or the prober, root, drops CAP_SYS_PTRACE (it passes the
+ * file mode check, not the ptrace one; where it may open environ, the same
+ * check, pagemap must just agree). A new open is denied; the file opened
+ * before still scans, and reads with PFNs only for root. Root may open it.
  */
-static int test_no_cap_sys_ptrace(int unused)
+static int test_loses_access(int how)
 {
 	struct peer tgt, prober;
-	int ret, before, env;
-	bool ok;
+	bool ok = true;
+	int fd, ret;
 
-	holder(&tgt, NOBODY, 0x3);
-	if (child_as(&prober, 0)) {
-		before = open_proc(tgt.pid, "pagemap", O_RDONLY);
-		if (before < 0 || !drop_cap_sys_ptrace())
+	holder(&tgt, NOBODY, 0x9);
+	if (child_as(&prober, how == NONDUMPABLE ? NOBODY : 0)) {
+		fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
+		ok = expect_present("while allowed", fd, a.addr, 0x9);
+		peer_send(&prober, 'o');
+		if (peer_recv(&prober) != 'n' ||
+		    (how == NO_CAP_SYS_PTRACE && !drop_cap_sys_ptrace()))
 			child_exit(KSFT_FAIL);
-		env = open_proc(tgt.pid, "environ", O_RDONLY);
-		if (env >= 0) {
-			env = open_proc(tgt.pid, "pagemap", O_RDONLY);
-			child_exit(env < 0 ? KSFT_FAIL : KSFT_SKIP);
-		}
-		ok = open_denied("root without CAP_SYS_PTRACE", tgt.pid);
-		ok &= expect_present("opened with CAP_SYS_PTRACE", before,
-				     a.addr, 0x3);
+		if (how == NO_CAP_SYS_PTRACE &&
+		    open_proc(tgt.pid, "environ", O_RDONLY) >= 0)
+			child_exit(open_proc(tgt.pid, "pagemap", O_RDONLY) < 0 ?
+				   KSFT_FAIL : KSFT_SKIP);
+		ok &= open_denied("no longer allowed", tgt.pid);
+		ok &= expect_present("opened while allowed", fd, a.addr, 0x9);
+		ok &= read_pme_is("opened while allowed", fd, a.addr,
+				  how == NO_CAP_SYS_PTRACE);
 		child_exit(result(ok));
 	}
+	ok &= peer_recv(&prober) == 'o';
+	if (how == NONDUMPABLE) {
+		peer_send(&tgt, 'd');
+		ok &= peer_recv(&tgt) == 'n';
+	}
+	peer_send(&prober, 'n');
 	ret = peer_wait(&prober, "prober");
 	if (ret == KSFT_SKIP)
 		vmh_set_reason(0, "this kernel lets root without CAP_SYS_PTRACE open another uid's /proc/<pid>/environ too (not mainline's ptrace rule); its pagemap agrees");
-	return peer_wait(&tgt, "target") == KSFT_PASS ? ret : KSFT_FAIL;
+	fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
+	ok &= expect_present("root", fd, a.addr, 0x9);
+	close(fd);
+	ok &= peer_wait(&tgt, "target") == KSFT_PASS;
+	return ok ? ret : KSFT_FAIL;
 }
 
 /*
@@ -554,8 +535,10 @@ static const struct {
 } cases[] = {
 	{ "own_pagemap_unprivileged", .root = true, .child = own_pagemap },
 	{ "other_uid_open_denied", .fn = test_other_uid_denied, .root = true },
-	{ "nondumpable_same_uid", .fn = test_nondumpable_same_uid, .root = true },
-	{ "no_cap_sys_ptrace_open_denied", .fn = test_no_cap_sys_ptrace, .root = true },
+	{ "nondumpable_same_uid", .fn = test_loses_access, .arg = NONDUMPABLE,
+	  .root = true },
+	{ "no_cap_sys_ptrace_open_denied", .fn = test_loses_access,
+	  .arg = NO_CAP_SYS_PTRACE, .root = true },
 	{ "no_pfn_unprivileged", .root = true, .child = no_pfn_nobody },
 	{ "no_pfn_root", .fn = test_no_pfn_root, .root = true },
 	{ "scm_rights_keeps_target", .child = scm_receiver, .pass = true, .touch = 0x5 },
