@@ -360,24 +360,16 @@ static bool scan_has_no_pfn(const char *who, int fd)
 	return regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
 }
 
-/* nobody's read() shows PFN 0 and its scan no frame numbers. */
-static bool no_pfn_nobody(void)
+/* read() shows PFNs to root only; a scan carries none for anyone. */
+static bool no_pfn(void)
 {
+	const char *who = geteuid() ? "nobody" : "root";
 	int fd = open_proc(0, "pagemap", O_RDONLY);
-	bool ok = scan_has_no_pfn("nobody", fd);
+	bool ok = scan_has_no_pfn(who, fd);
 
-	return read_pme_is("nobody", fd, a.addr, false) && ok;
-}
-
-/* Root's read() shows a PFN; root's scan still carries none. */
-static int test_no_pfn_root(int unused)
-{
-	int fd = open_proc(0, "pagemap", O_RDONLY);
-	bool ok = scan_has_no_pfn("root", fd);
-
-	ok &= read_pme_is("root", fd, a.addr, true);
+	ok &= read_pme_is(who, fd, a.addr, !geteuid());
 	close(fd);
-	return result(ok);
+	return ok;
 }
 
 /*
@@ -521,26 +513,27 @@ static int test_target_gone(int exec)
 }
 
 /*
- * In a child with @child (of nobody if @root), else @fn; @touch: pages
- * written first.
+ * @fn, or in a child of @uid (nobody or root) @child; @touch: pages written
+ * first.
  */
 static const struct {
 	const char *name;
 	int (*fn)(int arg);
 	long arg;
-	bool root;		/* switches users: skipped unless run as root */
+	bool root;		/* skipped unless run as root (so is a @uid) */
 	bool (*child)(void);
+	uid_t uid;
 	bool pass;		/* the child gets our pagemap through a socket */
 	unsigned int touch;
 } cases[] = {
-	{ "own_pagemap_unprivileged", .root = true, .child = own_pagemap },
+	{ "own_pagemap_unprivileged", .child = own_pagemap, .uid = NOBODY },
 	{ "other_uid_open_denied", .fn = test_other_uid_denied, .root = true },
 	{ "nondumpable_same_uid", .fn = test_loses_access, .arg = NONDUMPABLE,
 	  .root = true },
 	{ "no_cap_sys_ptrace_open_denied", .fn = test_loses_access,
 	  .arg = NO_CAP_SYS_PTRACE, .root = true },
-	{ "no_pfn_unprivileged", .root = true, .child = no_pfn_nobody },
-	{ "no_pfn_root", .fn = test_no_pfn_root, .root = true },
+	{ "no_pfn_unprivileged", .child = no_pfn, .uid = NOBODY },
+	{ "no_pfn_root", .child = no_pfn, .root = true },
 	{ "scm_rights_keeps_target", .child = scm_receiver, .pass = true, .touch = 0x5 },
 	{ "scm_rights_after_exec", .arg = 1, .child = scm_receiver, .pass = true,
 	  .touch = 0x5 },
@@ -554,17 +547,14 @@ static int run_case(size_t i)
 	const typeof(cases[0]) *c = &cases[i];
 	int ret;
 
-	if (c->root && geteuid())
+	if ((c->root || c->uid) && geteuid())
 		return vmh_set_reason(KSFT_SKIP, "switching to other users needs root");
 	ret = area_alloc(&a, MEM_ANON, NR_PAGES, false, 0);
 	if (ret)
 		return ret == VMH_SKIP ? KSFT_SKIP : KSFT_FAIL;
 	touch_mask(a.addr, c->touch);
 	case_arg = c->arg;
-	if (c->child)
-		ret = in_child(c->root ? NOBODY : 0, c->child, c->pass);
-	else
-		ret = c->fn(c->arg);
+	ret = c->child ? in_child(c->uid, c->child, c->pass) : c->fn(c->arg);
 	area_free(&a);
 	return ret;
 }
