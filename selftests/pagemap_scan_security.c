@@ -33,7 +33,6 @@
 #define MODE_HOLD		"--hold"
 
 static struct area a;		/* NR_PAGES fresh anonymous pages a case */
-static pid_t target;		/* the process an in_child() check looks at */
 static long case_arg;		/* the running case's arg */
 static int passed;		/* in in_child()'s child: the file passed */
 
@@ -95,35 +94,27 @@ static bool read_pme_is(const char *who, int fd, const void *addr, bool pfn)
 }
 
 /*
- * Become an ordinary process of @uid. Changing the euid makes the process
- * non-dumpable; a program that user started is dumpable, so that is undone.
+ * Fork @p; true in the child, which runs as @uid (0: stays root), dumpable
+ * like a program that user started (changing the euid made it non-dumpable).
  */
-static bool become(uid_t uid)
-{
-	if (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
-	    setresuid(uid, uid, uid) || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) {
-		ksft_print_msg("becoming uid %u: %s\n", uid, strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-/* Fork @p; true in the child, which runs as @uid (0: stays root). */
 static bool child_as(struct peer *p, uid_t uid)
 {
 	peer_fork(p);
 	if (p->pid)
 		return false;
-	if (uid && !become(uid))
+	if (uid && (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
+		    setresuid(uid, uid, uid) || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))) {
+		ksft_print_msg("becoming uid %u: %s\n", uid, strerror(errno));
 		child_exit(KSFT_FAIL);
+	}
 	return true;
 }
 
 /*
- * Send @fd over @sock with SCM_RIGHTS, or with @fd -1 receive one: the
- * descriptor received, 0 once sent, -1 on failure.
+ * With @send, send our own pagemap over @sock with SCM_RIGHTS: 0 once sent;
+ * else receive a descriptor: the one received. -1 on failure.
  */
-static int pass_fd(int sock, int fd)
+static int pass_pagemap(int sock, bool send)
 {
 	union {
 		struct cmsghdr hdr;
@@ -136,27 +127,23 @@ static int pass_fd(int sock, int fd)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
 	};
-	int got = -1;
+	int fd = -1;
+	bool sent;
 
-	memcpy(CMSG_DATA(&ctl.hdr), &fd, sizeof(int));
-	if (fd >= 0 && sendmsg(sock, &msg, 0) == 1)
-		return 0;
-	if (fd < 0 && recvmsg(sock, &msg, 0) == 1 &&
-	    msg.msg_controllen >= CMSG_LEN(sizeof(int)) &&
-	    ctl.hdr.cmsg_type == SCM_RIGHTS)
-		memcpy(&got, CMSG_DATA(&ctl.hdr), sizeof(int));
-	if (got < 0)
+	if (send) {
+		fd = open_proc(0, "pagemap", O_RDONLY);
+		memcpy(CMSG_DATA(&ctl.hdr), &fd, sizeof(int));
+		sent = fd >= 0 && sendmsg(sock, &msg, 0) == 1;
+		close(fd);
+		fd = sent ? 0 : -1;
+	} else if (recvmsg(sock, &msg, 0) == 1 &&
+		   msg.msg_controllen >= CMSG_LEN(sizeof(int)) &&
+		   ctl.hdr.cmsg_type == SCM_RIGHTS) {
+		memcpy(&fd, CMSG_DATA(&ctl.hdr), sizeof(int));
+	}
+	if (fd < 0)
 		ksft_print_msg("SCM_RIGHTS: %s\n", strerror(errno));
-	return got;
-}
-
-static bool send_own_pagemap(int sock)
-{
-	int fd = open_proc(0, "pagemap", O_RDONLY);
-	bool ok = fd >= 0 && !pass_fd(sock, fd);
-
-	close(fd);
-	return ok;
+	return fd;
 }
 
 /*
@@ -171,17 +158,15 @@ static int in_child(uid_t uid, bool (*fn)(void), bool pass)
 
 	if (pass && socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
-	if (!pass || send_own_pagemap(sv[0])) {
+	if (!pass || !pass_pagemap(sv[0], true)) {
 		if (child_as(&p, uid)) {
-			passed = pass ? pass_fd(sv[1], -1) : -1;
+			passed = pass ? pass_pagemap(sv[1], false) : -1;
 			child_exit(pass && passed < 0 ? KSFT_FAIL : result(fn()));
 		}
 		ret = peer_wait(&p, "child");
 	}
-	if (pass) {
-		close(sv[0]);
-		close(sv[1]);
-	}
+	close(sv[0]);		/* -1 without @pass */
+	close(sv[1]);
 	return ret;
 }
 
@@ -245,22 +230,18 @@ static bool own_pagemap(void)
 			      open_proc(0, "pagemap", O_RDONLY), a.addr, 0x5);
 }
 
-static bool others_denied(void)
-{
-	return open_denied("nobody -> root", getppid()) &
-	       open_denied("nobody -> uid 65533", target);
-}
-
 /* nobody may not open root's pagemap, nor another user's dumpable one. */
 static int test_other_uid_denied(int unused)
 {
-	struct peer other;
+	struct peer other, prober;
 	bool ok;
 
 	touch_mask(a.addr, 0x3);
 	holder(&other, OTHER_USER, 0);
-	target = other.pid;
-	ok = in_child(NOBODY, others_denied, false) == KSFT_PASS;
+	if (child_as(&prober, NOBODY))
+		child_exit(result(open_denied("nobody -> root", getppid()) &
+				  open_denied("nobody -> uid 65533", other.pid)));
+	ok = peer_wait(&prober, "nobody") == KSFT_PASS;
 	ok &= peer_wait(&other, "uid 65533") == KSFT_PASS;
 	return result(ok & expect_present("root's pagemap", pagemap_fd(),
 					  a.addr, 0x3));
@@ -330,8 +311,9 @@ static int test_loses_access(int how)
 
 /*
  * A scan of the area (pages 0 and 2 written, 3 the zero page) reporting
- * every category gives exactly the expected regions and writes nothing
- * after them: no field a frame number could travel in.
+ * every category (but soft-dirty, which depends on the config) gives
+ * exactly the expected regions and writes nothing after them: no field a
+ * frame number could travel in.
  */
 static bool scan_has_no_pfn(const char *who, int fd)
 {
@@ -348,10 +330,7 @@ static bool scan_has_no_pfn(const char *who, int fd)
 	memset(vec, VEC_CANARY, sizeof(vec));
 	n = pagemap_scan(fd, (unsigned long)a.addr,
 			 (unsigned long)a.addr + a.size, vec, NR_VEC, 0, 0, 0,
-			 0, 0, PM_SCAN_KNOWN_CATEGORIES, NULL);
-	/* Soft-dirty depends on the config: left out of the match. */
-	for (i = 0; i < n; i++)
-		vec[i].categories &= ~PAGE_IS_SOFT_DIRTY;
+			 0, 0, PM_SCAN_KNOWN_CATEGORIES & ~PAGE_IS_SOFT_DIRTY, NULL);
 	i = n > 0 ? n : 0;
 	if (!check_bytes(&vec[i], (NR_VEC - i) * sizeof(*vec), VEC_CANARY)) {
 		ksft_print_msg("%s: written after the regions\n", who);
@@ -392,13 +371,6 @@ static bool receiver_check(int fd, unsigned long addr)
 	return expect_present("passed file", fd, mine, 0x5) &
 	       expect_present("own pagemap", open_proc(0, "pagemap", O_RDONLY),
 			      mine, 0xa);
-}
-
-/* MODE_SCAN_PASSED: argv[2] the passed file, argv[3] the sender's address. */
-static int scan_passed_main(int argc, char **argv)
-{
-	return result(argc == 4 && receiver_check(atoi(argv[2]),
-						  strtoul(argv[3], NULL, 0)));
 }
 
 /*
@@ -563,8 +535,10 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	/* argv[2] the passed file, argv[3] the sender's address */
 	if (argc > 1 && !strcmp(argv[1], MODE_SCAN_PASSED))
-		return scan_passed_main(argc, argv);
+		return result(argc == 4 && receiver_check(atoi(argv[2]),
+							  strtoul(argv[3], NULL, 0)));
 	if (argc > 1 && !strcmp(argv[1], MODE_HOLD))
 		return hold_main(argc, argv);
 	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
