@@ -170,6 +170,18 @@ static int in_child(uid_t uid, bool (*fn)(void), bool pass)
 	return ret;
 }
 
+/* Exec this program in @mode, with @x and @y as its next two arguments. */
+static void exec_self(const char *mode, unsigned long x, unsigned long y)
+{
+	char xs[24], ys[24];
+	char *args[] = { "/proc/self/exe", (char *)mode, xs, ys, NULL };
+
+	snprintf(xs, sizeof(xs), "%lu", x);
+	snprintf(ys, sizeof(ys), "%lu", y);
+	fflush(stdout);
+	execv(args[0], args);
+}
+
 /*
  * A process of @uid that wrote @pages and waits for the parent to finish.
  * Sent a 'd', it becomes non-dumpable and says 'n'; sent an 'x', it execs
@@ -177,8 +189,6 @@ static int in_child(uid_t uid, bool (*fn)(void), bool pass)
  */
 static void holder(struct peer *p, uid_t uid, unsigned int pages)
 {
-	char rd[16], go[16];
-	char *args[] = { "/proc/self/exe", MODE_HOLD, rd, go, NULL };
 	int c;
 
 	if (child_as(p, uid)) {
@@ -191,10 +201,7 @@ static void holder(struct peer *p, uid_t uid, unsigned int pages)
 		}
 		if (c != 'x')
 			child_exit(c == 'd' ? KSFT_FAIL : KSFT_PASS);
-		snprintf(rd, sizeof(rd), "%d", p->to);
-		snprintf(go, sizeof(go), "%d", p->from);
-		fflush(stdout);
-		execv(args[0], args);
+		exec_self(MODE_HOLD, p->to, p->from);
 		child_exit(KSFT_FAIL);
 	}
 	if (peer_recv(p) != 'r')
@@ -380,16 +387,10 @@ static bool receiver_check(int fd, unsigned long addr)
  */
 static bool scm_receiver(void)
 {
-	char fdarg[16], addrarg[32];
-	char *args[] = { "/proc/self/exe", MODE_SCAN_PASSED, fdarg, addrarg, NULL };
-
 	munmap(a.map, a.map_size);
 	if (!case_arg)
 		return receiver_check(passed, (unsigned long)a.addr);
-	snprintf(fdarg, sizeof(fdarg), "%d", passed);
-	snprintf(addrarg, sizeof(addrarg), "%#lx", (unsigned long)a.addr);
-	fflush(stdout);
-	execv(args[0], args);
+	exec_self(MODE_SCAN_PASSED, passed, (unsigned long)a.addr);
 	return false;
 }
 
