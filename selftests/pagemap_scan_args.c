@@ -76,11 +76,13 @@ static bool vec_untouched(const struct page_region *v, size_t n)
 	return false;
 }
 
-/* vec holds exactly @e (in pages from mem), nothing after them written. */
+/* arg->vec holds exactly @e (in pages from mem); in vec nothing after them is written. */
 static bool vec_is(const struct region_exp *e, size_t n)
 {
-	return regions_match(mem, psize(), vec, n, e, n) &&
-	       vec_untouched(&vec[n], NR_VEC - n);
+	const struct page_region *v = (void *)(unsigned long)arg->vec;
+
+	return regions_match(mem, psize(), v, n, e, n) &&
+	       (v != vec || vec_untouched(&vec[n], NR_VEC - n));
 }
 
 /*
@@ -138,11 +140,6 @@ static bool check(const char *what, long ret, long want, __u64 walk_end)
 	return false;
 }
 
-static bool rejected(const char *what, long want)
-{
-	return check(what, scan(), want, WALK_END_UNSET);
-}
-
 #define OFF(field)	offsetof(struct pm_scan_arg, field)
 
 static int result(bool ok)
@@ -153,13 +150,14 @@ static int result(bool ok)
 /*
  * Most cases are rows of calls: a one-page scan of mem with up to four
  * fields set (to a value, to a place relative to mem or to the top of the
- * address space, or to a page that cannot be written), its return value
+ * address space, or vec to one of bad_vec()'s places), its return value
  * and walk_end (none: not written back). A call with @e must write exactly
  * those regions to vec, one that walks and finds nothing must leave it
  * untouched. A call with @bits is made once for each single bit from @bits
  * to 63 set in its first field.
  */
-enum { ABS = 1, MEM_REL, TOP_REL, NOT_WRITABLE };
+enum { ABS = 1, MEM_REL, TOP_REL, BAD_VEC };
+enum { VEC_UNMAPPED, VEC_READONLY, VEC_FITS_2 };
 
 struct set {
 	size_t off;
@@ -189,12 +187,12 @@ struct call {
 #define P		PAGE_IS_PRESENT
 #define WA		PAGE_IS_WPALLOWED
 #define CHECK_WPASYNC	SET(flags, PM_SCAN_CHECK_WPASYNC)
-/* vec on a read-only (@ro) or an unmapped page */
-#define BAD_VEC(ro)	{ OFF(vec), 0, (ro), NOT_WRITABLE }
+/* vec at bad_vec(VEC_@kind) */
+#define VEC(kind)	{ OFF(vec), 0, VEC_##kind, BAD_VEC }
 /* Found only when results are written: walk_end is written back. */
-#define VEC_NOT_WRITABLE(ro) {						\
-	{ -EFAULT, AT_MEM(2), { AT(end, 2, 0), BAD_VEC(ro) } },		\
-	{ 0, AT_MEM(2), { AT(start, 1, 0), AT(end, 2, 0), BAD_VEC(ro),	\
+#define VEC_NOT_WRITABLE(kind) {					\
+	{ -EFAULT, AT_MEM(2), { AT(end, 2, 0), VEC(kind) } },	\
+	{ 0, AT_MEM(2), { AT(start, 1, 0), AT(end, 2, 0), VEC(kind),	\
 			  SET(category_mask, P) } } }
 /* Present pages up to @end (and @more set): regions @..., walk_end at @we. */
 #define PRESENT(we, end, more, ...)					\
@@ -202,15 +200,27 @@ struct call {
 	  { end, SET(category_mask, P), SET(return_mask, P), more }, 0,	\
 	  { __VA_ARGS__ } }
 
+/* vec on an unmapped page, a read-only one, or with room for 2 regions before a hole */
+static __u64 bad_vec(int kind)
+{
+	static char *readonly, *two;
+
+	if (!two) {
+		readonly = map_pages(1, PROT_READ);
+		two = map_pages(2, PROT_READ | PROT_WRITE);
+		munmap(two + psize(), psize());
+	}
+	if (kind == VEC_UNMAPPED)
+		return addr(unmapped_addr());
+	return addr(kind == VEC_READONLY ? readonly : two + psize() - 2 * sizeof(*vec));
+}
+
 static __u64 value(const struct set *s)
 {
 	__u64 v = s->base == ABS ? 0 : s->base == MEM_REL ? addr(mem) : ~0ULL;
-	static char *readonly;
 
-	if (s->base == NOT_WRITABLE && s->pages && !readonly)
-		readonly = map_pages(1, PROT_READ);
-	if (s->base == NOT_WRITABLE)
-		return addr(s->pages ? readonly : unmapped_addr());
+	if (s->base == BAD_VEC)
+		return bad_vec(s->pages);
 	return v + (__u64)(long)s->pages * psize() + s->bytes;
 }
 
@@ -281,93 +291,32 @@ static int test_partly_readable(long size)
 	return result(ok);
 }
 
-static const struct {
-	const char *name;
-	size_t offset;
-} cat_masks[] = {
-	{ "category_inverted", OFF(category_inverted) },
-	{ "category_mask", OFF(category_mask) },
-	{ "category_anyof_mask", OFF(category_anyof_mask) },
-	{ "return_mask", OFF(return_mask) },
-};
-
-/* Each mask set to @val: accepted (want 0) or rejected with @want. */
-static bool each_mask(__u64 val, long want)
+/*
+ * Each of the four masks (category_inverted to return_mask) set to @bits:
+ * accepted. Bit 8 (PAGE_IS_GUARD from 6.14) only where MADV_GUARD_INSTALL
+ * works, else EINVAL.
+ */
+static int test_each_mask(long bits)
 {
+	long want = 0;
 	char what[64];
 	bool ok = true;
-	size_t m;
+	size_t off;
 
-	for (m = 0; m < ARRAY_SIZE(cat_masks); m++) {
+	if ((bits & (1 << 8)) && madvise(mem, psize(), MADV_GUARD_INSTALL))
+		want = -errno;
+	if (want && want != -EINVAL)
+		return vmh_set_reason(KSFT_SKIP, "MADV_GUARD_INSTALL: %s, bit 8's meaning unknown",
+				      strerror(-want));
+	for (off = OFF(category_inverted); off <= OFF(return_mask); off += sizeof(__u64)) {
 		init(mem, psize(), false);
-		*(__u64 *)((char *)arg + cat_masks[m].offset) = val;
-		snprintf(what, sizeof(what), "%s %#llx", cat_masks[m].name, val);
+		*(__u64 *)((char *)arg + off) = bits;
+		snprintf(what, sizeof(what), "mask at offset %zu: %#lx", off, bits);
 		if (want)
-			ok &= rejected(what, want);
+			ok &= check(what, scan(), want, WALK_END_UNSET);
 		else
 			ok &= scan() >= 0 && arg->walk_end == addr(mem + psize());
 	}
-	return ok;
-}
-
-static int test_categories_known(long unused)
-{
-	return result(each_mask(PM_SCAN_KNOWN_CATEGORIES, 0));
-}
-
-/* Bit 8 is accepted where MADV_GUARD_INSTALL works, else EINVAL. */
-static int test_category_bit8(long unused)
-{
-	bool guard;
-
-	if (!madvise(mem, psize(), MADV_GUARD_INSTALL))
-		guard = true;
-	else if (errno == EINVAL)
-		guard = false;
-	else
-		return vmh_set_reason(KSFT_SKIP, "MADV_GUARD_INSTALL: %s, bit 8's meaning unknown",
-				      strerror(errno));
-	return result(each_mask(1ULL << 8, guard ? 0 : -EINVAL));
-}
-
-static int test_vec_not_user_range(long unused)
-{
-	/* The last runs just into non-canonical addresses. */
-	const __u64 lens[] = { 1ULL << 62, ~0ULL,
-			       (NONCANONICAL_ADDR - addr(vec)) / sizeof(*vec) + 1 };
-	bool ok;
-	size_t i;
-
-	init(mem, psize(), false);
-	arg->vec = KERNEL_ADDR;
-	arg->vec_len = 1;
-	ok = rejected("vec kernel address", -EFAULT);
-	for (i = 0; i < ARRAY_SIZE(lens); i++) {
-		init(mem, psize(), false);
-		arg->vec_len = lens[i];
-		ok &= rejected("vec_len", -EFAULT);
-	}
-	return result(ok);
-}
-
-/* A vec whose tail is unmapped works while the regions fit before it. */
-static int test_vec_tail_unmapped(long unused)
-{
-	char *two = map_pages(2, PROT_READ | PROT_WRITE);
-	struct page_region *v;
-	bool ok;
-
-	munmap(two + psize(), psize());
-	v = (struct page_region *)(two + psize()) - 2;
-	init(mem, 4 * psize(), true);
-	arg->vec = addr(v);
-	ok = check("2 regions, room for 2", scan(), 2, addr(mem + 4 * psize())) &&
-	     regions_match(mem, psize(), v, 2, (const struct region_exp[]) {
-			   { 1, 2, PAGE_IS_PRESENT }, { 3, 4, PAGE_IS_PRESENT } }, 2);
-	arg->category_mask = 0;
-	ok &= check("4 regions, room for 2", scan(), -EFAULT,
-		    addr(mem + 4 * psize()));
-	munmap(two, psize());
 	return result(ok);
 }
 
@@ -384,52 +333,40 @@ static int test_unknown_ioctl(long unused)
 	return result(check_ret("ioctl 'f' 17", ret < 0 ? -errno : ret, -ENOTTY));
 }
 
-/* A child that touched @pages of mem and waits: its pagemap, open. */
-static int child_start(struct peer *c, unsigned int pages)
-{
-	peer_fork(c);
-	if (!c->pid) {
-		touch(pages);
-		peer_send(c, 'r');
-		peer_recv(c);
-		child_exit(KSFT_PASS);
-	}
-	if (peer_recv(c) != 'r')
-		ksft_exit_fail_msg("child %d died early\n", c->pid);
-	return open_proc(c->pid, "pagemap", O_RDONLY);
-}
-
-static int test_other_process(long unused)
+/*
+ * Another process's pagemap (a child that wrote pages 1 and 3, waiting)
+ * shows its pages, not ours. Once the child is reaped (@reaped): ESRCH
+ * before the argument is looked at, nothing written.
+ */
+static int test_child(long reaped)
 {
 	struct peer c;
-	int fd = child_start(&c, 0xa);
 	bool ok;
+	int fd;
 
+	peer_fork(&c);
+	if (!c.pid) {
+		touch(0xa);
+		peer_send(&c, 'r');
+		peer_recv(&c);
+		child_exit(KSFT_PASS);
+	}
+	if (peer_recv(&c) != 'r')
+		ksft_exit_fail_msg("child %d died early\n", c.pid);
+	fd = open_proc(c.pid, "pagemap", O_RDONLY);
 	init(mem, 4 * psize(), true);
 	ok = check("child's pagemap", scan_fd(fd), 2, addr(mem + 4 * psize())) &&
 	     vec_is((const struct region_exp[]){ { 1, 2, P }, { 3, 4, P } }, 2);
 	ok &= check("own pagemap", scan(), 0, addr(mem + 4 * psize()));
 	ok &= peer_wait(&c, "child") == KSFT_PASS;
-	close(fd);
-	return result(ok);
-}
-
-/* Reaped: ESRCH before the argument is looked at, nothing written. */
-static int test_exited_process(long unused)
-{
-	struct peer c;
-	int fd = child_start(&c, 0x3);
-	bool ok;
-
-	init(mem, 2 * psize(), false);
-	ok = check("child alive", scan_fd(fd), 1, addr(mem + 2 * psize()));
-	ok &= peer_wait(&c, "child") == KSFT_PASS;
-	init(mem, 2 * psize(), false);
-	ok &= check("child exited", scan_fd(fd), -ESRCH, WALK_END_UNSET) &&
-	      vec_untouched(vec, NR_VEC);
-	arg->size = 0;
-	ok &= check("size 0", scan_fd(fd), -ESRCH, WALK_END_UNSET);
-	ok &= check_ret("NULL arg", ioctl_raw(fd, NULL), -ESRCH);
+	if (reaped) {
+		init(mem, 2 * psize(), false);
+		ok &= check("child reaped", scan_fd(fd), -ESRCH, WALK_END_UNSET) &&
+		      vec_untouched(vec, NR_VEC);
+		arg->size = 0;
+		ok &= check("size 0", scan_fd(fd), -ESRCH, WALK_END_UNSET);
+		ok &= check_ret("NULL arg", ioctl_raw(fd, NULL), -ESRCH);
+	}
 	close(fd);
 	return result(ok);
 }
@@ -459,13 +396,14 @@ static const struct {
 	  EINVAL_IF(SET(size, 4096)), EINVAL_IF(SET(size, ~0ULL)) } },
 	{ "flags_unknown_einval", .calls = {
 	  { 0, AT_MEM(1), { SET(flags, PM_SCAN_WP_MATCHING) } }, EINVAL_BITS(flags, 2) } },
-	{ "categories_known_accepted", .fn = test_categories_known, .touch = 0x1 },
+	{ "categories_known_accepted", .fn = test_each_mask,
+	  .arg = PM_SCAN_KNOWN_CATEGORIES, .touch = 0x1 },
 	/* Bit 8 (PAGE_IS_GUARD from 6.14) has a case of its own. */
 	{ "category_inverted_unknown_einval", .calls = { EINVAL_BITS(category_inverted, 9) } },
 	{ "category_mask_unknown_einval", .calls = { EINVAL_BITS(category_mask, 9) } },
 	{ "category_anyof_mask_unknown_einval", .calls = { EINVAL_BITS(category_anyof_mask, 9) } },
 	{ "return_mask_unknown_einval", .calls = { EINVAL_BITS(return_mask, 9) } },
-	{ "category_bit8_guard", .fn = test_category_bit8 },
+	{ "category_bit8_guard", .fn = test_each_mask, .arg = 1 << 8 },
 	{ "start_unaligned_einval", .calls = { EINVAL_IF(AT(start, 0, 1)),
 	  EINVAL_IF(AT(start, 0, 2048)), EINVAL_IF(AT(start, 1, -1)) } },
 	/* The walk covers the partial last page; walk_end is the rounded end. */
@@ -489,10 +427,17 @@ static const struct {
 	/* max_pages does not make a zero vec_len write vec. */
 	{ "vec_len_zero", .touch = 0x1, .calls = { WALK(0, AT_MEM(2), SET(vec_len, 0)),
 	  WALK(0, AT_MEM(2), SET(vec_len, 0), SET(max_pages, 1)) } },
-	{ "vec_not_user_range_efault", .fn = test_vec_not_user_range, .touch = 0x1 },
-	{ "vec_readonly_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(1) },
-	{ "vec_unmapped_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(0) },
-	{ "vec_tail_unmapped", .fn = test_vec_tail_unmapped, .touch = 0xa },
+	/* 2^62 regions wrap to 0 bytes; the last length runs into non-canonical addresses. */
+	{ "vec_not_user_range_efault", .touch = 0x1, .calls = {
+	  EFAULT_IF(SET(vec, KERNEL_ADDR), SET(vec_len, 1)), EFAULT_IF(SET(vec_len, 1ULL << 62)),
+	  EFAULT_IF(SET(vec_len, ~0ULL)),
+	  EFAULT_IF(SET(vec_len, NONCANONICAL_ADDR / sizeof(struct page_region) + 1)) } },
+	{ "vec_readonly_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(READONLY) },
+	{ "vec_unmapped_efault", .touch = 0x1, .calls = VEC_NOT_WRITABLE(UNMAPPED) },
+	/* A vec whose tail is unmapped works while the regions fit before it. */
+	{ "vec_tail_unmapped", .touch = 0xa, .calls = {
+	  PRESENT(4, AT(end, 4, 0), VEC(FITS_2), { 1, 2, P }, { 3, 4, P }),
+	  { -EFAULT, AT_MEM(4), { AT(end, 4, 0), VEC(FITS_2), SET(return_mask, P) } } } },
 	{ "check_wpasync_plain_vma_eperm", .touch = 0x1, .calls = {
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC)),
 	  WALK(-EPERM, AT_MEM(2), SET(flags, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING)),
@@ -526,8 +471,8 @@ static const struct {
 	  EFAULT_IF(SET(flags, PM_SCAN_CHECK_WPASYNC), SET(vec, KERNEL_ADDR)) } },
 	/* An unwritable vec: EPERM wins if nothing was found, else EFAULT. */
 	{ "order_eperm_vs_vec_write", .async = true, .touch = 0x21, .calls = {
-	  { -EPERM, AT_MEM(6), { AT(start, 5, 0), AT(end, 6, 0), CHECK_WPASYNC, BAD_VEC(0) } },
-	  { -EFAULT, AT_MEM(8), { AT(end, 8, 0), CHECK_WPASYNC, BAD_VEC(0) } } } },
+	  { -EPERM, AT_MEM(6), { AT(start, 5, 0), AT(end, 6, 0), CHECK_WPASYNC, VEC(UNMAPPED) } },
+	  { -EFAULT, AT_MEM(8), { AT(end, 8, 0), CHECK_WPASYNC, VEC(UNMAPPED) } } } },
 	{ "start_equals_end", .touch = 0x1, .calls = {
 	  { 0, AT_MEM(0), { AT(end, 0, 0) } },
 	  { 0, SET(start, 0), { SET(start, 0), SET(end, 0) } } } },
@@ -539,8 +484,8 @@ static const struct {
 	  PRESENT(8, AT(end, 8, 0), { 0 }, { 0, 1, P }, { 2, 4, P }, { 6, 7, P }),
 	  PRESENT(6, AT(end, 8, 0), SET(vec_len, 2), { 0, 1, P }, { 2, 4, P }) } },
 	{ "unknown_ioctl_enotty", .fn = test_unknown_ioctl },
-	{ "other_process", .fn = test_other_process },
-	{ "exited_process_esrch", .fn = test_exited_process },
+	{ "other_process", .fn = test_child },
+	{ "exited_process_esrch", .fn = test_child, .arg = 1 },
 };
 
 static int run_case(size_t i)

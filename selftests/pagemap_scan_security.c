@@ -33,7 +33,6 @@
 #define MODE_HOLD		"--hold"
 
 static struct area a;		/* NR_PAGES fresh anonymous pages a case */
-static pid_t target;		/* the process an in_child() check looks at */
 static long case_arg;		/* the running case's arg */
 static int passed;		/* in in_child()'s child: the file passed */
 
@@ -52,33 +51,33 @@ static void touch_mask(char *addr, unsigned int pages)
 			addr[i * psize()] = (char)(i + 1);
 }
 
-/* The present pages of NR_PAGES at @addr through @fd as a bit mask, or -errno. */
-static long present_mask(int fd, const char *addr)
+/*
+ * Whether the pages of NR_PAGES at @addr that a scan through @fd with @flags
+ * finds with @cat are @want, a bit a page; if not, it says so.
+ */
+static bool scan_finds(const char *what, int fd, const char *addr,
+		       __u64 flags, __u64 cat, long want)
 {
 	struct page_region vec[NR_VEC];
 	unsigned long p;
-	long n, i, mask = 0;
+	long n, i, got = 0;
 
 	n = pagemap_scan(fd, (unsigned long)addr,
 			 (unsigned long)addr + NR_PAGES * psize(), vec, NR_VEC,
-			 0, 0, 0, PAGE_IS_PRESENT, 0, PAGE_IS_PRESENT, NULL);
-	if (n < 0)
-		return n;
+			 flags, 0, 0, cat, 0, cat, NULL);
 	for (i = 0; i < n; i++)
 		for (p = vec[i].start; p < vec[i].end; p += psize())
-			mask |= 1L << ((p - (unsigned long)addr) / psize());
-	return mask;
+			got |= 1L << ((p - (unsigned long)addr) / psize());
+	if (n < 0 || got != want)
+		ksft_print_msg("%s: pages %#lx, expected %#lx (scan: %ld)\n",
+			       what, got, want, n);
+	return n >= 0 && got == want;
 }
 
 static bool expect_present(const char *what, int fd, const char *addr,
 			   long want)
 {
-	long got = present_mask(fd, addr);
-
-	if (got != want)
-		ksft_print_msg("%s: present pages %#lx, expected %#lx\n", what,
-			       got, want);
-	return got == want;
+	return scan_finds(what, fd, addr, 0, PAGE_IS_PRESENT, want);
 }
 
 /* A pagemap entry read through @fd: present, with (or without) a PFN. */
@@ -95,35 +94,27 @@ static bool read_pme_is(const char *who, int fd, const void *addr, bool pfn)
 }
 
 /*
- * Become an ordinary process of @uid. Changing the euid makes the process
- * non-dumpable; a program that user started is dumpable, so that is undone.
+ * Fork @p; true in the child, which runs as @uid (0: stays root), dumpable
+ * like a program that user started (changing the euid made it non-dumpable).
  */
-static bool become(uid_t uid)
-{
-	if (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
-	    setresuid(uid, uid, uid) || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)) {
-		ksft_print_msg("becoming uid %u: %s\n", uid, strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-/* Fork @p; true in the child, which runs as @uid (0: stays root). */
 static bool child_as(struct peer *p, uid_t uid)
 {
 	peer_fork(p);
 	if (p->pid)
 		return false;
-	if (uid && !become(uid))
+	if (uid && (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
+		    setresuid(uid, uid, uid) || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))) {
+		ksft_print_msg("becoming uid %u: %s\n", uid, strerror(errno));
 		child_exit(KSFT_FAIL);
+	}
 	return true;
 }
 
 /*
- * Send @fd over @sock with SCM_RIGHTS, or with @fd -1 receive one: the
- * descriptor received, 0 once sent, -1 on failure.
+ * With @send, send our own pagemap over @sock with SCM_RIGHTS: 0 once sent;
+ * else receive a descriptor: the one received. -1 on failure.
  */
-static int pass_fd(int sock, int fd)
+static int pass_pagemap(int sock, bool send)
 {
 	union {
 		struct cmsghdr hdr;
@@ -136,27 +127,23 @@ static int pass_fd(int sock, int fd)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
 	};
-	int got = -1;
+	int fd = -1;
+	bool sent;
 
-	memcpy(CMSG_DATA(&ctl.hdr), &fd, sizeof(int));
-	if (fd >= 0 && sendmsg(sock, &msg, 0) == 1)
-		return 0;
-	if (fd < 0 && recvmsg(sock, &msg, 0) == 1 &&
-	    msg.msg_controllen >= CMSG_LEN(sizeof(int)) &&
-	    ctl.hdr.cmsg_type == SCM_RIGHTS)
-		memcpy(&got, CMSG_DATA(&ctl.hdr), sizeof(int));
-	if (got < 0)
+	if (send) {
+		fd = open_proc(0, "pagemap", O_RDONLY);
+		memcpy(CMSG_DATA(&ctl.hdr), &fd, sizeof(int));
+		sent = fd >= 0 && sendmsg(sock, &msg, 0) == 1;
+		close(fd);
+		fd = sent ? 0 : -1;
+	} else if (recvmsg(sock, &msg, 0) == 1 &&
+		   msg.msg_controllen >= CMSG_LEN(sizeof(int)) &&
+		   ctl.hdr.cmsg_type == SCM_RIGHTS) {
+		memcpy(&fd, CMSG_DATA(&ctl.hdr), sizeof(int));
+	}
+	if (fd < 0)
 		ksft_print_msg("SCM_RIGHTS: %s\n", strerror(errno));
-	return got;
-}
-
-static bool send_own_pagemap(int sock)
-{
-	int fd = open_proc(0, "pagemap", O_RDONLY);
-	bool ok = fd >= 0 && !pass_fd(sock, fd);
-
-	close(fd);
-	return ok;
+	return fd;
 }
 
 /*
@@ -171,18 +158,28 @@ static int in_child(uid_t uid, bool (*fn)(void), bool pass)
 
 	if (pass && socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		ksft_exit_fail_msg("socketpair: %s\n", strerror(errno));
-	if (!pass || send_own_pagemap(sv[0])) {
+	if (!pass || !pass_pagemap(sv[0], true)) {
 		if (child_as(&p, uid)) {
-			passed = pass ? pass_fd(sv[1], -1) : -1;
+			passed = pass ? pass_pagemap(sv[1], false) : -1;
 			child_exit(pass && passed < 0 ? KSFT_FAIL : result(fn()));
 		}
 		ret = peer_wait(&p, "child");
 	}
-	if (pass) {
-		close(sv[0]);
-		close(sv[1]);
-	}
+	close(sv[0]);		/* -1 without @pass */
+	close(sv[1]);
 	return ret;
+}
+
+/* Exec this program in @mode, with @x and @y as its next two arguments. */
+static void exec_self(const char *mode, unsigned long x, unsigned long y)
+{
+	char xs[24], ys[24];
+	char *args[] = { "/proc/self/exe", (char *)mode, xs, ys, NULL };
+
+	snprintf(xs, sizeof(xs), "%lu", x);
+	snprintf(ys, sizeof(ys), "%lu", y);
+	fflush(stdout);
+	execv(args[0], args);
 }
 
 /*
@@ -192,8 +189,6 @@ static int in_child(uid_t uid, bool (*fn)(void), bool pass)
  */
 static void holder(struct peer *p, uid_t uid, unsigned int pages)
 {
-	char rd[16], go[16];
-	char *args[] = { "/proc/self/exe", MODE_HOLD, rd, go, NULL };
 	int c;
 
 	if (child_as(p, uid)) {
@@ -206,10 +201,7 @@ static void holder(struct peer *p, uid_t uid, unsigned int pages)
 		}
 		if (c != 'x')
 			child_exit(c == 'd' ? KSFT_FAIL : KSFT_PASS);
-		snprintf(rd, sizeof(rd), "%d", p->to);
-		snprintf(go, sizeof(go), "%d", p->from);
-		fflush(stdout);
-		execv(args[0], args);
+		exec_self(MODE_HOLD, p->to, p->from);
 		child_exit(KSFT_FAIL);
 	}
 	if (peer_recv(p) != 'r')
@@ -245,112 +237,90 @@ static bool own_pagemap(void)
 			      open_proc(0, "pagemap", O_RDONLY), a.addr, 0x5);
 }
 
-static bool others_denied(void)
-{
-	return open_denied("nobody -> root", getppid()) &
-	       open_denied("nobody -> uid 65533", target);
-}
-
 /* nobody may not open root's pagemap, nor another user's dumpable one. */
 static int test_other_uid_denied(int unused)
 {
-	struct peer other;
+	struct peer other, prober;
 	bool ok;
 
 	touch_mask(a.addr, 0x3);
 	holder(&other, OTHER_USER, 0);
-	target = other.pid;
-	ok = in_child(NOBODY, others_denied, false) == KSFT_PASS;
+	if (child_as(&prober, NOBODY))
+		child_exit(result(open_denied("nobody -> root", getppid()) &
+				  open_denied("nobody -> uid 65533", other.pid)));
+	ok = peer_wait(&prober, "nobody") == KSFT_PASS;
 	ok &= peer_wait(&other, "uid 65533") == KSFT_PASS;
 	return result(ok & expect_present("root's pagemap", pagemap_fd(),
 					  a.addr, 0x3));
 }
 
-/*
- * A same-uid prober opens a dumpable target's pagemap, but not once the
- * target is non-dumpable; the file opened before still reads and scans.
- * Root (CAP_SYS_PTRACE) still may open it.
- */
-static int test_nondumpable_same_uid(int unused)
-{
-	struct peer tgt, prober;
-	bool ok = true;
-	int fd;
-
-	holder(&tgt, NOBODY, 0x9);
-	if (child_as(&prober, NOBODY)) {
-		fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
-		ok = expect_present("dumpable", fd, a.addr, 0x9);
-		peer_send(&prober, 'o');
-		if (peer_recv(&prober) != 'n')
-			child_exit(KSFT_FAIL);
-		ok &= open_denied("nobody -> non-dumpable nobody", tgt.pid);
-		ok &= expect_present("opened while dumpable", fd, a.addr, 0x9);
-		ok &= read_pme_is("opened while dumpable", fd, a.addr, false);
-		child_exit(result(ok));
-	}
-	ok &= peer_recv(&prober) == 'o';
-	peer_send(&tgt, 'd');
-	ok &= peer_recv(&tgt) == 'n';
-	peer_send(&prober, 'n');
-	ok &= peer_wait(&prober, "prober") == KSFT_PASS;
-	fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
-	ok &= expect_present("root", fd, a.addr, 0x9);
-	close(fd);
-	return result(ok & (peer_wait(&tgt, "target") == KSFT_PASS));
-}
-
 static bool drop_cap_sys_ptrace(void)
 {
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
-	const unsigned int bit = CAP_SYS_PTRACE;
 
 	if (syscall(SYS_capget, &hdr, data))
 		return false;
-	data[bit / 32].effective &= ~(1u << (bit % 32));
-	data[bit / 32].permitted &= ~(1u << (bit % 32));
+	data[CAP_TO_INDEX(CAP_SYS_PTRACE)].effective &= ~CAP_TO_MASK(CAP_SYS_PTRACE);
+	data[CAP_TO_INDEX(CAP_SYS_PTRACE)].permitted &= ~CAP_TO_MASK(CAP_SYS_PTRACE);
 	return !syscall(SYS_capset, &hdr, data);
 }
 
+enum { NONDUMPABLE, NO_CAP_SYS_PTRACE };
+
 /*
- * Root without CAP_SYS_PTRACE passes the file mode check but not the
- * ptrace one; a file opened before dropping it still scans. Where such a
- * root may open environ (the same check), pagemap must just agree.
+ * A prober opens nobody's pagemap (pages 0 and 3 written), then may no
+ * longer: the target becomes non-dumpable (@how NONDUMPABLE, the prober is
+ * nobody too), or the prober, root, drops CAP_SYS_PTRACE (it passes the
+ * file mode check, not the ptrace one; where it may open environ, the same
+ * check, pagemap must just agree). A new open is denied; the file opened
+ * before still scans, and reads with PFNs only for root. Root may open it.
  */
-static int test_no_cap_sys_ptrace(int unused)
+static int test_loses_access(int how)
 {
 	struct peer tgt, prober;
-	int ret, before, env;
-	bool ok;
+	bool ok = true;
+	int fd, ret;
 
-	holder(&tgt, NOBODY, 0x3);
-	if (child_as(&prober, 0)) {
-		before = open_proc(tgt.pid, "pagemap", O_RDONLY);
-		if (before < 0 || !drop_cap_sys_ptrace())
+	holder(&tgt, NOBODY, 0x9);
+	if (child_as(&prober, how == NONDUMPABLE ? NOBODY : 0)) {
+		fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
+		ok = expect_present("while allowed", fd, a.addr, 0x9);
+		peer_send(&prober, 'o');
+		if (peer_recv(&prober) != 'n' ||
+		    (how == NO_CAP_SYS_PTRACE && !drop_cap_sys_ptrace()))
 			child_exit(KSFT_FAIL);
-		env = open_proc(tgt.pid, "environ", O_RDONLY);
-		if (env >= 0) {
-			env = open_proc(tgt.pid, "pagemap", O_RDONLY);
-			child_exit(env < 0 ? KSFT_FAIL : KSFT_SKIP);
-		}
-		ok = open_denied("root without CAP_SYS_PTRACE", tgt.pid);
-		ok &= expect_present("opened with CAP_SYS_PTRACE", before,
-				     a.addr, 0x3);
+		if (how == NO_CAP_SYS_PTRACE &&
+		    open_proc(tgt.pid, "environ", O_RDONLY) >= 0)
+			child_exit(open_proc(tgt.pid, "pagemap", O_RDONLY) < 0 ?
+				   KSFT_FAIL : KSFT_SKIP);
+		ok &= open_denied("no longer allowed", tgt.pid);
+		ok &= expect_present("opened while allowed", fd, a.addr, 0x9);
+		ok &= read_pme_is("opened while allowed", fd, a.addr,
+				  how == NO_CAP_SYS_PTRACE);
 		child_exit(result(ok));
 	}
+	ok &= peer_recv(&prober) == 'o';
+	if (how == NONDUMPABLE) {
+		peer_send(&tgt, 'd');
+		ok &= peer_recv(&tgt) == 'n';
+	}
+	peer_send(&prober, 'n');
 	ret = peer_wait(&prober, "prober");
 	if (ret == KSFT_SKIP)
 		vmh_set_reason(0, "this kernel lets root without CAP_SYS_PTRACE open another uid's /proc/<pid>/environ too (not mainline's ptrace rule); its pagemap agrees");
-	return peer_wait(&tgt, "target") == KSFT_PASS ? ret : KSFT_FAIL;
+	fd = open_proc(tgt.pid, "pagemap", O_RDONLY);
+	ok &= expect_present("root", fd, a.addr, 0x9);
+	close(fd);
+	ok &= peer_wait(&tgt, "target") == KSFT_PASS;
+	return ok ? ret : KSFT_FAIL;
 }
 
 /*
  * A scan of the area (pages 0 and 2 written, 3 the zero page) reporting
- * every category gives exactly the expected regions and writes nothing
- * after them: no field a frame number could travel in.
+ * every category (but soft-dirty, which depends on the config) gives
+ * exactly the expected regions and writes nothing after them: no field a
+ * frame number could travel in.
  */
 static bool scan_has_no_pfn(const char *who, int fd)
 {
@@ -367,10 +337,7 @@ static bool scan_has_no_pfn(const char *who, int fd)
 	memset(vec, VEC_CANARY, sizeof(vec));
 	n = pagemap_scan(fd, (unsigned long)a.addr,
 			 (unsigned long)a.addr + a.size, vec, NR_VEC, 0, 0, 0,
-			 0, 0, PM_SCAN_KNOWN_CATEGORIES, NULL);
-	/* Soft-dirty depends on the config: left out of the match. */
-	for (i = 0; i < n; i++)
-		vec[i].categories &= ~PAGE_IS_SOFT_DIRTY;
+			 0, 0, PM_SCAN_KNOWN_CATEGORIES & ~PAGE_IS_SOFT_DIRTY, NULL);
 	i = n > 0 ? n : 0;
 	if (!check_bytes(&vec[i], (NR_VEC - i) * sizeof(*vec), VEC_CANARY)) {
 		ksft_print_msg("%s: written after the regions\n", who);
@@ -379,24 +346,16 @@ static bool scan_has_no_pfn(const char *who, int fd)
 	return regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
 }
 
-/* nobody's read() shows PFN 0 and its scan no frame numbers. */
-static bool no_pfn_nobody(void)
+/* read() shows PFNs to root only; a scan carries none for anyone. */
+static bool no_pfn(void)
 {
+	const char *who = geteuid() ? "nobody" : "root";
 	int fd = open_proc(0, "pagemap", O_RDONLY);
-	bool ok = scan_has_no_pfn("nobody", fd);
+	bool ok = scan_has_no_pfn(who, fd);
 
-	return read_pme_is("nobody", fd, a.addr, false) && ok;
-}
-
-/* Root's read() shows a PFN; root's scan still carries none. */
-static int test_no_pfn_root(int unused)
-{
-	int fd = open_proc(0, "pagemap", O_RDONLY);
-	bool ok = scan_has_no_pfn("root", fd);
-
-	ok &= read_pme_is("root", fd, a.addr, true);
+	ok &= read_pme_is(who, fd, a.addr, !geteuid());
 	close(fd);
-	return result(ok);
+	return ok;
 }
 
 /*
@@ -421,13 +380,6 @@ static bool receiver_check(int fd, unsigned long addr)
 			      mine, 0xa);
 }
 
-/* MODE_SCAN_PASSED: argv[2] the passed file, argv[3] the sender's address. */
-static int scan_passed_main(int argc, char **argv)
-{
-	return result(argc == 4 && receiver_check(atoi(argv[2]),
-						  strtoul(argv[3], NULL, 0)));
-}
-
 /*
  * Pass our pagemap (pages 0 and 2 written) to a child that replaced the
  * area with its own (with case_arg, after exec'ing this program): its
@@ -435,50 +387,33 @@ static int scan_passed_main(int argc, char **argv)
  */
 static bool scm_receiver(void)
 {
-	char fdarg[16], addrarg[32];
-	char *args[] = { "/proc/self/exe", MODE_SCAN_PASSED, fdarg, addrarg, NULL };
-
 	munmap(a.map, a.map_size);
 	if (!case_arg)
 		return receiver_check(passed, (unsigned long)a.addr);
-	snprintf(fdarg, sizeof(fdarg), "%d", passed);
-	snprintf(addrarg, sizeof(addrarg), "%#lx", (unsigned long)a.addr);
-	fflush(stdout);
-	execv(args[0], args);
+	exec_self(MODE_SCAN_PASSED, passed, (unsigned long)a.addr);
 	return false;
 }
 
 /* nobody gets and write-protects root's written pages through root's file. */
 static bool nobody_wp_via_root(void)
 {
-	unsigned long start = (unsigned long)a.addr;
-	struct page_region vec[NR_VEC];
-	long n;
-
-	n = pagemap_scan(passed, start, start + a.size, vec, NR_VEC,
-			 PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, 0,
-			 PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN, NULL);
-	if (n != 1 || vec[0].start != start || vec[0].end != start + a.size) {
-		ksft_print_msg("get+WP through root's file: %ld\n", n);
-		return false;
-	}
-	return read_pme_is("nobody via root's file", passed, a.addr, true);
+	return scan_finds("get+WP through root's file", passed, a.addr,
+			  PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+			  PAGE_IS_WRITTEN, 0xf) &&
+	       read_pme_is("nobody via root's file", passed, a.addr, true);
 }
 
 /*
  * Root hands its own pagemap to nobody, which reads (PFNs included, by
  * the opener's credentials), scans and write-protects root's memory with
- * it: nothing is checked after open.
+ * it: nothing is checked after open. Root's pages were really protected:
+ * a new write shows alone.
  */
 static int test_root_fd_handed_to_nobody(int unused)
 {
-	const struct region_exp e[] = { { 2, 3, PAGE_IS_WRITTEN } };
-	struct page_region vec[NR_VEC];
-	int uffd;
+	int uffd = uffd_async_wp(MEM_ANON, a.addr, a.size, false);
 	bool ok;
-	long n;
 
-	uffd = uffd_async_wp(MEM_ANON, a.addr, a.size, false);
 	if (uffd < 0) {
 		if (series_missing(true))
 			return vmh_set_reason(KSFT_SKIP, "kernel lacks UFFD_FEATURE_WP_ASYNC/WP_UNPOPULATED");
@@ -487,14 +422,9 @@ static int test_root_fd_handed_to_nobody(int unused)
 	}
 	touch_mask(a.addr, 0xf);
 	ok = in_child(NOBODY, nobody_wp_via_root, true) == KSFT_PASS;
-	/* Root's pages were really protected: a new write shows alone. */
-	if (ok) {
-		a.addr[2 * psize()] = 9;
-		n = pagemap_scan(pagemap_fd(), (unsigned long)a.addr,
-				 (unsigned long)a.addr + a.size, vec, NR_VEC, 0,
-				 0, 0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN, NULL);
-		ok = regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
-	}
+	touch_mask(a.addr, 0x4);
+	ok = ok && scan_finds("root after nobody's WP", pagemap_fd(), a.addr,
+			      0, PAGE_IS_WRITTEN, 0x4);
 	close(uffd);
 	return result(ok);
 }
@@ -556,24 +486,27 @@ static int test_target_gone(int exec)
 }
 
 /*
- * In a child with @child (of nobody if @root), else @fn; @touch: pages
- * written first.
+ * @fn, or in a child of @uid (nobody or root) @child; @touch: pages written
+ * first.
  */
 static const struct {
 	const char *name;
 	int (*fn)(int arg);
 	long arg;
-	bool root;		/* switches users: skipped unless run as root */
+	bool root;		/* skipped unless run as root (so is a @uid) */
 	bool (*child)(void);
+	uid_t uid;
 	bool pass;		/* the child gets our pagemap through a socket */
 	unsigned int touch;
 } cases[] = {
-	{ "own_pagemap_unprivileged", .root = true, .child = own_pagemap },
+	{ "own_pagemap_unprivileged", .child = own_pagemap, .uid = NOBODY },
 	{ "other_uid_open_denied", .fn = test_other_uid_denied, .root = true },
-	{ "nondumpable_same_uid", .fn = test_nondumpable_same_uid, .root = true },
-	{ "no_cap_sys_ptrace_open_denied", .fn = test_no_cap_sys_ptrace, .root = true },
-	{ "no_pfn_unprivileged", .root = true, .child = no_pfn_nobody },
-	{ "no_pfn_root", .fn = test_no_pfn_root, .root = true },
+	{ "nondumpable_same_uid", .fn = test_loses_access, .arg = NONDUMPABLE,
+	  .root = true },
+	{ "no_cap_sys_ptrace_open_denied", .fn = test_loses_access,
+	  .arg = NO_CAP_SYS_PTRACE, .root = true },
+	{ "no_pfn_unprivileged", .child = no_pfn, .uid = NOBODY },
+	{ "no_pfn_root", .child = no_pfn, .root = true },
 	{ "scm_rights_keeps_target", .child = scm_receiver, .pass = true, .touch = 0x5 },
 	{ "scm_rights_after_exec", .arg = 1, .child = scm_receiver, .pass = true,
 	  .touch = 0x5 },
@@ -587,17 +520,14 @@ static int run_case(size_t i)
 	const typeof(cases[0]) *c = &cases[i];
 	int ret;
 
-	if (c->root && geteuid())
+	if ((c->root || c->uid) && geteuid())
 		return vmh_set_reason(KSFT_SKIP, "switching to other users needs root");
 	ret = area_alloc(&a, MEM_ANON, NR_PAGES, false, 0);
 	if (ret)
 		return ret == VMH_SKIP ? KSFT_SKIP : KSFT_FAIL;
 	touch_mask(a.addr, c->touch);
 	case_arg = c->arg;
-	if (c->child)
-		ret = in_child(c->root ? NOBODY : 0, c->child, c->pass);
-	else
-		ret = c->fn(c->arg);
+	ret = c->child ? in_child(c->uid, c->child, c->pass) : c->fn(c->arg);
 	area_free(&a);
 	return ret;
 }
@@ -606,8 +536,10 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	/* argv[2] the passed file, argv[3] the sender's address */
 	if (argc > 1 && !strcmp(argv[1], MODE_SCAN_PASSED))
-		return scan_passed_main(argc, argv);
+		return result(argc == 4 && receiver_check(atoi(argv[2]),
+							  strtoul(argv[3], NULL, 0)));
 	if (argc > 1 && !strcmp(argv[1], MODE_HOLD))
 		return hold_main(argc, argv);
 	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,
