@@ -25,7 +25,6 @@
 
 #define WRITER_DEADLINE_S	3
 #define SEED			0x10
-#define SEED2			0x80
 
 /* check_names[] in the order run_scenario() reports them. */
 enum check { CHK_CLEARS = 4, NR_CHECKS = 6 };
@@ -78,8 +77,7 @@ static int64_t advertised;	/* UFFDIO_API features, or -errno */
 #define IN(set, i)	((set) >> ((i) % 4) & 1)
 
 struct writer {
-	char *base;		/* where to write: the area or an alias */
-	size_t unit, nr;
+	struct unit_area u;	/* where to write: the area or an alias */
 	unsigned int pick;	/* the units written */
 };
 
@@ -88,9 +86,9 @@ static void *writer_fn(void *arg)
 	struct writer *w = arg;
 	size_t i;
 
-	for (i = 0; i < w->nr; i++)
+	for (i = 0; i < w->u.n; i++)
 		if (IN(w->pick, i))
-			memset(w->base + i * w->unit, (unsigned char)(SEED2 + i), w->unit);
+			unit_write(&w->u, i);
 	return NULL;
 }
 
@@ -126,51 +124,32 @@ static bool write_with_deadline(struct writer *w, int uffd, void *addr, size_t l
 	return false;
 }
 
-/*
- * A scenario's area and where its checks are: every unit has the uffd-wp
- * bit but those in @clear (units_wp()), holds what @written wrote or else
- * what area_alloc() did (data_ok(); a private file's file has it even
- * untouched).
- */
+/* A scenario's area, its userfaultfd, and the next check to report. */
 struct run {
 	const struct scenario *sc;
-	struct area a;
-	size_t unit, n;
-	int next;		/* next check to report */
+	struct unit_area u;
+	int next;
 };
 
-static bool units_wp(const struct run *r, unsigned int clear, const char *what)
+/* Every unit has the uffd-wp bit but those in @clear. */
+static bool wp_but(const struct run *r, unsigned int clear)
 {
 	size_t i;
 
-	for (i = 0; i < r->n; i++) {
-		char *p = r->a.addr + i * r->unit;
-
-		if (!pagemap_all(p, r->unit, PME_UFFD_WP, !IN(clear, i))) {
-			ksft_print_msg("%s: page %zu: wp bit %s (pagemap %#llx)\n", what, i,
-				       IN(clear, i) ? "set" : "clear",
-				       (unsigned long long)pagemap_entry(p));
+	for (i = 0; i < r->u.n; i++)
+		if (!units_wp(&r->u, i, i + 1, !IN(clear, i)))
 			return false;
-		}
-	}
 	return true;
 }
 
+/* Every unit holds what unit_write() wrote if in @written, else its seed. */
 static bool data_ok(const struct run *r, unsigned int written)
 {
-	const bool seeded = r->sc->populate || r->sc->type == MEM_PAGECACHE;
 	size_t i;
 
-	for (i = 0; i < r->n; i++) {
-		unsigned char want = IN(written, i) ? SEED2 + i :
-			seeded ? (unsigned char)(SEED + i * r->unit / r->a.psize) : 0;
-
-		if (!check_bytes(r->a.addr + i * r->unit, r->unit, want)) {
-			ksft_print_msg("page %zu: expected bytes %#x, first byte %#x\n",
-				       i, want, (unsigned char)r->a.addr[i * r->unit]);
+	for (i = 0; i < r->u.n; i++)
+		if (!unit_data_ok(&r->u, i, IN(written, i)))
 			return false;
-		}
-	}
 	return true;
 }
 
@@ -204,11 +183,11 @@ static void run_scenario(const struct scenario *sc)
 {
 	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
 			    uffd_wp_features_for(sc->type);
-	struct run r = { .sc = sc };
+	struct run r = { .sc = sc, .u = { .a.fd = -1, .uffd = -1 } };
+	struct unit_area *u = &r.u;
 	struct writer w = { .pick = WRITTEN };
 	struct uffd_msg msg;
-	char *alias = NULL;
-	int uffd = -1, ret;
+	int ret;
 	size_t i;
 	bool ok;
 
@@ -218,47 +197,40 @@ static void run_scenario(const struct scenario *sc)
 			  "kernel lacks UFFD_FEATURE_WP_ASYNC");
 		return;
 	}
-	ret = area_alloc(&r.a, sc->type, sc->nr, sc->populate, SEED);
-	if (ret) {
-		end_early(&r, ret, vmh_reason);
-		return;
+	ret = unit_area_alloc(u, sc->type, sc->nr, sc->populate, SEED);
+	if (!ret) {
+		u->uffd = uffd_async_wp(sc->type, u->a.addr, u->a.size, true);
+		ret = u->uffd < 0 ? VMH_FAIL : sc->swap ? swap_out(u->a.addr, u->a.size) : VMH_OK;
 	}
-	r.unit = sc->type == MEM_HUGETLB ? r.a.psize : psize();
-	r.n = r.a.size / r.unit;
-	uffd = uffd_async_wp(sc->type, r.a.addr, r.a.size, true);
-	ret = uffd < 0 ? VMH_FAIL : sc->swap ? swap_out(r.a.addr, r.a.size) : VMH_OK;
 	if (ret) {
 		end_early(&r, ret, vmh_reason);
 		goto out;
 	}
-	report(&r, units_wp(&r, 0, "after protect"));
+	report(&r, wp_but(&r, 0));
 
 	/* Reads: a fault for never-touched or swapped pages, none for others. */
-	for (i = 0; i < r.n; i++)
+	for (i = 0; i < u->n; i++)
 		if (IN(READ, i))
-			touch_read(r.a.addr + i * r.unit, r.unit);
-	ok = units_wp(&r, 0, "after reads");
-	for (i = 0; sc->swap && i < r.n; i++) {
-		if (IN(READ, i) && !pagemap_has(r.a.addr + i * r.unit, PME_PRESENT)) {
+			touch_read(unit_addr(u, i), u->unit);
+	ok = wp_but(&r, 0);
+	for (i = 0; sc->swap && i < u->n; i++) {
+		if (IN(READ, i) && !pagemap_has(unit_addr(u, i), PME_PRESENT)) {
 			ksft_print_msg("page %zu not swapped in by a read\n", i);
 			ok = false;
 		}
 	}
 	report(&r, ok);
 
+	w.u = *u;
 	if (sc->alias) {
-		alias = mmap(NULL, r.a.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.a.fd, 0);
-		if (alias == MAP_FAILED) {
-			alias = NULL;
+		w.u.a.addr = mmap(NULL, u->a.size, PROT_READ | PROT_WRITE, MAP_SHARED, u->a.fd, 0);
+		if (w.u.a.addr == MAP_FAILED) {
 			end_early(&r, VMH_FAIL, "mmap of the second mapping failed");
 			goto out;
 		}
 	}
-	w.base = alias ? alias : r.a.addr;
-	w.unit = r.unit;
-	w.nr = r.n;
-	ok = write_with_deadline(&w, uffd, r.a.addr, r.a.size);
-	if (read(uffd, &msg, sizeof(msg)) != -1 || errno != EAGAIN) {
+	ok = write_with_deadline(&w, u->uffd, u->a.addr, u->a.size);
+	if (read(u->uffd, &msg, sizeof(msg)) != -1 || errno != EAGAIN) {
 		ksft_print_msg("read() on the userfaultfd did not fail with EAGAIN\n");
 		ok = false;
 	}
@@ -266,33 +238,30 @@ static void run_scenario(const struct scenario *sc)
 	report(&r, data_ok(&r, WRITTEN));
 
 	ok = true;
-	if (alias) {
+	if (sc->alias) {
 		/* The second mapping is not registered: nothing changed here. */
-		ok = units_wp(&r, 0, "after writes through the second mapping");
-		w.base = r.a.addr;
-		ok &= write_with_deadline(&w, uffd, r.a.addr, r.a.size);
+		ok = wp_but(&r, 0);
+		munmap(w.u.a.addr, u->a.size);
+		w.u.a.addr = u->a.addr;
+		ok &= write_with_deadline(&w, u->uffd, u->a.addr, u->a.size);
 	}
-	report(&r, units_wp(&r, WRITTEN, "after writes") && ok);
+	report(&r, wp_but(&r, WRITTEN) && ok);
 
-	ret = uffd_unregister(uffd, r.a.addr, r.a.size);
-	close(uffd);
-	uffd = -1;
-	ok = !ret && units_wp(&r, ALL, "after unregister");
+	ret = uffd_unregister(u->uffd, u->a.addr, u->a.size);
+	close(u->uffd);
+	u->uffd = -1;
+	ok = !ret && wp_but(&r, ALL);
 	if (!sc->populate && sc->type == MEM_ANON &&
-	    !pagemap_all(r.a.addr, r.a.size, PME_SWAP, false)) {
+	    !pagemap_all(u->a.addr, u->a.size, PME_SWAP, false)) {
 		ksft_print_msg("a marker (pagemap swap bit) survived unregister\n");
 		ok = false;
 	}
 	/* With no uffd left, the writer must never block. */
 	w.pick = ALL;
-	ok &= write_with_deadline(&w, -1, r.a.addr, r.a.size);
+	ok &= write_with_deadline(&w, -1, u->a.addr, u->a.size);
 	report(&r, data_ok(&r, ALL) && ok);
 out:
-	if (alias)
-		munmap(alias, r.a.size);
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&r.a);
+	unit_area_free(u);
 }
 
 /*
