@@ -14,6 +14,8 @@
 #include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
+#define WP_MATCH	PM_SCAN_WP_MATCHING
+#define CHECK_ASYNC	PM_SCAN_CHECK_WPASYNC
 #define MAX_REGIONS	64
 #define MAX_EXP		4	/* regions a step expects */
 #define SEED		0x33
@@ -67,14 +69,14 @@ static bool track(const char *name, struct unit_area *t, const struct variant *v
 	return !ret;
 }
 
-/* Unit i has the uffd-wp bit if @map[i] is 'p'. */
-static bool wp_map(const struct unit_area *t, const char *map)
+/* Exactly the units marked 'w' in @map lack the uffd-wp bit (are written). */
+static bool written_map(const struct unit_area *t, const char *map)
 {
 	bool ok = true;
 	size_t i;
 
 	for (i = 0; i < t->n; i++)
-		ok &= units_wp(t, i, i + 1, map[i] == 'p');
+		ok &= units_wp(t, i, i + 1, map[i] != 'w');
 	return ok;
 }
 
@@ -84,32 +86,29 @@ struct scan_out {
 	size_t walk_end;	/* in units from the area start */
 };
 
-/* get+WP of units [from, to) of @t; a NULL @out with @vec_len 0: WP only. */
+/* get+WP of units [from, to) of @t; @vec_len 0: WP only, no vector. */
 static long get_wp(struct unit_area *t, size_t from, size_t to, __u64 flags,
 		   __u64 max_pages, __u64 vec_len, struct scan_out *out)
 {
 	unsigned long base = (unsigned long)t->a.addr;
 	__u64 walk_end;
-	long n;
 
-	n = pagemap_scan(t->pm, base + from * t->unit, base + to * t->unit,
-			 out ? out->v : NULL, vec_len, flags, max_pages, 0, W,
-			 0, W, &walk_end);
-	if (out) {
-		out->n = n;
-		out->walk_end = (walk_end - base) / t->unit;
-		if ((walk_end - base) % t->unit)
-			ksft_print_msg("walk_end +%#llx is not on a unit boundary\n",
-				       (unsigned long long)(walk_end - base));
-	}
-	return n;
+	out->n = pagemap_scan(t->pm, base + from * t->unit, base + to * t->unit,
+			      vec_len ? out->v : NULL, vec_len, flags, max_pages,
+			      0, W, 0, W, &walk_end);
+	out->walk_end = (walk_end - base) / t->unit;
+	if ((walk_end - base) % t->unit)
+		ksft_print_msg("walk_end +%#llx is not on a unit boundary\n",
+			       (unsigned long long)(walk_end - base));
+	return out->n;
 }
 
-#define GET_WP_EXPECT(t, from, to, flags, maxp, vlen, we, ...)		\
+/* get_wp() into a full-size vector, then get_wp_check(). */
+#define GET_WP_EXPECT(t, from, to, flags, maxp, we, ...)		\
 	({								\
 		const struct region_exp __e[] = { __VA_ARGS__ };	\
 		struct scan_out __o;					\
-		get_wp(t, from, to, flags, maxp, vlen, &__o);		\
+		get_wp(t, from, to, flags, maxp, MAX_REGIONS, &__o);	\
 		get_wp_check(t, &__o, we, __e, ARRAY_SIZE(__e));	\
 	})
 
@@ -133,7 +132,7 @@ static bool get_wp_check(const struct unit_area *t, const struct scan_out *o,
 /* get+WP of the whole area expecting nothing. */
 static bool nothing_written(struct unit_area *t)
 {
-	return GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, t->n);
+	return GET_WP_EXPECT(t, 0, t->n, WP_MATCH, 0, t->n);
 }
 
 static bool t_cycle(struct unit_area *t, const struct variant *v)
@@ -143,8 +142,7 @@ static bool t_cycle(struct unit_area *t, const struct variant *v)
 
 	n = t->n;
 	/* Nothing is protected yet: everything is written. */
-	ok = GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
-			   { 0, n, W });
+	ok = GET_WP_EXPECT(t, 0, n, WP_MATCH, 0, n, { 0, n, W });
 	ok &= units_wp(t, 0, n, true);
 	ok &= nothing_written(t);
 
@@ -152,8 +150,7 @@ static bool t_cycle(struct unit_area *t, const struct variant *v)
 	unit_write(t, 3);
 	unit_write(t, 4);
 	unit_write(t, n - 1);
-	ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
-			    { 1, 2, W }, { 3, 5, W }, { n - 1, n, W });
+	ok &= GET_WP_EXPECT(t, 0, n, WP_MATCH, 0, n, { 1, 2, W }, { 3, 5, W }, { n - 1, n, W });
 	ok &= units_wp(t, 0, n, true);
 	ok &= nothing_written(t);
 
@@ -161,22 +158,6 @@ static bool t_cycle(struct unit_area *t, const struct variant *v)
 		if (!unit_data_ok(t, i, i == 1 || i == 3 || i == 4 || i == n - 1))
 			return false;
 	return ok;
-}
-
-static bool t_wp_only(struct unit_area *t, const struct variant *v)
-{
-	bool ok;
-	long n;
-
-	n = get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
-	ok = n == 0 && units_wp(t, 0, t->n, true);
-	unit_write(t, 2);
-	unit_write(t, 3);
-	ok &= units_wp(t, 2, 4, false);
-	n = get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
-	ok &= n == 0 && units_wp(t, 0, t->n, true);
-	/* A plain get (no WP) finds nothing written. */
-	return GET_WP_EXPECT(t, 0, t->n, 0, 0, MAX_REGIONS, t->n) && ok;
 }
 
 /*
@@ -196,15 +177,15 @@ static bool t_thp_partial(struct unit_area *t, const struct variant *var)
 	struct scan_out o;
 	bool ok;
 
-	ok = GET_WP_EXPECT(t, from, var->flag ? n : to, PM_SCAN_WP_MATCHING,
-			   var->flag ? 3 : 0, MAX_REGIONS, to, { from, to, W });
+	ok = GET_WP_EXPECT(t, from, var->flag ? n : to, WP_MATCH, var->flag ? 3 : 0, to,
+			   { from, to, W });
 	ok &= units_wp(t, 0, from, false) && units_wp(t, from, to, true) &&
 	      units_wp(t, to, n, false);
 	o.n = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
 			   (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
 			   0, 0, 0, 0, 0, all, NULL);
 	ok &= regions_match(t->a.addr, t->unit, v, o.n, split + !from, 3 - !from);
-	get_wp(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
+	get_wp(t, 0, n, WP_MATCH, 0, MAX_REGIONS, &o);
 	return get_wp_check(t, &o, n, rest + !from, 2 - !from) && ok;
 }
 
@@ -216,12 +197,12 @@ struct hpos {
 /*
  * A get+WP of [from, to) of a hugetlb area, cut by @max_pages: it must
  * report huge pages [r0, r1) (none when equal), stop at @walk_end, and
- * leave the huge pages protected as @wp says (wp_map()).
+ * leave unprotected the huge pages marked 'w' in @written.
  */
 struct hcut {
 	struct hpos from, to, max_pages, walk_end;
 	size_t r0, r1;
-	const char *wp;
+	const char *written;
 };
 
 static bool t_hugetlb_cut(struct unit_area *t, const struct variant *v)
@@ -234,25 +215,31 @@ static bool t_hugetlb_cut(struct unit_area *t, const struct variant *v)
 	bool ok;
 
 	b.unit = psize();
-	get_wp(&b, c->from.q * q + c->from.p, c->to.q * q + c->to.p, PM_SCAN_WP_MATCHING,
+	get_wp(&b, c->from.q * q + c->from.p, c->to.q * q + c->to.p, WP_MATCH,
 	       c->max_pages.q * q + c->max_pages.p, MAX_REGIONS, &o);
 	ok = get_wp_check(&b, &o, c->walk_end.q * q + c->walk_end.p, e, c->r1 > c->r0);
-	return wp_map(t, c->wp) && ok;
+	return written_map(t, c->written) && ok;
 }
+
+/* A t_hugetlb_cut() row: @nr_ huge pages, the hcut. */
+#define HCUT(nr_, ...)							\
+	{ .type = MEM_HUGETLB, .nr = nr_, .populate = true,		\
+	  .cut = &(const struct hcut){ __VA_ARGS__ } }
 
 /*
  * A step of a case: with @write, protect the area and write the units
  * marked 'w' in it; with @sync, register units [0, 4) for sync uffd-wp.
- * Then get (+WP by @flags) units [from, to) cut by @max_pages, into a
+ * Then get (+WP by @flags) units [from, to) cut by @max_pages into a
  * vector of @vec_len (MAX_REGIONS if 0): it fails with @err, or gives
  * @call, "a-b,c-d>e": the written regions [a, b), [c, d) and walk_end e
- * (">e": no region). Then the units are protected as @wp says (wp_map();
- * NULL: not checked).
+ * (">e": none; NULL: WP only, no vector, returns 0). Afterwards the units
+ * marked 'w' in @written, and only they, are unprotected (NULL: not
+ * checked).
  */
 struct step {
 	size_t from, to;
 	__u64 flags, max_pages;
-	const char *call, *wp, *write;
+	const char *call, *written, *write;
 	__u64 vec_len;
 	int err;
 	bool sync;
@@ -277,7 +264,7 @@ static bool t_steps(struct unit_area *t, const struct variant *v)
 	struct region_exp e[MAX_EXP];
 	const struct step *s;
 	struct scan_out o;
-	size_t i, ne, we;
+	size_t i, ne, we = 0;
 	int uffd = -1;
 	bool ok = true, good;
 
@@ -292,12 +279,18 @@ static bool t_steps(struct unit_area *t, const struct variant *v)
 		for (i = 0; s->write && i < t->n; i++)
 			if (s->write[i] == 'w')
 				unit_write(t, i);
-		ne = parse_call(s->call, e, &we);
-		get_wp(t, s->from, s->to, s->flags, s->max_pages, s->vec_len ?: MAX_REGIONS, &o);
-		good = s->err ? o.n == -s->err && o.walk_end == we :
-			get_wp_check(t, &o, we, e, ne);
-		if (s->wp)
-			good &= wp_map(t, s->wp);
+		good = !s->write || written_map(t, s->write);
+		ne = s->call ? parse_call(s->call, e, &we) : 0;
+		get_wp(t, s->from, s->to, s->flags, s->max_pages,
+		       !s->call ? 0 : s->vec_len ?: MAX_REGIONS, &o);
+		if (!s->call)
+			good &= o.n == 0;
+		else if (s->err)
+			good &= o.n == -s->err && o.walk_end == we;
+		else
+			good &= get_wp_check(t, &o, we, e, ne);
+		if (s->written)
+			good &= written_map(t, s->written);
 		if (!good)
 			ksft_print_msg("step %zu differs (returned %ld)\n", s - v->steps, o.n);
 		ok &= good;
@@ -307,8 +300,6 @@ static bool t_steps(struct unit_area *t, const struct variant *v)
 	return ok;
 }
 
-#define CHECK_ASYNC	PM_SCAN_CHECK_WPASYNC
-#define WP_MATCH	PM_SCAN_WP_MATCHING
 #define STEPS(...)	.steps = (const struct step[]){ __VA_ARGS__, {} }
 #define ANON16		.type = MEM_ANON, .nr = 16, .populate = true
 
@@ -348,17 +339,15 @@ static bool t_child(struct unit_area *unused, const struct variant *var)
 		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
 	if (var->flag) {
 		ok = peer_wait(&c, "child") == KSFT_PASS;
-		if (get_wp(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o) != -ESRCH) {
+		if (get_wp(&t, 0, 8, WP_MATCH, 0, MAX_REGIONS, &o) != -ESRCH) {
 			ksft_print_msg("scan returned %ld, expected -ESRCH\n", o.n);
 			ok = false;
 		}
 	} else {
-		ok = GET_WP_EXPECT(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
-				   { 2, 3, W }, { 5, 6, W });
+		ok = GET_WP_EXPECT(&t, 0, 8, WP_MATCH, 0, 8, { 2, 3, W }, { 5, 6, W });
 		peer_send(&c, 'w');
 		ok &= peer_recv(&c) == 'w';
-		ok &= GET_WP_EXPECT(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
-				    { 6, 7, W });
+		ok &= GET_WP_EXPECT(&t, 0, 8, WP_MATCH, 0, 8, { 6, 7, W });
 		ok &= peer_wait(&c, "child") == KSFT_PASS;
 	}
 	close(t.pm);
@@ -374,31 +363,22 @@ static bool fork_child_check(struct unit_area *t)
 {
 	t->pm = open("/proc/self/pagemap", O_RDONLY);
 	return t->pm >= 0 && units_wp(t, 0, t->n, false) &&
-	       GET_WP_EXPECT(t, 0, t->n, 0, 0, MAX_REGIONS, t->n, { 0, t->n, W });
+	       GET_WP_EXPECT(t, 0, t->n, 0, 0, t->n, { 0, t->n, W });
 }
 
 /* 6.1 kept the uffd-wp bit of present hugetlb entries in the child. */
 static bool t_fork_unregistered(struct unit_area *t, const struct variant *v)
 {
-	int status;
-	pid_t pid;
+	struct peer c;
 	bool ok;
 
-	ok = GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, t->n, { 0, t->n, W });
+	ok = GET_WP_EXPECT(t, 0, t->n, WP_MATCH, 0, t->n, { 0, t->n, W });
 	unit_write(t, 1);
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		return false;
-	}
-	if (!pid)
-		child_exit(!fork_child_check(t));
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		ksft_print_msg("the child found its copy protected (status %#x)\n", status);
-		ok = false;
-	}
-	return wp_map(t, "p.pp") && ok;
+	peer_fork(&c);
+	if (!c.pid)
+		child_exit(fork_child_check(t) ? KSFT_PASS : KSFT_FAIL);
+	ok &= peer_wait(&c, "the child checking its copy") == KSFT_PASS;
+	return written_map(t, ".w..") && ok;
 }
 
 struct racer {
@@ -449,7 +429,7 @@ static bool t_race(struct unit_area *t, const struct variant *v)
 			__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
 			pthread_join(thread, NULL);
 		}
-		ok &= get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o) >= 0;
+		ok &= get_wp(t, 0, t->n, WP_MATCH, 0, MAX_REGIONS, &o) >= 0;
 		for (k = 0; k < o.n; k++)
 			for (a = o.v[k].start; a < o.v[k].end; a += t->unit)
 				seen[(a - (unsigned long)t->a.addr) / t->unit] =
@@ -488,46 +468,45 @@ static const struct {
 	CYCLE("page cache private", MEM_PAGECACHE, 16, true),
 	CYCLE("page cache shared", MEM_PAGECACHE_SHARED, 16, true),
 	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
-	  t_wp_only, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 0, NULL, "................" },
+		{ 0, 16, WP_MATCH, 0, NULL, "................", .write = "..ww............" },
+		/* A plain get (no WP) finds nothing written. */
+		{ 0, 16, 0, 0, ">16" }) } },
 	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
-	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 5, "0-5>5", "ppppp...........",
+	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 5, "0-5>5", ".....wwwwwwwwwww",
 				   .write = "wwwwwwwwwwwwwwww" },
-		{ 5, 16, WP_MATCH, 5, "5-10>10", "pppppppppp......" },
-		{ 10, 16, WP_MATCH, 5, "10-15>15", "ppppppppppppppp." },
-		{ 15, 16, WP_MATCH, 5, "15-16>16", "pppppppppppppppp" }) } },
+		{ 5, 16, WP_MATCH, 5, "5-10>10", "..........wwwwww" },
+		{ 10, 16, WP_MATCH, 5, "10-15>15", "...............w" },
+		{ 15, 16, WP_MATCH, 5, "15-16>16", "................" }) } },
 	{ "max_pages with sparse pages: walk_end is the first unreported match",
-	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 2, "0-1,3-4>6", "pppppp.pp.pp.pp.",
+	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 2, "0-1,3-4>6", "......w..w..w..w",
 				   .write = "w..w..w..w..w..w" },
-		{ 6, 16, WP_MATCH, 2, "6-7,9-10>12", "pppppppppppp.pp." },
-		{ 12, 16, WP_MATCH, 2, "12-13,15-16>16", "pppppppppppppppp" }) } },
+		{ 6, 16, WP_MATCH, 2, "6-7,9-10>12", "............w..w" },
+		{ 12, 16, WP_MATCH, 2, "12-13,15-16>16", "................" }) } },
 	/* Pages that merge into the last region never stop the walk. */
 	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
-	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 0, "0-16>16", "pppppppppppppppp",
+	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 0, "0-16>16", "................",
 				   .vec_len = 1 },
-		{ 0, 16, WP_MATCH, 0, "0-2>4", "pppp...pp.pp....", .write = "ww..www..w..wwww",
+		{ 0, 16, WP_MATCH, 0, "0-2>4", "....www..w..wwww", .write = "ww..www..w..wwww",
 		  .vec_len = 1 },
-		{ 4, 16, WP_MATCH, 0, "4-7>9", "ppppppppp.pp....", .vec_len = 1 },
-		{ 9, 16, WP_MATCH, 0, "9-10>12", "pppppppppppp....", .vec_len = 1 },
-		{ 12, 16, WP_MATCH, 0, "12-16>16", "pppppppppppppppp", .vec_len = 1 }) } },
+		{ 4, 16, WP_MATCH, 0, "4-7>9", ".........w..wwww", .vec_len = 1 },
+		{ 9, 16, WP_MATCH, 0, "9-10>12", "............wwww", .vec_len = 1 },
+		{ 12, 16, WP_MATCH, 0, "12-16>16", "................", .vec_len = 1 }) } },
 	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
 	  t_thp_partial, { .type = MEM_THP, .nr = 1, .populate = true } },
 	{ "thp: a max_pages cut inside a THP splits it at the cut",
 	  t_thp_partial, { .type = MEM_THP, .nr = 1, .populate = true, .flag = true } },
 	{ "hugetlb: get+WP ending inside a huge page stops at its start and leaves it writable",
-	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 2, .populate = true, .cut = &(const struct hcut){
-		.to = { 4, 1 }, .walk_end = { 4, 0 }, .r1 = 1, .wp = "p." } } },
+	  t_hugetlb_cut, HCUT(2, .to = { 4, 1 }, .walk_end = { 4, 0 }, .r1 = 1, .written = ".w") },
 	{ "hugetlb: get+WP starting inside a huge page leaves it, walk_end at the range start, later ones protected (as mainline)",
-	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 2, .populate = true, .cut = &(const struct hcut){
-		.from = { 0, 1 }, .to = { 8, 0 }, .walk_end = { 0, 1 },
-		.r0 = 1, .r1 = 2, .wp = ".p" } } },
+	  t_hugetlb_cut, HCUT(2, .from = { 0, 1 }, .to = { 8, 0 }, .walk_end = { 0, 1 },
+			      .r0 = 1, .r1 = 2, .written = "w.") },
 	{ "hugetlb: a max_pages cut inside a huge page protects nothing, walk_end at its start",
-	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 1, .populate = true, .cut = &(const struct hcut){
-		.to = { 4, 0 }, .max_pages = { 0, 3 }, .wp = "." } } },
+	  t_hugetlb_cut, HCUT(1, .to = { 4, 0 }, .max_pages = { 0, 3 }, .written = "w") },
 	/* Room for the first huge page and a quarter of the next. */
 	{ "hugetlb: max_pages cut in several huge pages: walk_end at the last one cut (as mainline)",
-	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 3, .populate = true, .cut = &(const struct hcut){
-		.to = { 12, 0 }, .max_pages = { 5, 0 }, .walk_end = { 8, 0 },
-		.r1 = 1, .wp = "p.." } } },
+	  t_hugetlb_cut, HCUT(3, .to = { 12, 0 }, .max_pages = { 5, 0 }, .walk_end = { 8, 0 },
+			      .r1 = 1, .written = ".ww") },
 	/* MIXED: units 0-3 plain, 4-7 async uffd-wp, 8-11 plain; walk_end at the end */
 	{ "CHECK_WPASYNC: EPERM on a plain or sync uffd-wp VMA, fine on an async one",
 	  t_steps, { .setup = MIXED, STEPS({ 0, 4, CHECK_ASYNC, 0, ">4", .err = EPERM },
@@ -535,9 +514,9 @@ static const struct {
 		{ 0, 4, CHECK_ASYNC, 0, ">4", .err = EPERM, .sync = true }) } },
 	{ "CHECK_WPASYNC from an async into a plain VMA: EPERM, async pages stay protected (as mainline)",
 	  t_steps, { .setup = MIXED, STEPS({ 4, 12, CHECK_ASYNC | WP_MATCH, 0, ">12",
-					   "....pppp....", .err = EPERM }) } },
+					   "wwww....wwww", .err = EPERM }) } },
 	{ "WP_MATCHING skips VMAs without async uffd-wp",
-	  t_steps, { .setup = MIXED, STEPS({ 0, 12, WP_MATCH, 0, "4-8>12", "....pppp...." },
+	  t_steps, { .setup = MIXED, STEPS({ 0, 12, WP_MATCH, 0, "4-8>12", "wwww....wwww" },
 		/* Without WP_MATCHING the plain VMAs are reported as usual. */
 		{ 0, 12, 0, 0, "0-4,8-12>12" }) } },
 	{ "a child's pagemap: get+WP from the parent, a child write shows up next",

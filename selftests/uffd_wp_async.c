@@ -264,10 +264,7 @@ out:
 	unit_area_free(u);
 }
 
-/*
- * The global cases return a KSFT_ status; they run only with a usable
- * userfaultfd, and (need_async) one advertising WP_ASYNC.
- */
+/* The global cases (globals[]) return a KSFT_ status. */
 
 /* Bits 13 and 15 are advertised together. */
 static int test_api_bits(void)
@@ -284,16 +281,16 @@ static int test_api_bits(void)
 static int test_api_no_poison(void)
 {
 	const bool poison = advertised & UFFD_FEATURE_POISON;
-	int uffd, ret = KSFT_FAIL;
+	int ret = KSFT_FAIL;
 	uint64_t ioctls = 0;
 	struct utsname uts;
-	struct area a;
+	struct unit_area u;
 
-	if (area_alloc(&a, MEM_ANON, 1, false, 0))
+	if (unit_area_alloc(&u, MEM_ANON, 1, false, 0))
 		return KSFT_FAIL;
-	uffd = uffd_open(0, true);
-	if (uffd < 0 ||
-	    uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_MISSING, &ioctls))
+	u.uffd = uffd_open(0, true);
+	if (u.uffd < 0 ||
+	    uffd_register(u.uffd, u.a.addr, u.a.size, UFFDIO_REGISTER_MODE_MISSING, &ioctls))
 		ksft_print_msg("registration failed\n");
 	else if (poison && !(ioctls & (1ULL << UFFDIO_POISON_BIT)))
 		ksft_print_msg("bit 14 advertised, UFFDIO_POISON not offered\n");
@@ -301,9 +298,7 @@ static int test_api_no_poison(void)
 		ksft_print_msg("bit 14 advertised on %s\n", uts.release);
 	else
 		ret = KSFT_PASS;
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
+	unit_area_free(&u);
 	return ret;
 }
 
@@ -323,76 +318,76 @@ static int test_api_request(void)
 }
 
 /*
- * @nr anon pages (@populate) registered for write-protect by a userfaultfd
- * with @features and protected, then checked by @fn: a KSFT_ status.
- */
-static int wp_case(size_t nr, bool populate, uint64_t features,
-		   bool (*fn)(struct area *a, int uffd))
-{
-	struct area a;
-	bool ok;
-	int uffd;
-
-	if (area_alloc(&a, MEM_ANON, nr, populate, SEED))
-		return KSFT_FAIL;
-	uffd = uffd_wp_range(features, a.addr, a.size, true);
-	if (uffd < 0)
-		ksft_print_msg("set-up failed: %s\n", strerror(-uffd));
-	ok = uffd >= 0 && fn(&a, uffd);
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
-	return ok ? KSFT_PASS : KSFT_FAIL;
-}
-
-/*
  * Mainline turns WP_UNPOPULATED on with WP_ASYNC: never-touched anon pages
  * get protected (markers), and the first write resolves one asynchronously.
  */
-static bool async_unpopulated(struct area *a, int uffd)
+static bool async_unpopulated(struct unit_area *u)
 {
-	if (!pagemap_all(a->addr, a->size, PME_UFFD_WP, true))
+	if (!units_wp(u, 0, u->n, true))
 		return false;
-	a->addr[0] = 1;
-	return !pagemap_has(a->addr, PME_UFFD_WP) && !uffd_has_message(uffd) &&
-	       pagemap_all(a->addr + psize(), a->size - psize(), PME_UFFD_WP, true);
-}
-
-static int test_async_implies_unpopulated(void)
-{
-	return wp_case(8, false, UFFD_FEATURE_WP_ASYNC, async_unpopulated);
+	unit_write(u, 0);
+	return units_wp(u, 0, 1, false) && !uffd_has_message(u->uffd) &&
+	       units_wp(u, 1, u->n, true);
 }
 
 /* Without WP_ASYNC a write queues a message; only the page unprotected is writable. */
-static bool sync_trapped(struct area *a, int uffd)
+static bool sync_trapped(struct unit_area *u)
 {
-	char *page1 = a->addr + psize();
-
-	return uffd_write_trapped(uffd, page1, psize(), 0x5a) &&
-	       !uffd_has_message(uffd) && page1[0] == 0x5a &&
-	       !pagemap_has(page1, PME_UFFD_WP) && pagemap_has(a->addr, PME_UFFD_WP);
+	return uffd_write_trapped(u->uffd, unit_addr(u, 1), u->unit, 0x5a) &&
+	       !uffd_has_message(u->uffd) && *unit_addr(u, 1) == 0x5a &&
+	       units_wp(u, 0, 1, true) && units_wp(u, 1, 2, false);
 }
 
-static int test_sync_still_works(void)
-{
-	return wp_case(4, true, 0, sync_trapped);
-}
-
-static const struct {
+/*
+ * A global case: @fn, or @check on @nr anon pages (@populate) registered
+ * for write-protect by a userfaultfd with @features and protected. They
+ * run only with a usable userfaultfd, and (@need_async) one advertising
+ * WP_ASYNC.
+ */
+static const struct global {
 	const char *name;
 	int (*fn)(void);
 	bool need_async;
+	bool (*check)(struct unit_area *u);
+	size_t nr;
+	bool populate;
+	__u64 features;
 } globals[] = {
 	{ "UFFDIO_API advertises WP_ASYNC (bit 15) with WP_UNPOPULATED (bit 13)",
-	  test_api_bits, false },
+	  test_api_bits },
 	{ "UFFDIO_API advertises bit 14 (POISON) only with UFFDIO_POISON, never on 6.1",
-	  test_api_no_poison, false },
+	  test_api_no_poison },
 	{ "UFFDIO_API request of WP_ASYNC: accepted if advertised, else EINVAL",
-	  test_api_request, false },
+	  test_api_request },
 	{ "WP_ASYNC alone protects never-touched anon pages (implies WP_UNPOPULATED)",
-	  test_async_implies_unpopulated, true },
-	{ "without WP_ASYNC a wp fault is delivered as a message", test_sync_still_works, false },
+	  .need_async = true, .check = async_unpopulated, .nr = 8,
+	  .features = UFFD_FEATURE_WP_ASYNC },
+	{ "without WP_ASYNC a wp fault is delivered as a message",
+	  .check = sync_trapped, .nr = 4, .populate = true },
 };
+
+/* Run global case @g: a KSFT_ status. */
+static int run_global(const struct global *g)
+{
+	struct unit_area u;
+	bool ok;
+
+	if (g->need_async && (advertised < 0 || !(advertised & UFFD_FEATURE_WP_ASYNC)))
+		return vmh_set_reason(KSFT_SKIP, "kernel lacks UFFD_FEATURE_WP_ASYNC");
+	if (advertised < 0)
+		return vmh_set_reason(KSFT_SKIP, "userfaultfd unavailable: %s",
+				      strerror((int)-advertised));
+	if (g->fn)
+		return g->fn();
+	if (unit_area_alloc(&u, MEM_ANON, g->nr, g->populate, SEED))
+		return KSFT_FAIL;
+	u.uffd = uffd_wp_range(g->features, u.a.addr, u.a.size, true);
+	if (u.uffd < 0)
+		ksft_print_msg("set-up failed: %s\n", strerror(-u.uffd));
+	ok = u.uffd >= 0 && g->check(&u);
+	unit_area_free(&u);
+	return ok ? KSFT_PASS : KSFT_FAIL;
+}
 
 int main(int argc, char **argv)
 {
@@ -407,17 +402,8 @@ int main(int argc, char **argv)
 	else
 		ksft_print_msg("UFFDIO_API features: %#llx\n", (unsigned long long)advertised);
 
-	for (i = 0; i < ARRAY_SIZE(globals); i++) {
-		if (advertised >= 0 && (!globals[i].need_async ||
-					(advertised & UFFD_FEATURE_WP_ASYNC)))
-			vmh_report(globals[i].name, globals[i].fn());
-		else if (globals[i].need_async)
-			ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-					      globals[i].name);
-		else
-			ksft_test_result_skip("%s: userfaultfd unavailable: %s\n",
-					      globals[i].name, strerror((int)-advertised));
-	}
+	for (i = 0; i < ARRAY_SIZE(globals); i++)
+		vmh_report(globals[i].name, run_global(&globals[i]));
 	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
 		run_scenario(&scenarios[i]);
 

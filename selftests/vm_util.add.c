@@ -14,6 +14,7 @@
 #define THP_ENABLED_PATH "/sys/kernel/mm/transparent_hugepage/enabled"
 #define NR_HUGEPAGES_PATH "/proc/sys/vm/nr_hugepages"
 #define meminfo_value(name) proc_field("/proc/meminfo", name)
+#define UNIT_BYTE(i) ((unsigned char)(0x80 + (i)))
 
 char vmh_reason[256];
 

@@ -87,20 +87,17 @@ void area_free(struct area *a);
 
 /*
  * An area counted in units, what one write-protect covers: the huge page
- * for hugetlb, else the base page. unit_write() writes unit i with
- * UNIT_BYTE(i).
+ * for hugetlb, else the base page; @uffd (-1: none) is closed with it.
  */
 struct unit_area {
 	struct area a;
 	size_t unit;
 	size_t n;		/* units in the area */
-	int uffd;		/* the caller's userfaultfd, closed when freed */
-	int pm;			/* the pagemap read: pagemap_fd() */
-	unsigned char seed;	/* what area_alloc() wrote, if @seeded */
+	int uffd;
+	int pm;			/* the pagemap it is read through: pagemap_fd() */
+	unsigned char seed;	/* area_alloc()'s, if it wrote any (@seeded) */
 	bool seeded;
 };
-
-#define UNIT_BYTE(i)		((unsigned char)(0x80 + (i)))
 
 int unit_area_alloc(struct unit_area *u, enum mem_type type, size_t nr,
 		    bool populate, unsigned char seed);
@@ -111,8 +108,9 @@ static inline char *unit_addr(const struct unit_area *u, size_t i)
 	return u->a.addr + i * u->unit;
 }
 
+/* Write 0x80 + @i to every byte of unit @i. */
 void unit_write(const struct unit_area *u, size_t i);
-/* Unit @i holds UNIT_BYTE(i) if @written, else what area_alloc() wrote. */
+/* Unit @i holds what unit_write() wrote if @written, else its seed data. */
 bool unit_data_ok(const struct unit_area *u, size_t i, bool written);
 /* Every base page of units [from, to) has (or lacks) the uffd-wp bit. */
 bool units_wp(const struct unit_area *u, size_t from, size_t to, bool set);
