@@ -301,6 +301,10 @@ static bool t_steps(struct unit_area *t, const struct variant *v)
 }
 
 #define STEPS(...)	.steps = (const struct step[]){ __VA_ARGS__, {} }
+/* A step: the fields up to @written in order, the rest by name. */
+#define STEP(from_, to_, flags_, max_, call_, written_, ...)			\
+	{ .from = from_, .to = to_, .flags = flags_, .max_pages = max_,	\
+	  .call = call_, .written = written_, __VA_ARGS__ }
 #define ANON16		.type = MEM_ANON, .nr = 16, .populate = true
 
 /*
@@ -468,30 +472,30 @@ static const struct {
 	CYCLE("page cache private", MEM_PAGECACHE, 16, true),
 	CYCLE("page cache shared", MEM_PAGECACHE_SHARED, 16, true),
 	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
-	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 0, NULL, "................" },
-		{ 0, 16, WP_MATCH, 0, NULL, "................", .write = "..ww............" },
+	  t_steps, { ANON16, STEPS(STEP(0, 16, WP_MATCH, 0, NULL, "................"),
+		STEP(0, 16, WP_MATCH, 0, NULL, "................", .write = "..ww............"),
 		/* A plain get (no WP) finds nothing written. */
-		{ 0, 16, 0, 0, ">16" }) } },
+		STEP(0, 16, 0, 0, ">16", NULL)) } },
 	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
-	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 5, "0-5>5", ".....wwwwwwwwwww",
-				   .write = "wwwwwwwwwwwwwwww" },
-		{ 5, 16, WP_MATCH, 5, "5-10>10", "..........wwwwww" },
-		{ 10, 16, WP_MATCH, 5, "10-15>15", "...............w" },
-		{ 15, 16, WP_MATCH, 5, "15-16>16", "................" }) } },
+	  t_steps, { ANON16, STEPS(STEP(0, 16, WP_MATCH, 5, "0-5>5", ".....wwwwwwwwwww",
+					.write = "wwwwwwwwwwwwwwww"),
+		STEP(5, 16, WP_MATCH, 5, "5-10>10", "..........wwwwww"),
+		STEP(10, 16, WP_MATCH, 5, "10-15>15", "...............w"),
+		STEP(15, 16, WP_MATCH, 5, "15-16>16", "................")) } },
 	{ "max_pages with sparse pages: walk_end is the first unreported match",
-	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 2, "0-1,3-4>6", "......w..w..w..w",
-				   .write = "w..w..w..w..w..w" },
-		{ 6, 16, WP_MATCH, 2, "6-7,9-10>12", "............w..w" },
-		{ 12, 16, WP_MATCH, 2, "12-13,15-16>16", "................" }) } },
+	  t_steps, { ANON16, STEPS(STEP(0, 16, WP_MATCH, 2, "0-1,3-4>6", "......w..w..w..w",
+					.write = "w..w..w..w..w..w"),
+		STEP(6, 16, WP_MATCH, 2, "6-7,9-10>12", "............w..w"),
+		STEP(12, 16, WP_MATCH, 2, "12-13,15-16>16", "................")) } },
 	/* Pages that merge into the last region never stop the walk. */
 	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
-	  t_steps, { ANON16, STEPS({ 0, 16, WP_MATCH, 0, "0-16>16", "................",
-				   .vec_len = 1 },
-		{ 0, 16, WP_MATCH, 0, "0-2>4", "....www..w..wwww", .write = "ww..www..w..wwww",
-		  .vec_len = 1 },
-		{ 4, 16, WP_MATCH, 0, "4-7>9", ".........w..wwww", .vec_len = 1 },
-		{ 9, 16, WP_MATCH, 0, "9-10>12", "............wwww", .vec_len = 1 },
-		{ 12, 16, WP_MATCH, 0, "12-16>16", "................", .vec_len = 1 }) } },
+	  t_steps, { ANON16, STEPS(STEP(0, 16, WP_MATCH, 0, "0-16>16", "................",
+					.vec_len = 1),
+		STEP(0, 16, WP_MATCH, 0, "0-2>4", "....www..w..wwww", .write = "ww..www..w..wwww",
+		     .vec_len = 1),
+		STEP(4, 16, WP_MATCH, 0, "4-7>9", ".........w..wwww", .vec_len = 1),
+		STEP(9, 16, WP_MATCH, 0, "9-10>12", "............wwww", .vec_len = 1),
+		STEP(12, 16, WP_MATCH, 0, "12-16>16", "................", .vec_len = 1)) } },
 	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
 	  t_thp_partial, { .type = MEM_THP, .nr = 1, .populate = true } },
 	{ "thp: a max_pages cut inside a THP splits it at the cut",
@@ -509,16 +513,17 @@ static const struct {
 			      .r1 = 1, .written = ".ww") },
 	/* MIXED: units 0-3 plain, 4-7 async uffd-wp, 8-11 plain; walk_end at the end */
 	{ "CHECK_WPASYNC: EPERM on a plain or sync uffd-wp VMA, fine on an async one",
-	  t_steps, { .setup = MIXED, STEPS({ 0, 4, CHECK_ASYNC, 0, ">4", .err = EPERM },
-		{ 4, 8, CHECK_ASYNC, 0, "4-8>8" }, { 4, 8, CHECK_ASYNC | WP_MATCH, 0, "4-8>8" },
-		{ 0, 4, CHECK_ASYNC, 0, ">4", .err = EPERM, .sync = true }) } },
+	  t_steps, { .setup = MIXED, STEPS(STEP(0, 4, CHECK_ASYNC, 0, ">4", NULL, .err = EPERM),
+		STEP(4, 8, CHECK_ASYNC, 0, "4-8>8", NULL),
+		STEP(4, 8, CHECK_ASYNC | WP_MATCH, 0, "4-8>8", NULL),
+		STEP(0, 4, CHECK_ASYNC, 0, ">4", NULL, .err = EPERM, .sync = true)) } },
 	{ "CHECK_WPASYNC from an async into a plain VMA: EPERM, async pages stay protected (as mainline)",
-	  t_steps, { .setup = MIXED, STEPS({ 4, 12, CHECK_ASYNC | WP_MATCH, 0, ">12",
-					   "wwww....wwww", .err = EPERM }) } },
+	  t_steps, { .setup = MIXED, STEPS(STEP(4, 12, CHECK_ASYNC | WP_MATCH, 0, ">12",
+						"wwww....wwww", .err = EPERM)) } },
 	{ "WP_MATCHING skips VMAs without async uffd-wp",
-	  t_steps, { .setup = MIXED, STEPS({ 0, 12, WP_MATCH, 0, "4-8>12", "wwww....wwww" },
+	  t_steps, { .setup = MIXED, STEPS(STEP(0, 12, WP_MATCH, 0, "4-8>12", "wwww....wwww"),
 		/* Without WP_MATCHING the plain VMAs are reported as usual. */
-		{ 0, 12, 0, 0, "0-4,8-12>12" }) } },
+		STEP(0, 12, 0, 0, "0-4,8-12>12", NULL)) } },
 	{ "a child's pagemap: get+WP from the parent, a child write shows up next",
 	  t_child, { .setup = NOTHING } },
 	{ "an exited child's pagemap: ESRCH, nothing reported (as mainline)",

@@ -354,11 +354,11 @@ static const struct global {
 	__u64 features;
 } globals[] = {
 	{ "UFFDIO_API advertises WP_ASYNC (bit 15) with WP_UNPOPULATED (bit 13)",
-	  test_api_bits },
+	  .fn = test_api_bits },
 	{ "UFFDIO_API advertises bit 14 (POISON) only with UFFDIO_POISON, never on 6.1",
-	  test_api_no_poison },
+	  .fn = test_api_no_poison },
 	{ "UFFDIO_API request of WP_ASYNC: accepted if advertised, else EINVAL",
-	  test_api_request },
+	  .fn = test_api_request },
 	{ "WP_ASYNC alone protects never-touched anon pages (implies WP_UNPOPULATED)",
 	  .need_async = true, .check = async_unpopulated, .nr = 8,
 	  .features = UFFD_FEATURE_WP_ASYNC },
