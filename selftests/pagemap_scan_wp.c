@@ -14,19 +14,13 @@
 #include "vm_util.h"
 
 #define W		PAGE_IS_WRITTEN
+#define WP_MATCH	PM_SCAN_WP_MATCHING
+#define CHECK_ASYNC	PM_SCAN_CHECK_WPASYNC
 #define MAX_REGIONS	64
+#define MAX_EXP		4	/* regions a step expects */
 #define SEED		0x33
 #define RACE_PAGES	64
 #define RACE_SECONDS	2
-
-/* A range registered for async uffd-wp, not protected yet. */
-struct tracked {
-	struct area a;
-	int uffd;
-	int pm;			/* the pagemap scanned */
-	size_t unit;		/* granule of writes and expectations */
-	size_t n;		/* units in the area */
-};
 
 /*
  * A row of the case table: what run_case() sets up (@nr pages of @type
@@ -40,22 +34,15 @@ struct variant {
 	bool populate;
 	bool flag;
 	const struct hcut *cut;	/* t_hugetlb_cut()'s */
-	/* t_resume()'s: see resume_calls() */
-	const char *written, *calls;
-	__u64 max_pages;
+	const struct step *steps; /* t_steps()' */
 };
-
-static char *unit_addr(const struct tracked *t, size_t i)
-{
-	return t->a.addr + i * t->unit;
-}
 
 /*
  * Set up @t as @v says, registered for async uffd-wp, not protected (only
  * WP_ASYNC is asked for: mainline implies WP_UNPOPULATED). On failure
  * report the case and return false.
  */
-static bool track(const char *name, struct tracked *t, const struct variant *v)
+static bool track(const char *name, struct unit_area *t, const struct variant *v)
 {
 	const bool mixed = v->setup == MIXED;
 	const enum mem_type type = mixed ? MEM_ANON : v->type;
@@ -69,39 +56,28 @@ static bool track(const char *name, struct tracked *t, const struct variant *v)
 				      type == MEM_HUGETLB ? " for this memory type" : "");
 		return false;
 	}
-	ret = area_alloc(&t->a, type, mixed ? 12 : v->nr, mixed || v->populate, SEED);
-	if (ret) {
+	ret = unit_area_alloc(t, type, mixed ? 12 : v->nr, mixed || v->populate, SEED);
+	if (!ret) {
+		t->uffd = uffd_wp_range(features, unit_addr(t, mixed ? 4 : 0),
+					mixed ? 4 * t->unit : t->a.size, false);
+		if (t->uffd < 0)
+			ret = vmh_set_reason(VMH_FAIL, "async uffd-wp set-up: %s",
+					     strerror(-t->uffd));
+	}
+	if (ret)
 		vmh_report_setup(name, ret);
-		return false;
-	}
-	t->pm = pagemap_fd();
-	t->unit = type == MEM_HUGETLB ? t->a.psize : psize();
-	t->n = t->a.size / t->unit;
-	t->uffd = uffd_wp_range(features, unit_addr(t, mixed ? 4 : 0),
-				mixed ? 4 * t->unit : t->a.size, false);
-	if (t->uffd < 0) {
-		ksft_test_result_fail("%s: async uffd-wp set-up: %s\n", name,
-				      strerror(-t->uffd));
-		area_free(&t->a);
-		return false;
-	}
-	return true;
+	return !ret;
 }
 
-static void write_unit(struct tracked *t, size_t i)
+/* Exactly the units marked 'w' in @map lack the uffd-wp bit (are written). */
+static bool written_map(const struct unit_area *t, const char *map)
 {
-	memset(unit_addr(t, i), 0x80 + i, t->unit);
-}
+	bool ok = true;
+	size_t i;
 
-/* Every base page of units [from, to) has (or lacks) the uffd-wp bit. */
-static bool units_wp(const struct tracked *t, size_t from, size_t to, bool set)
-{
-	if (pagemap_all(unit_addr(t, from), (to - from) * t->unit, PME_UFFD_WP,
-			set))
-		return true;
-	ksft_print_msg("units [%zu, %zu): expected the wp bit %s everywhere\n",
-		       from, to, set ? "set" : "clear");
-	return false;
+	for (i = 0; i < t->n; i++)
+		ok &= units_wp(t, i, i + 1, map[i] != 'w');
+	return ok;
 }
 
 struct scan_out {
@@ -110,36 +86,33 @@ struct scan_out {
 	size_t walk_end;	/* in units from the area start */
 };
 
-/* get+WP of units [from, to) of @t; a NULL @out with @vec_len 0: WP only. */
-static long get_wp(struct tracked *t, size_t from, size_t to, __u64 flags,
+/* get+WP of units [from, to) of @t; @vec_len 0: WP only, no vector. */
+static long get_wp(struct unit_area *t, size_t from, size_t to, __u64 flags,
 		   __u64 max_pages, __u64 vec_len, struct scan_out *out)
 {
 	unsigned long base = (unsigned long)t->a.addr;
 	__u64 walk_end;
-	long n;
 
-	n = pagemap_scan(t->pm, base + from * t->unit, base + to * t->unit,
-			 out ? out->v : NULL, vec_len, flags, max_pages, 0, W,
-			 0, W, &walk_end);
-	if (out) {
-		out->n = n;
-		out->walk_end = (walk_end - base) / t->unit;
-		if ((walk_end - base) % t->unit)
-			ksft_print_msg("walk_end +%#llx is not on a unit boundary\n",
-				       (unsigned long long)(walk_end - base));
-	}
-	return n;
+	out->n = pagemap_scan(t->pm, base + from * t->unit, base + to * t->unit,
+			      vec_len ? out->v : NULL, vec_len, flags, max_pages,
+			      0, W, 0, W, &walk_end);
+	out->walk_end = (walk_end - base) / t->unit;
+	if ((walk_end - base) % t->unit)
+		ksft_print_msg("walk_end +%#llx is not on a unit boundary\n",
+			       (unsigned long long)(walk_end - base));
+	return out->n;
 }
 
-#define GET_WP_EXPECT(t, from, to, flags, maxp, vlen, we, ...)		\
+/* get_wp() into a full-size vector, then get_wp_check(). */
+#define GET_WP_EXPECT(t, from, to, flags, maxp, we, ...)		\
 	({								\
 		const struct region_exp __e[] = { __VA_ARGS__ };	\
 		struct scan_out __o;					\
-		get_wp(t, from, to, flags, maxp, vlen, &__o);		\
+		get_wp(t, from, to, flags, maxp, MAX_REGIONS, &__o);	\
 		get_wp_check(t, &__o, we, __e, ARRAY_SIZE(__e));	\
 	})
 
-static bool get_wp_check(const struct tracked *t, const struct scan_out *o,
+static bool get_wp_check(const struct unit_area *t, const struct scan_out *o,
 			 size_t walk_end, const struct region_exp *e, size_t ne)
 {
 	bool ok;
@@ -157,143 +130,41 @@ static bool get_wp_check(const struct tracked *t, const struct scan_out *o,
 }
 
 /* get+WP of the whole area expecting nothing. */
-static bool nothing_written(struct tracked *t)
+static bool nothing_written(struct unit_area *t)
 {
-	return GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, t->n);
+	return GET_WP_EXPECT(t, 0, t->n, WP_MATCH, 0, t->n);
 }
 
-static bool t_cycle(struct tracked *t, const struct variant *v)
+static bool t_cycle(struct unit_area *t, const struct variant *v)
 {
-	const bool populate = v->populate;
 	size_t i, n;
 	bool ok;
 
 	n = t->n;
 	/* Nothing is protected yet: everything is written. */
-	ok = GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
-			   { 0, n, W });
+	ok = GET_WP_EXPECT(t, 0, n, WP_MATCH, 0, n, { 0, n, W });
 	ok &= units_wp(t, 0, n, true);
 	ok &= nothing_written(t);
 
-	write_unit(t, 1);
-	write_unit(t, 3);
-	write_unit(t, 4);
-	write_unit(t, n - 1);
-	ok &= GET_WP_EXPECT(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, n,
-			    { 1, 2, W }, { 3, 5, W }, { n - 1, n, W });
+	unit_write(t, 1);
+	unit_write(t, 3);
+	unit_write(t, 4);
+	unit_write(t, n - 1);
+	ok &= GET_WP_EXPECT(t, 0, n, WP_MATCH, 0, n, { 1, 2, W }, { 3, 5, W }, { n - 1, n, W });
 	ok &= units_wp(t, 0, n, true);
 	ok &= nothing_written(t);
 
-	for (i = 0; i < n; i++) {
-		bool written = i == 1 || i == 3 || i == 4 || i == n - 1;
-		unsigned char want = written ? 0x80 + i :
-			!populate ? 0 :
-			(unsigned char)(SEED + i * t->unit / t->a.psize);
-
-		if (!check_bytes(unit_addr(t, i), t->unit, want)) {
-			ksft_print_msg("unit %zu: data lost\n", i);
-			ok = false;
-			break;
-		}
-	}
-	return ok;
-}
-
-static bool t_wp_only(struct tracked *t, const struct variant *v)
-{
-	bool ok;
-	long n;
-
-	n = get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
-	ok = n == 0 && units_wp(t, 0, t->n, true);
-	write_unit(t, 2);
-	write_unit(t, 3);
-	ok &= units_wp(t, 2, 4, false);
-	n = get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, 0, NULL);
-	ok &= n == 0 && units_wp(t, 0, t->n, true);
-	/* A plain get (no WP) finds nothing written. */
-	return GET_WP_EXPECT(t, 0, t->n, 0, 0, MAX_REGIONS, t->n) && ok;
-}
-
-/*
- * Protect the area, then write the units marked 'w' in @written (NULL:
- * protect and write nothing, every unit counts as written), and resume
- * get+WP calls from walk_end until the range is done. Each call must match
- * the next of @calls, "a-b,c-d>e ...": the written regions [a, b), [c, d)
- * and walk_end e, in units; afterwards exactly the units reported so far
- * and the unwritten ones are protected.
- */
-static bool resume_calls(struct tracked *t, const char *written, __u64 max_pages,
-			 __u64 vec_len, const char *calls)
-{
-	size_t from = 0, c, i, ne, walk_end;
-	struct region_exp e[4];
-	char *p = (char *)calls;
-	struct scan_out o;
-	bool ok = true;
-
-	if (written && uffd_wp(t->uffd, t->a.addr, t->a.size, true))
-		return false;
-	for (i = 0; written && i < t->n; i++)
-		if (written[i] == 'w')
-			write_unit(t, i);
-	for (c = 0; *p && from < t->n; c++) {
-		for (ne = 0; ne < 4; p++) {
-			e[ne].start = strtoul(p, &p, 10);
-			e[ne].end = strtoul(p + 1, &p, 10);
-			e[ne++].categories = W;
-			if (*p != ',')
-				break;
-		}
-		walk_end = strtoul(p + 1, &p, 10);
-		p += *p == ' ';
-		get_wp(t, from, t->n, PM_SCAN_WP_MATCHING, max_pages, vec_len, &o);
-		if (!get_wp_check(t, &o, walk_end, e, ne)) {
-			ksft_print_msg("call %zu (from unit %zu) differs\n", c, from);
+	for (i = 0; i < n; i++)
+		if (!unit_data_ok(t, i, i == 1 || i == 3 || i == 4 || i == n - 1))
 			return false;
-		}
-		if (o.walk_end <= from) {
-			ksft_print_msg("no progress at unit %zu\n", from);
-			return false;
-		}
-		for (i = 0; i < t->n; i++) {
-			bool reported = i < o.walk_end || (written && written[i] != 'w');
-
-			if (pagemap_has(unit_addr(t, i), PME_UFFD_WP) != reported) {
-				ksft_print_msg("call %zu: unit %zu wp bit should be %s\n",
-					       c, i, reported ? "set" : "clear");
-				ok = false;
-			}
-		}
-		from = o.walk_end;
-	}
-	if (*p || from != t->n) {
-		ksft_print_msg("%zu calls reached unit %zu, expected more calls or unit %zu\n",
-			       c, from, t->n);
-		ok = false;
-	}
 	return ok;
-}
-
-/* A row's resume_calls(), the output vector never full. */
-static bool t_resume(struct tracked *t, const struct variant *v)
-{
-	return resume_calls(t, v->written, v->max_pages, MAX_REGIONS, v->calls);
-}
-
-/* Pages that merge into the last region never stop the walk. */
-static bool t_vec_len(struct tracked *t, const struct variant *v)
-{
-	bool ok = resume_calls(t, NULL, 0, 1, "0-16>16");
-
-	return resume_calls(t, "ww..www..w..wwww", 0, 1, "0-2>4 4-7>9 9-10>12 12-16>16") && ok;
 }
 
 /*
  * get+WP of units [2, 5) of a THP, or (flag) of the whole THP cut by
  * max_pages 3: the THP is split at the range, the rest stays unreported.
  */
-static bool t_thp_partial(struct tracked *t, const struct variant *var)
+static bool t_thp_partial(struct unit_area *t, const struct variant *var)
 {
 	const __u64 all = PAGE_IS_WPALLOWED | W | PAGE_IS_PRESENT | PAGE_IS_HUGE;
 	const size_t n = t->n, from = var->flag ? 0 : 2, to = var->flag ? 3 : 5;
@@ -306,15 +177,15 @@ static bool t_thp_partial(struct tracked *t, const struct variant *var)
 	struct scan_out o;
 	bool ok;
 
-	ok = GET_WP_EXPECT(t, from, var->flag ? n : to, PM_SCAN_WP_MATCHING,
-			   var->flag ? 3 : 0, MAX_REGIONS, to, { from, to, W });
+	ok = GET_WP_EXPECT(t, from, var->flag ? n : to, WP_MATCH, var->flag ? 3 : 0, to,
+			   { from, to, W });
 	ok &= units_wp(t, 0, from, false) && units_wp(t, from, to, true) &&
 	      units_wp(t, to, n, false);
 	o.n = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
 			   (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
 			   0, 0, 0, 0, 0, all, NULL);
 	ok &= regions_match(t->a.addr, t->unit, v, o.n, split + !from, 3 - !from);
-	get_wp(t, 0, n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o);
+	get_wp(t, 0, n, WP_MATCH, 0, MAX_REGIONS, &o);
 	return get_wp_check(t, &o, n, rest + !from, 2 - !from) && ok;
 }
 
@@ -326,92 +197,123 @@ struct hpos {
 /*
  * A get+WP of [from, to) of a hugetlb area, cut by @max_pages: it must
  * report huge pages [r0, r1) (none when equal), stop at @walk_end, and
- * leave the huge pages of @map (a bit each) protected.
+ * leave unprotected the huge pages marked 'w' in @written.
  */
 struct hcut {
 	struct hpos from, to, max_pages, walk_end;
 	size_t r0, r1;
-	unsigned int map;
+	const char *written;
 };
 
-static bool t_hugetlb_cut(struct tracked *t, const struct variant *v)
+static bool t_hugetlb_cut(struct unit_area *t, const struct variant *v)
 {
 	const struct hcut *c = v->cut;
 	const size_t per = t->unit / psize(), q = per / 4;
 	const struct region_exp e[] = { { c->r0 * per, c->r1 * per, W } };
-	struct tracked b = *t;	/* the area in base pages */
+	struct unit_area b = *t;	/* the area in base pages */
 	struct scan_out o;
-	size_t i;
 	bool ok;
 
 	b.unit = psize();
-	get_wp(&b, c->from.q * q + c->from.p, c->to.q * q + c->to.p, PM_SCAN_WP_MATCHING,
+	get_wp(&b, c->from.q * q + c->from.p, c->to.q * q + c->to.p, WP_MATCH,
 	       c->max_pages.q * q + c->max_pages.p, MAX_REGIONS, &o);
 	ok = get_wp_check(&b, &o, c->walk_end.q * q + c->walk_end.p, e, c->r1 > c->r0);
-	for (i = 0; i < t->n; i++)
-		ok &= units_wp(t, i, i + 1, c->map >> i & 1);
-	return ok;
+	return written_map(t, c->written) && ok;
 }
 
-static bool t_check_wpasync(struct tracked *t, const struct variant *v)
-{
-	struct scan_out o;
-	bool ok;
-	int uffd;
+/* A t_hugetlb_cut() row: @nr_ huge pages, the hcut. */
+#define HCUT(nr_, ...)							\
+	{ .type = MEM_HUGETLB, .nr = nr_, .populate = true,		\
+	  .cut = &(const struct hcut){ __VA_ARGS__ } }
 
-	/* Plain VMA alone: EPERM; walk_end is left at the end (mainline). */
-	ok = get_wp(t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, &o) ==
-	     -EPERM && o.walk_end == 4;
-	/* The async VMA alone: fine, with or without WP_MATCHING. */
-	ok &= GET_WP_EXPECT(t, 4, 8, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, 8,
-			    { 4, 8, W });
-	ok &= GET_WP_EXPECT(t, 4, 8, PM_SCAN_CHECK_WPASYNC |
-			    PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
-			    { 4, 8, W });
-	/* A sync uffd-wp VMA is no better than a plain one. */
-	uffd = uffd_wp_range(0, t->a.addr, 4 * t->unit, false);
-	if (uffd < 0) {
-		ksft_print_msg("sync registration failed\n");
-		return false;
+/*
+ * A step of a case: with @write, protect the area and write the units
+ * marked 'w' in it; with @sync, register units [0, 4) for sync uffd-wp.
+ * Then get (+WP by @flags) units [from, to) cut by @max_pages into a
+ * vector of @vec_len (MAX_REGIONS if 0): it fails with @err, or gives
+ * @call, "a-b,c-d>e": the written regions [a, b), [c, d) and walk_end e
+ * (">e": none; NULL: WP only, no vector, returns 0). Afterwards the units
+ * marked 'w' in @written, and only they, are unprotected (NULL: not
+ * checked).
+ */
+struct step {
+	size_t from, to;
+	__u64 flags, max_pages;
+	const char *call, *written, *write;
+	__u64 vec_len;
+	int err;
+	bool sync;
+};
+
+static size_t parse_call(const char *p, struct region_exp *e, size_t *walk_end)
+{
+	size_t ne;
+
+	for (ne = 0; ne < MAX_EXP && *p != '>'; ne++) {
+		e[ne].start = strtoul(p, (char **)&p, 10);
+		e[ne].end = strtoul(p + 1, (char **)&p, 10);
+		e[ne].categories = W;
+		p += *p == ',';
 	}
-	ok &= get_wp(t, 0, 4, PM_SCAN_CHECK_WPASYNC, 0, MAX_REGIONS, &o) == -EPERM;
-	close(uffd);
-	return ok;
+	*walk_end = strtoul(p + 1, NULL, 10);
+	return ne;
 }
 
-static bool t_check_wpasync_partial(struct tracked *t, const struct variant *v)
+static bool t_steps(struct unit_area *t, const struct variant *v)
 {
+	struct region_exp e[MAX_EXP];
+	const struct step *s;
 	struct scan_out o;
-	bool ok;
+	size_t i, ne, we = 0;
+	int uffd = -1;
+	bool ok = true, good;
 
-	/* The walk protected the async pages before failing; walk_end at the end. */
-	ok = get_wp(t, 4, 12, PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING, 0,
-		    MAX_REGIONS, &o) == -EPERM && o.walk_end == 12;
-	ok &= units_wp(t, 4, 8, true);
+	for (s = v->steps; s->to; s++) {
+		if (s->sync)
+			uffd = uffd_wp_range(0, t->a.addr, 4 * t->unit, false);
+		if ((s->sync && uffd < 0) ||
+		    (s->write && uffd_wp(t->uffd, t->a.addr, t->a.size, true))) {
+			ksft_print_msg("step %zu: set-up failed\n", s - v->steps);
+			return false;
+		}
+		for (i = 0; s->write && i < t->n; i++)
+			if (s->write[i] == 'w')
+				unit_write(t, i);
+		good = !s->write || written_map(t, s->write);
+		ne = s->call ? parse_call(s->call, e, &we) : 0;
+		get_wp(t, s->from, s->to, s->flags, s->max_pages,
+		       !s->call ? 0 : s->vec_len ?: MAX_REGIONS, &o);
+		if (!s->call)
+			good &= o.n == 0;
+		else if (s->err)
+			good &= o.n == -s->err && o.walk_end == we;
+		else
+			good &= get_wp_check(t, &o, we, e, ne);
+		if (s->written)
+			good &= written_map(t, s->written);
+		if (!good)
+			ksft_print_msg("step %zu differs (returned %ld)\n", s - v->steps, o.n);
+		ok &= good;
+	}
+	if (uffd >= 0)
+		close(uffd);
 	return ok;
 }
 
-static bool t_wp_skips_plain(struct tracked *t, const struct variant *v)
-{
-	bool ok;
-
-	ok = GET_WP_EXPECT(t, 0, 12, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 12,
-			   { 4, 8, W });
-	ok &= units_wp(t, 0, 4, false) && units_wp(t, 4, 8, true) &&
-	      units_wp(t, 8, 12, false);
-	/* Without WP_MATCHING the plain VMAs are reported as usual. */
-	ok &= GET_WP_EXPECT(t, 0, 12, 0, 0, MAX_REGIONS, 12,
-			    { 0, 4, W }, { 8, 12, W });
-	return ok;
-}
+#define STEPS(...)	.steps = (const struct step[]){ __VA_ARGS__, {} }
+/* A step: the fields up to @written in order, the rest by name. */
+#define STEP(from_, to_, flags_, max_, call_, written_, ...)			\
+	{ .from = from_, .to = to_, .flags = flags_, .max_pages = max_,	\
+	  .call = call_, .written = written_, __VA_ARGS__ }
+#define ANON16		.type = MEM_ANON, .nr = 16, .populate = true
 
 /*
  * A child writes units 2 and 5 of its tracked area, then unit 6 when asked
  * ('w'). Or (flag) it exits first: its pagemap kept open gives ESRCH.
  */
-static bool t_child(struct tracked *unused, const struct variant *var)
+static bool t_child(struct unit_area *unused, const struct variant *var)
 {
-	struct tracked t = { .unit = psize(), .n = 8 };
+	struct unit_area t = { .unit = psize(), .n = 8 };
 	struct scan_out o;
 	struct peer c;
 	bool ok;
@@ -421,12 +323,12 @@ static bool t_child(struct tracked *unused, const struct variant *var)
 		if (area_alloc(&t.a, MEM_ANON, 8, true, SEED) ||
 		    uffd_wp_range(UFFD_FEATURE_WP_ASYNC, t.a.addr, t.a.size, true) < 0)
 			child_exit(KSFT_FAIL);
-		write_unit(&t, 2);
-		write_unit(&t, 5);
+		unit_write(&t, 2);
+		unit_write(&t, 5);
 		if (write(c.to, &t.a.addr, sizeof(t.a.addr)) != sizeof(t.a.addr))
 			child_exit(KSFT_FAIL);
 		while (peer_recv(&c) == 'w') {
-			write_unit(&t, 6);
+			unit_write(&t, 6);
 			peer_send(&c, 'w');
 		}
 		child_exit(KSFT_PASS);
@@ -441,17 +343,15 @@ static bool t_child(struct tracked *unused, const struct variant *var)
 		ksft_exit_fail_msg("open the child's pagemap: %s\n", strerror(errno));
 	if (var->flag) {
 		ok = peer_wait(&c, "child") == KSFT_PASS;
-		if (get_wp(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o) != -ESRCH) {
+		if (get_wp(&t, 0, 8, WP_MATCH, 0, MAX_REGIONS, &o) != -ESRCH) {
 			ksft_print_msg("scan returned %ld, expected -ESRCH\n", o.n);
 			ok = false;
 		}
 	} else {
-		ok = GET_WP_EXPECT(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
-				   { 2, 3, W }, { 5, 6, W });
+		ok = GET_WP_EXPECT(&t, 0, 8, WP_MATCH, 0, 8, { 2, 3, W }, { 5, 6, W });
 		peer_send(&c, 'w');
 		ok &= peer_recv(&c) == 'w';
-		ok &= GET_WP_EXPECT(&t, 0, 8, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, 8,
-				    { 6, 7, W });
+		ok &= GET_WP_EXPECT(&t, 0, 8, WP_MATCH, 0, 8, { 6, 7, W });
 		ok &= peer_wait(&c, "child") == KSFT_PASS;
 	}
 	close(t.pm);
@@ -463,52 +363,30 @@ static bool t_child(struct tracked *unused, const struct variant *var)
  * did not register, so no entry may keep the protection and every page
  * reads as written. Through its own pagemap: pagemap_fd() is the parent's.
  */
-static int fork_child_check(struct tracked *t)
+static bool fork_child_check(struct unit_area *t)
 {
-	const struct region_exp e[] = { { 0, t->n, W } };
-	struct scan_out o;
-	size_t off;
-
 	t->pm = open("/proc/self/pagemap", O_RDONLY);
-	if (t->pm < 0)
-		return 2;
-	for (off = 0; off < t->a.size; off += psize()) {
-		if (pagemap_get_entry(t->pm, t->a.addr + off) & PME_UFFD_WP) {
-			ksft_print_msg("child: +%#zx still has the uffd-wp bit\n", off);
-			return 1;
-		}
-	}
-	get_wp(t, 0, t->n, 0, 0, MAX_REGIONS, &o);
-	return !get_wp_check(t, &o, t->n, e, ARRAY_SIZE(e));
+	return t->pm >= 0 && units_wp(t, 0, t->n, false) &&
+	       GET_WP_EXPECT(t, 0, t->n, 0, 0, t->n, { 0, t->n, W });
 }
 
 /* 6.1 kept the uffd-wp bit of present hugetlb entries in the child. */
-static bool t_fork_unregistered(struct tracked *t, const struct variant *v)
+static bool t_fork_unregistered(struct unit_area *t, const struct variant *v)
 {
-	int status;
-	pid_t pid;
+	struct peer c;
 	bool ok;
 
-	ok = GET_WP_EXPECT(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, t->n, { 0, t->n, W });
-	write_unit(t, 1);
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		ksft_print_msg("fork: %s\n", strerror(errno));
-		return false;
-	}
-	if (!pid)
-		child_exit(fork_child_check(t));
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		ksft_print_msg("the child found its copy protected (status %#x)\n", status);
-		ok = false;
-	}
-	return units_wp(t, 0, 1, true) && units_wp(t, 1, 2, false) &&
-	       units_wp(t, 2, t->n, true) && ok;
+	ok = GET_WP_EXPECT(t, 0, t->n, WP_MATCH, 0, t->n, { 0, t->n, W });
+	unit_write(t, 1);
+	peer_fork(&c);
+	if (!c.pid)
+		child_exit(fork_child_check(t) ? KSFT_PASS : KSFT_FAIL);
+	ok &= peer_wait(&c, "the child checking its copy") == KSFT_PASS;
+	return written_map(t, ".w..") && ok;
 }
 
 struct racer {
-	struct tracked *t;
+	struct unit_area *t;
 	bool stop;		/* __atomic */
 	unsigned long writes;
 };
@@ -533,7 +411,7 @@ static void *racer_fn(void *arg)
  * scan; after the writer stops and one more scan, the value last read of
  * every page must be its final one: a write get+WP lost leaves it stale.
  */
-static bool t_race(struct tracked *t, const struct variant *v)
+static bool t_race(struct unit_area *t, const struct variant *v)
 {
 	unsigned long seen[RACE_PAGES] = { 0 }, scans = 0, a;
 	const time_t end = time(NULL) + RACE_SECONDS;
@@ -555,7 +433,7 @@ static bool t_race(struct tracked *t, const struct variant *v)
 			__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
 			pthread_join(thread, NULL);
 		}
-		ok &= get_wp(t, 0, t->n, PM_SCAN_WP_MATCHING, 0, MAX_REGIONS, &o) >= 0;
+		ok &= get_wp(t, 0, t->n, WP_MATCH, 0, MAX_REGIONS, &o) >= 0;
 		for (k = 0; k < o.n; k++)
 			for (a = o.v[k].start; a < o.v[k].end; a += t->unit)
 				seen[(a - (unsigned long)t->a.addr) / t->unit] =
@@ -582,7 +460,7 @@ static bool t_race(struct tracked *t, const struct variant *v)
 
 static const struct {
 	const char *name;
-	bool (*fn)(struct tracked *t, const struct variant *v);
+	bool (*fn)(struct unit_area *t, const struct variant *v);
 	struct variant v;
 } cases[] = {
 	CYCLE("anon", MEM_ANON, 16, true),
@@ -594,40 +472,58 @@ static const struct {
 	CYCLE("page cache private", MEM_PAGECACHE, 16, true),
 	CYCLE("page cache shared", MEM_PAGECACHE_SHARED, 16, true),
 	{ "WP only (vec 0, vec_len 0) returns 0 and protects the matching pages",
-	  t_wp_only, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	  t_steps, { ANON16, STEPS(STEP(0, 16, WP_MATCH, 0, NULL, "................"),
+		STEP(0, 16, WP_MATCH, 0, NULL, "................", .write = "..ww............"),
+		/* A plain get (no WP) finds nothing written. */
+		STEP(0, 16, 0, 0, ">16", NULL)) } },
 	{ "max_pages cuts a region exactly, resumes at walk_end, protects only what was reported",
-	  t_resume, { .type = MEM_ANON, .nr = 16, .populate = true, .max_pages = 5,
-		      .written = "wwwwwwwwwwwwwwww", .calls = "0-5>5 5-10>10 10-15>15 15-16>16" } },
+	  t_steps, { ANON16, STEPS(STEP(0, 16, WP_MATCH, 5, "0-5>5", ".....wwwwwwwwwww",
+					.write = "wwwwwwwwwwwwwwww"),
+		STEP(5, 16, WP_MATCH, 5, "5-10>10", "..........wwwwww"),
+		STEP(10, 16, WP_MATCH, 5, "10-15>15", "...............w"),
+		STEP(15, 16, WP_MATCH, 5, "15-16>16", "................")) } },
 	{ "max_pages with sparse pages: walk_end is the first unreported match",
-	  t_resume, { .type = MEM_ANON, .nr = 16, .populate = true, .max_pages = 2,
-		      .written = "w..w..w..w..w..w", .calls = "0-1,3-4>6 6-7,9-10>12 12-13,15-16>16" } },
+	  t_steps, { ANON16, STEPS(STEP(0, 16, WP_MATCH, 2, "0-1,3-4>6", "......w..w..w..w",
+					.write = "w..w..w..w..w..w"),
+		STEP(6, 16, WP_MATCH, 2, "6-7,9-10>12", "............w..w"),
+		STEP(12, 16, WP_MATCH, 2, "12-13,15-16>16", "................")) } },
+	/* Pages that merge into the last region never stop the walk. */
 	{ "vec_len: a full vector stops at the next region, resuming reports each page once",
-	  t_vec_len, { .type = MEM_ANON, .nr = 16, .populate = true } },
+	  t_steps, { ANON16, STEPS(STEP(0, 16, WP_MATCH, 0, "0-16>16", "................",
+					.vec_len = 1),
+		STEP(0, 16, WP_MATCH, 0, "0-2>4", "....www..w..wwww", .write = "ww..www..w..wwww",
+		     .vec_len = 1),
+		STEP(4, 16, WP_MATCH, 0, "4-7>9", ".........w..wwww", .vec_len = 1),
+		STEP(9, 16, WP_MATCH, 0, "9-10>12", "............wwww", .vec_len = 1),
+		STEP(12, 16, WP_MATCH, 0, "12-16>16", "................", .vec_len = 1)) } },
 	{ "thp: get+WP of part of a THP splits it, the rest stays writable and unreported",
 	  t_thp_partial, { .type = MEM_THP, .nr = 1, .populate = true } },
 	{ "thp: a max_pages cut inside a THP splits it at the cut",
 	  t_thp_partial, { .type = MEM_THP, .nr = 1, .populate = true, .flag = true } },
 	{ "hugetlb: get+WP ending inside a huge page stops at its start and leaves it writable",
-	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 2, .populate = true, .cut = &(const struct hcut){
-		.to = { 4, 1 }, .walk_end = { 4, 0 }, .r1 = 1, .map = 0x1 } } },
+	  t_hugetlb_cut, HCUT(2, .to = { 4, 1 }, .walk_end = { 4, 0 }, .r1 = 1, .written = ".w") },
 	{ "hugetlb: get+WP starting inside a huge page leaves it, walk_end at the range start, later ones protected (as mainline)",
-	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 2, .populate = true, .cut = &(const struct hcut){
-		.from = { 0, 1 }, .to = { 8, 0 }, .walk_end = { 0, 1 },
-		.r0 = 1, .r1 = 2, .map = 0x2 } } },
+	  t_hugetlb_cut, HCUT(2, .from = { 0, 1 }, .to = { 8, 0 }, .walk_end = { 0, 1 },
+			      .r0 = 1, .r1 = 2, .written = "w.") },
 	{ "hugetlb: a max_pages cut inside a huge page protects nothing, walk_end at its start",
-	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 1, .populate = true, .cut = &(const struct hcut){
-		.to = { 4, 0 }, .max_pages = { 0, 3 } } } },
+	  t_hugetlb_cut, HCUT(1, .to = { 4, 0 }, .max_pages = { 0, 3 }, .written = "w") },
 	/* Room for the first huge page and a quarter of the next. */
 	{ "hugetlb: max_pages cut in several huge pages: walk_end at the last one cut (as mainline)",
-	  t_hugetlb_cut, { .type = MEM_HUGETLB, .nr = 3, .populate = true, .cut = &(const struct hcut){
-		.to = { 12, 0 }, .max_pages = { 5, 0 }, .walk_end = { 8, 0 },
-		.r1 = 1, .map = 0x1 } } },
+	  t_hugetlb_cut, HCUT(3, .to = { 12, 0 }, .max_pages = { 5, 0 }, .walk_end = { 8, 0 },
+			      .r1 = 1, .written = ".ww") },
+	/* MIXED: units 0-3 plain, 4-7 async uffd-wp, 8-11 plain; walk_end at the end */
 	{ "CHECK_WPASYNC: EPERM on a plain or sync uffd-wp VMA, fine on an async one",
-	  t_check_wpasync, { .setup = MIXED } },
+	  t_steps, { .setup = MIXED, STEPS(STEP(0, 4, CHECK_ASYNC, 0, ">4", NULL, .err = EPERM),
+		STEP(4, 8, CHECK_ASYNC, 0, "4-8>8", NULL),
+		STEP(4, 8, CHECK_ASYNC | WP_MATCH, 0, "4-8>8", NULL),
+		STEP(0, 4, CHECK_ASYNC, 0, ">4", NULL, .err = EPERM, .sync = true)) } },
 	{ "CHECK_WPASYNC from an async into a plain VMA: EPERM, async pages stay protected (as mainline)",
-	  t_check_wpasync_partial, { .setup = MIXED } },
+	  t_steps, { .setup = MIXED, STEPS(STEP(4, 12, CHECK_ASYNC | WP_MATCH, 0, ">12",
+						"wwww....wwww", .err = EPERM)) } },
 	{ "WP_MATCHING skips VMAs without async uffd-wp",
-	  t_wp_skips_plain, { .setup = MIXED } },
+	  t_steps, { .setup = MIXED, STEPS(STEP(0, 12, WP_MATCH, 0, "4-8>12", "wwww....wwww"),
+		/* Without WP_MATCHING the plain VMAs are reported as usual. */
+		STEP(0, 12, 0, 0, "0-4,8-12>12", NULL)) } },
 	{ "a child's pagemap: get+WP from the parent, a child write shows up next",
 	  t_child, { .setup = NOTHING } },
 	{ "an exited child's pagemap: ESRCH, nothing reported (as mainline)",
@@ -644,15 +540,11 @@ static void run_case(size_t i)
 {
 	const struct variant *v = &cases[i].v;
 	const char *name = cases[i].name;
-	struct tracked t;
+	struct unit_area t = { .a.fd = -1, .uffd = -1 };
 
-	if (v->setup != NOTHING && !track(name, &t, v))
-		return;
-	ksft_test_result(cases[i].fn(&t, v), "%s\n", name);
-	if (v->setup != NOTHING) {
-		close(t.uffd);
-		area_free(&t.a);
-	}
+	if (v->setup == NOTHING || track(name, &t, v))
+		ksft_test_result(cases[i].fn(&t, v), "%s\n", name);
+	unit_area_free(&t);
 }
 
 int main(int argc, char **argv)

@@ -25,7 +25,6 @@
 
 #define WRITER_DEADLINE_S	3
 #define SEED			0x10
-#define SEED2			0x80
 
 /* check_names[] in the order run_scenario() reports them. */
 enum check { CHK_CLEARS = 4, NR_CHECKS = 6 };
@@ -78,8 +77,7 @@ static int64_t advertised;	/* UFFDIO_API features, or -errno */
 #define IN(set, i)	((set) >> ((i) % 4) & 1)
 
 struct writer {
-	char *base;		/* where to write: the area or an alias */
-	size_t unit, nr;
+	struct unit_area u;	/* where to write: the area or an alias */
 	unsigned int pick;	/* the units written */
 };
 
@@ -88,9 +86,9 @@ static void *writer_fn(void *arg)
 	struct writer *w = arg;
 	size_t i;
 
-	for (i = 0; i < w->nr; i++)
+	for (i = 0; i < w->u.n; i++)
 		if (IN(w->pick, i))
-			memset(w->base + i * w->unit, (unsigned char)(SEED2 + i), w->unit);
+			unit_write(&w->u, i);
 	return NULL;
 }
 
@@ -126,51 +124,32 @@ static bool write_with_deadline(struct writer *w, int uffd, void *addr, size_t l
 	return false;
 }
 
-/*
- * A scenario's area and where its checks are: every unit has the uffd-wp
- * bit but those in @clear (units_wp()), holds what @written wrote or else
- * what area_alloc() did (data_ok(); a private file's file has it even
- * untouched).
- */
+/* A scenario's area, its userfaultfd, and the next check to report. */
 struct run {
 	const struct scenario *sc;
-	struct area a;
-	size_t unit, n;
-	int next;		/* next check to report */
+	struct unit_area u;
+	int next;
 };
 
-static bool units_wp(const struct run *r, unsigned int clear, const char *what)
+/* Every unit has the uffd-wp bit but those in @clear. */
+static bool wp_but(const struct run *r, unsigned int clear)
 {
 	size_t i;
 
-	for (i = 0; i < r->n; i++) {
-		char *p = r->a.addr + i * r->unit;
-
-		if (!pagemap_all(p, r->unit, PME_UFFD_WP, !IN(clear, i))) {
-			ksft_print_msg("%s: page %zu: wp bit %s (pagemap %#llx)\n", what, i,
-				       IN(clear, i) ? "set" : "clear",
-				       (unsigned long long)pagemap_entry(p));
+	for (i = 0; i < r->u.n; i++)
+		if (!units_wp(&r->u, i, i + 1, !IN(clear, i)))
 			return false;
-		}
-	}
 	return true;
 }
 
+/* Every unit holds what unit_write() wrote if in @written, else its seed. */
 static bool data_ok(const struct run *r, unsigned int written)
 {
-	const bool seeded = r->sc->populate || r->sc->type == MEM_PAGECACHE;
 	size_t i;
 
-	for (i = 0; i < r->n; i++) {
-		unsigned char want = IN(written, i) ? SEED2 + i :
-			seeded ? (unsigned char)(SEED + i * r->unit / r->a.psize) : 0;
-
-		if (!check_bytes(r->a.addr + i * r->unit, r->unit, want)) {
-			ksft_print_msg("page %zu: expected bytes %#x, first byte %#x\n",
-				       i, want, (unsigned char)r->a.addr[i * r->unit]);
+	for (i = 0; i < r->u.n; i++)
+		if (!unit_data_ok(&r->u, i, IN(written, i)))
 			return false;
-		}
-	}
 	return true;
 }
 
@@ -204,11 +183,11 @@ static void run_scenario(const struct scenario *sc)
 {
 	uint64_t features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
 			    uffd_wp_features_for(sc->type);
-	struct run r = { .sc = sc };
+	struct run r = { .sc = sc, .u = { .a.fd = -1, .uffd = -1 } };
+	struct unit_area *u = &r.u;
 	struct writer w = { .pick = WRITTEN };
 	struct uffd_msg msg;
-	char *alias = NULL;
-	int uffd = -1, ret;
+	int ret;
 	size_t i;
 	bool ok;
 
@@ -218,47 +197,40 @@ static void run_scenario(const struct scenario *sc)
 			  "kernel lacks UFFD_FEATURE_WP_ASYNC");
 		return;
 	}
-	ret = area_alloc(&r.a, sc->type, sc->nr, sc->populate, SEED);
-	if (ret) {
-		end_early(&r, ret, vmh_reason);
-		return;
+	ret = unit_area_alloc(u, sc->type, sc->nr, sc->populate, SEED);
+	if (!ret) {
+		u->uffd = uffd_async_wp(sc->type, u->a.addr, u->a.size, true);
+		ret = u->uffd < 0 ? VMH_FAIL : sc->swap ? swap_out(u->a.addr, u->a.size) : VMH_OK;
 	}
-	r.unit = sc->type == MEM_HUGETLB ? r.a.psize : psize();
-	r.n = r.a.size / r.unit;
-	uffd = uffd_async_wp(sc->type, r.a.addr, r.a.size, true);
-	ret = uffd < 0 ? VMH_FAIL : sc->swap ? swap_out(r.a.addr, r.a.size) : VMH_OK;
 	if (ret) {
 		end_early(&r, ret, vmh_reason);
 		goto out;
 	}
-	report(&r, units_wp(&r, 0, "after protect"));
+	report(&r, wp_but(&r, 0));
 
 	/* Reads: a fault for never-touched or swapped pages, none for others. */
-	for (i = 0; i < r.n; i++)
+	for (i = 0; i < u->n; i++)
 		if (IN(READ, i))
-			touch_read(r.a.addr + i * r.unit, r.unit);
-	ok = units_wp(&r, 0, "after reads");
-	for (i = 0; sc->swap && i < r.n; i++) {
-		if (IN(READ, i) && !pagemap_has(r.a.addr + i * r.unit, PME_PRESENT)) {
+			touch_read(unit_addr(u, i), u->unit);
+	ok = wp_but(&r, 0);
+	for (i = 0; sc->swap && i < u->n; i++) {
+		if (IN(READ, i) && !pagemap_has(unit_addr(u, i), PME_PRESENT)) {
 			ksft_print_msg("page %zu not swapped in by a read\n", i);
 			ok = false;
 		}
 	}
 	report(&r, ok);
 
+	w.u = *u;
 	if (sc->alias) {
-		alias = mmap(NULL, r.a.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.a.fd, 0);
-		if (alias == MAP_FAILED) {
-			alias = NULL;
+		w.u.a.addr = mmap(NULL, u->a.size, PROT_READ | PROT_WRITE, MAP_SHARED, u->a.fd, 0);
+		if (w.u.a.addr == MAP_FAILED) {
 			end_early(&r, VMH_FAIL, "mmap of the second mapping failed");
 			goto out;
 		}
 	}
-	w.base = alias ? alias : r.a.addr;
-	w.unit = r.unit;
-	w.nr = r.n;
-	ok = write_with_deadline(&w, uffd, r.a.addr, r.a.size);
-	if (read(uffd, &msg, sizeof(msg)) != -1 || errno != EAGAIN) {
+	ok = write_with_deadline(&w, u->uffd, u->a.addr, u->a.size);
+	if (read(u->uffd, &msg, sizeof(msg)) != -1 || errno != EAGAIN) {
 		ksft_print_msg("read() on the userfaultfd did not fail with EAGAIN\n");
 		ok = false;
 	}
@@ -266,39 +238,33 @@ static void run_scenario(const struct scenario *sc)
 	report(&r, data_ok(&r, WRITTEN));
 
 	ok = true;
-	if (alias) {
+	if (sc->alias) {
 		/* The second mapping is not registered: nothing changed here. */
-		ok = units_wp(&r, 0, "after writes through the second mapping");
-		w.base = r.a.addr;
-		ok &= write_with_deadline(&w, uffd, r.a.addr, r.a.size);
+		ok = wp_but(&r, 0);
+		munmap(w.u.a.addr, u->a.size);
+		w.u.a.addr = u->a.addr;
+		ok &= write_with_deadline(&w, u->uffd, u->a.addr, u->a.size);
 	}
-	report(&r, units_wp(&r, WRITTEN, "after writes") && ok);
+	report(&r, wp_but(&r, WRITTEN) && ok);
 
-	ret = uffd_unregister(uffd, r.a.addr, r.a.size);
-	close(uffd);
-	uffd = -1;
-	ok = !ret && units_wp(&r, ALL, "after unregister");
+	ret = uffd_unregister(u->uffd, u->a.addr, u->a.size);
+	close(u->uffd);
+	u->uffd = -1;
+	ok = !ret && wp_but(&r, ALL);
 	if (!sc->populate && sc->type == MEM_ANON &&
-	    !pagemap_all(r.a.addr, r.a.size, PME_SWAP, false)) {
+	    !pagemap_all(u->a.addr, u->a.size, PME_SWAP, false)) {
 		ksft_print_msg("a marker (pagemap swap bit) survived unregister\n");
 		ok = false;
 	}
 	/* With no uffd left, the writer must never block. */
 	w.pick = ALL;
-	ok &= write_with_deadline(&w, -1, r.a.addr, r.a.size);
+	ok &= write_with_deadline(&w, -1, u->a.addr, u->a.size);
 	report(&r, data_ok(&r, ALL) && ok);
 out:
-	if (alias)
-		munmap(alias, r.a.size);
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&r.a);
+	unit_area_free(u);
 }
 
-/*
- * The global cases return a KSFT_ status; they run only with a usable
- * userfaultfd, and (need_async) one advertising WP_ASYNC.
- */
+/* The global cases (globals[]) return a KSFT_ status. */
 
 /* Bits 13 and 15 are advertised together. */
 static int test_api_bits(void)
@@ -315,16 +281,16 @@ static int test_api_bits(void)
 static int test_api_no_poison(void)
 {
 	const bool poison = advertised & UFFD_FEATURE_POISON;
-	int uffd, ret = KSFT_FAIL;
+	int ret = KSFT_FAIL;
 	uint64_t ioctls = 0;
 	struct utsname uts;
-	struct area a;
+	struct unit_area u;
 
-	if (area_alloc(&a, MEM_ANON, 1, false, 0))
+	if (unit_area_alloc(&u, MEM_ANON, 1, false, 0))
 		return KSFT_FAIL;
-	uffd = uffd_open(0, true);
-	if (uffd < 0 ||
-	    uffd_register(uffd, a.addr, a.size, UFFDIO_REGISTER_MODE_MISSING, &ioctls))
+	u.uffd = uffd_open(0, true);
+	if (u.uffd < 0 ||
+	    uffd_register(u.uffd, u.a.addr, u.a.size, UFFDIO_REGISTER_MODE_MISSING, &ioctls))
 		ksft_print_msg("registration failed\n");
 	else if (poison && !(ioctls & (1ULL << UFFDIO_POISON_BIT)))
 		ksft_print_msg("bit 14 advertised, UFFDIO_POISON not offered\n");
@@ -332,9 +298,7 @@ static int test_api_no_poison(void)
 		ksft_print_msg("bit 14 advertised on %s\n", uts.release);
 	else
 		ret = KSFT_PASS;
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
+	unit_area_free(&u);
 	return ret;
 }
 
@@ -354,76 +318,76 @@ static int test_api_request(void)
 }
 
 /*
- * @nr anon pages (@populate) registered for write-protect by a userfaultfd
- * with @features and protected, then checked by @fn: a KSFT_ status.
- */
-static int wp_case(size_t nr, bool populate, uint64_t features,
-		   bool (*fn)(struct area *a, int uffd))
-{
-	struct area a;
-	bool ok;
-	int uffd;
-
-	if (area_alloc(&a, MEM_ANON, nr, populate, SEED))
-		return KSFT_FAIL;
-	uffd = uffd_wp_range(features, a.addr, a.size, true);
-	if (uffd < 0)
-		ksft_print_msg("set-up failed: %s\n", strerror(-uffd));
-	ok = uffd >= 0 && fn(&a, uffd);
-	if (uffd >= 0)
-		close(uffd);
-	area_free(&a);
-	return ok ? KSFT_PASS : KSFT_FAIL;
-}
-
-/*
  * Mainline turns WP_UNPOPULATED on with WP_ASYNC: never-touched anon pages
  * get protected (markers), and the first write resolves one asynchronously.
  */
-static bool async_unpopulated(struct area *a, int uffd)
+static bool async_unpopulated(struct unit_area *u)
 {
-	if (!pagemap_all(a->addr, a->size, PME_UFFD_WP, true))
+	if (!units_wp(u, 0, u->n, true))
 		return false;
-	a->addr[0] = 1;
-	return !pagemap_has(a->addr, PME_UFFD_WP) && !uffd_has_message(uffd) &&
-	       pagemap_all(a->addr + psize(), a->size - psize(), PME_UFFD_WP, true);
-}
-
-static int test_async_implies_unpopulated(void)
-{
-	return wp_case(8, false, UFFD_FEATURE_WP_ASYNC, async_unpopulated);
+	unit_write(u, 0);
+	return units_wp(u, 0, 1, false) && !uffd_has_message(u->uffd) &&
+	       units_wp(u, 1, u->n, true);
 }
 
 /* Without WP_ASYNC a write queues a message; only the page unprotected is writable. */
-static bool sync_trapped(struct area *a, int uffd)
+static bool sync_trapped(struct unit_area *u)
 {
-	char *page1 = a->addr + psize();
-
-	return uffd_write_trapped(uffd, page1, psize(), 0x5a) &&
-	       !uffd_has_message(uffd) && page1[0] == 0x5a &&
-	       !pagemap_has(page1, PME_UFFD_WP) && pagemap_has(a->addr, PME_UFFD_WP);
+	return uffd_write_trapped(u->uffd, unit_addr(u, 1), u->unit, 0x5a) &&
+	       !uffd_has_message(u->uffd) && *unit_addr(u, 1) == 0x5a &&
+	       units_wp(u, 0, 1, true) && units_wp(u, 1, 2, false);
 }
 
-static int test_sync_still_works(void)
-{
-	return wp_case(4, true, 0, sync_trapped);
-}
-
-static const struct {
+/*
+ * A global case: @fn, or @check on @nr anon pages (@populate) registered
+ * for write-protect by a userfaultfd with @features and protected. They
+ * run only with a usable userfaultfd, and (@need_async) one advertising
+ * WP_ASYNC.
+ */
+static const struct global {
 	const char *name;
 	int (*fn)(void);
 	bool need_async;
+	bool (*check)(struct unit_area *u);
+	size_t nr;
+	bool populate;
+	__u64 features;
 } globals[] = {
 	{ "UFFDIO_API advertises WP_ASYNC (bit 15) with WP_UNPOPULATED (bit 13)",
-	  test_api_bits, false },
+	  .fn = test_api_bits },
 	{ "UFFDIO_API advertises bit 14 (POISON) only with UFFDIO_POISON, never on 6.1",
-	  test_api_no_poison, false },
+	  .fn = test_api_no_poison },
 	{ "UFFDIO_API request of WP_ASYNC: accepted if advertised, else EINVAL",
-	  test_api_request, false },
+	  .fn = test_api_request },
 	{ "WP_ASYNC alone protects never-touched anon pages (implies WP_UNPOPULATED)",
-	  test_async_implies_unpopulated, true },
-	{ "without WP_ASYNC a wp fault is delivered as a message", test_sync_still_works, false },
+	  .need_async = true, .check = async_unpopulated, .nr = 8,
+	  .features = UFFD_FEATURE_WP_ASYNC },
+	{ "without WP_ASYNC a wp fault is delivered as a message",
+	  .check = sync_trapped, .nr = 4, .populate = true },
 };
+
+/* Run global case @g: a KSFT_ status. */
+static int run_global(const struct global *g)
+{
+	struct unit_area u;
+	bool ok;
+
+	if (g->need_async && (advertised < 0 || !(advertised & UFFD_FEATURE_WP_ASYNC)))
+		return vmh_set_reason(KSFT_SKIP, "kernel lacks UFFD_FEATURE_WP_ASYNC");
+	if (advertised < 0)
+		return vmh_set_reason(KSFT_SKIP, "userfaultfd unavailable: %s",
+				      strerror((int)-advertised));
+	if (g->fn)
+		return g->fn();
+	if (unit_area_alloc(&u, MEM_ANON, g->nr, g->populate, SEED))
+		return KSFT_FAIL;
+	u.uffd = uffd_wp_range(g->features, u.a.addr, u.a.size, true);
+	if (u.uffd < 0)
+		ksft_print_msg("set-up failed: %s\n", strerror(-u.uffd));
+	ok = u.uffd >= 0 && g->check(&u);
+	unit_area_free(&u);
+	return ok ? KSFT_PASS : KSFT_FAIL;
+}
 
 int main(int argc, char **argv)
 {
@@ -438,17 +402,8 @@ int main(int argc, char **argv)
 	else
 		ksft_print_msg("UFFDIO_API features: %#llx\n", (unsigned long long)advertised);
 
-	for (i = 0; i < ARRAY_SIZE(globals); i++) {
-		if (advertised >= 0 && (!globals[i].need_async ||
-					(advertised & UFFD_FEATURE_WP_ASYNC)))
-			vmh_report(globals[i].name, globals[i].fn());
-		else if (globals[i].need_async)
-			ksft_test_result_skip("%s: kernel lacks UFFD_FEATURE_WP_ASYNC\n",
-					      globals[i].name);
-		else
-			ksft_test_result_skip("%s: userfaultfd unavailable: %s\n",
-					      globals[i].name, strerror((int)-advertised));
-	}
+	for (i = 0; i < ARRAY_SIZE(globals); i++)
+		vmh_report(globals[i].name, run_global(&globals[i]));
 	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
 		run_scenario(&scenarios[i]);
 

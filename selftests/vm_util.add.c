@@ -14,6 +14,7 @@
 #define THP_ENABLED_PATH "/sys/kernel/mm/transparent_hugepage/enabled"
 #define NR_HUGEPAGES_PATH "/proc/sys/vm/nr_hugepages"
 #define meminfo_value(name) proc_field("/proc/meminfo", name)
+#define UNIT_BYTE(i) ((unsigned char)(0x80 + (i)))
 
 char vmh_reason[256];
 
@@ -299,6 +300,59 @@ void area_free(struct area *a)
 	a->fd = -1;
 }
 
+int unit_area_alloc(struct unit_area *u, enum mem_type type, size_t nr,
+		    bool populate, unsigned char seed)
+{
+	int ret = area_alloc(&u->a, type, nr, populate, seed);
+
+	u->uffd = -1;
+	u->pm = pagemap_fd();
+	u->unit = is_hugetlb(type) ? u->a.psize : psize();
+	u->n = ret ? 0 : u->a.size / u->unit;
+	u->seed = seed;
+	u->seeded = populate || type == MEM_THP || is_private_file(type);
+	return ret;
+}
+
+void unit_area_free(struct unit_area *u)
+{
+	if (u->uffd >= 0)
+		close(u->uffd);
+	u->uffd = -1;
+	area_free(&u->a);
+}
+
+void unit_write(const struct unit_area *u, size_t i)
+{
+	memset(unit_addr(u, i), UNIT_BYTE(i), u->unit);
+}
+
+bool unit_data_ok(const struct unit_area *u, size_t i, bool written)
+{
+	unsigned char want = written ? UNIT_BYTE(i) : !u->seeded ? 0 :
+			     (unsigned char)(u->seed + i * u->unit / u->a.psize);
+
+	if (check_bytes(unit_addr(u, i), u->unit, want))
+		return true;
+	ksft_print_msg("unit %zu: expected bytes %#x, first byte %#x\n", i,
+		       want, (unsigned char)*unit_addr(u, i));
+	return false;
+}
+
+bool units_wp(const struct unit_area *u, size_t from, size_t to, bool set)
+{
+	size_t off;
+
+	for (off = from * u->unit; off < to * u->unit; off += psize()) {
+		if (!!(pagemap_get_entry(u->pm, u->a.addr + off) & PME_UFFD_WP) != set) {
+			ksft_print_msg("unit %zu: expected the wp bit %s\n",
+				       off / u->unit, set ? "set" : "clear");
+			return false;
+		}
+	}
+	return true;
+}
+
 int pagemap_fd(void)
 {
 	static int fd = -1;
@@ -439,6 +493,21 @@ int uffd_async_wp(enum mem_type type, const void *addr, size_t len,
 		vmh_set_reason(uffd, "async uffd-wp of %s: %s", mem_type_name(type),
 			       strerror(-uffd));
 	return uffd;
+}
+
+int uffd_wp_range(uint64_t features, const void *addr, size_t len, bool protect)
+{
+	int uffd = uffd_open(features, true), ret;
+
+	if (uffd < 0)
+		return uffd;
+	ret = uffd_register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!ret && protect)
+		ret = uffd_wp(uffd, addr, len, true);
+	if (!ret)
+		return uffd;
+	close(uffd);
+	return ret;
 }
 
 struct trapped_writer {
@@ -588,20 +657,4 @@ int peer_wait(struct peer *p, const char *what)
 	if (status != KSFT_FAIL)
 		ksft_print_msg("%s: exit status %d\n", what, status);
 	return KSFT_FAIL;
-}
-
-/* Shared by the write-protect programs. */
-int uffd_wp_range(uint64_t features, const void *addr, size_t len, bool protect)
-{
-	int uffd = uffd_open(features, true), ret;
-
-	if (uffd < 0)
-		return uffd;
-	ret = uffd_register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!ret && protect)
-		ret = uffd_wp(uffd, addr, len, true);
-	if (!ret)
-		return uffd;
-	close(uffd);
-	return ret;
 }

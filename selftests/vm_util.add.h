@@ -85,6 +85,36 @@ int area_alloc(struct area *a, enum mem_type type, size_t nr, bool populate,
 	       unsigned char seed);
 void area_free(struct area *a);
 
+/*
+ * An area counted in units, what one write-protect covers: the huge page
+ * for hugetlb, else the base page; @uffd (-1: none) is closed with it.
+ */
+struct unit_area {
+	struct area a;
+	size_t unit;
+	size_t n;		/* units in the area */
+	int uffd;
+	int pm;			/* the pagemap it is read through: pagemap_fd() */
+	unsigned char seed;	/* area_alloc()'s, if it wrote any (@seeded) */
+	bool seeded;
+};
+
+int unit_area_alloc(struct unit_area *u, enum mem_type type, size_t nr,
+		    bool populate, unsigned char seed);
+void unit_area_free(struct unit_area *u);
+
+static inline char *unit_addr(const struct unit_area *u, size_t i)
+{
+	return u->a.addr + i * u->unit;
+}
+
+/* Write 0x80 + @i to every byte of unit @i. */
+void unit_write(const struct unit_area *u, size_t i);
+/* Unit @i holds what unit_write() wrote if @written, else its seed data. */
+bool unit_data_ok(const struct unit_area *u, size_t i, bool written);
+/* Every base page of units [from, to) has (or lacks) the uffd-wp bit. */
+bool units_wp(const struct unit_area *u, size_t from, size_t to, bool set);
+
 /* Every byte of [p, p + len) is @val. */
 bool check_bytes(const void *p, size_t len, unsigned char val);
 /* Read one byte of each page, returning their sum. */
@@ -133,6 +163,8 @@ uint64_t uffd_wp_features_for(enum mem_type type);
  */
 int uffd_async_wp(enum mem_type type, const void *addr, size_t len,
 		  bool protect);
+/* The same with @features, not WP_UNPOPULATED unless asked: fd or -errno. */
+int uffd_wp_range(uint64_t features, const void *addr, size_t len, bool protect);
 
 /*
  * A thread writes @val to @p in [p, p+len), which the synchronous @uffd
@@ -214,10 +246,3 @@ int peer_wait(struct peer *p, const char *what);
 		else							\
 			ksft_test_result(__r == KSFT_PASS, "%s\n", name);	\
 	} while (0)
-
-/* Shared by the write-protect programs. */
-/*
- * A userfaultfd with @features and [addr, addr+len) registered for
- * write-protect and, with @protect, protected: the fd, or -errno.
- */
-int uffd_wp_range(uint64_t features, const void *addr, size_t len, bool protect);
