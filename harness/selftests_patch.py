@@ -135,32 +135,45 @@ def _anchor_error(name: str, what: str) -> PatchError:
                       f"update harness/selftests_patch.py to this tree's {name}")
 
 
+# One rule links vm_util.c into every TEST_GEN_PROGS program, ours among them
+# (mainline's mm/Makefile has the same rule). Below ``include ../lib.mk``,
+# which has prefixed the names with $(OUTPUT)/; 6.1's programs that already
+# link vm_util.c are unaffected, as make lists a prerequisite once.
+LINK_RULE = "$(TEST_GEN_PROGS): vm_util.c"
+
+
 def makefile_additions(src: Sources) -> dict[str, list[str]]:
     """The lines added to vm/Makefile, keyed by what they follow."""
+    helpers = ([f"$(addprefix $(OUTPUT)/,{' '.join(src.programs)}): {' '.join(src.helpers)}"]
+               if src.helpers else [])
     return {
         "headers": [f"LOCAL_HDRS += {' '.join(src.headers)}"] if src.headers else [],
         "progs": [f"TEST_GEN_PROGS += {p}" for p in src.programs],
-        "links": [f"$(OUTPUT)/{p}: {' '.join(('vm_util.c', *src.helpers))}"
-                  for p in src.programs],
+        "links": [LINK_RULE, *helpers],
     }
 
 
 def edit_makefile(text: str, src: Sources) -> str:
     """6.1's vm/Makefile with the programs built (TEST_GEN_PROGS) and linked.
 
-    vm_util.c and the helpers are extra prerequisites of each program, the
-    way 6.1 links vm_util.c; the headers join LOCAL_HDRS, which lib.mk makes every
-    program depend on (and filters out of the link line).
+    The programs are TEST_GEN_PROGS, so LINK_RULE links vm_util.c into them;
+    the helpers, if any, are prerequisites of our programs only. The headers
+    join LOCAL_HDRS, which lib.mk makes every program depend on (and filters
+    out of the link line).
     """
     add = makefile_additions(src)
     lines = text.splitlines()
     gen = [i for i, ln in enumerate(lines) if re.match(r"TEST_GEN_(PROGS|FILES)\s*\+?=", ln)]
     links = [i for i, ln in enumerate(lines) if re.match(r"\$\(OUTPUT\)/\S+: vm_util\.c$", ln)]
     hdrs = [i for i, ln in enumerate(lines) if ln.startswith("LOCAL_HDRS +=")]
+    lib = [i for i, ln in enumerate(lines) if ln.strip() == "include ../lib.mk"]
     if not gen:
         raise _anchor_error("Makefile", "TEST_GEN_PROGS/TEST_GEN_FILES list")
     if not links:
         raise _anchor_error("Makefile", "'$(OUTPUT)/<prog>: vm_util.c' link rules")
+    if not lib or links[-1] < lib[0]:
+        raise _anchor_error("Makefile", "'$(OUTPUT)/<prog>: vm_util.c' link rules after "
+                            "'include ../lib.mk'")
     if add["headers"] and not hdrs:
         raise _anchor_error("Makefile", "LOCAL_HDRS line")
     end = gen[0]  # the end of the first, unconditional run of TEST_GEN_* lines

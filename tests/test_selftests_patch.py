@@ -203,10 +203,13 @@ def test_generate_wires_programs_into_makefile_gitignore_and_run_vmtests(
     at = mk.index("TEST_GEN_FILES += ksm_tests")
     assert mk[at + 1:at + 3] == ["TEST_GEN_PROGS += uffd_wp_async",
                                  "TEST_GEN_PROGS += pagemap_scan_args"]
-    # Linked with the helpers the way 6.1 links vm_util.c.
+    # One rule links vm_util.c into every TEST_GEN_PROGS program, after lib.mk has
+    # prefixed them with $(OUTPUT)/; the helpers go into ours only.
     at = mk.index("$(OUTPUT)/userfaultfd: vm_util.c")
-    assert mk[at + 1:at + 3] == ["$(OUTPUT)/uffd_wp_async: vm_util.c vm_helpers.c",
-                                 "$(OUTPUT)/pagemap_scan_args: vm_util.c vm_helpers.c"]
+    assert mk[at + 1:at + 3] == [
+        "$(TEST_GEN_PROGS): vm_util.c",
+        "$(addprefix $(OUTPUT)/,uffd_wp_async pagemap_scan_args): vm_helpers.c"]
+    assert mk.index("include ../lib.mk") < at
     assert "LOCAL_HDRS += pagemap_scan.h vm_helpers.h" in mk
     ignore = (tree / VM / ".gitignore").read_text().splitlines()
     assert ignore[-2:] == ["uffd_wp_async", "pagemap_scan_args"]
@@ -319,6 +322,18 @@ def test_generate_fails_on_a_tree_not_shaped_like_61(tree: Path, selftests: Path
     assert git(tree, "status", "--porcelain", "--untracked-files=all") == ""
 
 
+def test_generate_needs_the_link_rules_after_lib_mk(tree: Path, selftests: Path) -> None:
+    # Before lib.mk, TEST_GEN_PROGS lacks the $(OUTPUT)/ prefix: a rule over it would
+    # name targets that are never built, and vm_util.c would not be linked.
+    mk = MAKEFILE.replace("include ../lib.mk\n", "").replace(
+        "$(OUTPUT)/ksm_tests", "include ../lib.mk\n$(OUTPUT)/ksm_tests")
+    (tree / VM / "Makefile").write_text(mk)
+    git(tree, "commit", "-q", "-am", "reshaped")
+    with pytest.raises(PatchError, match=r"vm_util\.c' link rules after 'include \.\./lib\.mk'"):
+        sp.generate(tree, selftests)
+    assert (tree / VM / "Makefile").read_text() == mk
+
+
 def test_generate_needs_a_kernel_tree(tmp_path: Path, selftests: Path) -> None:
     with pytest.raises(PatchError, match=r"is it a 6\.1 kernel work tree"):
         sp.generate(make_repo(tmp_path / "other"), selftests)
@@ -378,7 +393,10 @@ def test_verify_catches_a_program_no_longer_in_selftests(
     write_selftests(selftests, ["uffd_wp_async"])
     assert sp.verify(patch, selftests) == [
         f"{VM}/pagemap_scan_args.c: created by the patch but selftests/ has no such "
-        "program or helper"]
+        "program or helper",
+        # The rule linking the helpers names the programs, so it changes too.
+        f"{VM}/Makefile: the patch does not add "
+        "'$(addprefix $(OUTPUT)/,uffd_wp_async): vm_helpers.c'"]
 
 
 def test_parse_patch_rebuilds_new_files_and_collects_additions() -> None:
