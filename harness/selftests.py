@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import cwarnings
 from .errors import SelftestError
 from .paths import Layout
 from .proc import activity, require, run, say
@@ -38,7 +39,10 @@ def build_dir(lay: Layout) -> Path:
 
 
 def build(lay: Layout, tree: Path) -> list[Program]:
-    """Build ``selftests/`` against ``tree``'s uapi headers, and 6.1's userfaultfd test."""
+    """Build ``selftests/`` against ``tree``'s uapi headers, and 6.1's userfaultfd test.
+
+    Ours build with -Werror (see cwarnings); 6.1's userfaultfd.c as 6.1 has it.
+    """
     require("make", "gcc")
     if not (tree / "usr" / "include" / "linux").is_dir():
         raise SelftestError(f"{tree}/usr/include has no uapi headers",
@@ -46,10 +50,9 @@ def build(lay: Layout, tree: Path) -> list[Program]:
     out = build_dir(lay)
     say(f"selftests: building {lay.selftests} against {tree}/usr/include")
     with activity():
-        res = run(["make", "-C", lay.selftests, f"KSRC={tree}", f"O={out}", "-j2"])
-    if res.returncode != 0:
-        raise SelftestError(f"building selftests/ failed:\n{res.stdout[-3000:]}",
-                            "fix the compiler errors above")
+        res = cwarnings.make(["make", "-C", lay.selftests, f"KSRC={tree}", f"O={out}", "-j2"])
+    if failed := cwarnings.failure("selftests/", res):
+        raise SelftestError(*failed)
     names = run(["make", "-s", "-C", lay.selftests, "list"]).stdout.split()
     programs = [Program(n, (str(out / n),), needs=("hugepages", "swap")) for n in names]
     with activity(lambda: "selftests: building 6.1's vm/userfaultfd"):
