@@ -416,6 +416,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    guest.stop_guests_on_signals()
     try:
         # Every program the harness starts on the host finds its page-cache directory.
         pagecache.export_host(layout())

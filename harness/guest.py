@@ -20,12 +20,15 @@ shared writable with the guest, named in the guest's environment as
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -71,6 +74,43 @@ class Result:
     console: str = ""
     elapsed: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# The process groups of the guests running now (vng and the QEMU under it).
+# A harness stopped by a signal kills them: a TCG guest left behind would run
+# on for its whole timeout with nobody reading it, taking the host's CPUs.
+_LIVE: set[int] = set()
+
+
+def kill_all() -> int:
+    """Kill every guest of this process that still runs; return how many."""
+    groups = _LIVE.copy()  # atomic under the GIL, safe in a signal handler
+    _LIVE.clear()
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    return len(groups)
+
+
+atexit.register(kill_all)
+
+
+def stop_guests_on_signals() -> None:
+    """SIGTERM and SIGINT kill the running guests, then raise KeyboardInterrupt.
+
+    Call it from the main thread. Without it a stopped harness leaves its
+    guests running: they are in sessions of their own (so that a timeout can
+    kill a guest's whole process group), which the terminal's SIGINT does not
+    reach, and SIGTERM ends Python without unwinding anything.
+    """
+    def stop(signum: int, frame: object) -> None:
+        kill_all()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers belong to the main thread
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
 
 
 def vng_path() -> str:
@@ -177,6 +217,7 @@ def run(kernel: Kernel, script: str, cache: Path, timeout: float = 600,
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               stdin=subprocess.DEVNULL, start_new_session=True,
                               env=vng_env()) as p:
+            _LIVE.add(p.pid)
             try:
                 out_b, err_b = p.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -188,6 +229,8 @@ def run(kernel: Kernel, script: str, cache: Path, timeout: float = 600,
                     f"killed; last console lines:\n{tail(console)}",
                     "a hung boot or a hung command: see the console above",
                 ) from None
+            finally:
+                _LIVE.discard(p.pid)
     finally:
         pagecache.remove_share(share)
     out = out_b.decode(errors="replace")
@@ -282,6 +325,7 @@ class Session:
         self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8",
                                    codec_errors="replace", timeout=boot_timeout,
                                    dimensions=(50, 250), env=vng_env(), echo=False)
+        _LIVE.add(self.child.pid)  # a session of its own: its pid is the group
         if self._log:
             self.child.logfile_read = self._log
             self._log.reconfigure(line_buffering=True)
@@ -354,6 +398,7 @@ class Session:
                 pass
         if self.child.isalive() or not self.child.closed:
             self.child.close(force=True)
+        _LIVE.discard(self.child.pid)
         if self._log:
             self._log.close()
             self._log = None

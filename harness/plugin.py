@@ -46,7 +46,7 @@ from typing import Any
 
 import pytest
 
-from . import kcidb, ktap, pagecache, pipeline, proc, report, splat, upstream, upstream_judge
+from . import guest, kcidb, ktap, pagecache, pipeline, proc, report, splat, upstream, upstream_judge
 from .errors import HarnessError
 from .paths import REPO, Layout, layout
 from .report import REPRODUCERS
@@ -105,6 +105,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Every program a test starts on the host finds its page-cache directory.
     pagecache.export_host(layout())
+    # Interrupted or terminated, the session takes its guests with it.
+    guest.stop_guests_on_signals()
     for line in ("slow: takes tens of seconds (a real kernel config, build or boot)",
                  "guest: boots a kernel under QEMU (slow)",
                  "host: runs selftests on the host kernel"):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
+import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -161,3 +165,52 @@ def test_guests_are_crowded_when_their_vcpus_outnumber_the_cpus(
     monkeypatch.setattr(accel.os, "cpu_count", lambda: 8)
     assert not accel.crowded(4, 2)
     assert accel.crowded(3, 3)
+
+
+STOPPED_HARNESS = """
+import sys
+from pathlib import Path
+from harness import guest
+guest.stop_guests_on_signals()
+guest.vng_path = lambda: sys.argv[1]
+try:
+    guest.run(guest.Kernel(name="t", image=sys.argv[2]), "true", Path(sys.argv[3]))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_harness_takes_its_guests_with_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: guest.Kernel,
+        sig: signal.Signals) -> None:
+    """The guest runs in a session of its own: neither the terminal's SIGINT
+    nor SIGTERM to the harness would reach it without the harness's handler."""
+    pidfile = tmp_path / "guest.pid"
+    vng = tmp_path / "vng"
+    vng.write_text(f"#!/bin/bash\necho $$ > {pidfile}\nexec sleep 300\n")
+    vng.chmod(0o755)
+    env = {**os.environ, "PMSCAN_ACCEL": "tcg"}
+    with subprocess.Popen([sys.executable, "-c", STOPPED_HARNESS, str(vng), kernel.image,
+                           str(tmp_path / "cache")], env=env) as harness:
+        deadline = time.monotonic() + 30
+        while not pidfile.exists() or not pidfile.read_text().strip():
+            assert time.monotonic() < deadline and harness.poll() is None
+            time.sleep(0.1)
+        pid = int(pidfile.read_text())
+        harness.send_signal(sig)
+        assert harness.wait(timeout=30) == 130
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"the guest (pid {pid}) outlived the harness"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie waits for a parent that is gone: it no longer runs.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"
