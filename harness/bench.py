@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import pagecache
+from . import cwarnings, pagecache
 from .benchab import Comparison, compare, merge_rounds
 from .benchdata import BenchError, Figure, Params, Run, parse, ratios
 from .errors import HarnessError
@@ -231,10 +231,8 @@ def build(lay: Layout, ksrc: Path | None = None) -> Path:
             raise BenchError(f"{ksrc}/usr/include has no uapi headers",
                              "run 'make headers_install' in that tree, or leave --ksrc out")
         cmd.append(f"KSRC={ksrc}")
-    res = run(cmd)
-    if res.returncode != 0:
-        raise BenchError(f"building bench/ failed:\n{res.stdout[-3000:]}",
-                         "fix the compiler errors above")
+    if failed := cwarnings.failure("bench/", cwarnings.make(cmd)):
+        raise BenchError(*failed)
     return outdir / "pagemap_bench"
 
 

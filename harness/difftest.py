@@ -53,12 +53,12 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
-from . import accel, guest, pipeline, softdirty, splat, targets
+from . import accel, cwarnings, guest, pipeline, softdirty, splat, targets
 from . import build as build_mod
 from .errors import GuestError, HarnessError
 from .hugepages import HUGETLB_PAGES_NEEDED, host_hugetlb_available
 from .paths import Layout
-from .proc import activity, require, run, say
+from .proc import activity, require, say
 
 PROGRAM = "pmscan_fuzz_diff"
 TRACE_VERSION = 1
@@ -349,10 +349,9 @@ def build(lay: Layout) -> Path:
     """Build difftest/ into out/difftest/bin; return the program."""
     require("make", "gcc")
     bindir = lay.out / "difftest" / "bin"
-    res = run(["make", "-C", lay.repo / "difftest", f"O={bindir}"])
-    if res.returncode != 0:
-        raise DiffError(f"building difftest/ failed:\n{res.stdout[-3000:]}",
-                        "fix the compiler errors above")
+    res = cwarnings.make(["make", "-C", lay.repo / "difftest", f"O={bindir}"])
+    if failed := cwarnings.failure("difftest/", res):
+        raise DiffError(*failed)
     return bindir / PROGRAM
 
 

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import difftest, guest, hugepages, splat, targets
+from . import cwarnings, difftest, guest, hugepages, splat, targets
 from .errors import HarnessError
 from .paths import Layout
-from .proc import require, run, say
+from .proc import require, say
 
 STRESS = "nolostwrites"
 FUZZ = "pmscan_fuzz"
@@ -152,10 +152,10 @@ def build(lay: Layout) -> Path:
     """Build reliability/ into out/reliability/build; return that directory."""
     require("make", "gcc")
     bindir = lay.out / "reliability" / "build"
-    res = run(["make", "-C", lay.repo / "reliability", f"O={bindir}", f"KSRC={lay.source}"])
-    if res.returncode != 0:
-        raise ReliabilityError(f"building reliability/ failed:\n{res.stdout[-3000:]}",
-                               "fix the compiler errors above")
+    res = cwarnings.make(["make", "-C", lay.repo / "reliability", f"O={bindir}",
+                          f"KSRC={lay.source}"])
+    if failed := cwarnings.failure("reliability/", res):
+        raise ReliabilityError(*failed)
     return bindir
 
 
