@@ -5,9 +5,6 @@
  * success and failure, other and exited processes. walk_end is preset to
  * WALK_END_UNSET, so "not written back" is seen.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include "../kselftest.h"
 #include "vm_util.h"
 

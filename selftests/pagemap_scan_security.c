@@ -7,9 +7,7 @@
  * exit, and the ioctl reports no page frame numbers. The unprivileged side
  * is a child that became uid 65534 (or 65533); such cases need root.
  */
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #include <grp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>

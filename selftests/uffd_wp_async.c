@@ -7,9 +7,7 @@
  * deadline, so a kernel that handles the faults synchronously fails instead
  * of hanging.
  */
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #include <poll.h>
 #include <pthread.h>
 #include <time.h>
