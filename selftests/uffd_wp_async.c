@@ -269,7 +269,7 @@ static int test_api_bits(void)
 {
 	if (!(advertised & UFFD_FEATURE_WP_ASYNC))
 		return vmh_set_reason(KSFT_SKIP, "kernel lacks UFFD_FEATURE_WP_ASYNC");
-	return advertised & UFFD_FEATURE_WP_UNPOPULATED ? KSFT_PASS : KSFT_FAIL;
+	return ksft_status(advertised & UFFD_FEATURE_WP_UNPOPULATED);
 }
 
 /*
@@ -312,7 +312,7 @@ static int test_api_request(void)
 			       fd >= 0 ? "accepted" : strerror(-fd));
 	if (fd >= 0)
 		close(fd);
-	return ok ? KSFT_PASS : KSFT_FAIL;
+	return ksft_status(ok);
 }
 
 /*
@@ -384,7 +384,7 @@ static int run_global(const struct global *g)
 		ksft_print_msg("set-up failed: %s\n", strerror(-u.uffd));
 	ok = u.uffd >= 0 && g->check(&u);
 	unit_area_free(&u);
-	return ok ? KSFT_PASS : KSFT_FAIL;
+	return ksft_status(ok);
 }
 
 int main(int argc, char **argv)
