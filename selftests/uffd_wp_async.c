@@ -156,7 +156,6 @@ static const char *check_name(const struct run *r, int c)
 	return c == CHK_CLEARS && r->sc->clears_name ? r->sc->clears_name : check_names[c];
 }
 
-/* Report the next check. */
 static void report(struct run *r, bool ok)
 {
 	ksft_test_result(ok, "%s: %s\n", r->sc->name, check_name(r, r->next));
@@ -262,8 +261,6 @@ out:
 	unit_area_free(u);
 }
 
-/* The global cases (globals[]) return a KSFT_ status. */
-
 /* Bits 13 and 15 are advertised together. */
 static int test_api_bits(void)
 {
@@ -364,7 +361,7 @@ static const struct global {
 	  .check = sync_trapped, .nr = 4, .populate = true },
 };
 
-/* Run global case @g: a KSFT_ status. */
+/* A global case's KSFT_ status. */
 static int run_global(const struct global *g)
 {
 	struct unit_area u;
