@@ -5,9 +5,6 @@
  * success and failure, other and exited processes. walk_end is preset to
  * WALK_END_UNSET, so "not written back" is seen.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include "../kselftest.h"
 #include "vm_util.h"
 
@@ -142,11 +139,6 @@ static bool check(const char *what, long ret, long want, __u64 walk_end)
 
 #define OFF(field)	offsetof(struct pm_scan_arg, field)
 
-static int result(bool ok)
-{
-	return ok ? KSFT_PASS : KSFT_FAIL;
-}
-
 /*
  * Most cases are rows of calls: a one-page scan of mem with up to four
  * fields set (to a value, to a place relative to mem or to the top of the
@@ -257,15 +249,15 @@ static int test_calls(const struct call *c)
 			ok &= run_call(&c[i], i, bit);
 		while (c[i].bits && ++bit < 64);
 	}
-	return result(ok);
+	return ksft_status(ok);
 }
 
 /* An argument pointer to nothing readable (-1: an unmapped page). */
 static int test_arg_pointer(long p)
 {
-	return result(check_ret("arg pointer",
-				ioctl_raw(pagemap_fd(), p == -1 ? unmapped_addr() : (void *)p),
-				-EFAULT));
+	void *arg_p = p == -1 ? unmapped_addr() : (void *)p;
+
+	return ksft_status(check_ret("arg pointer", ioctl_raw(pagemap_fd(), arg_p), -EFAULT));
 }
 
 /*
@@ -288,7 +280,7 @@ static int test_partly_readable(long size)
 	ok = check_ret("partly readable arg", ioctl_raw(pagemap_fd(), p), -EFAULT) &&
 	     p->walk_end == WALK_END_UNSET;
 	munmap(two, psize());
-	return result(ok);
+	return ksft_status(ok);
 }
 
 /*
@@ -317,7 +309,7 @@ static int test_each_mask(long bits)
 		else
 			ok &= scan() >= 0 && arg->walk_end == addr(mem + psize());
 	}
-	return result(ok);
+	return ksft_status(ok);
 }
 
 /* ENOTTY since "fs/proc/task_mmu: return -ENOTTY for unknown pagemap ioctls". */
@@ -330,7 +322,7 @@ static int test_unknown_ioctl(long unused)
 	if (ret < 0 && errno == EINVAL)
 		return vmh_set_reason(KSFT_SKIP, "EINVAL for an unknown command: a kernel "
 				      "before the ENOTTY fix");
-	return result(check_ret("ioctl 'f' 17", ret < 0 ? -errno : ret, -ENOTTY));
+	return ksft_status(check_ret("ioctl 'f' 17", ret < 0 ? -errno : ret, -ENOTTY));
 }
 
 /*
@@ -368,7 +360,7 @@ static int test_child(long reaped)
 		ok &= check_ret("NULL arg", ioctl_raw(fd, NULL), -ESRCH);
 	}
 	close(fd);
-	return result(ok);
+	return ksft_status(ok);
 }
 
 /*

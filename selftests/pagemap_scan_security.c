@@ -7,9 +7,7 @@
  * exit, and the ioctl reports no page frame numbers. The unprivileged side
  * is a child that became uid 65534 (or 65533); such cases need root.
  */
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #include <grp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -35,11 +33,6 @@
 static struct area a;		/* NR_PAGES fresh anonymous pages a case */
 static long case_arg;		/* the running case's arg */
 static int passed;		/* in in_child()'s child: the file passed */
-
-static int result(bool ok)
-{
-	return ok ? KSFT_PASS : KSFT_FAIL;
-}
 
 /* Write the pages of @addr whose bit is set in @pages. */
 static void touch_mask(char *addr, unsigned int pages)
@@ -161,7 +154,7 @@ static int in_child(uid_t uid, bool (*fn)(void), bool pass)
 	if (!pass || !pass_pagemap(sv[0], true)) {
 		if (child_as(&p, uid)) {
 			passed = pass ? pass_pagemap(sv[1], false) : -1;
-			child_exit(pass && passed < 0 ? KSFT_FAIL : result(fn()));
+			child_exit(pass && passed < 0 ? KSFT_FAIL : ksft_status(fn()));
 		}
 		ret = peer_wait(&p, "child");
 	}
@@ -246,12 +239,11 @@ static int test_other_uid_denied(int unused)
 	touch_mask(a.addr, 0x3);
 	holder(&other, OTHER_USER, 0);
 	if (child_as(&prober, NOBODY))
-		child_exit(result(open_denied("nobody -> root", getppid()) &
-				  open_denied("nobody -> uid 65533", other.pid)));
+		child_exit(ksft_status(open_denied("nobody -> root", getppid()) &
+				       open_denied("nobody -> uid 65533", other.pid)));
 	ok = peer_wait(&prober, "nobody") == KSFT_PASS;
 	ok &= peer_wait(&other, "uid 65533") == KSFT_PASS;
-	return result(ok & expect_present("root's pagemap", pagemap_fd(),
-					  a.addr, 0x3));
+	return ksft_status(ok & expect_present("root's pagemap", pagemap_fd(), a.addr, 0x3));
 }
 
 static bool drop_cap_sys_ptrace(void)
@@ -298,7 +290,7 @@ static int test_loses_access(int how)
 		ok &= expect_present("opened while allowed", fd, a.addr, 0x9);
 		ok &= read_pme_is("opened while allowed", fd, a.addr,
 				  how == NO_CAP_SYS_PTRACE);
-		child_exit(result(ok));
+		child_exit(ksft_status(ok));
 	}
 	ok &= peer_recv(&prober) == 'o';
 	if (how == NONDUMPABLE) {
@@ -426,7 +418,7 @@ static int test_root_fd_handed_to_nobody(int unused)
 	ok = ok && scan_finds("root after nobody's WP", pagemap_fd(), a.addr,
 			      0, PAGE_IS_WRITTEN, 0x4);
 	close(uffd);
-	return result(ok);
+	return ksft_status(ok);
 }
 
 /* MODE_HOLD: say through argv[2] the exec is done, wait for EOF on argv[3]. */
@@ -482,7 +474,7 @@ static int test_target_gone(int exec)
 		ok = false;
 	}
 	close(fd);
-	return result(ok & (peer_wait(&p, "target") == KSFT_PASS));
+	return ksft_status(ok & (peer_wait(&p, "target") == KSFT_PASS));
 }
 
 /*
@@ -538,8 +530,8 @@ int main(int argc, char **argv)
 
 	/* argv[2] the passed file, argv[3] the sender's address */
 	if (argc > 1 && !strcmp(argv[1], MODE_SCAN_PASSED))
-		return result(argc == 4 && receiver_check(atoi(argv[2]),
-							  strtoul(argv[3], NULL, 0)));
+		return ksft_status(argc == 4 && receiver_check(atoi(argv[2]),
+							       strtoul(argv[3], NULL, 0)));
 	if (argc > 1 && !strcmp(argv[1], MODE_HOLD))
 		return hold_main(argc, argv);
 	vmh_run_cases(i, ARRAY_SIZE(cases), false, cases[i].name,

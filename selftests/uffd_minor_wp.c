@@ -33,17 +33,10 @@ static int uffd_continue(int uffd, char *addr, size_t len, __u64 mode)
 	return ioctl(uffd, UFFDIO_CONTINUE, &cont) ? -errno : 0;
 }
 
-static void skip_all(const struct memtype *t, const char *why)
-{
-	int i;
-
-	for (i = 0; i < NR_CASES; i++)
-		ksft_test_result_skip("%s: %s (%s)\n", t->name, cases[i], why);
-}
-
 static void test_memtype(const struct memtype *t)
 {
 	char *fill, *dst;
+	const char *why;
 	int uffd, ret;
 	struct area a;
 	size_t ps;
@@ -53,7 +46,8 @@ static void test_memtype(const struct memtype *t)
 		ksft_exit_fail_msg("%s: %s\n", t->name, vmh_reason);
 	uffd = ret ? -1 : uffd_open(t->minor_feature, true);
 	if (uffd < 0) {
-		skip_all(t, ret ? vmh_reason : "no minor fault support for this memory");
+		why = ret ? vmh_reason : "no minor fault support for this memory";
+		skip_cases(t->name, cases, NR_CASES, why);
 		area_free(&a);
 		return;
 	}
@@ -104,7 +98,7 @@ int main(void)
 	ksft_set_plan(NR_CASES * ARRAY_SIZE(types));
 	for (i = 0; i < ARRAY_SIZE(types); i++) {
 		if (why)
-			skip_all(&types[i], why);
+			skip_cases(types[i].name, cases, NR_CASES, why);
 		else
 			test_memtype(&types[i]);
 	}

@@ -7,9 +7,7 @@
  * deadline, so a kernel that handles the faults synchronously fails instead
  * of hanging.
  */
-#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#endif
 #include <poll.h>
 #include <pthread.h>
 #include <time.h>
@@ -158,7 +156,6 @@ static const char *check_name(const struct run *r, int c)
 	return c == CHK_CLEARS && r->sc->clears_name ? r->sc->clears_name : check_names[c];
 }
 
-/* Report the next check. */
 static void report(struct run *r, bool ok)
 {
 	ksft_test_result(ok, "%s: %s\n", r->sc->name, check_name(r, r->next));
@@ -264,14 +261,12 @@ out:
 	unit_area_free(u);
 }
 
-/* The global cases (globals[]) return a KSFT_ status. */
-
 /* Bits 13 and 15 are advertised together. */
 static int test_api_bits(void)
 {
 	if (!(advertised & UFFD_FEATURE_WP_ASYNC))
 		return vmh_set_reason(KSFT_SKIP, "kernel lacks UFFD_FEATURE_WP_ASYNC");
-	return advertised & UFFD_FEATURE_WP_UNPOPULATED ? KSFT_PASS : KSFT_FAIL;
+	return ksft_status(advertised & UFFD_FEATURE_WP_UNPOPULATED);
 }
 
 /*
@@ -314,7 +309,7 @@ static int test_api_request(void)
 			       fd >= 0 ? "accepted" : strerror(-fd));
 	if (fd >= 0)
 		close(fd);
-	return ok ? KSFT_PASS : KSFT_FAIL;
+	return ksft_status(ok);
 }
 
 /*
@@ -366,7 +361,7 @@ static const struct global {
 	  .check = sync_trapped, .nr = 4, .populate = true },
 };
 
-/* Run global case @g: a KSFT_ status. */
+/* A global case's KSFT_ status. */
 static int run_global(const struct global *g)
 {
 	struct unit_area u;
@@ -386,7 +381,7 @@ static int run_global(const struct global *g)
 		ksft_print_msg("set-up failed: %s\n", strerror(-u.uffd));
 	ok = u.uffd >= 0 && g->check(&u);
 	unit_area_free(&u);
-	return ok ? KSFT_PASS : KSFT_FAIL;
+	return ksft_status(ok);
 }
 
 int main(int argc, char **argv)

@@ -22,17 +22,8 @@
 #define T_UNSHARE_TRAP	"hugetlb unshare: the next write is still trapped"
 #define T_UNPROTECT	"shmem unprotect with soft-dirty tracking: the next write is soft-dirty"
 
+static const char * const names[] = { T_FORK, T_UNSHARE_BIT, T_UNSHARE_TRAP, T_UNPROTECT };
 static size_t hpage;
-
-/* Skip the first @n cases, in order, saying why. */
-static void skip_cases(int n, const char *why)
-{
-	const char * const names[] = { T_FORK, T_UNSHARE_BIT, T_UNSHARE_TRAP, T_UNPROTECT };
-	int i;
-
-	for (i = 0; i < n; i++)
-		ksft_test_result_skip("%s (%s)\n", names[i], why);
-}
 
 /* A synchronous uffd-wp context with @addr registered and write-protected. */
 static int uffd_wp_protect(char *addr, size_t len)
@@ -69,7 +60,7 @@ static void test_fork_child_writes(void)
 	if (!child.pid) {
 		alarm(CHILD_DEADLINE_S);
 		*(volatile char *)p = 1;
-		child_exit(p[0] == 1 ? KSFT_PASS : KSFT_FAIL);
+		child_exit(ksft_status(p[0] == 1));
 	}
 	ksft_test_result(peer_wait(&child, "the child's write (SIGALRM: never completed)") ==
 			 KSFT_PASS, "%s\n", T_FORK);
@@ -150,7 +141,7 @@ int main(void)
 
 	features = uffd_api_features();
 	if (features < 0 || !(features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)) {
-		skip_cases(4, features < 0 ? "no userfaultfd" :
+		skip_cases("", names, 4, features < 0 ? "no userfaultfd" :
 			   "no uffd-wp for shmem and hugetlbfs (UFFD_FEATURE_WP_HUGETLBFS_SHMEM)");
 		goto out;
 	}
@@ -159,7 +150,8 @@ int main(void)
 		test_fork_child_writes();
 		test_unshare_keeps_protection();
 	} else {
-		skip_cases(3, "no hugetlb pages (hugetlbfs absent, or nr_hugepages cannot be raised)");
+		skip_cases("", names, 3,
+			   "no hugetlb pages (hugetlbfs absent, or nr_hugepages cannot be raised)");
 	}
 	test_unprotect_keeps_write_notify();
 out:
