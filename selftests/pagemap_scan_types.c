@@ -22,7 +22,6 @@
  */
 #define RM	(A | W | F | P | S | Z | H)
 
-#define MAX_REGIONS	64
 #define MAX_EXP		6
 #define SEED		0x21
 /* A region end meaning "the end of the area". */
@@ -61,32 +60,17 @@ struct tcase {
 	bool merged;
 };
 
-/*
- * Scan [base, base + len) with @m and check that the regions are exactly
- * @e (offsets in @unit bytes from @base) and that the walk covered the range.
- */
-static bool scan_expect(char *base, size_t len, const struct masks *m,
-			size_t unit, const struct region_exp *e, size_t ne)
+/* A scan of @a with @m gives exactly @e (in @unit) and covers @a. */
+static bool scan_is(const struct area *a, const struct masks *m, size_t unit,
+		    const struct region_exp *e, size_t ne)
 {
-	struct page_region v[MAX_REGIONS];
-	unsigned long start = (unsigned long)base;
-	__u64 walk_end;
-	bool ok;
-	long n;
+	const struct pm_scan_arg arg = {
+		.start = (unsigned long)a->addr, .end = (unsigned long)a->addr + a->size,
+		.category_inverted = m->inverted, .category_mask = m->mask,
+		.category_anyof_mask = m->anyof, .return_mask = m->ret,
+	};
 
-	n = pagemap_scan(pagemap_fd(), start, start + len, v, MAX_REGIONS, 0, 0,
-			 m->inverted, m->mask, m->anyof, m->ret, &walk_end);
-	if (n < 0) {
-		ksft_print_msg("PAGEMAP_SCAN failed: %s\n", strerror((int)-n));
-		return false;
-	}
-	ok = regions_match(base, unit, v, n, e, ne);
-	if (walk_end != start + len) {
-		ksft_print_msg("walk_end at +%#llx, expected +%#zx\n",
-			       (unsigned long long)(walk_end - start), len);
-		ok = false;
-	}
-	return ok;
+	return scan_expect(pagemap_fd(), arg, a->addr, unit, e, ne, a->size / unit);
 }
 
 /*
@@ -147,7 +131,7 @@ static void t_layout(const struct tcase *c)
 		}
 	}
 	/* Before any page table below the PMD (hugetlb: PUD) exists. */
-	ok = !c->before.end || scan_expect(a.addr, a.size, &all_rm, unit, &c->before, 1);
+	ok = !c->before.end || scan_is(&a, &all_rm, unit, &c->before, 1);
 	if (uffd < 0 && async) {
 		ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n", name, strerror(-uffd));
 		goto out;
@@ -179,11 +163,11 @@ static void t_layout(const struct tcase *c)
 		e[ne] = c->e[ne];
 		e[ne].end = page_nr(&a, unit, e[ne].end);
 	}
-	ok &= scan_expect(a.addr, a.size, c->m.ret ? &c->m : &all_rm, unit, e, ne);
+	ok &= scan_is(&a, c->m.ret ? &c->m : &all_rm, unit, e, ne);
 	/* With return_mask 0 all pages merge into one region. */
 	e[0] = (struct region_exp){ 0, a.size / unit, 0 };
 	if (c->merged)
-		ok &= scan_expect(a.addr, a.size, &none, unit, e, 1);
+		ok &= scan_is(&a, &none, unit, e, 1);
 	ksft_test_result(ok, "%s\n", name);
 out:
 	if (uffd >= 0)
@@ -224,7 +208,7 @@ static void t_thp_zero(const struct tcase *c)
 				      (unsigned long long)pfn1);
 		goto out;
 	}
-	ksft_test_result(scan_expect(a.addr, a.size, &all_rm, psize(), &zero, 1),
+	ksft_test_result(scan_is(&a, &all_rm, psize(), &zero, 1),
 			 "%s\n", name);
 out:
 	area_free(&a);
