@@ -5,9 +5,6 @@
  * max_pages or vec_len cuts, partial THPs and hugetlb pages, VMAs without
  * async uffd-wp, another process's pagemap, a writer racing the scans.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <pthread.h>
 #include <time.h>
 #include "../kselftest.h"
