@@ -22,17 +22,12 @@
  */
 #define RM	(A | W | F | P | S | Z | H)
 
-#define MAX_REGIONS	64
 #define MAX_EXP		6
 #define SEED		0x21
 /* A region end meaning "the end of the area". */
 #define END		((size_t)-1)
 
-struct masks {
-	__u64 inverted, mask, anyof, ret;
-};
-
-static const struct masks all_rm = { .ret = RM };
+static const struct pm_scan_arg all_rm = { .return_mask = RM };
 
 /*
  * A case: a function of its own, or (fn NULL) a layout scanned once: an
@@ -55,38 +50,19 @@ struct tcase {
 	enum { NO_WP, SYNC_WP, ASYNC_WP, ASYNC_WP_PROTECTED } wp;
 	size_t wp_nr;
 	size_t swap[2];
-	struct masks m;
+	struct pm_scan_arg m;	/* the masks */
 	bool soft_dirty;
 	struct region_exp before, e[MAX_EXP];	/* up to the first with end 0 */
 	bool merged;
 };
 
-/*
- * Scan [base, base + len) with @m and check that the regions are exactly
- * @e (offsets in @unit bytes from @base) and that the walk covered the range.
- */
-static bool scan_expect(char *base, size_t len, const struct masks *m,
-			size_t unit, const struct region_exp *e, size_t ne)
+/* A scan of @a with @m's masks gives exactly @e (in @unit) and covers @a. */
+static bool scan_is(const struct area *a, struct pm_scan_arg m, size_t unit,
+		    const struct region_exp *e, size_t ne)
 {
-	struct page_region v[MAX_REGIONS];
-	unsigned long start = (unsigned long)base;
-	__u64 walk_end;
-	bool ok;
-	long n;
-
-	n = pagemap_scan(pagemap_fd(), start, start + len, v, MAX_REGIONS, 0, 0,
-			 m->inverted, m->mask, m->anyof, m->ret, &walk_end);
-	if (n < 0) {
-		ksft_print_msg("PAGEMAP_SCAN failed: %s\n", strerror((int)-n));
-		return false;
-	}
-	ok = regions_match(base, unit, v, n, e, ne);
-	if (walk_end != start + len) {
-		ksft_print_msg("walk_end at +%#llx, expected +%#zx\n",
-			       (unsigned long long)(walk_end - start), len);
-		ok = false;
-	}
-	return ok;
+	m.start = (unsigned long)a->addr;
+	m.end = m.start + a->size;
+	return scan_expect(pagemap_fd(), m, a->addr, unit, e, ne, a->size / unit);
 }
 
 /*
@@ -118,7 +94,6 @@ static void t_layout(const struct tcase *c)
 	const size_t wp_len = c->wp_nr * psize();
 	const bool async = c->wp >= ASYNC_WP;
 	const int64_t f = async ? uffd_api_features() : 0;
-	const struct masks none = { 0 };
 	struct region_exp e[MAX_EXP];
 	size_t i, ne, unit;
 	int uffd = -1, ret;
@@ -147,7 +122,7 @@ static void t_layout(const struct tcase *c)
 		}
 	}
 	/* Before any page table below the PMD (hugetlb: PUD) exists. */
-	ok = !c->before.end || scan_expect(a.addr, a.size, &all_rm, unit, &c->before, 1);
+	ok = !c->before.end || scan_is(&a, all_rm, unit, &c->before, 1);
 	if (uffd < 0 && async) {
 		ksft_test_result_fail("%s: uffd-wp set-up failed: %s\n", name, strerror(-uffd));
 		goto out;
@@ -179,11 +154,11 @@ static void t_layout(const struct tcase *c)
 		e[ne] = c->e[ne];
 		e[ne].end = page_nr(&a, unit, e[ne].end);
 	}
-	ok &= scan_expect(a.addr, a.size, c->m.ret ? &c->m : &all_rm, unit, e, ne);
+	ok &= scan_is(&a, c->m.return_mask ? c->m : all_rm, unit, e, ne);
 	/* With return_mask 0 all pages merge into one region. */
 	e[0] = (struct region_exp){ 0, a.size / unit, 0 };
 	if (c->merged)
-		ok &= scan_expect(a.addr, a.size, &none, unit, e, 1);
+		ok &= scan_is(&a, (struct pm_scan_arg){ 0 }, unit, e, 1);
 	ksft_test_result(ok, "%s\n", name);
 out:
 	if (uffd >= 0)
@@ -224,7 +199,7 @@ static void t_thp_zero(const struct tcase *c)
 				      (unsigned long long)pfn1);
 		goto out;
 	}
-	ksft_test_result(scan_expect(a.addr, a.size, &all_rm, psize(), &zero, 1),
+	ksft_test_result(scan_is(&a, all_rm, psize(), &zero, 1),
 			 "%s\n", name);
 out:
 	area_free(&a);
@@ -282,7 +257,8 @@ static const struct tcase cases[] = {
 	  .e = { { 0, END, S | W } } },
 	{ "soft-dirty: only pages written since clear_refs are SOFT_DIRTY",
 	  .type = MEM_ANON, .nr = 8, .populate = true, .soft_dirty = true, .ops = "..w..w",
-	  .m = { .ret = SD }, .e = { { 0, 2, 0 }, { 2, 3, SD }, { 3, 5, 0 }, { 5, 6, SD }, { 6, 8, 0 } } },
+	  .m = { .return_mask = SD },
+	  .e = { { 0, 2, 0 }, { 2, 3, SD }, { 3, 5, 0 }, { 5, 6, SD }, { 6, 8, 0 } } },
 	{ "async uffd-wp: registered pages are WPALLOWED, the rest of the VMA not",
 	  .type = MEM_ANON, .nr = 8, .populate = true, .wp = ASYNC_WP, .wp_nr = 4,
 	  .e = { { 0, 4, A | P | W }, { 4, 8, P | W } } },
@@ -301,22 +277,23 @@ static const struct tcase cases[] = {
 	{ "merging: equal neighbours merge, a change of categories splits",
 	  MIXED, .e = { { 0, 3, P | W }, { 3, 5, P | Z | W }, { 5, 8, W } }, .merged = true },
 	{ "category_mask: pages having every bit",
-	  MIXED, .m = { .mask = P | Z, .ret = RM }, .e = { { 3, 5, P | Z | W } } },
+	  MIXED, .m = { .category_mask = P | Z, .return_mask = RM }, .e = { { 3, 5, P | Z | W } } },
 	{ "category_inverted: pages lacking a bit, real categories reported",
-	  MIXED, .m = { .inverted = P, .mask = P, .ret = RM }, .e = { { 5, 8, W } } },
+	  MIXED, .m = { .category_inverted = P, .category_mask = P, .return_mask = RM },
+	  .e = { { 5, 8, W } } },
 	{ "category_anyof_mask: pages having any of the bits",
-	  MIXED, .m = { .anyof = P | Z, .ret = RM },
+	  MIXED, .m = { .category_anyof_mask = P | Z, .return_mask = RM },
 	  .e = { { 0, 3, P | W }, { 3, 5, P | Z | W } } },
 	{ "category_inverted with category_anyof_mask",
-	  MIXED, .m = { .inverted = P, .anyof = P | Z, .ret = RM },
+	  MIXED, .m = { .category_inverted = P, .category_anyof_mask = P | Z, .return_mask = RM },
 	  .e = { { 3, 5, P | Z | W }, { 5, 8, W } } },
 	{ "category_mask with category_anyof_mask",
-	  MIXED, .m = { .mask = W, .anyof = Z | S, .ret = RM },
+	  MIXED, .m = { .category_mask = W, .category_anyof_mask = Z | S, .return_mask = RM },
 	  .e = { { 3, 5, P | Z | W } } },
 	{ "return_mask: only its bits are reported, merging follows them",
-	  MIXED, .m = { .ret = P }, .e = { { 0, 5, P }, { 5, 8, 0 } } },
+	  MIXED, .m = { .return_mask = P }, .e = { { 0, 5, P }, { 5, 8, 0 } } },
 	{ "a category_mask bit outside return_mask still selects",
-	  MIXED, .m = { .mask = Z, .ret = W }, .e = { { 3, 5, W } } },
+	  MIXED, .m = { .category_mask = Z, .return_mask = W }, .e = { { 3, 5, W } } },
 	/* A file on a page-cache filesystem (PMSCAN_PAGECACHE_DIR). */
 	{ "page cache private: page cache pages are FILE, a CoW copy is not", COW(MEM_PAGECACHE) },
 	/* (Read faults map the neighbours too: every page is written here.) */

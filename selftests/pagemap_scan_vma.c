@@ -11,24 +11,17 @@
 #define W	PAGE_IS_WRITTEN
 #define WA	PAGE_IS_WPALLOWED
 #define NR	8
-#define MAX_REGIONS 16
 
 static size_t ps;
 static char *mem;	/* NR written pages, async-WP protected, NR free after */
 static size_t len;	/* what is mapped at mem when the case ends */
 
-/* [addr, addr + n pages) has exactly these WRITTEN/WPALLOWED regions. */
-#define SCAN_IS(addr, n, ...)						\
-	({								\
-		const struct region_exp __e[] = { __VA_ARGS__ };	\
-		struct page_region __v[MAX_REGIONS];			\
-		char *__a = (addr);					\
-		long __n = pagemap_scan(pagemap_fd(), (unsigned long)__a, \
-					(unsigned long)__a + (n) * ps,	\
-					__v, MAX_REGIONS, 0, 0, 0, 0,	\
-					W | WA, W | WA, NULL);		\
-		regions_match(__a, ps, __v, __n, __e, ARRAY_SIZE(__e));	\
-	})
+/* [mem, mem + len) has exactly these WRITTEN/WPALLOWED regions. */
+#define SCAN_IS(...)							\
+	SCAN_EXPECT(pagemap_fd(), ((struct pm_scan_arg){			\
+		.start = (unsigned long)mem, .end = (unsigned long)mem + len, \
+		.category_anyof_mask = W | WA, .return_mask = W | WA }),	\
+		mem, ps, len / ps, __VA_ARGS__)
 
 /* The first @n pages at mem are all protected (or all not). */
 static bool all_wp(size_t n, bool set)
@@ -55,9 +48,9 @@ static bool t_mprotect_whole(void)
 	bool ok = !mprotect(mem, len, PROT_READ) &&
 		  !mprotect(mem, len, PROT_READ | PROT_WRITE);
 
-	ok &= all_wp(NR, true) && SCAN_IS(mem, NR, { 0, NR, WA });
+	ok &= all_wp(NR, true) && SCAN_IS({ 0, NR, WA });
 	mem[2 * ps] = 1;
-	return ok && SCAN_IS(mem, NR, { 0, 2, WA }, { 2, 3, WA | W }, { 3, NR, WA }) &&
+	return ok && SCAN_IS({ 0, 2, WA }, { 2, 3, WA | W }, { 3, NR, WA }) &&
 	       data_intact(2);
 }
 
@@ -65,21 +58,21 @@ static bool t_mprotect_split(void)
 {
 	bool ok = !mprotect(mem + 2 * ps, 4 * ps, PROT_READ);
 
-	ok &= SCAN_IS(mem, NR, { 0, NR, WA }) && all_wp(NR, true);
+	ok &= SCAN_IS({ 0, NR, WA }) && all_wp(NR, true);
 	mem[1 * ps] = 1;
 	mem[7 * ps] = 7;
 	ok &= !mprotect(mem + 2 * ps, 4 * ps, PROT_READ | PROT_WRITE);
 	mem[3 * ps] = 3;
-	return ok && SCAN_IS(mem, NR, { 0, 1, WA }, { 1, 2, WA | W }, { 2, 3, WA },
+	return ok && SCAN_IS({ 0, 1, WA }, { 1, 2, WA | W }, { 2, 3, WA },
 			     { 3, 4, WA | W }, { 4, 7, WA }, { 7, 8, WA | W });
 }
 
 static bool t_mprotect_none(void)
 {
-	bool ok = !mprotect(mem, len, PROT_NONE) && SCAN_IS(mem, NR, { 0, NR, WA });
+	bool ok = !mprotect(mem, len, PROT_NONE) && SCAN_IS({ 0, NR, WA });
 
 	ok &= !mprotect(mem, len, PROT_READ | PROT_WRITE) && all_wp(NR, true);
-	return ok && data_intact(-1) && SCAN_IS(mem, NR, { 0, NR, WA });
+	return ok && data_intact(-1) && SCAN_IS({ 0, NR, WA });
 }
 
 static bool t_mremap_move(void)
@@ -95,7 +88,7 @@ static bool t_mremap_move(void)
 		return false;
 	}
 	mem = moved;
-	return SCAN_IS(mem, NR, { 0, NR, W }) && all_wp(NR, false) && data_intact(-1);
+	return SCAN_IS({ 0, NR, W }) && all_wp(NR, false) && data_intact(-1);
 }
 
 static bool t_mremap_grow(void)
@@ -109,8 +102,8 @@ static bool t_mremap_grow(void)
 		return false;
 	}
 	len *= 2;
-	return SCAN_IS(mem, 2 * NR, { 0, 5, WA }, { 5, 6, WA | W }, { 6, NR, WA },
-		       { NR, 2 * NR, WA | W }) && data_intact(5);
+	return SCAN_IS({ 0, 5, WA }, { 5, 6, WA | W }, { 6, NR, WA }, { NR, 2 * NR, WA | W }) &&
+	       data_intact(5);
 }
 
 static bool t_mremap_shrink(void)
@@ -118,9 +111,9 @@ static bool t_mremap_shrink(void)
 	bool ok = mremap(mem, len, len / 2, 0) == mem;
 
 	len /= 2;
-	ok &= SCAN_IS(mem, NR / 2, { 0, NR / 2, WA }) && all_wp(NR / 2, true);
+	ok &= SCAN_IS({ 0, NR / 2, WA }) && all_wp(NR / 2, true);
 	mem[ps] = 1;
-	return ok && SCAN_IS(mem, NR / 2, { 0, 1, WA }, { 1, 2, WA | W }, { 2, NR / 2, WA });
+	return ok && SCAN_IS({ 0, 1, WA }, { 1, 2, WA | W }, { 2, NR / 2, WA });
 }
 
 static const struct {

@@ -5,9 +5,6 @@
  * max_pages or vec_len cuts, partial THPs and hugetlb pages, VMAs without
  * async uffd-wp, another process's pagemap, a writer racing the scans.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <pthread.h>
 #include <time.h>
 #include "../kselftest.h"
@@ -83,7 +80,7 @@ static bool written_map(const struct unit_area *t, const char *map)
 struct scan_out {
 	struct page_region v[MAX_REGIONS];
 	long n;
-	size_t walk_end;	/* in units from the area start */
+	__u64 walk_end;
 };
 
 /* get+WP of units [from, to) of @t; @vec_len 0: WP only, no vector. */
@@ -91,43 +88,28 @@ static long get_wp(struct unit_area *t, size_t from, size_t to, __u64 flags,
 		   __u64 max_pages, __u64 vec_len, struct scan_out *out)
 {
 	unsigned long base = (unsigned long)t->a.addr;
-	__u64 walk_end;
 
 	out->n = pagemap_scan(t->pm, base + from * t->unit, base + to * t->unit,
 			      vec_len ? out->v : NULL, vec_len, flags, max_pages,
-			      0, W, 0, W, &walk_end);
-	out->walk_end = (walk_end - base) / t->unit;
-	if ((walk_end - base) % t->unit)
-		ksft_print_msg("walk_end +%#llx is not on a unit boundary\n",
-			       (unsigned long long)(walk_end - base));
+			      0, W, 0, W, &out->walk_end);
 	return out->n;
 }
 
-/* get_wp() into a full-size vector, then get_wp_check(). */
-#define GET_WP_EXPECT(t, from, to, flags, maxp, we, ...)		\
-	({								\
-		const struct region_exp __e[] = { __VA_ARGS__ };	\
-		struct scan_out __o;					\
-		get_wp(t, from, to, flags, maxp, MAX_REGIONS, &__o);	\
-		get_wp_check(t, &__o, we, __e, ARRAY_SIZE(__e));	\
-	})
-
-static bool get_wp_check(const struct unit_area *t, const struct scan_out *o,
-			 size_t walk_end, const struct region_exp *e, size_t ne)
+/* The get+WP of units [from, to) of @t get_wp() makes, for scan_expect(). */
+static struct pm_scan_arg wp_arg(const struct unit_area *t, size_t from, size_t to,
+				 __u64 flags, __u64 max_pages, __u64 vec_len)
 {
-	bool ok;
+	const unsigned long base = (unsigned long)t->a.addr;
 
-	if (o->n < 0)
-		ksft_print_msg("PAGEMAP_SCAN: %s\n", strerror((int)-o->n));
-	ok = regions_match(t->a.addr, t->unit, o->v, o->n, e, ne);
-
-	if (o->n >= 0 && o->walk_end != walk_end) {
-		ksft_print_msg("walk_end at unit %zu, expected %zu\n",
-			       o->walk_end, walk_end);
-		ok = false;
-	}
-	return ok;
+	return (struct pm_scan_arg){ .start = base + from * t->unit,
+		.end = base + to * t->unit, .flags = flags, .max_pages = max_pages,
+		.vec_len = vec_len, .category_mask = W, .return_mask = W };
 }
+
+/* That get+WP gives exactly the regions listed and stops at unit @we. */
+#define GET_WP_EXPECT(t, from, to, flags, maxp, we, ...)		\
+	SCAN_EXPECT((t)->pm, wp_arg(t, from, to, flags, maxp, 0), (t)->a.addr, \
+		    (t)->unit, we, __VA_ARGS__)
 
 /* get+WP of the whole area expecting nothing. */
 static bool nothing_written(struct unit_area *t)
@@ -173,20 +155,18 @@ static bool t_thp_partial(struct unit_area *t, const struct variant *var)
 		{ from, to, all & ~PAGE_IS_HUGE & ~W }, { to, n, all & ~PAGE_IS_HUGE } };
 	/* ...and the next get+WP reports it, once. */
 	const struct region_exp rest[] = { { 0, from, W }, { to, n, W } };
-	struct page_region v[MAX_REGIONS];
-	struct scan_out o;
+	struct pm_scan_arg arg = wp_arg(t, 0, n, 0, 0, 0);
 	bool ok;
 
 	ok = GET_WP_EXPECT(t, from, var->flag ? n : to, WP_MATCH, var->flag ? 3 : 0, to,
 			   { from, to, W });
 	ok &= units_wp(t, 0, from, false) && units_wp(t, from, to, true) &&
 	      units_wp(t, to, n, false);
-	o.n = pagemap_scan(pagemap_fd(), (unsigned long)t->a.addr,
-			   (unsigned long)t->a.addr + t->a.size, v, MAX_REGIONS,
-			   0, 0, 0, 0, 0, all, NULL);
-	ok &= regions_match(t->a.addr, t->unit, v, o.n, split + !from, 3 - !from);
-	get_wp(t, 0, n, WP_MATCH, 0, MAX_REGIONS, &o);
-	return get_wp_check(t, &o, n, rest + !from, 2 - !from) && ok;
+	arg.category_mask = 0;
+	arg.return_mask = all;
+	ok &= scan_expect(t->pm, arg, t->a.addr, t->unit, split + !from, 3 - !from, n);
+	arg = wp_arg(t, 0, n, WP_MATCH, 0, 0);
+	return scan_expect(t->pm, arg, t->a.addr, t->unit, rest + !from, 2 - !from, n) && ok;
 }
 
 /* A place in a hugetlb area: @q quarters of a huge page and @p base pages. */
@@ -211,13 +191,12 @@ static bool t_hugetlb_cut(struct unit_area *t, const struct variant *v)
 	const size_t per = t->unit / psize(), q = per / 4;
 	const struct region_exp e[] = { { c->r0 * per, c->r1 * per, W } };
 	struct unit_area b = *t;	/* the area in base pages */
-	struct scan_out o;
 	bool ok;
 
 	b.unit = psize();
-	get_wp(&b, c->from.q * q + c->from.p, c->to.q * q + c->to.p, WP_MATCH,
-	       c->max_pages.q * q + c->max_pages.p, MAX_REGIONS, &o);
-	ok = get_wp_check(&b, &o, c->walk_end.q * q + c->walk_end.p, e, c->r1 > c->r0);
+	ok = scan_expect(t->pm, wp_arg(&b, c->from.q * q + c->from.p, c->to.q * q + c->to.p,
+				       WP_MATCH, c->max_pages.q * q + c->max_pages.p, 0),
+			 b.a.addr, b.unit, e, c->r1 > c->r0, c->walk_end.q * q + c->walk_end.p);
 	return written_map(t, c->written) && ok;
 }
 
@@ -281,18 +260,18 @@ static bool t_steps(struct unit_area *t, const struct variant *v)
 				unit_write(t, i);
 		good = !s->write || written_map(t, s->write);
 		ne = s->call ? parse_call(s->call, e, &we) : 0;
-		get_wp(t, s->from, s->to, s->flags, s->max_pages,
-		       !s->call ? 0 : s->vec_len ?: MAX_REGIONS, &o);
-		if (!s->call)
-			good &= o.n == 0;
-		else if (s->err)
-			good &= o.n == -s->err && o.walk_end == we;
+		if (s->call && !s->err)
+			good &= scan_expect(t->pm, wp_arg(t, s->from, s->to, s->flags,
+							  s->max_pages, s->vec_len),
+					    t->a.addr, t->unit, e, ne, we);
 		else
-			good &= get_wp_check(t, &o, we, e, ne);
+			good &= get_wp(t, s->from, s->to, s->flags, s->max_pages,
+				       s->call ? MAX_REGIONS : 0, &o) == -s->err &&
+				(!s->err || o.walk_end == (unsigned long)unit_addr(t, we));
 		if (s->written)
 			good &= written_map(t, s->written);
 		if (!good)
-			ksft_print_msg("step %zu differs (returned %ld)\n", s - v->steps, o.n);
+			ksft_print_msg("step %zu differs\n", s - v->steps);
 		ok &= good;
 	}
 	if (uffd >= 0)

@@ -402,6 +402,31 @@ bool regions_match(const char *base, size_t unit, const struct page_region *v,
 	return false;
 }
 
+bool scan_expect(int fd, struct pm_scan_arg arg, const char *base, size_t unit,
+		 const struct region_exp *e, size_t ne, size_t walk_end)
+{
+	struct page_region v[SCAN_MAX_REGIONS];
+	unsigned long start = (unsigned long)base;
+	long n;
+	bool ok;
+
+	arg.size = sizeof(arg);
+	arg.vec = (unsigned long)v;
+	arg.vec_len = arg.vec_len ?: SCAN_MAX_REGIONS;
+	n = ioctl(fd, PAGEMAP_SCAN, &arg);
+	if (n < 0) {
+		ksft_print_msg("PAGEMAP_SCAN failed: %s\n", strerror(errno));
+		return false;
+	}
+	ok = regions_match(base, unit, v, n, e, ne);
+	if (arg.walk_end != start + walk_end * unit) {
+		ksft_print_msg("walk_end at +%#llx, expected +%#zx\n",
+			       (unsigned long long)(arg.walk_end - start), walk_end * unit);
+		ok = false;
+	}
+	return ok;
+}
+
 const char *series_missing(bool need_async)
 {
 	int ret = pagemap_scan_supported(pagemap_fd());

@@ -145,6 +145,21 @@ struct region_exp {
 bool regions_match(const char *base, size_t unit, const struct page_region *v,
 		   long n, const struct region_exp *e, size_t ne);
 
+/*
+ * PAGEMAP_SCAN of @arg through @fd into a vector of its own (vec_len 0:
+ * SCAN_MAX_REGIONS): true if it gives exactly the regions @e and stops at
+ * @walk_end, both in @unit from @base; else what differs is printed.
+ */
+#define SCAN_MAX_REGIONS	64
+bool scan_expect(int fd, struct pm_scan_arg arg, const char *base, size_t unit,
+		 const struct region_exp *e, size_t ne, size_t walk_end);
+/* scan_expect() of the regions listed after @walk_end. */
+#define SCAN_EXPECT(fd, arg, base, unit, walk_end, ...)			\
+	({								\
+		const struct region_exp __e[] = { __VA_ARGS__ };	\
+		scan_expect(fd, arg, base, unit, __e, ARRAY_SIZE(__e), walk_end); \
+	})
+
 /* Features UFFDIO_API advertises; -errno if userfaultfd is unusable. */
 int64_t uffd_api_features(void);
 /* "PAGEMAP_SCAN" or "UFFD_FEATURE_WP_ASYNC" when the kernel lacks it, or NULL. */
