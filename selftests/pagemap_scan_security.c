@@ -33,6 +33,7 @@
 static struct area a;		/* NR_PAGES fresh anonymous pages a case */
 static long case_arg;		/* the running case's arg */
 static int passed;		/* in in_child()'s child: the file passed */
+static struct page_region vec[NR_VEC];
 
 /* Write the pages of @addr whose bit is set in @pages. */
 static void touch_mask(char *addr, unsigned int pages)
@@ -45,19 +46,35 @@ static void touch_mask(char *addr, unsigned int pages)
 }
 
 /*
+ * A scan of NR_PAGES at @addr through @fd with @flags, of the pages with
+ * the categories @cat (0: all), reporting @ret into vec (a canary in it
+ * first): the scan's result, or -EIO if it wrote after its regions.
+ */
+static long scan(int fd, const char *addr, __u64 flags, __u64 cat, __u64 ret)
+{
+	long n, i;
+
+	memset(vec, VEC_CANARY, sizeof(vec));
+	n = pagemap_scan(fd, (unsigned long)addr,
+			 (unsigned long)addr + NR_PAGES * psize(), vec, NR_VEC,
+			 flags, 0, 0, cat, 0, ret, NULL);
+	i = n > 0 ? n : 0;
+	if (check_bytes(&vec[i], (NR_VEC - i) * sizeof(*vec), VEC_CANARY))
+		return n;
+	ksft_print_msg("PAGEMAP_SCAN (%ld) wrote after its regions\n", n);
+	return -EIO;
+}
+
+/*
  * Whether the pages of NR_PAGES at @addr that a scan through @fd with @flags
  * finds with @cat are @want, a bit a page; if not, it says so.
  */
 static bool scan_finds(const char *what, int fd, const char *addr,
 		       __u64 flags, __u64 cat, long want)
 {
-	struct page_region vec[NR_VEC];
+	long n = scan(fd, addr, flags, cat, cat), i, got = 0;
 	unsigned long p;
-	long n, i, got = 0;
 
-	n = pagemap_scan(fd, (unsigned long)addr,
-			 (unsigned long)addr + NR_PAGES * psize(), vec, NR_VEC,
-			 flags, 0, 0, cat, 0, cat, NULL);
 	for (i = 0; i < n; i++)
 		for (p = vec[i].start; p < vec[i].end; p += psize())
 			got |= 1L << ((p - (unsigned long)addr) / psize());
@@ -309,43 +326,27 @@ static int test_loses_access(int how)
 }
 
 /*
- * A scan of the area (pages 0 and 2 written, 3 the zero page) reporting
- * every category (but soft-dirty, which depends on the config) gives
- * exactly the expected regions and writes nothing after them: no field a
- * frame number could travel in.
+ * read() shows PFNs to root only. A scan of the area (pages 0 and 2
+ * written, 3 the zero page) reporting every category (but soft-dirty,
+ * which depends on the config) gives exactly the expected regions and
+ * writes nothing after them: no field a frame number could travel in.
  */
-static bool scan_has_no_pfn(const char *who, int fd)
+static bool no_pfn(void)
 {
 	const uint64_t w = PAGE_IS_WRITTEN | PAGE_IS_PRESENT;
 	const struct region_exp e[] = {
 		{ 0, 1, w }, { 1, 2, PAGE_IS_WRITTEN },
 		{ 2, 3, w }, { 3, 4, w | PAGE_IS_PFNZERO },
 	};
-	struct page_region vec[NR_VEC];
-	long n, i;
+	int fd = open_proc(0, "pagemap", O_RDONLY);
+	bool ok;
 
 	touch_mask(a.addr, 0x5);
 	touch_read(a.addr + 3 * psize(), psize());
-	memset(vec, VEC_CANARY, sizeof(vec));
-	n = pagemap_scan(fd, (unsigned long)a.addr,
-			 (unsigned long)a.addr + a.size, vec, NR_VEC, 0, 0, 0,
-			 0, 0, PM_SCAN_KNOWN_CATEGORIES & ~PAGE_IS_SOFT_DIRTY, NULL);
-	i = n > 0 ? n : 0;
-	if (!check_bytes(&vec[i], (NR_VEC - i) * sizeof(*vec), VEC_CANARY)) {
-		ksft_print_msg("%s: written after the regions\n", who);
-		return false;
-	}
-	return regions_match(a.addr, psize(), vec, n, e, ARRAY_SIZE(e));
-}
-
-/* read() shows PFNs to root only; a scan carries none for anyone. */
-static bool no_pfn(void)
-{
-	const char *who = geteuid() ? "nobody" : "root";
-	int fd = open_proc(0, "pagemap", O_RDONLY);
-	bool ok = scan_has_no_pfn(who, fd);
-
-	ok &= read_pme_is(who, fd, a.addr, !geteuid());
+	ok = regions_match(a.addr, psize(), vec,
+			   scan(fd, a.addr, 0, 0, PM_SCAN_KNOWN_CATEGORIES & ~PAGE_IS_SOFT_DIRTY),
+			   e, ARRAY_SIZE(e));
+	ok &= read_pme_is(geteuid() ? "nobody" : "root", fd, a.addr, !geteuid());
 	close(fd);
 	return ok;
 }
@@ -441,7 +442,6 @@ static int hold_main(int argc, char **argv)
  */
 static int test_target_gone(int exec)
 {
-	struct page_region vec[NR_VEC];
 	siginfo_t si = { 0 };
 	struct peer p;
 	uint64_t e = 0;
@@ -465,11 +465,8 @@ static int test_target_gone(int exec)
 		if (waitid(P_PID, p.pid, &si, WEXITED | WNOWAIT))
 			ksft_exit_fail_msg("waitid: %s\n", strerror(errno));
 	}
-	memset(vec, VEC_CANARY, sizeof(vec));
-	ret = pagemap_scan(fd, (unsigned long)a.addr,
-			   (unsigned long)a.addr + a.size, vec, NR_VEC, 0, 0,
-			   0, 0, 0, PM_SCAN_KNOWN_CATEGORIES, NULL);
-	if (ret != -ESRCH || !check_bytes(vec, sizeof(vec), VEC_CANARY)) {
+	ret = scan(fd, a.addr, 0, 0, PM_SCAN_KNOWN_CATEGORIES);
+	if (ret != -ESRCH) {
 		ksft_print_msg("target gone: scan returned %ld\n", ret);
 		ok = false;
 	}

@@ -129,24 +129,19 @@ struct run {
 	int next;
 };
 
-/* Every unit has the uffd-wp bit but those in @clear. */
-static bool wp_but(const struct run *r, unsigned int clear)
+enum unit_check { WP_BUT, DATA };
+
+/*
+ * Every unit has the uffd-wp bit but those in @set (WP_BUT), or holds what
+ * unit_write() wrote if in @set, else its seed (DATA).
+ */
+static bool units_are(const struct run *r, enum unit_check what, unsigned int set)
 {
 	size_t i;
 
 	for (i = 0; i < r->u.n; i++)
-		if (!units_wp(&r->u, i, i + 1, !IN(clear, i)))
-			return false;
-	return true;
-}
-
-/* Every unit holds what unit_write() wrote if in @written, else its seed. */
-static bool data_ok(const struct run *r, unsigned int written)
-{
-	size_t i;
-
-	for (i = 0; i < r->u.n; i++)
-		if (!unit_data_ok(&r->u, i, IN(written, i)))
+		if (what == DATA ? !unit_data_ok(&r->u, i, IN(set, i)) :
+		    !units_wp(&r->u, i, i + 1, !IN(set, i)))
 			return false;
 	return true;
 }
@@ -203,13 +198,13 @@ static void run_scenario(const struct scenario *sc)
 		end_early(&r, ret, vmh_reason);
 		goto out;
 	}
-	report(&r, wp_but(&r, 0));
+	report(&r, units_are(&r, WP_BUT, 0));
 
 	/* Reads: a fault for never-touched or swapped pages, none for others. */
 	for (i = 0; i < u->n; i++)
 		if (IN(READ, i))
 			touch_read(unit_addr(u, i), u->unit);
-	ok = wp_but(&r, 0);
+	ok = units_are(&r, WP_BUT, 0);
 	for (i = 0; sc->swap && i < u->n; i++) {
 		if (IN(READ, i) && !pagemap_has(unit_addr(u, i), PME_PRESENT)) {
 			ksft_print_msg("page %zu not swapped in by a read\n", i);
@@ -232,22 +227,22 @@ static void run_scenario(const struct scenario *sc)
 		ok = false;
 	}
 	report(&r, ok);
-	report(&r, data_ok(&r, WRITTEN));
+	report(&r, units_are(&r, DATA, WRITTEN));
 
 	ok = true;
 	if (sc->alias) {
 		/* The second mapping is not registered: nothing changed here. */
-		ok = wp_but(&r, 0);
+		ok = units_are(&r, WP_BUT, 0);
 		munmap(w.u.a.addr, u->a.size);
 		w.u.a.addr = u->a.addr;
 		ok &= write_with_deadline(&w, u->uffd, u->a.addr, u->a.size);
 	}
-	report(&r, wp_but(&r, WRITTEN) && ok);
+	report(&r, units_are(&r, WP_BUT, WRITTEN) && ok);
 
 	ret = uffd_unregister(u->uffd, u->a.addr, u->a.size);
 	close(u->uffd);
 	u->uffd = -1;
-	ok = !ret && wp_but(&r, ALL);
+	ok = !ret && units_are(&r, WP_BUT, ALL);
 	if (!sc->populate && sc->type == MEM_ANON &&
 	    !pagemap_all(u->a.addr, u->a.size, PME_SWAP, false)) {
 		ksft_print_msg("a marker (pagemap swap bit) survived unregister\n");
@@ -256,7 +251,7 @@ static void run_scenario(const struct scenario *sc)
 	/* With no uffd left, the writer must never block. */
 	w.pick = ALL;
 	ok &= write_with_deadline(&w, -1, u->a.addr, u->a.size);
-	report(&r, data_ok(&r, ALL) && ok);
+	report(&r, units_are(&r, DATA, ALL) && ok);
 out:
 	unit_area_free(u);
 }
