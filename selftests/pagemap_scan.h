@@ -98,22 +98,4 @@ static inline int pagemap_scan_supported(int pagemap_fd)
 	return ret >= 0 ? 1 : ret == -ENOTTY ? 0 : (int)ret;
 }
 
-/*
- * For the KTAP programs; macros, as they report through the kselftest.h
- * of the program that uses them. ksft_status(): KSFT_PASS if @ok, else
- * KSFT_FAIL. skip_cases(): skip the @n cases @names, each reported as
- * "<@prefix>: <name> (@why)", or without @prefix if it is "".
- */
-#define ksft_status(ok)		((ok) ? KSFT_PASS : KSFT_FAIL)
-#define skip_cases(prefix, names, n, why)				\
-	do {								\
-		const char *__pre = (prefix);				\
-		int __i;						\
-									\
-		for (__i = 0; __i < (int)(n); __i++)			\
-			ksft_test_result_skip("%s%s%s (%s)\n", __pre,	\
-					      *__pre ? ": " : "",	\
-					      (names)[__i], why);	\
-	} while (0)
-
 #endif /* __SELFTESTS_PAGEMAP_SCAN_H */

@@ -359,7 +359,7 @@ static bool t_fork_unregistered(struct unit_area *t, const struct variant *v)
 	unit_write(t, 1);
 	peer_fork(&c);
 	if (!c.pid)
-		child_exit(fork_child_check(t) ? KSFT_PASS : KSFT_FAIL);
+		child_exit(ksft_status(fork_child_check(t)));
 	ok &= peer_wait(&c, "the child checking its copy") == KSFT_PASS;
 	return written_map(t, ".w..") && ok;
 }

@@ -261,3 +261,20 @@ int peer_wait(struct peer *p, const char *what);
 		else							\
 			ksft_test_result(__r == KSFT_PASS, "%s\n", name);	\
 	} while (0)
+
+/*
+ * ksft_status(): KSFT_PASS if @ok, else KSFT_FAIL. skip_cases(): skip the
+ * @n cases @names, each reported as "<@prefix>: <name> (@why)", or without
+ * @prefix if it is "".
+ */
+#define ksft_status(ok)		((ok) ? KSFT_PASS : KSFT_FAIL)
+#define skip_cases(prefix, names, n, why)				\
+	do {								\
+		const char *__pre = (prefix);				\
+		int __i;						\
+									\
+		for (__i = 0; __i < (int)(n); __i++)			\
+			ksft_test_result_skip("%s%s%s (%s)\n", __pre,	\
+					      *__pre ? ": " : "",	\
+					      (names)[__i], why);	\
+	} while (0)
